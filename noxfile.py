@@ -1,0 +1,91 @@
+"""Nox sessions for rpsbook.
+
+``tests``, ``docs``, ``site`` and ``bench`` share ONE environment in ``.nox/shared``:
+torch alone is several GB, so building it once per session would waste minutes and disk.
+The environment is rebuilt only when ``pyproject.toml`` or the torch pins change.
+
+Torch is installed from a single place, ``TORCH_SPEC``; override it on other platforms,
+for example ``RPSBOOK_TORCH_SPEC="torch torchvision" nox -s tests``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+SHARED_ENV = ROOT / ".nox" / "shared"
+TORCH_SPEC = os.environ.get("RPSBOOK_TORCH_SPEC", "torch==2.14.1 torchvision==0.29.1").split()
+EXTRAS = "test,docs,site,bench"
+BUILD_DIR = ROOT / "docs" / "_build"
+
+nox.options.sessions = ["tests", "docs"]
+nox.options.error_on_missing_interpreters = True
+
+
+def _shared_python(session: nox.Session) -> str:
+    """Create or refresh the shared environment and return its interpreter."""
+    bindir = "Scripts" if sys.platform == "win32" else "bin"
+    python = SHARED_ENV / bindir / ("python.exe" if sys.platform == "win32" else "python")
+    stamp = SHARED_ENV / ".rpsbook-installed"
+    key = hashlib.sha256(
+        (ROOT / "pyproject.toml").read_bytes() + " ".join(TORCH_SPEC).encode()
+    ).hexdigest()
+    if not python.exists():
+        session.run(sys.executable, "-m", "venv", str(SHARED_ENV), external=True)
+    if not stamp.exists() or stamp.read_text() != key:
+        pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+        # torch first and alone, so the pinned wheels win over any newer release.
+        session.run(*pip, *TORCH_SPEC, external=True)
+        session.run(*pip, *TORCH_SPEC, "-e", f".[{EXTRAS}]", external=True)
+        stamp.write_text(key)
+    return str(python)
+
+
+@nox.session(venv_backend="none")
+def tests(session: nox.Session) -> None:
+    """Run the test suite (tests marked ``realdata`` need RPSBOOK_DATA_DIR)."""
+    python = _shared_python(session)
+    session.run(python, "-m", "pytest", *session.posargs, external=True)
+
+
+@nox.session(venv_backend="none")
+def docs(session: nox.Session) -> None:
+    """Build the HTML site, executing every gallery script, into docs/_build/html."""
+    python = _shared_python(session)
+    # Fail in one line, before Sphinx starts, when the dataset cannot be found or fetched.
+    session.run(python, "-m", "rpsbook.data", "locate", external=True)
+    shutil.rmtree(BUILD_DIR / "html", ignore_errors=True)
+    session.run(
+        python, "-m", "sphinx", "-b", "html", "-W", "--keep-going", "-n",
+        "docs", str(BUILD_DIR / "html"), *session.posargs,
+        env={"RPSBOOK_PROGRESS": "0", "MPLBACKEND": "Agg"},
+        external=True,
+    )
+
+
+@nox.session(venv_backend="none")
+def site(session: nox.Session) -> None:
+    """Check the built site in headless Chromium (run ``nox -s docs`` first)."""
+    python = _shared_python(session)
+    session.run(python, "tools/check_site.py", *session.posargs, external=True)
+
+
+@nox.session(venv_backend="none")
+def bench(session: nox.Session) -> None:
+    """Measure speed ratios; writes benchmarks/results.json and docs/performance table."""
+    python = _shared_python(session)
+    session.run(python, "-m", "benchmarks", *session.posargs, external=True)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Ruff lint and format check (a small environment of its own: no torch needed)."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")

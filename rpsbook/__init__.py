@@ -1,0 +1,54 @@
+"""rpsbook: Chapter 6 ("Rock, Paper, Scissors") of *Deep Learning with PyTorch Step-by-Step*.
+
+A small library (data, model, trainer, learning-rate tools) and the gallery built on it.
+Submodules are imported on first use so that ``import rpsbook`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_SUBMODULES = (
+    "capture",
+    "data",
+    "diagrams",
+    "ewma",
+    "lr_finder",
+    "models",
+    "paths",
+    "plotting",
+    "schedulers",
+    "trainer",
+)
+_EXPORTS = {
+    "CNN2": "models",
+    "StepByStep": "trainer",
+    "load_rps": "data",
+    "find_data": "data",
+    "download_rps": "data",
+    "lr_range_test": "lr_finder",
+    "make_lr_fn": "lr_finder",
+}
+
+__all__ = [*_SUBMODULES, *_EXPORTS, "__version__"]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .data import download_rps, find_data, load_rps
+    from .lr_finder import lr_range_test, make_lr_fn
+    from .models import CNN2
+    from .trainer import StepByStep
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module 'rpsbook' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

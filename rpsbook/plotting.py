@@ -1,0 +1,193 @@
+"""Figures for images, filters, feature maps and loss curves.
+
+Every function returns the :class:`~matplotlib.figure.Figure` it drew on. New figures are
+created through :mod:`matplotlib.pyplot` (so Sphinx-Gallery and notebooks pick them up) but
+never shown: call ``plt.show()`` or ``fig.savefig`` yourself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from torch import Tensor
+from torchvision.transforms import v2
+
+__all__ = [
+    "denormalize",
+    "plot_class_examples",
+    "plot_feature_maps",
+    "plot_filters",
+    "plot_losses",
+    "show_images",
+]
+
+
+def denormalize(images: Tensor, normalizer: v2.Normalize) -> Tensor:
+    """Undo ``normalizer`` on ``(..., C, H, W)`` images: ``x * std + mean``."""
+    mean = torch.as_tensor(normalizer.mean, dtype=images.dtype, device=images.device)
+    std = torch.as_tensor(normalizer.std, dtype=images.dtype, device=images.device)
+    return images * std[:, None, None] + mean[:, None, None]
+
+
+def _displayable(image: Tensor) -> Tensor:
+    """``(C, H, W)`` float or uint8 -> ``(H, W, C)`` float in [0, 1], clipped (never wrapped)."""
+    image = image.detach().cpu()
+    if image.dtype == torch.uint8:
+        image = image.float() / 255
+    return image.clamp(0, 1).permute(1, 2, 0)
+
+
+def show_images(
+    images: Tensor,
+    labels: Tensor | Sequence[int] | None = None,
+    classes: Sequence[str] | None = None,
+    *,
+    normalizer: v2.Normalize | None = None,
+    ncols: int = 6,
+    size: float = 2.0,
+) -> Figure:
+    """A grid of ``(N, 3, H, W)`` images titled with their class names.
+
+    Normalized images are shown honestly: with ``normalizer`` they are denormalized first;
+    any value left outside [0, 1] is clipped (converting straight to ``uint8`` would wrap
+    negative values around to bright ones instead).
+    """
+    if images.ndim != 4:
+        raise ValueError(f"images must be (N, C, H, W), got shape {tuple(images.shape)}")
+    if normalizer is not None:
+        images = denormalize(images.float(), normalizer)
+    n = images.shape[0]
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.3), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if i >= n:
+            continue
+        ax.imshow(_displayable(images[i]))
+        if labels is not None:
+            label = int(labels[i])
+            ax.set_title(classes[label] if classes is not None else str(label))
+    fig.tight_layout()
+    return fig
+
+
+def plot_class_examples(
+    images: Tensor, labels: Tensor, classes: Sequence[str], *, size: float = 2.5
+) -> Figure:
+    """The first image of each class, titled with its name (``images`` as in :func:`show_images`)."""
+    labels = torch.as_tensor(labels)
+    picks = [int(torch.nonzero(labels == c)[0]) for c in range(len(classes))]
+    return show_images(images[picks], labels[picks], classes, ncols=len(picks), size=size)
+
+
+def plot_filters(
+    weights: Tensor, title: str | None = None, cmap: str = "gray", size: float = 1.4
+) -> Figure:
+    """Convolution weights ``(out_channels, in_channels, kH, kW)`` as a grid of small images.
+
+    Row ``i`` is filter ``i``, column ``j`` its slice for input channel ``j``. All cells share
+    one color scale, so brighter always means a larger weight.
+    """
+    if weights.ndim != 4:
+        raise ValueError(f"weights must be (out, in, kH, kW), got shape {tuple(weights.shape)}")
+    weights = weights.detach().cpu()
+    n_out, n_in = weights.shape[:2]
+    vmin, vmax = float(weights.min()), float(weights.max())
+    fig, axes = plt.subplots(n_out, n_in, figsize=(size * n_in, size * n_out), squeeze=False)
+    for i in range(n_out):
+        for j in range(n_in):
+            ax = axes[i, j]
+            ax.imshow(weights[i, j], cmap=cmap, vmin=vmin, vmax=vmax)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(f"channel {j}", fontsize=9)
+            if j == 0:
+                ax.set_ylabel(f"filter {i}", fontsize=9)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_feature_maps(
+    outputs: Mapping[str, Tensor],
+    n_images: int = 10,
+    y: Tensor | None = None,
+    yhat: Tensor | None = None,
+    cmap: str = "gray",
+    size: float = 1.1,
+) -> Figure:
+    """Outputs of several layers for the first ``n_images`` images: one column per image.
+
+    Each layer contributes one row per channel (``(N, C, H, W)`` maps) or a single row of
+    vectors reshaped to a strip (``(N, F)`` features). With ``y`` (and ``yhat``) the columns
+    are titled with the label (and the prediction).
+    """
+    rows: list[tuple[str, Tensor]] = []
+    for name, out in outputs.items():
+        out = out.detach().cpu()[:n_images]
+        if out.ndim == 4:
+            rows += [(f"{name}\nch {c}", out[:, c]) for c in range(out.shape[1])]
+        elif out.ndim == 2:
+            rows.append((name, out[:, None, :]))
+        else:
+            raise ValueError(f"output of {name!r} has shape {tuple(out.shape)}; expected 2-D or 4-D")
+    n_cols = min(n_images, rows[0][1].shape[0])
+    fig, axes = plt.subplots(
+        len(rows), n_cols, figsize=(size * n_cols, size * len(rows)), squeeze=False
+    )
+    for r, (label, maps) in enumerate(rows):
+        for c in range(n_cols):
+            ax = axes[r, c]
+            ax.imshow(maps[c], cmap=cmap, aspect="auto")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    if y is not None:
+        for c in range(n_cols):
+            title = f"label {int(y[c])}"
+            if yhat is not None:
+                title += f"\npred {int(yhat[c])}"
+            axes[0, c].set_title(title, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_losses(
+    losses: Sequence[float],
+    val_losses: Sequence[float] = (),
+    ax: Axes | None = None,
+    label: str | None = None,
+    log: bool = True,
+) -> Figure:
+    """Training (solid) and validation (dashed) loss per epoch.
+
+    Pass the same ``ax`` and different ``label`` values to compare several runs on one axes.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4))
+    prefix = f"{label}: " if label else ""
+    epochs = range(1, len(losses) + 1)
+    (line,) = ax.plot(epochs, losses, label=f"{prefix}training")
+    if len(val_losses):
+        ax.plot(
+            range(1, len(val_losses) + 1),
+            val_losses,
+            linestyle="--",
+            color=line.get_color(),
+            label=f"{prefix}validation",
+        )
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.legend()
+    ax.figure.tight_layout()
+    return ax.figure
