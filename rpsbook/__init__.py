@@ -36,10 +36,10 @@ _EXPORTS = {
 __all__ = [*_SUBMODULES, *_EXPORTS, "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .data import download_rps, find_data, load_rps
-    from .lr_finder import lr_range_test, make_lr_fn
-    from .models import CNN2
-    from .trainer import StepByStep
+    from .data import download_rps, find_data, load_rps  # noqa: F401
+    from .lr_finder import lr_range_test, make_lr_fn  # noqa: F401
+    from .models import CNN2  # noqa: F401
+    from .trainer import StepByStep  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -341,7 +341,9 @@ def _scan(split_dir: Path) -> list[tuple[str, int]]:
     Hidden files (such as ``.DS_Store`` or rpsbook's marker) are ignored; anything else that
     is not an image raises instead of being skipped.
     """
-    found = sorted(p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    found = sorted(
+        p.name for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
+    )
     if tuple(found) != CLASSES:
         raise DatasetLayoutError(
             f"{split_dir} has class folders {found}, expected {list(CLASSES)}: "
@@ -400,7 +402,9 @@ def image_folder(
     steps = [*_base_transforms(), v2.ToDtype(torch.float32, scale=True)]
     if normalizer is not None:
         steps.append(normalizer)
-    return _CheckedImageFolder(str(_split_dir(root, split)), transform=v2.Compose(steps), loader=_load_rgb)
+    return _CheckedImageFolder(
+        str(_split_dir(root, split)), transform=v2.Compose(steps), loader=_load_rgb
+    )
 
 
 # --------------------------------------------------------------------------- statistics
@@ -428,7 +432,9 @@ def statistics_per_channel(images: Tensor, labels: Tensor | None = None) -> Tens
     flat = images.reshape(n_samples, n_channels, -1)
     sum_means = flat.mean(dim=2).sum(dim=0)
     sum_stds = flat.std(dim=2).sum(dim=0)
-    counts = torch.full((n_channels,), float(n_samples), dtype=sum_means.dtype, device=images.device)
+    counts = torch.full(
+        (n_channels,), float(n_samples), dtype=sum_means.dtype, device=images.device
+    )
     return torch.stack([counts, sum_means, sum_stds])
 
 
@@ -532,7 +538,9 @@ def load_split(
     samples = _scan(split_dir)
     cache_file = None
     if cache_dir is not False:
-        folder = Path(cache_dir or os.environ.get(CACHE_DIR_ENV) or default_cache_dir() / "decoded")
+        folder = Path(
+            cache_dir or os.environ.get(CACHE_DIR_ENV) or default_cache_dir() / "decoded"
+        )
         cache_file = folder / f"{SPLITS[split]}-{_cache_key(split_dir, samples)}.pt"
         if cache_file.is_file():
             try:
@@ -615,9 +623,7 @@ def load_rps(
         to_float = v2.ToDtype(torch.float32, scale=True)
         temporary = raw["train"].map_images(to_float)
         normalizer = make_normalizer(DataLoader(temporary, batch_size=16))
-        datasets = {
-            s: raw[s].map_images(lambda x: normalizer(to_float(x))) for s in SPLITS
-        }
+        datasets = {s: raw[s].map_images(lambda x: normalizer(to_float(x))) for s in SPLITS}
         if device is not None:
             datasets = {s: d.to(device) for s, d in datasets.items()}
     else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -33,12 +34,12 @@ def denormalize(images: Tensor, normalizer: v2.Normalize) -> Tensor:
     return images * std[:, None, None] + mean[:, None, None]
 
 
-def _displayable(image: Tensor) -> Tensor:
-    """``(C, H, W)`` float or uint8 -> ``(H, W, C)`` float in [0, 1], clipped (never wrapped)."""
+def _displayable(image: Tensor) -> np.ndarray:
+    """``(C, H, W)`` float or uint8 -> ``(H, W, C)`` floats in [0, 1], clipped (never wrapped)."""
     image = image.detach().cpu()
     if image.dtype == torch.uint8:
         image = image.float() / 255
-    return image.clamp(0, 1).permute(1, 2, 0)
+    return image.clamp(0, 1).permute(1, 2, 0).numpy()
 
 
 def show_images(
@@ -63,7 +64,9 @@ def show_images(
     n = images.shape[0]
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.3), squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(size * ncols, size * nrows + 0.3), squeeze=False
+    )
     for i, ax in enumerate(axes.flat):
         ax.set_axis_off()
         if i >= n:
@@ -79,7 +82,7 @@ def show_images(
 def plot_class_examples(
     images: Tensor, labels: Tensor, classes: Sequence[str], *, size: float = 2.5
 ) -> Figure:
-    """The first image of each class, titled with its name (``images`` as in :func:`show_images`)."""
+    """The first image of each class, titled with its name (images as in :func:`show_images`)."""
     labels = torch.as_tensor(labels)
     picks = [int(torch.nonzero(labels == c)[0]) for c in range(len(classes))]
     return show_images(images[picks], labels[picks], classes, ncols=len(picks), size=size)
@@ -102,7 +105,7 @@ def plot_filters(
     for i in range(n_out):
         for j in range(n_in):
             ax = axes[i, j]
-            ax.imshow(weights[i, j], cmap=cmap, vmin=vmin, vmax=vmax)
+            ax.imshow(weights[i, j].numpy(), cmap=cmap, vmin=vmin, vmax=vmax)
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:
@@ -137,7 +140,9 @@ def plot_feature_maps(
         elif out.ndim == 2:
             rows.append((name, out[:, None, :]))
         else:
-            raise ValueError(f"output of {name!r} has shape {tuple(out.shape)}; expected 2-D or 4-D")
+            raise ValueError(
+                f"output of {name!r} has shape {tuple(out.shape)}; expected 2-D or 4-D"
+            )
     n_cols = min(n_images, rows[0][1].shape[0])
     fig, axes = plt.subplots(
         len(rows), n_cols, figsize=(size * n_cols, size * len(rows)), squeeze=False
@@ -145,7 +150,7 @@ def plot_feature_maps(
     for r, (label, maps) in enumerate(rows):
         for c in range(n_cols):
             ax = axes[r, c]
-            ax.imshow(maps[c], cmap=cmap, aspect="auto")
+            ax.imshow(maps[c].numpy(), cmap=cmap, aspect="auto")
             ax.set_xticks([])
             ax.set_yticks([])
             if c == 0:

@@ -1,0 +1,304 @@
+"""rpsbook.models.CNN2 and rpsbook.trainer.StepByStep."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from matplotlib.figure import Figure
+from torch import nn
+from torch.optim.lr_scheduler import (
+    CosineAnnealingWarmRestarts,
+    CyclicLR,
+    ReduceLROnPlateau,
+    StepLR,
+)
+from torch.utils.data import DataLoader, TensorDataset
+
+from rpsbook.models import CNN2
+from rpsbook.trainer import StepByStep, eval_mode
+
+
+def _blobs(n: int = 96, seed: int = 0) -> TensorDataset:
+    """Three separable classes of 3@28x28 images: each class brightens one channel."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 3
+    x = torch.randn(n, 3, 28, 28, generator=g) * 0.5
+    x[torch.arange(n), y] += 1.5
+    return TensorDataset(x, y)
+
+
+def _trainer(p: float = 0.0, lr: float = 3e-3, seed: int = 13, opt=torch.optim.Adam):
+    torch.manual_seed(seed)
+    model = CNN2(5, p=p)
+    sbs = StepByStep(model, nn.CrossEntropyLoss(), opt(model.parameters(), lr=lr), device="cpu")
+    sbs.set_loaders(
+        DataLoader(_blobs(), batch_size=16, shuffle=True), DataLoader(_blobs(48, 1), batch_size=16)
+    )
+    return sbs
+
+
+# --------------------------------------------------------------------------- model
+
+
+def test_cnn2_shapes_and_parameter_count():
+    model = CNN2(5, p=0.3)
+    assert sum(p.numel() for p in model.parameters()) == 6823
+    assert model.conv1.weight.shape == (5, 3, 3, 3)
+    assert model.conv2.weight.shape == (5, 5, 3, 3)
+    x = torch.zeros(4, 3, 28, 28)
+    assert model.featurizer(x).shape == (4, 125)
+    assert model(x).shape == (4, 3)
+    assert isinstance(model.drop, nn.Dropout)
+    assert model.drop.p == 0.3
+    assert not any(isinstance(m, nn.Dropout) for m in CNN2(5).modules())
+    assert sum(p.numel() for p in CNN2(10).parameters()) == 3 * 10 * 9 + 10 + 100 * 9 + 10 + (
+        250 * 50 + 50
+    ) + (50 * 3 + 3)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [({"n_filters": 0}, "n_filters"), ({"p": 1.0}, "p")])
+def test_cnn2_rejects_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        CNN2(**kwargs)
+
+
+# --------------------------------------------------------------------------- training
+
+
+def test_training_lowers_the_loss_and_weights_by_batch_size():
+    sbs = _trainer()
+    sbs.train(4)
+    assert len(sbs.losses) == len(sbs.val_losses) == 4
+    assert all(isinstance(v, float) for v in sbs.losses + sbs.val_losses)
+    assert sbs.losses[-1] < 0.5 * sbs.losses[0]
+    assert sbs.accuracy(sbs.val_loader) > 0.9
+    assert sbs.total_epochs == 4
+    assert len(sbs.learning_rates) == 4 * 6
+
+
+def test_epoch_loss_is_weighted_by_batch_size():
+    torch.manual_seed(0)
+    model = nn.Linear(1, 1)
+    sbs = StepByStep(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.0))
+    x = torch.arange(5.0).reshape(-1, 1)
+    sbs.set_loaders(DataLoader(TensorDataset(x, torch.zeros(5, 1)), batch_size=4))
+    sbs.train(1)
+    with torch.no_grad():
+        expected = float(nn.MSELoss(reduction="sum")(model(x), torch.zeros(5, 1)) / 5)
+    assert sbs.losses[0] == pytest.approx(expected, rel=1e-6)
+
+
+def test_same_seed_same_losses_with_dropout():
+    runs = []
+    for _ in range(2):
+        sbs = _trainer(p=0.5)
+        sbs.train(2, seed=7)
+        runs.append(sbs.losses + sbs.val_losses)
+    assert runs[0] == runs[1]
+    other = _trainer(p=0.5)
+    other.train(2, seed=8)
+    assert other.losses != runs[0][:2]
+
+
+def test_checkpoint_round_trip_resumes_like_an_uninterrupted_run(tmp_path):
+    straight = _trainer(opt=torch.optim.SGD, lr=0.05)
+    straight.set_lr_scheduler(StepLR(straight.optimizer, step_size=1, gamma=0.5))
+    straight.train(2)
+    straight.train(2)
+
+    first = _trainer(opt=torch.optim.SGD, lr=0.05)
+    first.set_lr_scheduler(StepLR(first.optimizer, step_size=1, gamma=0.5))
+    first.train(2)
+    first.save_checkpoint(tmp_path / "ckpt.pth")
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pth"]
+
+    torch.manual_seed(99)  # a different initialization, overwritten by the checkpoint
+    model = CNN2(5)
+    resumed = StepByStep(model, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=1))
+    resumed.set_loaders(first.train_loader, first.val_loader)
+    resumed.set_lr_scheduler(StepLR(resumed.optimizer, step_size=1, gamma=0.5))
+    resumed.load_checkpoint(tmp_path / "ckpt.pth")
+    assert resumed.total_epochs == 2
+    resumed.train(2)
+    assert resumed.losses == straight.losses
+    assert resumed.val_losses == straight.val_losses
+    assert resumed.learning_rates == straight.learning_rates
+
+
+def test_load_checkpoint_needs_the_scheduler(tmp_path):
+    sbs = _trainer()
+    sbs.set_lr_scheduler(StepLR(sbs.optimizer, step_size=1))
+    sbs.save_checkpoint(tmp_path / "c.pth")
+    fresh = _trainer()
+    with pytest.raises(RuntimeError, match="set_lr_scheduler"):
+        fresh.load_checkpoint(tmp_path / "c.pth")
+
+
+# --------------------------------------------------------------------------- schedulers
+
+
+def test_scheduler_must_wrap_the_trainers_optimizer():
+    sbs = _trainer()
+    other = torch.optim.SGD(sbs.model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="different optimizer"):
+        sbs.set_lr_scheduler(StepLR(other, step_size=2))
+    with pytest.raises(TypeError, match="scheduler must be"):
+        sbs.set_lr_scheduler(object())
+
+
+def test_optimizer_must_hold_the_models_parameters():
+    sbs = _trainer()
+    with pytest.raises(ValueError, match="not parameters of the trainer's model"):
+        sbs.set_optimizer(torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=0.1))
+
+
+def test_epoch_scheduler_steps_once_per_epoch():
+    sbs = _trainer(opt=torch.optim.SGD, lr=0.01)
+    sbs.set_lr_scheduler(StepLR(sbs.optimizer, step_size=2, gamma=0.1))
+    sbs.train(4)
+    per_epoch = sbs.learning_rates[::6]
+    assert per_epoch == pytest.approx([0.01, 0.01, 0.001, 0.001])
+    assert len(set(sbs.learning_rates[:6])) == 1
+
+
+def test_plateau_scheduler_uses_validation_loss_and_needs_it():
+    sbs = _trainer(opt=torch.optim.SGD, lr=0.0)  # lr 0: the loss stays flat
+    sbs.set_lr_scheduler(ReduceLROnPlateau(sbs.optimizer, patience=0, factor=0.5))
+    sbs.set_loaders(sbs.train_loader, None)
+    with pytest.raises(RuntimeError, match="validation loader"):
+        sbs.train(1)
+    sbs = _trainer(opt=torch.optim.SGD, lr=1e-3)
+    sbs.set_lr_scheduler(ReduceLROnPlateau(sbs.optimizer, patience=0, factor=0.5, threshold=10))
+    sbs.train(3)
+    # threshold=10 means no epoch counts as an improvement after the first: halve every epoch
+    assert sbs.learning_rates[::6] == pytest.approx([1e-3, 5e-4, 2.5e-4])
+
+
+def test_cyclic_scheduler_steps_every_mini_batch():
+    sbs = _trainer(opt=torch.optim.SGD, lr=0.1)
+    sbs.set_lr_scheduler(
+        CyclicLR(sbs.optimizer, base_lr=0.01, max_lr=0.07, step_size_up=3, cycle_momentum=False)
+    )
+    sbs.train(1)
+    assert sbs.learning_rates == pytest.approx([0.01, 0.03, 0.05, 0.07, 0.05, 0.03])
+
+
+def test_cosine_warm_restarts_gets_fractional_epochs_from_zero():
+    sbs = _trainer(opt=torch.optim.SGD, lr=0.1)
+    sbs.set_lr_scheduler(CosineAnnealingWarmRestarts(sbs.optimizer, T_0=2, eta_min=0.0))
+    sbs.train(3)
+    n = len(sbs.train_loader)
+    expected = []
+    for epoch in range(3):
+        for i in range(n):
+            t_cur = (epoch + i / n) % 2
+            expected.append(0.05 * (1 + math.cos(math.pi * t_cur / 2)))
+    assert sbs.learning_rates == pytest.approx(expected)
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def test_correct_counts_per_class_and_restores_mode():
+    model = nn.Sequential(nn.Identity())
+    sbs = StepByStep(model, nn.CrossEntropyLoss())
+    logits = torch.tensor([[2.0, 0, 0], [0, 2.0, 0], [0, 2.0, 0], [0, 0, 2.0]])
+    y = torch.tensor([0, 1, 0, 1])
+    model.train()
+    counts = sbs.correct(logits, y)
+    assert counts.tolist() == [[1, 2], [1, 2], [0, 0]]
+    assert model.training
+    binary = sbs.correct(torch.tensor([[1.0], [-1.0], [3.0]]), torch.tensor([1, 1, 0]))
+    assert binary.tolist() == [[0, 1], [1, 2]]
+
+
+def test_predict_uses_eval_mode_and_no_grad():
+    sbs = _trainer(p=0.5)
+    x = torch.randn(4, 3, 28, 28)
+    out1, out2 = sbs.predict(x), sbs.predict(x)
+    assert torch.equal(out1, out2)  # no dropout at prediction time
+    assert not out1.requires_grad
+    assert sbs.model.training
+
+
+def test_eval_mode_restores_on_exception():
+    model = nn.Linear(1, 1)
+    model.train()
+    with pytest.raises(KeyError), eval_mode(model):
+        assert not model.training
+        raise KeyError
+    assert model.training
+
+
+def test_loader_apply_sum_and_mean():
+    loader = DataLoader(TensorDataset(torch.arange(6.0), torch.zeros(6)), batch_size=2)
+    assert StepByStep.loader_apply(loader, lambda x, y: x.sum()).item() == 15.0
+    assert StepByStep.loader_apply(loader, lambda x, y: x.sum(), reduce="mean").item() == 5.0
+    with pytest.raises(ValueError, match="reduce"):
+        StepByStep.loader_apply(loader, lambda x, y: x, reduce="max")
+
+
+def test_count_parameters_and_plot_losses():
+    sbs = _trainer()
+    assert sbs.count_parameters() == 6823
+    sbs.train(2)
+    fig = sbs.plot_losses()
+    assert isinstance(fig, Figure)
+    (ax,) = fig.axes
+    assert ax.get_yscale() == "log"
+    assert [line.get_label() for line in ax.lines] == ["training", "validation"]
+
+
+# --------------------------------------------------------------------------- hooks
+
+
+def test_hooks_capture_and_visualize():
+    sbs = _trainer()
+    sbs.attach_hooks(["conv1", "fc1"])
+    x = torch.randn(6, 3, 28, 28)
+    sbs.predict(x)
+    assert sbs.visualization["conv1"].shape == (6, 5, 26, 26)
+    assert sbs.visualization["fc1"].shape == (6, 50)
+    fig = sbs.visualize_outputs(["conv1", "fc1"], n_images=6)
+    assert len(fig.axes) == (5 + 1) * 6
+    sbs.remove_hooks()
+    assert not sbs.model.conv1._forward_hooks
+    assert isinstance(sbs.visualize_filters("conv2"), Figure)
+    with pytest.raises(ValueError, match="not a Conv2d"):
+        sbs.visualize_filters("fc1")
+
+
+def test_capture_gradients_through_the_trainer():
+    sbs = _trainer(opt=torch.optim.SGD, lr=0.01)
+    grads = sbs.capture_gradients("fc2")
+    sbs.train(1)
+    sbs.remove_hooks()
+    assert grads.gradients["fc2"]["weight"].shape == (6, 3, 50)
+    sbs.train(1)
+    assert grads.gradients["fc2"]["weight"].shape == (6, 3, 50)
+
+
+# --------------------------------------------------------------------------- real data
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_chapter_training_reproduces_the_notebook(real_data_dir):
+    """CNN2(5, p=0.3), Adam 3e-4, seed 13, 10 epochs: CHAPTER6.md's counts, exactly."""
+    from rpsbook.data import load_rps
+
+    rps = load_rps(real_data_dir)
+    torch.manual_seed(13)
+    model = CNN2(5, p=0.3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-4)
+    # CPU kernels: the exact counts depend on the floating-point path.
+    sbs = StepByStep(model, nn.CrossEntropyLoss(), optimizer, device="cpu")
+    sbs.set_loaders(rps.train_loader, rps.val_loader)
+    sbs.train(10)
+    val = StepByStep.loader_apply(rps.val_loader, sbs.correct)
+    train = StepByStep.loader_apply(rps.train_loader, sbs.correct)
+    assert val.tolist() == [[92, 124], [118, 124], [120, 124]]
+    assert int(train[:, 0].sum()) == 2504
+    assert 0.84 <= sbs.accuracy(rps.val_loader) <= 0.92
