@@ -226,9 +226,16 @@ def test_predict_uses_eval_mode_and_no_grad():
 def test_eval_mode_restores_on_exception():
     model = nn.Linear(1, 1)
     model.train()
-    with pytest.raises(KeyError), eval_mode(model):
-        assert not model.training
-        raise KeyError
+    seen = []
+
+    def fail_inside():
+        with eval_mode(model):
+            seen.append((model.training, torch.is_grad_enabled()))
+            raise KeyError("boom")
+
+    with pytest.raises(KeyError, match="boom"):
+        fail_inside()
+    assert seen == [(False, False)]
     assert model.training
 
 
