@@ -1,0 +1,295 @@
+"""Gradients, parameters and activations captured through hooks.
+
+Every capture is a context manager that owns its hook handles::
+
+    with capture_gradients(model, "linear") as grads:
+        trainer.train(10)
+    grads.gradients["linear"]["weight"]  # Tensor (n_steps, 1, 1)
+
+Captured tensors are detached CPU copies, accumulated in lists while hooks fire and stacked
+along a new leading dimension when read.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any, Self
+
+import torch
+from torch import Tensor, nn
+from torch.utils.hooks import RemovableHandle
+
+__all__ = [
+    "ActivationCapture",
+    "Capture",
+    "GradientCapture",
+    "ParameterCapture",
+    "capture_activations",
+    "capture_gradients",
+    "capture_parameters",
+]
+
+HookFn = Callable[[str, nn.Module, tuple[Any, ...], Any], Any]
+
+
+def _resolve_layers(model: nn.Module, layers: str | Sequence[str]) -> dict[str, nn.Module]:
+    """Map layer names to modules, in the order given, without duplicates."""
+    names = [layers] if isinstance(layers, str) else list(layers)
+    if not names:
+        raise ValueError("layers is empty: pass a layer name or a sequence of layer names.")
+    modules = dict(model.named_modules())
+    unknown = [name for name in names if name not in modules]
+    if unknown:
+        valid = ", ".join(repr(name) for name in modules)
+        raise ValueError(
+            f"layers: unknown layer name(s) {unknown}; "
+            f"valid names (from model.named_modules()) are: {valid}."
+        )
+    return {name: modules[name] for name in dict.fromkeys(names)}
+
+
+def _to_cpu(value: Any) -> Any:
+    """A detached CPU copy of a tensor, or of the tensors inside tuples, lists and dicts."""
+    if isinstance(value, Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, tuple | list):
+        return type(value)(_to_cpu(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _to_cpu(item) for key, item in value.items()}
+    return value
+
+
+def _stack(values: list[Tensor], like: Tensor) -> Tensor:
+    """Stack captured copies; ``(0, *like.shape)`` when nothing was captured yet."""
+    if not values:
+        return torch.empty((0, *like.shape), dtype=like.dtype)
+    return torch.stack(values)
+
+
+class Capture(ABC):
+    """Base class: owns hook handles and removes them on ``remove()`` or on leaving ``with``.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The model whose layers are hooked.
+    layers : str or sequence of str
+        Names from ``model.named_modules()``.
+    """
+
+    def __init__(self, model: nn.Module, layers: str | Sequence[str]) -> None:
+        self.model = model
+        self.modules = _resolve_layers(model, layers)
+        self._handles: list[RemovableHandle] = []
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        """Names of the hooked layers."""
+        return tuple(self.modules)
+
+    @property
+    def attached(self) -> bool:
+        """Whether the hooks are currently registered."""
+        return bool(self._handles)
+
+    def attach(self) -> Self:
+        """Register the hooks (once; attaching twice does nothing) and return ``self``."""
+        if not self._handles:
+            self._handles = self._register()
+        return self
+
+    def remove(self) -> None:
+        """Remove the hooks; captured values are kept. Safe to call more than once."""
+        while self._handles:
+            self._handles.pop().remove()
+
+    @abstractmethod
+    def clear(self) -> None:
+        """Forget the captured values (hooks stay as they are)."""
+
+    @abstractmethod
+    def _register(self) -> list[RemovableHandle]:
+        """Register the hooks and return their handles."""
+
+    def __enter__(self) -> Self:
+        return self.attach()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.remove()
+
+    def __repr__(self) -> str:
+        state = "attached" if self.attached else "detached"
+        return f"{type(self).__name__}(layers={list(self.layers)}, {state})"
+
+
+class GradientCapture(Capture):
+    """Gradients of the layers' parameters, one entry per backward pass.
+
+    Tensor hooks (``param.register_hook``) see the gradient of each backward pass before it is
+    accumulated into ``param.grad``; they return ``None``, so gradients are never altered.
+    Parameters with ``requires_grad=False`` are skipped.
+    """
+
+    def __init__(self, model: nn.Module, layers: str | Sequence[str]) -> None:
+        super().__init__(model, layers)
+        self._params = {
+            layer: {name: p for name, p in module.named_parameters() if p.requires_grad}
+            for layer, module in self.modules.items()
+        }
+        self._values: dict[str, dict[str, list[Tensor]]] = {
+            layer: {name: [] for name in params} for layer, params in self._params.items()
+        }
+
+    def clear(self) -> None:
+        # In place: the hooks hold references to these lists.
+        for store in self._values.values():
+            for values in store.values():
+                values.clear()
+
+    def _register(self) -> list[RemovableHandle]:
+        handles = []
+        for layer, params in self._params.items():
+            for name, param in params.items():
+                store = self._values[layer][name]
+
+                def hook(grad: Tensor, store: list[Tensor] = store) -> None:
+                    store.append(grad.detach().to("cpu", copy=True))
+
+                handles.append(param.register_hook(hook))
+        return handles
+
+    @property
+    def gradients(self) -> dict[str, dict[str, Tensor]]:
+        """``{layer: {param_name: Tensor (n_steps, *param.shape)}}`` on the CPU."""
+        return {
+            layer: {name: _stack(self._values[layer][name], p) for name, p in params.items()}
+            for layer, params in self._params.items()
+        }
+
+
+class ParameterCapture(Capture):
+    """Values of the layers' parameters, logged by a forward hook each time a layer runs.
+
+    Parameters
+    ----------
+    model, layers
+        As in :class:`Capture`.
+    training_only : bool
+        Log only while the layer is in training mode, so that validation passes do not log the
+        same values again.
+    """
+
+    def __init__(
+        self, model: nn.Module, layers: str | Sequence[str], training_only: bool = True
+    ) -> None:
+        super().__init__(model, layers)
+        self.training_only = training_only
+        self._params = {
+            layer: dict(module.named_parameters()) for layer, module in self.modules.items()
+        }
+        self._values: dict[str, dict[str, list[Tensor]]] = {
+            layer: {name: [] for name in params} for layer, params in self._params.items()
+        }
+
+    def clear(self) -> None:
+        # In place: the hooks hold references to these lists.
+        for store in self._values.values():
+            for values in store.values():
+                values.clear()
+
+    def _register(self) -> list[RemovableHandle]:
+        handles = []
+        for layer, module in self.modules.items():
+            params, store = self._params[layer], self._values[layer]
+
+            def hook(
+                module: nn.Module,
+                inputs: tuple[Any, ...],
+                output: Any,
+                params: dict[str, nn.Parameter] = params,
+                store: dict[str, list[Tensor]] = store,
+            ) -> None:
+                if self.training_only and not module.training:
+                    return
+                for name, param in params.items():
+                    store[name].append(param.detach().to("cpu", copy=True))
+
+            handles.append(module.register_forward_hook(hook))
+        return handles
+
+    @property
+    def parameters(self) -> dict[str, dict[str, Tensor]]:
+        """``{layer: {param_name: Tensor (n_calls, *param.shape)}}`` on the CPU."""
+        return {
+            layer: {name: _stack(self._values[layer][name], p) for name, p in params.items()}
+            for layer, params in self._params.items()
+        }
+
+
+class ActivationCapture(Capture):
+    """The latest output of each layer (detached, on the CPU).
+
+    Parameters
+    ----------
+    model, layers
+        As in :class:`Capture`.
+    hook_fn : callable, optional
+        ``hook_fn(layer_name, module, inputs, output)`` computes what is stored instead of the
+        output itself; it runs without autograd and its tensors are copied to the CPU.
+    """
+
+    def __init__(
+        self, model: nn.Module, layers: str | Sequence[str], hook_fn: HookFn | None = None
+    ) -> None:
+        super().__init__(model, layers)
+        self.hook_fn = hook_fn
+        self._outputs: dict[str, Any] = {}
+
+    def clear(self) -> None:
+        self._outputs.clear()
+
+    def _register(self) -> list[RemovableHandle]:
+        handles = []
+        for layer, module in self.modules.items():
+
+            def hook(
+                module: nn.Module, inputs: tuple[Any, ...], output: Any, layer: str = layer
+            ) -> None:
+                if self.hook_fn is not None:
+                    with torch.no_grad():
+                        output = self.hook_fn(layer, module, inputs, output)
+                self._outputs[layer] = _to_cpu(output)
+
+            handles.append(module.register_forward_hook(hook))
+        return handles
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        """``{layer: Tensor}``: the latest output (or ``hook_fn`` result) of each layer run."""
+        return dict(self._outputs)
+
+
+def capture_gradients(model: nn.Module, layers: str | Sequence[str]) -> GradientCapture:
+    """An attached :class:`GradientCapture` of ``layers``' parameter gradients."""
+    return GradientCapture(model, layers).attach()
+
+
+def capture_parameters(
+    model: nn.Module, layers: str | Sequence[str], training_only: bool = True
+) -> ParameterCapture:
+    """An attached :class:`ParameterCapture` logging ``layers``' parameters at each forward."""
+    return ParameterCapture(model, layers, training_only=training_only).attach()
+
+
+def capture_activations(
+    model: nn.Module, layers: str | Sequence[str], hook_fn: HookFn | None = None
+) -> ActivationCapture:
+    """An attached :class:`ActivationCapture` keeping the latest output of ``layers``."""
+    return ActivationCapture(model, layers, hook_fn=hook_fn).attach()

@@ -1,0 +1,443 @@
+"""Moving averages, bias correction, and the update terms of Adam and SGD recomputed by hand.
+
+Series are tensors of shape ``(n_steps, *shape)``, the format of
+:class:`rpsbook.capture.GradientCapture`; one-dimensional sequences and NumPy arrays work too
+(they come back as NumPy arrays). The recurrences use the same tensor operations as
+``torch.optim``, so the uncorrected EWMAs of captured gradients reproduce Adam's ``exp_avg``
+and the momentum terms reproduce SGD's ``momentum_buffer``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from torch import Tensor
+
+__all__ = [
+    "EWMA",
+    "adapted_gradients",
+    "alpha_from_periods",
+    "beta_from_periods",
+    "calc_corrected_ewma",
+    "calc_ewma",
+    "calc_ma",
+    "calc_momentum",
+    "calc_nesterov",
+    "correction",
+    "ewma_average_age",
+    "ewma_weights",
+    "ma_average_age",
+    "ma_weights",
+    "periods_from_alpha",
+    "periods_from_beta",
+    "plot_adapted_gradients",
+    "plot_ewma_series",
+    "plot_ewma_weights",
+    "plot_sgd_terms",
+    "temperature_series",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# alpha, beta and periods
+
+
+def alpha_from_periods(periods: float) -> float:
+    """Smoothing factor ``alpha = 2 / (periods + 1)`` of an EWMA comparable to a ``periods`` MA."""
+    if periods < 1:
+        raise ValueError(f"periods must be >= 1, got {periods}.")
+    return 2 / (periods + 1)
+
+
+def periods_from_alpha(alpha: float) -> float:
+    """Inverse of :func:`alpha_from_periods`: ``2 / alpha - 1`` (``alpha=1/3`` -> 5)."""
+    _check_alpha(alpha)
+    return 2 / alpha - 1
+
+
+def beta_from_periods(periods: float) -> float:
+    """``beta = 1 - alpha``, the weight of the previous average."""
+    return 1 - alpha_from_periods(periods)
+
+
+def periods_from_beta(beta: float) -> float:
+    """Periods of an EWMA with decay ``beta`` (0.9 -> 19, 0.999 -> 1999, up to rounding)."""
+    return periods_from_alpha(1 - beta)
+
+
+def _check_alpha(alpha: float) -> None:
+    if not 0 < alpha <= 1:
+        raise ValueError(f"alpha must be in (0, 1], got {alpha}; beta = 1 - alpha.")
+
+
+def _alpha_beta(
+    period: float | None, alpha: float | None, beta: float | None
+) -> tuple[float, float]:
+    """``(alpha, beta)`` from exactly one of them; ``1 - beta`` is kept as torch computes it."""
+    given = [n for n, v in (("period", period), ("alpha", alpha), ("beta", beta)) if v is not None]
+    if len(given) != 1:
+        raise ValueError(f"pass exactly one of period, alpha or beta (got {given or 'none'}).")
+    if beta is not None:
+        alpha = 1 - beta
+    elif period is not None:
+        alpha = alpha_from_periods(period)
+    else:
+        beta = 1 - alpha
+    _check_alpha(alpha)
+    return alpha, beta if beta is not None else 1 - alpha
+
+
+# ---------------------------------------------------------------------------------------------
+# averages and their ages
+
+
+def ma_average_age(periods: int) -> float:
+    """Average age ``(periods + 1) / 2`` of the values in a simple moving average."""
+    return (periods + 1) / 2
+
+
+def ewma_weights(alpha: float, lags: int) -> Tensor:
+    """Weights ``alpha * (1 - alpha) ** k`` of the values ``k`` steps back, shape ``(lags,)``."""
+    _check_alpha(alpha)
+    k = torch.arange(lags, dtype=torch.float64)
+    return alpha * (1 - alpha) ** k
+
+
+def ma_weights(periods: int, lags: int) -> Tensor:
+    """Weights ``1 / periods`` of a simple moving average over ``lags`` lags, shape ``(lags,)``."""
+    return (torch.arange(lags) < periods).to(torch.float64) / periods
+
+
+def ewma_average_age(alpha: float, lags: int | None = None) -> float:
+    """Average age of the values in an EWMA, truncated to ``lags`` values.
+
+    The age of the value ``k`` steps back is ``k + 1``; without ``lags`` the limit ``1 / alpha``
+    is returned. ``alpha=1/3, lags=20`` gives 2.9930832408241015.
+    """
+    if lags is None:
+        _check_alpha(alpha)
+        return 1 / alpha
+    ages = torch.arange(1, lags + 1, dtype=torch.float64)
+    return (ages * ewma_weights(alpha, lags)).sum().item()
+
+
+def correction(beta: float, steps: int) -> float:
+    """Bias-correction divisor ``1 - beta ** steps`` of an EWMA started from zero."""
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1 (the first update is step 1), got {steps}.")
+    return 1 - beta**steps
+
+
+# ---------------------------------------------------------------------------------------------
+# series
+
+
+def _as_series(values: Any) -> tuple[Tensor, bool]:
+    """``values`` as a floating tensor ``(n_steps, *shape)`` and whether it was a tensor."""
+    is_tensor = isinstance(values, Tensor)
+    series = values.detach() if is_tensor else torch.as_tensor(np.asarray(values, dtype=float))
+    if series.ndim == 0:
+        raise ValueError("values must have a leading steps dimension, got a scalar.")
+    if not series.is_floating_point():
+        series = series.to(torch.float64)
+    return series, is_tensor
+
+
+def _like_input(series: Tensor, is_tensor: bool) -> Any:
+    return series if is_tensor else series.numpy()
+
+
+class EWMA:
+    """A running exponentially weighted moving average, started from zero.
+
+    Give exactly one of ``alpha``, ``beta`` or ``period``. ``update`` works on floats and on
+    tensors (with ``torch.lerp``, as Adam updates ``exp_avg``).
+
+    Examples
+    --------
+    >>> avg = EWMA(alpha=0.5)
+    >>> avg.update(2.0), avg.update(2.0), avg.corrected
+    (1.0, 1.5, 2.0)
+    """
+
+    def __init__(
+        self,
+        alpha: float | None = None,
+        *,
+        beta: float | None = None,
+        period: float | None = None,
+    ) -> None:
+        self.alpha, self.beta = _alpha_beta(period, alpha, beta)
+        self.value: Any = 0.0
+        self.steps = 0
+
+    def update(self, x: Any) -> Any:
+        """Fold ``x`` in and return the (uncorrected) average."""
+        self.steps += 1
+        if isinstance(x, Tensor):
+            previous = self.value if isinstance(self.value, Tensor) else torch.zeros_like(x)
+            self.value = torch.lerp(previous, x, self.alpha)
+        else:
+            self.value = self.value + self.alpha * (x - self.value)
+        return self.value
+
+    @property
+    def corrected(self) -> Any:
+        """The bias-corrected average ``value / (1 - beta ** steps)``."""
+        if self.steps == 0:
+            raise RuntimeError("EWMA.corrected needs at least one update().")
+        return self.value / correction(self.beta, self.steps)
+
+    def reset(self) -> None:
+        """Start again from zero."""
+        self.value, self.steps = 0.0, 0
+
+    def __repr__(self) -> str:
+        return f"EWMA(alpha={self.alpha}, beta={self.beta}, steps={self.steps})"
+
+
+def calc_ewma(
+    values: Any,
+    period: float | None = None,
+    *,
+    alpha: float | None = None,
+    beta: float | None = None,
+) -> Tensor | np.ndarray:
+    """Running EWMA of ``values`` (started from zero), same shape and dtype.
+
+    Parameters
+    ----------
+    values : Tensor (n_steps, *shape) or 1-D array-like
+        The series; tensors come back as tensors, anything else as a NumPy array.
+    period, alpha, beta : float
+        Exactly one: ``alpha = 2 / (period + 1)``, ``beta = 1 - alpha``. Pass ``beta`` to match
+        an optimizer's ``betas`` exactly.
+    """
+    series, is_tensor = _as_series(values)
+    avg = EWMA(alpha, beta=beta, period=period)
+    out = torch.stack([avg.update(x) for x in series]) if len(series) else series.clone()
+    return _like_input(out, is_tensor)
+
+
+def calc_corrected_ewma(
+    values: Any,
+    period: float | None = None,
+    *,
+    alpha: float | None = None,
+    beta: float | None = None,
+) -> Tensor | np.ndarray:
+    """Bias-corrected running EWMA: ``calc_ewma(values)[t - 1] / (1 - beta ** t)``.
+
+    Same arguments and return type as :func:`calc_ewma`.
+    """
+    series, is_tensor = _as_series(values)
+    alpha, beta = _alpha_beta(period, alpha, beta)
+    ewma = calc_ewma(series, alpha=alpha)
+    if not len(ewma):
+        return _like_input(ewma, is_tensor)
+    # One Python-float divisor per step, as Adam divides by ``1 - beta ** step``.
+    out = torch.stack([avg / correction(beta, t) for t, avg in enumerate(ewma, start=1)])
+    return _like_input(out, is_tensor)
+
+
+def calc_ma(values: Any, period: int) -> Tensor | np.ndarray:
+    """Simple moving average over ``period`` steps; the first ``period - 1`` steps are NaN.
+
+    Same shapes and return type as :func:`calc_ewma`.
+    """
+    if period < 1:
+        raise ValueError(f"period must be >= 1, got {period}.")
+    series, is_tensor = _as_series(values)
+    n = len(series)
+    out = torch.full_like(series, float("nan"))
+    if n >= period:
+        out[period - 1 :] = series.unfold(0, period, 1).mean(dim=-1)
+    return _like_input(out, is_tensor)
+
+
+# ---------------------------------------------------------------------------------------------
+# optimizer terms
+
+
+def _check_grads(grads: Tensor) -> Tensor:
+    if not isinstance(grads, Tensor) or grads.ndim == 0:
+        raise ValueError("grads must be a tensor of shape (n_steps, *param.shape).")
+    return grads.detach()
+
+
+def calc_momentum(grads: Tensor, beta: float, dampening: float = 0.0) -> Tensor:
+    """SGD's momentum buffer after each step, shape ``(n_steps, *shape)``.
+
+    ``momentum_t = beta * momentum_{t-1} + (1 - dampening) * g_t``, a discounted sum (not an
+    average). As in ``torch.optim.SGD``, the buffer starts as the first gradient itself, so
+    dampening does not apply on step 1. Gradients are the raw ones (no weight decay).
+    """
+    grads = _check_grads(grads)
+    buffers: list[Tensor] = []
+    for g in grads:
+        if not buffers:
+            buffers.append(g.clone())
+        else:
+            buffers.append(buffers[-1].mul(beta).add(g, alpha=1 - dampening))
+    return torch.stack(buffers) if buffers else grads.clone()
+
+
+def calc_nesterov(grads: Tensor, beta: float, dampening: float = 0.0) -> Tensor:
+    """Nesterov's update term ``g_t + beta * momentum_t`` per step, shape ``(n_steps, *shape)``."""
+    grads = _check_grads(grads)
+    return grads.add(calc_momentum(grads, beta, dampening), alpha=beta)
+
+
+def adapted_gradients(
+    grads: Tensor, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8
+) -> Tensor:
+    """Adam's adapted gradients, shape ``(n_steps, *shape)``.
+
+    ``corrected_ewma(beta1, g) / (sqrt(corrected_ewma(beta2, g ** 2)) + eps)``; Adam updates
+    ``param -= lr * adapted``.
+    """
+    grads = _check_grads(grads)
+    beta1, beta2 = betas
+    smoothed = calc_corrected_ewma(grads, beta=beta1)
+    squares = calc_ewma(grads * grads, beta=beta2)
+    # sqrt(v / c) computed as sqrt(v) / sqrt(c), the order torch.optim.Adam uses.
+    scale = torch.stack(
+        [v.sqrt() / correction(beta2, t) ** 0.5 for t, v in enumerate(squares, start=1)]
+    )
+    return smoothed / (scale + eps)
+
+
+# ---------------------------------------------------------------------------------------------
+# data and plots
+
+
+def temperature_series(n: int = 30, seed: int = 17) -> Tensor:
+    """A temperature-like daily series (degrees), shape ``(n,)`` float64.
+
+    A slow seasonal swing plus a random walk and day-to-day noise, from its own generator
+    (the global RNG is untouched).
+    """
+    gen = torch.Generator().manual_seed(seed)
+    days = torch.arange(n, dtype=torch.float64)
+    walk = torch.randn(n, generator=gen, dtype=torch.float64).cumsum(0)
+    noise = 1.5 * torch.randn(n, generator=gen, dtype=torch.float64)
+    return 8 + 5 * torch.sin(2 * torch.pi * days / (2 * n)) + walk + noise
+
+
+def _new_axes(ax: Axes | None, **fig_kw: Any) -> Axes:
+    if ax is not None:
+        return ax
+    _, ax = plt.subplots(**fig_kw)
+    return ax
+
+
+def plot_ewma_weights(
+    alpha: float = 1 / 3, periods: int = 5, lags: int = 20, ax: Axes | None = None
+) -> Figure:
+    """Fig 6.15: the weight of each past value in an EWMA and in a simple moving average."""
+    ax = _new_axes(ax, figsize=(7, 4))
+    ages = np.arange(1, lags + 1)
+    width = 0.4
+    ewma_age = ewma_average_age(alpha, lags)
+    ma_age = ma_average_age(periods)
+    ax.bar(ages - width / 2, ewma_weights(alpha, lags).numpy(), width, label=f"EWMA α={alpha:.3g}")
+    ax.bar(ages + width / 2, ma_weights(periods, lags).numpy(), width, label=f"MA {periods}")
+    ax.axvline(ewma_age, color="C0", ls="--", label=f"EWMA average age {ewma_age:.4f}")
+    ax.axvline(ma_age, color="C1", ls=":", label=f"MA average age {ma_age:g}")
+    ax.set(xlabel="age of the value (1 = current)", ylabel="weight", title="Weights per lag")
+    ax.legend()
+    return ax.figure
+
+
+def plot_ewma_series(values: Any, period: int = 19, ax: Axes | None = None) -> Figure:
+    """Fig 6.16: a series with its moving average, EWMA and bias-corrected EWMA."""
+    series, _ = _as_series(values)
+    if series.ndim != 1:
+        raise ValueError(f"values must be one-dimensional, got shape {tuple(series.shape)}.")
+    ax = _new_axes(ax, figsize=(8, 4))
+    days = np.arange(1, len(series) + 1)
+    ax.plot(days, series.numpy(), "o", color="0.5", ms=4, label="values")
+    ax.plot(days, calc_ma(series, period).numpy(), label=f"MA {period}")
+    ax.plot(days, calc_ewma(series, period).numpy(), label=f"EWMA {period}")
+    ax.plot(days, calc_corrected_ewma(series, period).numpy(), label=f"corrected EWMA {period}")
+    ax.set(xlabel="day", ylabel="value", title="Moving averages")
+    ax.legend()
+    return ax.figure
+
+
+def _scalar_series(grads: Tensor) -> Tensor:
+    grads = _check_grads(grads)
+    if grads[0].numel() != 1:
+        raise ValueError(
+            f"grads must hold one value per step, got shape {tuple(grads.shape)}; "
+            "select one element, e.g. grads[:, 0, 0]."
+        )
+    return grads.reshape(len(grads))
+
+
+def _axes_row(axes: Sequence[Axes] | None, n: int, width: float) -> list[Axes]:
+    if axes is None:
+        _, created = plt.subplots(1, n, figsize=(width * n, 4), squeeze=False)
+        return list(created[0])
+    axes = list(axes)
+    if len(axes) != n:
+        raise ValueError(f"axes must hold {n} Axes, got {len(axes)}.")
+    return axes
+
+
+def plot_adapted_gradients(
+    grads: Tensor,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    axes: Sequence[Axes] | None = None,
+) -> Figure:
+    """Fig 6.17: how Adam smooths, scales and adapts the gradients of one parameter.
+
+    Parameters
+    ----------
+    grads : Tensor (n_steps,) or (n_steps, *shape) with one element per step
+        Gradients of a single parameter value, e.g. ``capture.gradients["linear"]["weight"]``.
+    axes : three Axes, optional
+        Smoothing, scaling and adapted-gradient panels.
+    """
+    grads = _scalar_series(grads)
+    beta1, beta2 = betas
+    steps = np.arange(1, len(grads) + 1)
+    scaling = 1 / (calc_corrected_ewma(grads**2, beta=beta2).sqrt() + eps)
+    smooth_ax, scale_ax, adapt_ax = _axes_row(axes, 3, 4.5)
+    smooth_ax.plot(steps, grads.numpy(), "o-", ms=3, label="gradients")
+    smooth_ax.plot(steps, calc_corrected_ewma(grads, beta=beta1).numpy(), label="corrected EWMA")
+    smooth_ax.set(title=f"Smoothing (β1={beta1})", xlabel="step")
+    scale_ax.plot(steps, scaling.numpy(), color="C2")
+    scale_ax.set(title=f"Scaling (β2={beta2}): 1/(√EWMA(g²)+ε)", xlabel="step")
+    adapt_ax.plot(steps, grads.numpy(), "o-", ms=3, label="gradients")
+    adapt_ax.plot(steps, adapted_gradients(grads, betas, eps).numpy(), label="adapted gradients")
+    adapt_ax.set(title="Adapted gradients", xlabel="step")
+    smooth_ax.legend()
+    adapt_ax.legend()
+    return smooth_ax.figure
+
+
+def plot_sgd_terms(
+    grads: Tensor, beta: float = 0.9, dampening: float = 0.0, ax: Axes | None = None
+) -> Figure:
+    """Fig 6.21: SGD's update terms per step: gradient, momentum and Nesterov.
+
+    ``grads`` holds one value per step, as in :func:`plot_adapted_gradients`.
+    """
+    grads = _scalar_series(grads)
+    ax = _new_axes(ax, figsize=(8, 4))
+    steps = np.arange(1, len(grads) + 1)
+    ax.plot(steps, grads.numpy(), "o-", ms=3, label="gradient")
+    ax.plot(steps, calc_momentum(grads, beta, dampening).numpy(), label=f"momentum (β={beta})")
+    ax.plot(steps, calc_nesterov(grads, beta, dampening).numpy(), label="Nesterov")
+    ax.axhline(0, color="0.6", lw=0.8)
+    ax.set(xlabel="step", ylabel="update term", title="SGD update terms")
+    ax.legend()
+    return ax.figure

@@ -1,0 +1,451 @@
+"""The linear-regression playground: how optimizers and schedulers move ``(b, w)``.
+
+A one-feature regression (``y = 1 + 2x + noise``) small enough to draw: the loss surface over
+``(b, w)``, the least-squares optimum, and the path each optimizer takes across it, trained by
+:class:`rpsbook.trainer.StepByStep` with the parameters and gradients captured by hooks.
+
+>>> from functools import partial
+>>> data = make_regression_data()
+>>> surface = loss_surface(data.x_train, data.y_train)
+>>> results = compare_optimizers(
+...     [OptimizerConfig("SGD", partial(torch.optim.SGD, lr=0.1)),
+...      OptimizerConfig("Adam", partial(torch.optim.Adam, lr=0.1))], data=data)
+>>> fig = plot_paths(results, surface)
+"""
+
+from __future__ import annotations
+
+import random
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from torch import Tensor, nn
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
+from torch.utils.data import DataLoader, Subset, TensorDataset, random_split
+
+from . import plotting
+from ._utils import resolve_device
+from .capture import _to_cpu
+from .trainer import StepByStep
+
+__all__ = [
+    "LossSurface",
+    "OptimizerConfig",
+    "PathResult",
+    "RegressionData",
+    "compare_optimizers",
+    "least_squares",
+    "loss_surface",
+    "make_model",
+    "make_regression_data",
+    "plot_losses",
+    "plot_paths",
+]
+
+Scheduler = LRScheduler | ReduceLROnPlateau
+
+
+# ---------------------------------------------------------------------------------------------
+# data and model
+
+
+@dataclass(frozen=True)
+class RegressionData:
+    """The synthetic dataset, its 80/20 split and loaders.
+
+    Attributes
+    ----------
+    x, y : Tensor (N, 1) float32
+        All points, in generation order.
+    train_dataset, val_dataset : Subset
+        The ``random_split`` of ``TensorDataset(x, y)``.
+    train_loader, val_loader : DataLoader
+        Batches of ``batch_size``; the training loader shuffles.
+    """
+
+    x: Tensor
+    y: Tensor
+    train_dataset: Subset
+    val_dataset: Subset
+    train_loader: DataLoader
+    val_loader: DataLoader
+
+    @property
+    def x_train(self) -> Tensor:
+        """Training features ``(n_train, 1)``, in split order."""
+        return self.x[self.train_dataset.indices]
+
+    @property
+    def y_train(self) -> Tensor:
+        """Training targets ``(n_train, 1)``, in split order."""
+        return self.y[self.train_dataset.indices]
+
+
+def make_regression_data(
+    n: int = 100,
+    *,
+    true_b: float = 1.0,
+    true_w: float = 2.0,
+    noise: float = 0.1,
+    seed: int = 42,
+    split_seed: int = 13,
+    train_ratio: float = 0.8,
+    batch_size: int = 16,
+    generator: torch.Generator | None = None,
+) -> RegressionData:
+    """``y = true_b + true_w * x + noise * N(0, 1)`` with ``x ~ U(0, 1)``, split and batched.
+
+    The draws equal the book's ``np.random.seed(seed)`` followed by ``rand`` then ``randn``,
+    and its ``torch.manual_seed(split_seed)`` before ``random_split``, without touching
+    the global random state. The training loader shuffles with ``generator``; ``None`` draws
+    from torch's global RNG, which :meth:`StepByStep.train` seeds, as in the book.
+    """
+    if not 0 < train_ratio < 1:
+        raise ValueError(f"train_ratio must be strictly between 0 and 1, got {train_ratio}.")
+    rng = np.random.RandomState(seed)
+    x = rng.rand(n, 1)
+    y = true_b + true_w * x + noise * rng.randn(n, 1)
+    x_tensor = torch.as_tensor(x).float()
+    y_tensor = torch.as_tensor(y).float()
+    dataset = TensorDataset(x_tensor, y_tensor)
+    n_train = int(n * train_ratio)
+    train_dataset, val_dataset = random_split(
+        dataset, [n_train, n - n_train], generator=torch.Generator().manual_seed(split_seed)
+    )
+    return RegressionData(
+        x=x_tensor,
+        y=y_tensor,
+        train_dataset=train_dataset,
+        val_dataset=val_dataset,
+        train_loader=DataLoader(
+            train_dataset, batch_size=batch_size, shuffle=True, generator=generator
+        ),
+        val_loader=DataLoader(val_dataset, batch_size=batch_size),
+    )
+
+
+def make_model(seed: int = 42) -> nn.Sequential:
+    """``Sequential(linear=Linear(1, 1))`` initialised as after ``torch.manual_seed(seed)``.
+
+    The global random state is restored afterwards.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return nn.Sequential(OrderedDict(linear=nn.Linear(1, 1)))
+
+
+# ---------------------------------------------------------------------------------------------
+# loss surface
+
+
+def least_squares(x: Tensor, y: Tensor) -> tuple[float, float]:
+    """The ``(b, w)`` minimising the MSE of ``b + w * x`` on ``x, y`` of shape ``(N, 1)``."""
+    x_np = x.detach().cpu().double().numpy().reshape(-1)
+    y_np = y.detach().cpu().double().numpy().reshape(-1)
+    if len(x_np) != len(y_np):
+        raise ValueError(f"x and y must hold as many points, got {len(x_np)} and {len(y_np)}.")
+    design = np.column_stack([np.ones_like(x_np), x_np])
+    (b, w), *_ = np.linalg.lstsq(design, y_np, rcond=None)
+    return float(b), float(w)
+
+
+@dataclass(frozen=True)
+class LossSurface:
+    """MSE over a grid of ``(b, w)``.
+
+    Attributes
+    ----------
+    b : Tensor (n_b,) float64
+    w : Tensor (n_w,) float64
+    losses : Tensor (n_w, n_b) float64
+        ``losses[i, j]`` is the MSE of ``b[j] + w[i] * x`` (rows follow ``w``, as ``contour``
+        expects).
+    optimum : tuple of float
+        Least-squares ``(b, w)``.
+    """
+
+    b: Tensor
+    w: Tensor
+    losses: Tensor
+    optimum: tuple[float, float]
+
+
+def loss_surface(
+    x: Tensor,
+    y: Tensor,
+    b_range: tuple[float, float] = (0.7, 2.3),
+    w_range: tuple[float, float] = (0.7, 2.3),
+    n: int = 101,
+) -> LossSurface:
+    """MSE of ``b + w * x`` on ``(x, y)`` (shape ``(N, 1)``) over an ``n x n`` grid."""
+    b = torch.linspace(*b_range, n, dtype=torch.float64)
+    w = torch.linspace(*w_range, n, dtype=torch.float64)
+    x64 = x.detach().cpu().double().reshape(-1, 1, 1)
+    y64 = y.detach().cpu().double().reshape(-1, 1, 1)
+    # (N, n_w, n_b): every point's prediction under every (b, w) of the grid.
+    predictions = b[None, None, :] + w[None, :, None] * x64
+    losses = ((predictions - y64) ** 2).mean(dim=0)
+    return LossSurface(b=b, w=w, losses=losses, optimum=least_squares(x, y))
+
+
+# ---------------------------------------------------------------------------------------------
+# comparing optimizers
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    """One run of :func:`compare_optimizers`.
+
+    Attributes
+    ----------
+    name : str
+        Label in results and plots.
+    optimizer : callable
+        ``optimizer(params) -> Optimizer``, e.g. ``partial(torch.optim.SGD, lr=0.1)``.
+    scheduler : callable, optional
+        ``scheduler(optimizer) -> scheduler``, e.g. ``partial(StepLR, step_size=4, gamma=0.5)``.
+    """
+
+    name: str
+    optimizer: Callable[[Iterable[nn.Parameter]], Optimizer]
+    scheduler: Callable[[Optimizer], Scheduler] | None = None
+
+
+@dataclass
+class PathResult:
+    """What one configuration did.
+
+    Attributes
+    ----------
+    name : str
+    path : Tensor (n_steps + 1, 2)
+        ``(b, w)`` before every training step, then the final values.
+    gradients : dict of str to Tensor
+        ``{"bias": (n_steps, 1), "weight": (n_steps, 1, 1)}`` on the CPU, one row per step.
+    losses, val_losses : list of float
+        Per-epoch training and validation losses.
+    learning_rates : list of float
+        Learning rate used by every step.
+    optimizer_state : dict
+        A copy of the optimizer's final ``state_dict()``, its tensors on the CPU.
+    model : nn.Module
+        The trained model.
+    """
+
+    name: str
+    path: Tensor
+    gradients: dict[str, Tensor]
+    losses: list[float]
+    val_losses: list[float]
+    learning_rates: list[float]
+    optimizer_state: dict[str, Any]
+    model: nn.Module = field(repr=False)
+
+
+@contextmanager
+def _preserved_global_state(device: torch.device) -> Iterator[None]:
+    """Restore the random generators and cuDNN flags that ``StepByStep.train`` reseeds/sets."""
+    # The trainer seeds NumPy's legacy global generator, so that is the state to restore.
+    python_state, numpy_state = random.getstate(), np.random.get_state()  # noqa: NPY002
+    cudnn = torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark
+    accelerator = device.type if device.type in ("cuda", "mps") else None
+    try:
+        with torch.random.fork_rng(
+            devices=None if accelerator else [], device_type=accelerator or "cuda"
+        ):
+            yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)  # noqa: NPY002
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cudnn
+
+
+def _point(params: Mapping[str, Tensor]) -> Tensor:
+    """``(..., 2)``: ``(b, w)`` from ``bias`` ``(..., 1)`` and ``weight`` ``(..., 1, 1)``."""
+    return torch.stack([params["bias"][..., 0], params["weight"][..., 0, 0]], dim=-1)
+
+
+def compare_optimizers(
+    configs: Sequence[OptimizerConfig],
+    n_epochs: int = 10,
+    *,
+    data: RegressionData | None = None,
+    model_fn: Callable[[], nn.Module] = make_model,
+    loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
+    layer: str = "linear",
+    seed: int = 42,
+    device: str | torch.device | None = None,
+    progress: bool | None = None,
+) -> dict[str, PathResult]:
+    """Train the same initial model once per configuration and record its path.
+
+    Parameters
+    ----------
+    configs : sequence of OptimizerConfig
+        Names must be distinct.
+    n_epochs : int
+        Epochs per run (10 epochs of 5 batches = 50 steps with the default data).
+    data : RegressionData, optional
+        Defaults to :func:`make_regression_data`.
+    model_fn : callable
+        Builds a fresh model each time; ``layer`` must be a ``Linear(1, 1)`` in it.
+    loss_fn : callable, optional
+        Defaults to ``nn.MSELoss()``.
+    seed : int
+        Passed to :meth:`StepByStep.train`, so every run sees the same batches.
+
+    Returns
+    -------
+    dict of str to PathResult
+        In the order of ``configs``. The global random state is restored afterwards.
+    """
+    names = [config.name for config in configs]
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"configs must be a non-empty sequence with distinct names, got {names}.")
+    data = data if data is not None else make_regression_data()
+    loss_fn = loss_fn if loss_fn is not None else nn.MSELoss()
+    device = resolve_device(device)
+    results: dict[str, PathResult] = {}
+    with _preserved_global_state(device):
+        for config in configs:
+            results[config.name] = _run(
+                config, n_epochs, data, model_fn(), loss_fn, layer, seed, device, progress
+            )
+    return results
+
+
+def _run(
+    config: OptimizerConfig,
+    n_epochs: int,
+    data: RegressionData,
+    model: nn.Module,
+    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    layer: str,
+    seed: int,
+    device: torch.device,
+    progress: bool | None,
+) -> PathResult:
+    linear = dict(model.named_modules()).get(layer)
+    if not (
+        isinstance(linear, nn.Linear) and linear.weight.shape == (1, 1) and linear.bias is not None
+    ):
+        raise ValueError(f"model_fn must build a model whose {layer!r} layer is nn.Linear(1, 1).")
+    optimizer = config.optimizer(model.parameters())
+    trainer = StepByStep(model, loss_fn, optimizer, device=device)
+    trainer.set_loaders(data.train_loader, data.val_loader)
+    if config.scheduler is not None:
+        trainer.set_lr_scheduler(config.scheduler(optimizer))
+    gradients = trainer.capture_gradients(layer)
+    parameters = trainer.capture_parameters(layer, training_only=True)
+    try:
+        trainer.train(n_epochs, seed=seed, progress=progress)
+    finally:
+        trainer.remove_hooks()
+    final = {name: p.detach().cpu()[None] for name, p in linear.named_parameters()}
+    path = torch.cat([_point(parameters.parameters[layer]), _point(final)])
+    return PathResult(
+        name=config.name,
+        path=path,
+        gradients=gradients.gradients[layer],
+        losses=list(trainer.losses),
+        val_losses=list(trainer.val_losses),
+        learning_rates=list(trainer.learning_rates),
+        optimizer_state=_to_cpu(optimizer.state_dict()),
+        model=model,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# plots
+
+
+def _as_results(results: Mapping[str, PathResult] | Sequence[PathResult]) -> list[PathResult]:
+    items = list(results.values()) if isinstance(results, Mapping) else list(results)
+    if not items:
+        raise ValueError("results is empty: pass the output of compare_optimizers(...).")
+    return items
+
+
+def _panels(ax: Axes | Sequence[Axes] | None, n: int, ncols: int, single: bool) -> list[Axes]:
+    """One Axes per result: ``ax`` repeated, the given sequence, or a new grid."""
+    if isinstance(ax, Axes):
+        return [ax] * n
+    if ax is not None:
+        axes = list(ax)
+        if len(axes) != n:
+            raise ValueError(f"ax must be one Axes or {n} Axes (one per result), got {len(axes)}.")
+        return axes
+    if single:
+        _, one = plt.subplots(figsize=(7, 4.5))
+        return [one] * n
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    fig, grid = plt.subplots(nrows, ncols, figsize=(4.5 * ncols, 4.2 * nrows), squeeze=False)
+    for extra in grid.flat[n:]:
+        fig.delaxes(extra)
+    return list(grid.flat[:n])
+
+
+def plot_paths(
+    results: Mapping[str, PathResult] | Sequence[PathResult],
+    surface: LossSurface,
+    ax: Axes | Sequence[Axes] | None = None,
+    ncols: int = 3,
+) -> Figure:
+    """Figs 6.18/6.20/6.22/6.28: each path over the loss contour, the optimum as a red dot.
+
+    ``ax``: one Axes draws every path there; a sequence draws one per panel; ``None`` makes a
+    grid of ``ncols`` columns, one panel per result.
+    """
+    items = _as_results(results)
+    axes = _panels(ax, len(items), ncols, single=False)
+    losses = surface.losses.numpy()
+    levels = np.geomspace(losses.min() * 1.5, losses.max(), 12)
+    shared = len(set(map(id, axes))) == 1
+    for i, (result, panel) in enumerate(zip(items, axes, strict=True)):
+        if i == 0 or not shared:
+            panel.contour(
+                surface.b.numpy(), surface.w.numpy(), losses, levels=levels, cmap="Greys"
+            )
+            b, w = surface.b.tolist(), surface.w.tolist()
+            panel.set(xlabel="b", ylabel="w", xlim=(b[0], b[-1]), ylim=(w[0], w[-1]))
+        path = result.path.numpy()
+        color = f"C{i}" if shared else "C0"
+        panel.plot(path[:, 0], path[:, 1], "-o", ms=2.5, lw=1, color=color, label=result.name)
+        panel.plot(*path[0], "s", color=color, ms=6)
+        if not shared:
+            panel.set_title(result.name)
+    for panel in dict.fromkeys(axes):
+        panel.plot(*surface.optimum, "o", color="red", ms=7, label="least squares")
+        if shared:
+            panel.legend()
+    axes[0].figure.tight_layout()
+    return axes[0].figure
+
+
+def plot_losses(
+    results: Mapping[str, PathResult] | Sequence[PathResult],
+    ax: Axes | Sequence[Axes] | None = None,
+    log: bool = True,
+) -> Figure:
+    """Figs 6.19/6.23/6.29: training (solid) and validation (dashed) losses per configuration.
+
+    ``ax``: one Axes (the default is a new one) holds every curve; a sequence holds one
+    configuration per panel.
+    """
+    items = _as_results(results)
+    axes = _panels(ax, len(items), ncols=3, single=True)
+    for result, panel in zip(items, axes, strict=True):
+        plotting.plot_losses(
+            result.losses, result.val_losses, ax=panel, label=result.name, log=log
+        )
+    return axes[0].figure

@@ -1,0 +1,176 @@
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from rpsbook.capture import (
+    ActivationCapture,
+    GradientCapture,
+    ParameterCapture,
+    capture_activations,
+    capture_gradients,
+    capture_parameters,
+)
+
+
+def _model() -> nn.Sequential:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+
+
+def _batch() -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(1)
+    return torch.randn(8, 3, generator=gen), torch.randn(8, 2, generator=gen)
+
+
+def _step(model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    x, y = _batch()
+    optimizer.zero_grad()
+    nn.functional.mse_loss(model(x), y).backward()
+    optimizer.step()
+
+
+def test_gradients_equal_param_grad_after_each_step():
+    model = _model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    expected: dict[str, list[torch.Tensor]] = {"weight": [], "bias": []}
+    with capture_gradients(model, ["0", "2"]) as capture:
+        for _ in range(3):
+            _step(model, optimizer)
+            for name, p in model[2].named_parameters():
+                expected[name].append(p.grad.clone())
+    grads = capture.gradients
+    assert set(grads) == {"0", "2"}
+    assert grads["0"]["weight"].shape == (3, 4, 3)
+    assert grads["2"]["bias"].shape == (3, 2)
+    for name, values in expected.items():
+        assert torch.equal(grads["2"][name], torch.stack(values))
+    assert not grads["2"]["weight"].requires_grad
+
+
+def test_gradients_start_empty_and_clear_keeps_hooks():
+    model = _model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    capture = capture_gradients(model, "2")
+    assert capture.gradients["2"]["weight"].shape == (0, 2, 4)
+    _step(model, optimizer)
+    capture.clear()
+    _step(model, optimizer)
+    assert capture.gradients["2"]["weight"].shape == (1, 2, 4)
+    capture.remove()
+
+
+def test_parameters_logged_in_training_mode_only():
+    model = _model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, _ = _batch()
+    expected = []
+    with (
+        capture_parameters(model, "0") as training,
+        capture_parameters(model, "0", training_only=False) as every,
+    ):
+        for _ in range(2):
+            expected.append(model[0].weight.detach().clone())
+            _step(model, optimizer)
+        model.eval()
+        with torch.no_grad():
+            model(x)
+    assert training.parameters["0"]["weight"].shape == (2, 4, 3)
+    assert torch.equal(training.parameters["0"]["weight"], torch.stack(expected))
+    assert every.parameters["0"]["bias"].shape == (3, 4)
+    assert torch.equal(every.parameters["0"]["weight"][-1], model[0].weight.detach())
+
+
+def test_activations_keep_latest_output_detached():
+    model = _model()
+    x, _ = _batch()
+    with capture_activations(model, ["1", "2"]) as capture:
+        model(x)
+        out = model(x[:2])
+    outputs = capture.outputs
+    assert outputs["1"].shape == (2, 4)
+    assert torch.equal(outputs["2"], out.detach())
+    assert not outputs["2"].requires_grad
+    assert outputs["2"].device.type == "cpu"
+
+
+def test_activation_hook_fn_decides_what_is_stored():
+    model = _model()
+    x, _ = _batch()
+    seen = []
+
+    def mean_activation(name, module, inputs, output):
+        seen.append((name, type(module).__name__, inputs[0].shape))
+        return output.mean(dim=0)
+
+    with capture_activations(model, "2", hook_fn=mean_activation) as capture:
+        out = model(x)
+    assert seen == [("2", "Linear", (8, 4))]
+    assert torch.equal(capture.outputs["2"], out.detach().mean(dim=0))
+
+
+def test_hooks_removed_after_exception_in_with_block():
+    model = _model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    grads, params, acts = (
+        GradientCapture(model, ["0", "2"]),
+        ParameterCapture(model, "2"),
+        ActivationCapture(model, "1"),
+    )
+
+    def train_then_fail() -> None:
+        with grads, params, acts:
+            _step(model, optimizer)
+            assert model[1]._forward_hooks
+            assert model[2]._forward_hooks
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        train_then_fail()
+    assert not (grads.attached or params.attached or acts.attached)
+    assert all(not module._forward_hooks for module in model.modules())
+    _step(model, optimizer)  # nothing is logged any more
+    assert len(grads.gradients["0"]["weight"]) == 1
+    assert len(params.parameters["2"]["weight"]) == 1
+    assert "1" in acts.outputs
+
+
+def test_attach_returns_self_is_idempotent_and_remove_twice_is_safe():
+    model = _model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    capture = GradientCapture(model, "2")
+    assert not capture.attached
+    assert capture.attach() is capture
+    capture.attach()
+    _step(model, optimizer)
+    assert len(capture.gradients["2"]["bias"]) == 1  # one hook per parameter, not two
+    capture.remove()
+    capture.remove()
+    assert not capture.attached
+    with capture:  # a capture can be attached again
+        _step(model, optimizer)
+    assert len(capture.gradients["2"]["bias"]) == 2
+    assert "detached" in repr(capture)
+
+
+def test_unknown_layer_name_lists_valid_names():
+    model = _model()
+    for factory in (GradientCapture, ParameterCapture, ActivationCapture):
+        with pytest.raises(ValueError, match=r"unknown layer name\(s\) \['fc9'\].*'0', '1', '2'"):
+            factory(model, ["0", "fc9"])
+    with pytest.raises(ValueError, match="layers is empty"):
+        capture_gradients(model, [])
+    assert all(not module._forward_hooks for module in model.modules())
+
+
+def test_duplicate_layer_names_hook_once_and_frozen_params_are_skipped():
+    model = _model()
+    model[0].bias.requires_grad_(False)
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    with capture_gradients(model, ["0", "0"]) as capture:
+        _step(model, optimizer)
+    assert capture.layers == ("0",)
+    assert list(capture.gradients["0"]) == ["weight"]
+    assert len(capture.gradients["0"]["weight"]) == 1
