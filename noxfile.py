@@ -61,9 +61,13 @@ def docs(session: nox.Session) -> None:
     # Fail in one line, before Sphinx starts, when the dataset cannot be found or fetched.
     session.run(python, "-m", "rpsbook.data", "locate", external=True)
     shutil.rmtree(BUILD_DIR / "html", ignore_errors=True)
+    sphinx = ["-b", "html", "-W", "--keep-going", "-n", "docs", str(BUILD_DIR / "html")]
     session.run(
-        python, "-m", "sphinx", "-b", "html", "-W", "--keep-going", "-n",
-        "docs", str(BUILD_DIR / "html"), *session.posargs,
+        python,
+        "-m",
+        "sphinx",
+        *sphinx,
+        *session.posargs,
         env={"RPSBOOK_PROGRESS": "0", "MPLBACKEND": "Agg"},
         external=True,
     )
