@@ -1,0 +1,507 @@
+"""The learning-rate range test (Smith, 2017, arXiv:1506.01186).
+
+Train for ``num_iter`` mini-batches while the learning rate grows from ``start_lr`` towards
+``end_lr``, record the (smoothed) loss of every step, and put the model and the optimizer back
+exactly as they were. The loss-versus-lr curve is usually "U"-shaped on a log axis: a good
+learning rate sits where the loss falls fastest, well before the minimum.
+
+Conventions (shared with the book and with torch-lr-finder):
+
+* ``result.lr[i]`` is the learning rate *used by* the ``i``-th optimizer step.
+* Without a validation loader, ``result.raw_loss[i]`` is the training loss of the ``i``-th
+  mini-batch, computed *before* that step: it reflects the updates made with ``lr[:i]``. With a
+  validation loader it is the validation loss measured *after* the ``i``-th step.
+* The exponential grid is ``start_lr * (end_lr / start_lr) ** (i / num_iter)`` for
+  ``i = 0, ..., num_iter - 1``, so ``end_lr`` itself is never used (it would be step
+  ``num_iter``). torch-lr-finder divides by ``num_iter - 1`` instead and reaches ``end_lr`` on
+  its last step: its run with ``num_iter + 1`` iterations has our ``num_iter`` learning rates as
+  its first ``num_iter`` entries. The linear grid differs from torch-lr-finder's the same way.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+from torch.optim.lr_scheduler import LambdaLR
+from tqdm import tqdm
+
+from rpsbook._utils import progress_enabled
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = ["LRRangeTestResult", "lr_range_test", "make_lr_fn", "suggest_lr"]
+
+StepMode = Literal["exp", "linear"]
+_STEP_MODES = ("exp", "linear")
+
+
+def make_lr_fn(
+    start_lr: float, end_lr: float, num_iter: int, step_mode: StepMode = "exp"
+) -> Callable[[int], float]:
+    """The multiplicative factor of iteration ``i``, to be used with ``LambdaLR``.
+
+    Parameters
+    ----------
+    start_lr, end_lr : float
+        The learning rates of iteration 0 and of iteration ``num_iter``; ``0 < start_lr < end_lr``.
+    num_iter : int
+        The number of iterations the range spans (at least 1).
+    step_mode : {"exp", "linear"}
+        ``"exp"``: factor ``(end_lr / start_lr) ** (i / num_iter)`` (evenly spaced on a log
+        axis); ``"linear"``: factor ``1 + i * (end_lr / start_lr - 1) / num_iter``.
+
+    Returns
+    -------
+    Callable[[int], float]
+        ``lr_fn(i)``; ``LambdaLR(optimizer, lr_fn)`` sets the lr of step ``i`` to
+        ``start_lr * lr_fn(i)`` when the optimizer starts at ``start_lr``.
+
+    Examples
+    --------
+    >>> lr_fn = make_lr_fn(0.01, 0.1, 10)
+    >>> 0.01 * lr_fn(1)
+    0.012589254117941673
+    """
+    if not (isinstance(start_lr, int | float) and math.isfinite(start_lr) and start_lr > 0):
+        raise ValueError(f"start_lr must be a positive finite number, got {start_lr!r}")
+    if not (isinstance(end_lr, int | float) and math.isfinite(end_lr) and end_lr > start_lr):
+        raise ValueError(
+            f"end_lr must be a finite number larger than start_lr={start_lr!r}, got {end_lr!r}; "
+            "the range test only increases the learning rate"
+        )
+    if isinstance(num_iter, bool) or not isinstance(num_iter, int) or num_iter < 1:
+        raise ValueError(f"num_iter must be an integer >= 1, got {num_iter!r}")
+    if step_mode not in _STEP_MODES:
+        raise ValueError(f"step_mode must be one of {_STEP_MODES}, got {step_mode!r}")
+
+    ratio = end_lr / start_lr
+    if step_mode == "exp":
+
+        def lr_fn(iteration: int) -> float:
+            return ratio ** (iteration / num_iter)
+
+    else:
+
+        def lr_fn(iteration: int) -> float:
+            return 1 + iteration * (ratio - 1) / num_iter
+
+    return lr_fn
+
+
+def suggest_lr(
+    lrs: Iterable[float], losses: Iterable[float], skip_start: int = 10, skip_end: int = 5
+) -> float | None:
+    """The learning rate where the loss falls fastest on a log-lr axis.
+
+    Method: drop the first ``skip_start`` and last ``skip_end`` points (the flat start and the
+    divergent end are noisy), take the derivative of the loss with respect to ``log10(lr)``
+    with ``numpy.gradient`` (central differences, one-sided at the two ends, valid for uneven
+    spacing) and return the lr of the most negative derivative.
+
+    This is the "steepest gradient" of torch-lr-finder and fastai's "steep". torch-lr-finder
+    differentiates with respect to the *index* of the point, which is the same thing for an
+    exponential grid (evenly spaced in log lr, so the same point is picked) but not for a
+    linear one, where it favours small learning rates; fastai uses forward differences with
+    respect to log lr and returns the left end of the steepest segment. Differentiating with
+    respect to log lr measures the slope that one sees on the usual log-x plot, whatever the
+    grid.
+
+    Parameters
+    ----------
+    lrs, losses : sequence of float, shape (n,)
+        Strictly increasing positive learning rates and their (smoothed) losses.
+    skip_start, skip_end : int
+        Points dropped at each end before differentiating.
+
+    Returns
+    -------
+    float or None
+        The suggested lr, or ``None`` when fewer than two points remain after skipping.
+    """
+    lr_array = np.asarray(list(lrs), dtype=float)
+    loss_array = np.asarray(list(losses), dtype=float)
+    if lr_array.ndim != 1 or lr_array.shape != loss_array.shape:
+        raise ValueError(
+            f"lrs and losses must be 1-D and of the same length, got shapes "
+            f"{lr_array.shape} and {loss_array.shape}"
+        )
+    if skip_start < 0 or skip_end < 0:
+        raise ValueError(f"skip_start and skip_end must be >= 0, got {skip_start}, {skip_end}")
+    stop = len(lr_array) - skip_end
+    lr_array, loss_array = lr_array[skip_start:stop], loss_array[skip_start:stop]
+    if len(lr_array) < 2:
+        return None
+    if np.any(lr_array <= 0) or np.any(np.diff(lr_array) <= 0):
+        raise ValueError("lrs must be positive and strictly increasing")
+    if not np.all(np.isfinite(loss_array)):
+        raise ValueError("losses must be finite (a range test stops before a non-finite loss)")
+    slopes = np.gradient(loss_array, np.log10(lr_array))
+    return float(lr_array[int(np.argmin(slopes))])
+
+
+@dataclass
+class LRRangeTestResult:
+    """What :func:`lr_range_test` recorded; all lists have one entry per optimizer step.
+
+    Attributes
+    ----------
+    lr : list of float
+        The learning rate of each step (of the first param group).
+    loss : list of float
+        The EWMA-smoothed loss; ``loss[0] == raw_loss[0]``.
+    raw_loss : list of float
+        The unsmoothed training (or validation) loss.
+    suggestion : float or None
+        :func:`suggest_lr` of ``lr`` and ``loss`` with its default skips.
+    diverged : bool
+        Whether the test stopped early (``diverge_th`` exceeded or a non-finite loss).
+    step_mode : {"exp", "linear"}
+        The grid the learning rates followed.
+    """
+
+    lr: list[float]
+    loss: list[float]
+    raw_loss: list[float]
+    suggestion: float | None
+    diverged: bool
+    step_mode: StepMode
+
+    def plot(
+        self,
+        ax: Axes | None = None,
+        *,
+        skip_start: int = 10,
+        skip_end: int = 5,
+        mark_suggestion: bool = True,
+    ) -> Figure:
+        """Smoothed loss against learning rate on a log x-axis.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Where to draw; a new figure is created when ``None``.
+        skip_start, skip_end : int
+            Points left out at each end (as in :func:`suggest_lr`); pass 0 to see everything.
+        mark_suggestion : bool
+            Mark the :func:`suggest_lr` point computed with the same skips.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        if ax is None:
+            from matplotlib.figure import Figure
+
+            ax = Figure(figsize=(6, 4), layout="constrained").subplots()
+        stop = len(self.lr) - skip_end
+        lrs, losses = self.lr[skip_start:stop], self.loss[skip_start:stop]
+        ax.plot(lrs, losses, color="C0", label="smoothed loss")
+        if mark_suggestion:
+            suggestion = suggest_lr(self.lr, self.loss, skip_start, skip_end)
+            if suggestion is not None:
+                ax.scatter(
+                    [suggestion],
+                    [losses[lrs.index(suggestion)]],
+                    s=60,
+                    color="C3",
+                    zorder=3,
+                    label=f"steepest descent: {suggestion:.2e}",
+                )
+                ax.legend()
+        ax.set_xscale("log")
+        ax.set_xlabel("Learning rate")
+        ax.set_ylabel("Loss")
+        title = f"LR range test ({self.step_mode})"
+        ax.set_title(title + (", stopped early" if self.diverged else ""))
+        return ax.figure
+
+
+def lr_range_test(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    train_loader: Iterable[Any],
+    end_lr: float,
+    num_iter: int = 100,
+    step_mode: StepMode = "exp",
+    alpha: float = 0.05,
+    *,
+    start_lr: float | None = None,
+    val_loader: Iterable[Any] | None = None,
+    diverge_th: float | None = None,
+    device: str | torch.device | None = None,
+    progress: bool | None = None,
+) -> LRRangeTestResult:
+    """Run the learning-rate range test and restore the model and optimizer afterwards.
+
+    One optimizer step per mini-batch (``train_loader`` is cycled when it runs out) for
+    ``num_iter`` steps, with the lr of step ``i`` set by ``LambdaLR`` with
+    :func:`make_lr_fn` ``(start_lr, end_lr, num_iter, step_mode)``.
+
+    The loss is smoothed by an EWMA seeded with the first loss,
+    ``loss[i] = alpha * raw_loss[i] + (1 - alpha) * loss[i - 1]``, as in the book and in
+    torch-lr-finder (its ``smooth_f`` is our ``alpha``). Seeding with the first value instead of
+    0 means there is no bias towards zero to correct; the price is that the first loss keeps a
+    weight ``(1 - alpha) ** i`` (0.60 after 10 steps with alpha 0.05), which is harmless here
+    because the early losses, taken at tiny learning rates, are nearly equal. The EWMA lags the
+    raw loss by about ``1 / alpha`` steps, which shifts the curve to the right.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Trained in train mode; its parameters must be on ``device`` when it is given.
+    optimizer : torch.optim.Optimizer
+        Its current lr (of each param group) is the start of the range unless ``start_lr`` is
+        given. A scheduler may already be attached (its ``initial_lr`` is kept).
+    loss_fn : callable
+        ``loss_fn(model(x), y) -> Tensor ()``, averaged over the mini-batch.
+    train_loader : iterable of (x, y, ...) tuples
+        Mini-batches of tensors; ``x`` of shape (N, ...) and ``y`` of shape (N, ...).
+    end_lr : float
+        The lr of (the never taken) step ``num_iter``.
+    num_iter : int
+        The number of optimizer steps.
+    step_mode : {"exp", "linear"}
+        The lr grid (see :func:`make_lr_fn`).
+    alpha : float
+        EWMA weight of the newest loss, in (0, 1]; 1 means no smoothing.
+    start_lr : float, optional
+        Overrides the optimizer's lr (for every param group) during the test.
+    val_loader : iterable of (x, y, ...) tuples, optional
+        When given, the loss of each step is the sample-weighted mean validation loss measured
+        (in eval mode, without gradients) after the step, as torch-lr-finder does. Slower, but
+        less noisy.
+    diverge_th : float, optional
+        Stop when the smoothed loss exceeds ``diverge_th`` times the best smoothed loss so far
+        (must be > 1; losses are assumed positive). ``None`` never stops early, except on a
+        non-finite loss, which always stops the test (that step is not recorded).
+    device : str or torch.device, optional
+        Where mini-batches are sent; defaults to the device of the model's parameters.
+    progress : bool, optional
+        Show a tqdm bar; ``None`` follows ``RPSBOOK_PROGRESS``.
+
+    Returns
+    -------
+    LRRangeTestResult
+
+    Notes
+    -----
+    Restored exactly afterwards, also when an exception is raised: parameter and buffer values,
+    gradients (zeroed for the test), the train/eval flag of every module, the optimizer's state
+    and param groups (no ``initial_lr`` left behind), the ``step`` wrapper that ``LambdaLR``
+    installs on the optimizer, the global torch RNG (and the device's) and the RNG of the
+    loaders' samplers, so that the training run that follows sees the same random numbers as
+    without the test.
+    """
+    if not (isinstance(alpha, int | float) and 0 < alpha <= 1):
+        raise ValueError(f"alpha must be in (0, 1] (1 = no smoothing), got {alpha!r}")
+    if diverge_th is not None and not diverge_th > 1:
+        raise ValueError(f"diverge_th must be > 1 (a multiple of the best loss), got {diverge_th}")
+    if not optimizer.param_groups:
+        raise ValueError("optimizer has no param_groups")
+    first_lr = float(optimizer.param_groups[0]["lr"]) if start_lr is None else start_lr
+    lr_fn = make_lr_fn(first_lr, end_lr, num_iter, step_mode)
+    target = _batch_device(model, device)
+
+    lrs: list[float] = []
+    raw_losses: list[float] = []
+    losses: list[float] = []
+    diverged = False
+    with _preserved(model, optimizer, (train_loader, val_loader), target):
+        model.zero_grad(set_to_none=True)
+        optimizer.zero_grad(set_to_none=True)
+        for group in optimizer.param_groups:
+            # LambdaLR takes its base lr from ``initial_lr`` when the key exists (an attached
+            # scheduler put it there), which would start the range at the wrong lr.
+            group.pop("initial_lr", None)
+            if start_lr is not None:
+                group["lr"] = start_lr
+        scheduler = LambdaLR(optimizer, lr_fn)
+        batches = _cycle(train_loader, "train_loader")
+        bar = tqdm(total=num_iter, desc="LR range test", disable=not progress_enabled(progress))
+        best = math.inf
+        try:
+            for _ in range(num_iter):
+                x, y = _unpack(next(batches), target, "train_loader")
+                model.train()
+                loss = loss_fn(model(x), y)
+                value = loss.item()
+                if not math.isfinite(value):
+                    diverged = True
+                    break
+                loss.backward()
+                lr = float(optimizer.param_groups[0]["lr"])
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                scheduler.step()
+                if val_loader is not None:
+                    value = _validation_loss(model, loss_fn, val_loader, target)
+                    if not math.isfinite(value):
+                        diverged = True
+                        break
+                smoothed = value if not losses else alpha * value + (1 - alpha) * losses[-1]
+                lrs.append(lr)
+                raw_losses.append(value)
+                losses.append(smoothed)
+                bar.update()
+                best = min(best, smoothed)
+                if diverge_th is not None and smoothed > diverge_th * best:
+                    diverged = True
+                    break
+        finally:
+            bar.close()
+            batches.close()
+    return LRRangeTestResult(
+        lr=lrs,
+        loss=losses,
+        raw_loss=raw_losses,
+        suggestion=suggest_lr(lrs, losses),
+        diverged=diverged,
+        step_mode=step_mode,
+    )
+
+
+def _batch_device(model: nn.Module, device: str | torch.device | None) -> torch.device:
+    tensors = [*model.parameters(), *model.buffers()]
+    model_device = tensors[0].device if tensors else torch.device("cpu")
+    if device is None:
+        return model_device
+    device = torch.device(device)
+    for tensor in tensors:
+        same = tensor.device.type == device.type and (
+            device.index is None or tensor.device.index == device.index
+        )
+        if not same:
+            raise ValueError(
+                f"device={str(device)!r} but the model has tensors on {tensor.device}; move the "
+                "model there before creating its optimizer, or leave device=None"
+            )
+    return device
+
+
+def _unpack(batch: Any, device: torch.device, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    if not (
+        isinstance(batch, list | tuple)
+        and len(batch) >= 2
+        and all(isinstance(item, torch.Tensor) for item in batch[:2])
+    ):
+        raise TypeError(
+            f"{name} must yield (x, y, ...) tuples of tensors, got {type(batch).__name__}"
+        )
+    return batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
+
+
+def _cycle(loader: Iterable[Any], name: str) -> Iterator[Any]:
+    while True:
+        empty = True
+        for batch in loader:
+            empty = False
+            yield batch
+        if empty:
+            raise ValueError(f"{name} yielded no mini-batches")
+
+
+def _validation_loss(
+    model: nn.Module,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    loader: Iterable[Any],
+    device: torch.device,
+) -> float:
+    model.eval()
+    weighted: list[torch.Tensor] = []
+    count = 0
+    with torch.no_grad():
+        for batch in loader:
+            x, y = _unpack(batch, device, "val_loader")
+            weighted.append(loss_fn(model(x), y).detach() * len(y))
+            count += len(y)
+    if count == 0:
+        raise ValueError("val_loader yielded no mini-batches")
+    return torch.stack(weighted).sum().item() / count
+
+
+def _loader_generators(loaders: Iterable[Any]) -> list[torch.Generator]:
+    found: dict[int, torch.Generator] = {}
+    for loader in loaders:
+        sampler = getattr(loader, "sampler", None)
+        batch_sampler = getattr(loader, "batch_sampler", None)
+        for owner in (loader, sampler, batch_sampler, getattr(batch_sampler, "sampler", None)):
+            generator = getattr(owner, "generator", None)
+            if isinstance(generator, torch.Generator):
+                found[id(generator)] = generator
+    return list(found.values())
+
+
+def _forked_rng(device: torch.device):
+    if device.type == "cpu":
+        return torch.random.fork_rng(devices=[])
+    index = device.index if device.index is not None else torch.accelerator.current_device_index()
+    return torch.random.fork_rng(devices=[index], device_type=device.type)
+
+
+@contextmanager
+def _preserved(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loaders: Iterable[Any],
+    device: torch.device,
+) -> Iterator[None]:
+    """Snapshot everything the range test mutates and put it back on exit, even on errors."""
+    tensors: dict[int, torch.Tensor] = {}
+    for tensor in [*model.parameters(), *model.buffers()]:
+        tensors[id(tensor)] = tensor
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            tensors[id(param)] = param
+    values = [(tensor, tensor.detach().clone()) for tensor in tensors.values()]
+    grads = [
+        (tensor, None if tensor.grad is None else tensor.grad.detach().clone())
+        for tensor in tensors.values()
+    ]
+    modes = [(module, module.training) for module in model.modules()]
+    groups = list(optimizer.param_groups)
+    group_items = [
+        {key: value if key == "params" else copy.deepcopy(value) for key, value in g.items()}
+        for g in groups
+    ]
+    state = {param: copy.deepcopy(s) for param, s in optimizer.state.items()}
+    # LambdaLR replaces ``optimizer.step`` by a counting wrapper stored on the instance and sets
+    # ``optimizer._opt_called``; both are undone so the optimizer is left as it was found.
+    instance_attrs = {
+        key: vars(optimizer)[key] for key in ("step", "_opt_called") if key in vars(optimizer)
+    }
+    generators = [(g, g.get_state()) for g in _loader_generators(loaders)]
+    try:
+        with _forked_rng(device):
+            yield
+    finally:
+        with torch.no_grad():
+            for tensor, value in values:
+                tensor.copy_(value)
+        for tensor, grad in grads:
+            tensor.grad = grad
+        for module, training in modes:
+            module.training = training
+        optimizer.param_groups[:] = groups
+        for group, items in zip(groups, group_items, strict=True):
+            group.clear()
+            group.update(items)
+        optimizer.state.clear()
+        optimizer.state.update(state)
+        for key in ("step", "_opt_called"):
+            if key in instance_attrs:
+                vars(optimizer)[key] = instance_attrs[key]
+            else:
+                vars(optimizer).pop(key, None)
+        for generator, generator_state in generators:
+            generator.set_state(generator_state)

@@ -1,0 +1,270 @@
+"""Learning-rate schedulers: when to step them, what they do to the lr, and their plots.
+
+Three families, by what drives ``scheduler.step()`` (always called *after*
+``optimizer.step()``):
+
+* ``"epoch"``: once per epoch (StepLR, MultiStepLR, ExponentialLR, LambdaLR,
+  CosineAnnealingLR, ...).
+* ``"plateau"``: once per epoch with the validation loss, ``scheduler.step(val_loss)``
+  (ReduceLROnPlateau).
+* ``"batch"``: once per mini-batch (CyclicLR, OneCycleLR, CosineAnnealingWarmRestarts).
+
+Gotchas
+-------
+* ``CyclicLR`` and ``OneCycleLR`` cycle the momentum too (``cycle_momentum=True`` by default),
+  inversely to the lr: they *overwrite* ``momentum`` (SGD, RMSprop) or ``beta1`` (Adam and
+  friends) in the optimizer's param groups, starting at ``max_momentum`` (0.9 for CyclicLR,
+  0.95 for OneCycleLR). Plain SGD has a ``momentum`` entry (0) in its defaults, so it silently
+  becomes SGD with momentum; an optimizer with neither ``momentum`` nor ``betas`` (Adagrad,
+  for instance) makes the constructor raise ``ValueError``. Pass ``cycle_momentum=False`` to
+  keep the optimizer's own momentum.
+* ``CyclicLR`` starts at ``base_lr``, not at the optimizer's lr (it overwrites it at once).
+* ``OneCycleLR`` needs ``total_steps`` (or ``epochs`` and ``steps_per_epoch``) and raises
+  ``ValueError`` when stepped more than ``total_steps`` times (its last lr is used by step
+  ``total_steps - 1``).
+* ``CosineAnnealingWarmRestarts`` counts epochs: stepped once per mini-batch without an argument
+  it restarts every ``T_0`` *mini-batches*. Per mini-batch, step it with the fractional epoch,
+  ``scheduler.step(cosine_warm_restarts_epoch(epoch, i + 1, n_batches))`` after the ``i``-th
+  optimizer step.
+* A scheduler mutates its optimizer (lr, ``initial_lr``, maybe momentum): each scheduler needs
+  an optimizer of its own, which is why :func:`record_lrs` builds a fresh one per call.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Literal
+
+import torch
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import (
+    ChainedScheduler,
+    CosineAnnealingWarmRestarts,
+    CyclicLR,
+    LRScheduler,
+    OneCycleLR,
+    ReduceLROnPlateau,
+    SequentialLR,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "SchedulerKind",
+    "cosine_warm_restarts_epoch",
+    "plot_lr_sequences",
+    "record_lrs",
+    "scheduler_kind",
+]
+
+SchedulerKind = Literal["epoch", "plateau", "batch"]
+_BATCH_SCHEDULERS = (CyclicLR, OneCycleLR, CosineAnnealingWarmRestarts)
+
+
+def scheduler_kind(scheduler: LRScheduler | ReduceLROnPlateau) -> SchedulerKind:
+    """When ``scheduler.step()`` is meant to be called.
+
+    Parameters
+    ----------
+    scheduler : LRScheduler or ReduceLROnPlateau
+        A torch scheduler. ``SequentialLR`` and ``ChainedScheduler`` take the kind of the
+        schedulers they hold.
+
+    Returns
+    -------
+    {"epoch", "plateau", "batch"}
+        ``"plateau"`` for ReduceLROnPlateau (step with the validation loss), ``"batch"`` for
+        CyclicLR, OneCycleLR and CosineAnnealingWarmRestarts (step after every mini-batch),
+        ``"epoch"`` for every other scheduler, including custom subclasses of ``LRScheduler``.
+    """
+    if isinstance(scheduler, ReduceLROnPlateau):
+        return "plateau"
+    if isinstance(scheduler, SequentialLR | ChainedScheduler):
+        kinds = {scheduler_kind(inner) for inner in scheduler._schedulers}
+        if len(kinds) != 1:
+            raise ValueError(
+                f"scheduler {type(scheduler).__name__} mixes schedulers of kinds "
+                f"{sorted(kinds)}; they must all be stepped at the same moment"
+            )
+        return kinds.pop()
+    if isinstance(scheduler, _BATCH_SCHEDULERS):
+        return "batch"
+    if isinstance(scheduler, LRScheduler):
+        return "epoch"
+    raise TypeError(
+        "scheduler must be a torch.optim.lr_scheduler.LRScheduler or ReduceLROnPlateau, "
+        f"got {type(scheduler).__name__}"
+    )
+
+
+def cosine_warm_restarts_epoch(epoch: int, batch_index: int, n_batches: int) -> float:
+    """The fractional epoch at the start of mini-batch ``batch_index`` of ``epoch``.
+
+    ``epoch + batch_index / n_batches``, with epochs and mini-batches counted from 0. After the
+    optimizer step of mini-batch ``i``, ``scheduler.step(cosine_warm_restarts_epoch(epoch,
+    i + 1, n_batches))`` sets the lr of the next mini-batch from its own position;
+    ``batch_index = n_batches`` is the start of the next epoch. (Passing ``i`` instead, as in
+    the example of PyTorch's documentation, uses the lr of position 0 for the first two
+    mini-batches and lags one mini-batch behind afterwards.)
+
+    Parameters
+    ----------
+    epoch : int
+        The current epoch, from 0.
+    batch_index : int
+        ``0 <= batch_index <= n_batches``.
+    n_batches : int
+        Mini-batches per epoch, ``len(train_loader)``.
+
+    Returns
+    -------
+    float
+    """
+    if n_batches < 1:
+        raise ValueError(f"n_batches must be >= 1, got {n_batches}")
+    if epoch < 0:
+        raise ValueError(f"epoch must be >= 0, got {epoch}")
+    if not 0 <= batch_index <= n_batches:
+        raise ValueError(f"batch_index must be in [0, n_batches={n_batches}], got {batch_index}")
+    return epoch + batch_index / n_batches
+
+
+def record_lrs(
+    scheduler_factory: Callable[[Optimizer], LRScheduler | ReduceLROnPlateau],
+    n_steps: int,
+    *,
+    lr: float = 0.01,
+    metrics: float | Sequence[float] | None = None,
+    optimizer_factory: Callable[[list[torch.nn.Parameter]], Optimizer] | None = None,
+) -> list[float]:
+    """The learning rate before each of ``n_steps`` scheduler steps, on a throwaway optimizer.
+
+    Parameters
+    ----------
+    scheduler_factory : callable
+        ``scheduler_factory(optimizer) -> scheduler``, e.g.
+        ``lambda opt: StepLR(opt, step_size=2, gamma=0.1)``.
+    n_steps : int
+        Number of steps (epochs or mini-batches, depending on the scheduler).
+    lr : float
+        The optimizer's lr before the scheduler is built.
+    metrics : float or sequence of float, optional
+        The value passed to ``step()`` of a ReduceLROnPlateau: a constant, or one value per step
+        (at least ``n_steps``). Required for it, rejected for other schedulers.
+    optimizer_factory : callable, optional
+        ``optimizer_factory(params) -> optimizer``; default ``SGD(params, lr=lr)``. Use one with
+        ``betas`` to see how CyclicLR treats Adam.
+
+    Returns
+    -------
+    list of float
+        ``n_steps`` learning rates of the first param group; entry ``k`` is the lr in use during
+        step ``k``. ``StepLR(step_size=2, gamma=0.1)`` from 0.01 over 4 steps gives
+        ``[0.01, 0.01, 0.001, 0.001]``.
+    """
+    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 0:
+        raise ValueError(f"n_steps must be an integer >= 0, got {n_steps!r}")
+    # A parameter without a gradient: optimizer.step() leaves it alone but still counts as a
+    # step, which keeps the scheduler from warning that it was stepped first.
+    params = [torch.nn.Parameter(torch.zeros(1))]
+    optimizer = (
+        torch.optim.SGD(params, lr=lr) if optimizer_factory is None else optimizer_factory(params)
+    )
+    scheduler = scheduler_factory(optimizer)
+    if getattr(scheduler, "optimizer", None) is not optimizer:
+        raise ValueError(
+            "scheduler_factory must build its scheduler on the optimizer it is given "
+            "(e.g. lambda opt: StepLR(opt, 2, 0.1))"
+        )
+    plateau = scheduler_kind(scheduler) == "plateau"
+    if plateau and metrics is None:
+        raise ValueError("metrics is required to step a ReduceLROnPlateau (e.g. metrics=1.0)")
+    if not plateau and metrics is not None:
+        raise ValueError(
+            f"metrics is only used by ReduceLROnPlateau, not {type(scheduler).__name__}"
+        )
+    values = _metric_values(metrics, n_steps) if plateau else None
+
+    lrs = []
+    for step in range(n_steps):
+        lrs.append(float(optimizer.param_groups[0]["lr"]))
+        optimizer.step()
+        if values is None:
+            scheduler.step()
+        else:
+            scheduler.step(values[step])
+    return lrs
+
+
+def _metric_values(metrics: float | Sequence[float] | None, n_steps: int) -> list[float]:
+    if isinstance(metrics, numbers.Real):
+        return [float(metrics)] * n_steps
+    if isinstance(metrics, str | bytes) or not isinstance(metrics, Iterable):
+        raise TypeError(f"metrics must be a number or a sequence, got {type(metrics).__name__}")
+    values = [float(value) for value in metrics]
+    if len(values) < n_steps:
+        raise ValueError(f"metrics has {len(values)} values, fewer than n_steps={n_steps}")
+    return values
+
+
+def plot_lr_sequences(
+    sequences: Mapping[str, Sequence[float]],
+    ax: Axes | Sequence[Axes] | None = None,
+    *,
+    log: bool = True,
+    xlabel: str = "step",
+) -> Figure:
+    """Plot learning-rate sequences, one panel each (or together on one axes).
+
+    Each lr is drawn as a marker at its step, joined by a staircase (the lr holds for the
+    whole step).
+
+    Parameters
+    ----------
+    sequences : mapping of str to sequence of float
+        Title (or legend label) to learning rates, e.g. from :func:`record_lrs`.
+    ax : Axes or sequence of Axes, optional
+        ``None``: a new figure with one panel per sequence side by side, sharing the y-axis.
+        One Axes: every sequence on it, with a legend. A sequence of Axes: one per sequence.
+    log : bool
+        Logarithmic y-axis.
+    xlabel : str
+        Label of the x-axis (``"epoch"`` for epoch schedulers).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if not sequences:
+        raise ValueError("sequences is empty; pass at least one {label: lrs} entry")
+    if ax is None:
+        from matplotlib.figure import Figure
+
+        n = len(sequences)
+        figure = Figure(figsize=(4 * n, 3.5), layout="constrained")
+        axes = list(figure.subplots(1, n, sharey=True, squeeze=False)[0])
+    elif isinstance(ax, Sequence):
+        axes = list(ax)
+        if len(axes) != len(sequences):
+            raise ValueError(f"ax has {len(axes)} axes for {len(sequences)} sequences")
+    else:
+        axes = [ax] * len(sequences)
+    shared = len(set(map(id, axes))) == 1 and len(sequences) > 1
+
+    for index, ((label, lrs), axis) in enumerate(zip(sequences.items(), axes, strict=True)):
+        steps = range(len(lrs))
+        color = f"C{index}" if shared else "C0"
+        axis.step(steps, lrs, where="post", color=color, alpha=0.6)
+        axis.plot(steps, lrs, "o", color=color, markersize=4, label=label)
+        if log:
+            axis.set_yscale("log")
+        axis.set_xlabel(xlabel)
+        if not shared:
+            axis.set_title(label)
+    axes[0].set_ylabel("learning rate")
+    if shared:
+        axes[0].legend()
+    return axes[0].figure

@@ -1,0 +1,522 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+from torch import nn
+from torch.optim.lr_scheduler import LambdaLR, StepLR
+from torch.utils.data import DataLoader, TensorDataset
+
+from rpsbook.lr_finder import LRRangeTestResult, lr_range_test, make_lr_fn, suggest_lr
+
+
+def _data(seed: int = 0, n: int = 64) -> TensorDataset:
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 3, generator=generator)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]]) + 1 + 0.1 * torch.randn(n, 1, generator=generator)
+    return TensorDataset(x, y)
+
+
+def _model(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Dropout(0.2), nn.Linear(8, 1))
+
+
+def _loader(shuffle: bool = True, seed: int = 0) -> DataLoader:
+    # 64 samples in batches of 8: 8 mini-batches, so a 20-step test cycles the loader.
+    return DataLoader(_data(seed), batch_size=8, shuffle=shuffle)
+
+
+def _snapshot(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict:
+    return {
+        "tensors": {k: v.clone() for k, v in model.state_dict().items()},
+        "grads": [None if p.grad is None else p.grad.clone() for p in model.parameters()],
+        "modes": [m.training for m in model.modules()],
+        "optimizer": _clone_nested(optimizer.state_dict()),
+        "groups": [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups],
+        "group_params": [list(g["params"]) for g in optimizer.param_groups],
+        "attrs": set(vars(optimizer)),
+        "step": vars(optimizer).get("step"),
+    }
+
+
+def _clone_nested(value):
+    if isinstance(value, torch.Tensor):
+        return value.clone()
+    if isinstance(value, dict):
+        return {k: _clone_nested(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_clone_nested(v) for v in value)
+    return value
+
+
+def _assert_nested_equal(actual, expected) -> None:
+    if isinstance(expected, torch.Tensor):
+        assert isinstance(actual, torch.Tensor)
+        assert actual.dtype == expected.dtype
+        assert torch.equal(actual, expected)
+    elif isinstance(expected, dict):
+        assert actual.keys() == expected.keys()
+        for key in expected:
+            _assert_nested_equal(actual[key], expected[key])
+    elif isinstance(expected, list | tuple):
+        assert len(actual) == len(expected)
+        for a, e in zip(actual, expected, strict=True):
+            _assert_nested_equal(a, e)
+    else:
+        assert actual == expected
+
+
+def _assert_restored(model: nn.Module, optimizer: torch.optim.Optimizer, before: dict) -> None:
+    after = _snapshot(model, optimizer)
+    _assert_nested_equal(after["tensors"], before["tensors"])
+    _assert_nested_equal(after["grads"], before["grads"])
+    assert after["modes"] == before["modes"]
+    _assert_nested_equal(after["optimizer"], before["optimizer"])
+    assert after["groups"] == before["groups"]
+    assert all(
+        a is b
+        for pa, pb in zip(after["group_params"], before["group_params"], strict=True)
+        for a, b in zip(pa, pb, strict=True)
+    )
+    assert after["attrs"] == before["attrs"]
+    assert after["step"] is before["step"]
+
+
+def _used_adam(model: nn.Module, loader: DataLoader, lr: float = 1e-3) -> torch.optim.Adam:
+    """An Adam that has taken two steps, so that its state holds real tensors."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    for x, y in list(loader)[:2]:
+        nn.functional.mse_loss(model(x), y).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    return optimizer
+
+
+# make_lr_fn ---------------------------------------------------------------------------------
+
+
+def test_make_lr_fn_with_lambda_lr_matches_the_book_after_one_step():
+    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.01)
+    scheduler = LambdaLR(optimizer, make_lr_fn(0.01, 0.1, 10))
+    optimizer.step()
+    scheduler.step()
+    assert scheduler.get_last_lr()[0] == 0.012589254117941673
+
+
+@pytest.mark.parametrize("i", [0, 1, 5, 10])
+def test_make_lr_fn_closed_forms(i):
+    assert make_lr_fn(1e-3, 1.0, 10, "exp")(i) == pytest.approx(1000 ** (i / 10), rel=1e-14)
+    assert make_lr_fn(1e-3, 1.0, 10, "linear")(i) == pytest.approx(1 + i * 99.9, rel=1e-14)
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        ((0.0, 1.0, 10, "exp"), "start_lr"),
+        ((-1.0, 1.0, 10, "exp"), "start_lr"),
+        ((0.1, 0.1, 10, "exp"), "end_lr"),
+        ((0.1, 0.01, 10, "exp"), "end_lr"),
+        ((0.1, math.inf, 10, "exp"), "end_lr"),
+        ((0.01, 0.1, 0, "exp"), "num_iter"),
+        ((0.01, 0.1, 2.5, "exp"), "num_iter"),
+        ((0.01, 0.1, 10, "log"), "step_mode"),
+    ],
+)
+def test_make_lr_fn_rejects_bad_arguments(args, match):
+    with pytest.raises(ValueError, match=match):
+        make_lr_fn(*args)
+
+
+# learning-rate sequences --------------------------------------------------------------------
+
+
+def test_exp_lrs_follow_the_closed_form_and_cycle_the_loader():
+    model = _model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    result = lr_range_test(model, optimizer, nn.MSELoss(), _loader(), end_lr=1.0, num_iter=20)
+    expected = [1e-3 * 1000 ** (i / 20) for i in range(20)]
+    assert len(result.lr) == len(result.loss) == len(result.raw_loss) == 20
+    assert result.lr == pytest.approx(expected, rel=1e-12)
+    assert result.step_mode == "exp"
+    assert not result.diverged
+    assert result.loss[0] == result.raw_loss[0]
+    assert result.loss[1] == pytest.approx(0.95 * result.raw_loss[0] + 0.05 * result.raw_loss[1])
+
+
+def test_linear_step_mode_really_gives_linear_lrs():
+    model = _model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    result = lr_range_test(
+        model, optimizer, nn.MSELoss(), _loader(), end_lr=0.1, num_iter=20, step_mode="linear"
+    )
+    expected = [1e-3 + i * (0.1 - 1e-3) / 20 for i in range(20)]
+    assert result.lr == pytest.approx(expected, rel=1e-12)
+    assert np.diff(result.lr) == pytest.approx(np.full(19, (0.1 - 1e-3) / 20), rel=1e-9)
+    assert result.step_mode == "linear"
+
+
+def test_start_lr_overrides_every_param_group_and_is_restored():
+    model = _model()
+    optimizer = torch.optim.SGD(
+        [
+            {"params": model[0].parameters(), "lr": 0.5},
+            {"params": model[3].parameters(), "lr": 0.25},
+        ]
+    )
+    result = lr_range_test(
+        model, optimizer, nn.MSELoss(), _loader(), end_lr=1.0, num_iter=5, start_lr=1e-4
+    )
+    assert result.lr == pytest.approx([1e-4 * 1e4 ** (i / 5) for i in range(5)], rel=1e-12)
+    assert [g["lr"] for g in optimizer.param_groups] == [0.5, 0.25]
+
+
+def test_starts_from_the_current_lr_when_a_scheduler_is_already_attached():
+    model = _model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = StepLR(optimizer, step_size=1, gamma=0.1)
+    optimizer.step()
+    scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.01)
+    before = _snapshot(model, optimizer)
+    result = lr_range_test(model, optimizer, nn.MSELoss(), _loader(), end_lr=1.0, num_iter=4)
+    # LambdaLR would start at the stale initial_lr (0.1) if the test did not remove it.
+    assert result.lr[0] == pytest.approx(0.01)
+    assert optimizer.param_groups[0]["initial_lr"] == 0.1
+    _assert_restored(model, optimizer, before)
+    optimizer.step()
+    scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.001)
+
+
+# restoration ----------------------------------------------------------------------------------
+
+
+def test_restores_model_optimizer_modes_grads_and_rng_after_success():
+    loader = _loader()
+    model = _model()
+    optimizer = _used_adam(model, loader)
+    nn.functional.mse_loss(model(torch.ones(2, 3)), torch.zeros(2, 1)).backward()
+    model.eval()
+    model[2].train()  # a mixed train/eval state must come back as it was
+    before = _snapshot(model, optimizer)
+    assert before["grads"][0] is not None
+
+    rng_before = torch.get_rng_state()
+    result = lr_range_test(model, optimizer, nn.MSELoss(), loader, end_lr=1.0, num_iter=12)
+    assert len(result.lr) == 12
+
+    _assert_restored(model, optimizer, before)
+    assert all("initial_lr" not in g for g in optimizer.param_groups)
+    assert "_opt_called" not in vars(optimizer)
+    assert torch.equal(torch.get_rng_state(), rng_before)
+
+
+def test_restores_buffers_of_batch_norm():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 1))
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    before = _snapshot(model, optimizer)
+    lr_range_test(model, optimizer, nn.MSELoss(), _loader(), end_lr=0.1, num_iter=10)
+    assert before["tensors"]["1.num_batches_tracked"] == 0
+    _assert_restored(model, optimizer, before)
+
+
+def test_restores_the_loader_generator():
+    generator = torch.Generator().manual_seed(7)
+    loader = DataLoader(_data(), batch_size=8, shuffle=True, generator=generator)
+    state = generator.get_state()
+    model = _model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    lr_range_test(model, optimizer, nn.MSELoss(), loader, end_lr=0.1, num_iter=10)
+    assert torch.equal(generator.get_state(), state)
+
+
+class _RaisingLoss:
+    def __init__(self, fail_at: int, value: float | None = None):
+        self.calls = 0
+        self.fail_at = fail_at
+        self.value = value
+
+    def __call__(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        loss = nn.functional.mse_loss(prediction, target)
+        if self.calls == self.fail_at:
+            if self.value is None:
+                raise RuntimeError("boom")
+            return loss * self.value
+        return loss
+
+
+def test_restores_everything_when_the_loss_raises_midway():
+    loader = _loader()
+    model = _model()
+    optimizer = _used_adam(model, loader)
+    before = _snapshot(model, optimizer)
+    loss_fn = _RaisingLoss(fail_at=5)
+    with pytest.raises(RuntimeError, match="boom"):
+        lr_range_test(model, optimizer, loss_fn, loader, end_lr=1.0, num_iter=10)
+    assert loss_fn.calls == 5  # four optimizer steps were taken before the failure
+    _assert_restored(model, optimizer, before)
+    assert all("initial_lr" not in g for g in optimizer.param_groups)
+    assert "_opt_called" not in vars(optimizer)
+
+
+def test_restores_a_fresh_optimizer_to_an_empty_state():
+    model = _model()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    before = _snapshot(model, optimizer)
+    lr_range_test(model, optimizer, nn.MSELoss(), _loader(), end_lr=0.1, num_iter=5)
+    assert optimizer.state_dict()["state"] == {}
+    _assert_restored(model, optimizer, before)
+
+
+# divergence ----------------------------------------------------------------------------------
+
+
+def test_divergence_threshold_stops_the_test():
+    model = _model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    result = lr_range_test(
+        model, optimizer, nn.MSELoss(), _loader(), end_lr=100.0, num_iter=60, diverge_th=4
+    )
+    assert result.diverged
+    assert len(result.lr) < 60
+    assert result.loss[-1] > 4 * min(result.loss)
+    assert all(loss <= 4 * min(result.loss[: i + 1]) for i, loss in enumerate(result.loss[:-1]))
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_non_finite_loss_stops_the_test_without_recording_it(bad):
+    model = _model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    before = _snapshot(model, optimizer)
+    result = lr_range_test(
+        model, optimizer, _RaisingLoss(fail_at=7, value=bad), _loader(), end_lr=1.0, num_iter=20
+    )
+    assert result.diverged
+    assert len(result.lr) == len(result.loss) == 6
+    assert all(math.isfinite(loss) for loss in result.raw_loss)
+    _assert_restored(model, optimizer, before)
+
+
+def test_without_threshold_a_full_run_does_not_diverge():
+    model = _model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4)
+    result = lr_range_test(model, optimizer, nn.MSELoss(), _loader(), end_lr=1e-2, num_iter=10)
+    assert not result.diverged
+    assert len(result.lr) == 10
+
+
+# validation loss -----------------------------------------------------------------------------
+
+
+def test_val_loader_records_the_validation_loss_after_each_step():
+    train, val = _loader(shuffle=False), DataLoader(_data(seed=1, n=20), batch_size=8)
+    model = _model()
+    model[2].p = 0.0  # no dropout, so that the replay below is deterministic
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    result = lr_range_test(
+        model, optimizer, nn.MSELoss(), train, end_lr=0.1, num_iter=10, alpha=0.3, val_loader=val
+    )
+
+    # Replay by hand: plain SGD steps with the recorded lrs, val MSE over all 20 samples.
+    replay = _model()
+    replay.load_state_dict(model.state_dict())
+    replay[2].p = 0.0
+    x_val, y_val = val.dataset.tensors
+    batches = list(train)
+    expected = []
+    for i, lr in enumerate(result.lr):
+        x, y = batches[i % len(batches)]
+        replay.zero_grad()
+        nn.functional.mse_loss(replay(x), y).backward()
+        with torch.no_grad():
+            for p in replay.parameters():
+                p -= lr * p.grad
+            expected.append(nn.functional.mse_loss(replay(x_val), y_val).item())
+    assert result.raw_loss == pytest.approx(expected, rel=1e-5)
+    smoothed = [expected[0]]
+    for value in expected[1:]:
+        smoothed.append(0.3 * value + 0.7 * smoothed[-1])
+    assert result.loss == pytest.approx(smoothed, rel=1e-5)
+    assert model.training  # restored (it was in train mode)
+
+
+# arguments -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"alpha": 0.0}, ValueError, "alpha"),
+        ({"alpha": 1.5}, ValueError, "alpha"),
+        ({"diverge_th": 1.0}, ValueError, "diverge_th"),
+        ({"end_lr": 1e-5}, ValueError, "end_lr"),
+        ({"step_mode": "cosine"}, ValueError, "step_mode"),
+        ({"device": "meta"}, ValueError, "device"),
+    ],
+)
+def test_bad_arguments_raise_clear_errors(kwargs, error, match):
+    model = _model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    arguments = {"end_lr": 1.0, "num_iter": 5, **kwargs}
+    with pytest.raises(error, match=match):
+        lr_range_test(model, optimizer, nn.MSELoss(), _loader(), **arguments)
+
+
+def test_bad_loaders_raise_clear_errors():
+    model = _model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    before = _snapshot(model, optimizer)
+    with pytest.raises(ValueError, match="train_loader yielded no mini-batches"):
+        lr_range_test(model, optimizer, nn.MSELoss(), [], end_lr=1.0, num_iter=5)
+    with pytest.raises(TypeError, match="train_loader must yield"):
+        lr_range_test(model, optimizer, nn.MSELoss(), [torch.ones(3)], end_lr=1.0, num_iter=5)
+    _assert_restored(model, optimizer, before)
+
+
+# suggestion ----------------------------------------------------------------------------------
+
+
+def _u_curve(log_lr: np.ndarray, centre: float = -2.5) -> np.ndarray:
+    # A drop centred at log10(lr) = centre (slope about -1/0.3 there), then a blow-up starting
+    # 1.5 decades later.
+    return 2 - np.tanh((log_lr - centre) / 0.3) + np.exp(4 * (log_lr - centre - 1.5))
+
+
+def _u_curve_slope(log_lr: np.ndarray, centre: float = -2.5) -> np.ndarray:
+    """d loss / d log10(lr), in closed form."""
+    drop = -1 / (0.3 * np.cosh((log_lr - centre) / 0.3) ** 2)
+    return drop + 4 * np.exp(4 * (log_lr - centre - 1.5))
+
+
+def test_suggestion_on_a_u_shaped_curve_is_the_steepest_descent():
+    log_lrs = np.linspace(-5, 0, 101)
+    lrs, losses = 10**log_lrs, _u_curve(log_lrs)
+    suggestion = suggest_lr(lrs, losses)
+    steepest = int(np.argmin(_u_curve_slope(log_lrs[10:-5]))) + 10
+    assert log_lrs[steepest] == pytest.approx(-2.5)
+    assert suggestion == lrs[steepest]
+    assert np.argmin(losses) > steepest  # well before the minimum of the loss
+
+
+def test_suggestion_uses_log_lr_not_the_index_on_a_linear_grid():
+    lrs = np.linspace(1e-3, 1.0, 200)
+    losses = _u_curve(np.log10(lrs), centre=-1.0)
+    suggestion = suggest_lr(lrs, losses)
+    by_log = int(np.argmin(_u_curve_slope(np.log10(lrs), centre=-1.0)))
+    assert lrs[by_log] == pytest.approx(0.1, abs=0.005)
+    assert abs(int(np.flatnonzero(lrs == suggestion)[0]) - by_log) <= 1
+    # Differentiating with respect to the index (torch-lr-finder) divides the log slope by lr,
+    # which favours smaller learning rates on a linear grid: about 0.078 here.
+    by_index = int(np.argmin(np.gradient(losses)))
+    assert lrs[by_index] == pytest.approx(0.078, abs=0.006)
+
+
+def test_suggestion_skips_the_ends_and_needs_two_points():
+    log_lrs = np.linspace(-5, 0, 30)
+    losses = _u_curve(log_lrs)
+    losses[1] -= 10  # a glitch in the skipped start must not win
+    lrs = 10**log_lrs
+    assert suggest_lr(lrs, losses, skip_start=2, skip_end=0) != lrs[1]
+    assert suggest_lr(lrs, losses, skip_start=0, skip_end=0) in (lrs[0], lrs[1])
+    assert suggest_lr(lrs[:16], losses[:16]) is None
+    assert suggest_lr(lrs[:17], losses[:17]) is not None
+    with pytest.raises(ValueError, match="strictly increasing"):
+        suggest_lr(lrs[::-1], losses, skip_start=0, skip_end=0)
+    with pytest.raises(ValueError, match="same length"):
+        suggest_lr(lrs, losses[:-1])
+
+
+def test_result_suggestion_and_plot():
+    log_lrs = np.linspace(-5, 0, 101)
+    lrs, losses = list(10**log_lrs), list(_u_curve(log_lrs))
+    result = LRRangeTestResult(
+        lr=lrs,
+        loss=losses,
+        raw_loss=losses,
+        suggestion=suggest_lr(lrs, losses),
+        diverged=False,
+        step_mode="exp",
+    )
+    figure = result.plot()
+    assert isinstance(figure, Figure)
+    (ax,) = figure.axes
+    assert ax.get_xscale() == "log"
+    (line,) = ax.get_lines()
+    assert list(line.get_xdata()) == lrs[10:-5]
+    (marker,) = ax.collections
+    assert marker.get_offsets()[0][0] == pytest.approx(result.suggestion)
+
+    other = Figure().subplots()
+    assert result.plot(other, skip_start=0, skip_end=0, mark_suggestion=False) is other.figure
+    assert len(other.get_lines()[0].get_xdata()) == 101
+    assert not other.collections
+
+
+# torch-lr-finder -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("step_mode", ["exp", "linear"])
+def test_agrees_with_torch_lr_finder_once_the_grids_are_aligned(step_mode, tmp_path, capsys):
+    from torch_lr_finder import LRFinder
+
+    num_iter, start_lr, end_lr = 30, 1e-4, 0.1
+
+    def run_ours():
+        torch.manual_seed(3)
+        model = _model(seed=5)
+        optimizer = torch.optim.SGD(model.parameters(), lr=start_lr, momentum=0.9)
+        return lr_range_test(
+            model, optimizer, nn.MSELoss(), _loader(), end_lr, num_iter, step_mode, alpha=0.1
+        )
+
+    def run_theirs(iterations):
+        torch.manual_seed(3)
+        model = _model(seed=5)
+        optimizer = torch.optim.SGD(model.parameters(), lr=start_lr, momentum=0.9)
+        finder = LRFinder(model, optimizer, nn.MSELoss(), device="cpu", cache_dir=str(tmp_path))
+        finder.range_test(
+            _loader(),
+            end_lr=end_lr,
+            num_iter=iterations,
+            step_mode=step_mode,
+            smooth_f=0.1,
+            diverge_th=1e12,
+        )
+        finder.reset()
+        return finder
+
+    ours = run_ours()
+    # Same num_iter: torch-lr-finder reaches end_lr on its last step, we stop one grid step
+    # short of it, so the two grids differ everywhere but at the start.
+    same_n = run_theirs(num_iter).history
+    assert same_n["lr"][-1] == pytest.approx(end_lr)
+    assert ours.lr[-1] < end_lr
+    assert ours.lr[1] != pytest.approx(same_n["lr"][1], rel=1e-6)
+
+    # One more iteration for torch-lr-finder: its first num_iter lrs are ours, and so are the
+    # losses (same seed, same mini-batches, same dropout draws, same EWMA).
+    finder = run_theirs(num_iter + 1)
+    theirs = {key: values[:num_iter] for key, values in finder.history.items()}
+    if step_mode == "exp":  # the very same floating-point operations
+        assert ours.lr == theirs["lr"]
+        assert ours.loss == theirs["loss"]
+    else:  # start + i * (end - start) / n versus start * (1 + i * (end / start - 1) / n)
+        assert ours.lr == pytest.approx(theirs["lr"], rel=1e-12, abs=0)
+        assert ours.loss == pytest.approx(theirs["loss"], rel=1e-6)
+    assert ours.raw_loss[0] == theirs["loss"][0]
+
+    # Their "steepest gradient" (with respect to the index) picks our point on an exponential
+    # grid, which is evenly spaced in log lr; on a linear grid it picks a smaller lr.
+    finder.history = theirs
+    _, their_suggestion = finder.plot(ax=Figure().subplots(), skip_start=10, skip_end=5)
+    if step_mode == "exp":
+        assert ours.suggestion == their_suggestion
+    else:
+        assert their_suggestion < ours.suggestion
+    capsys.readouterr()  # torch-lr-finder prints its progress messages
