@@ -1,0 +1,80 @@
+"""rpsbook.report: the printed line and the JSON-lines records behind the Results page."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from rpsbook.report import RESULTS_DIR_ENV, compare_with_book, format_value, section_slug
+
+
+@pytest.fixture
+def results_dir(tmp_path, monkeypatch):
+    folder = tmp_path / "results"
+    monkeypatch.setenv(RESULTS_DIR_ENV, str(folder))
+    return folder
+
+
+def test_line_and_no_file_without_env(tmp_path, monkeypatch):
+    monkeypatch.delenv(RESULTS_DIR_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    line = compare_with_book("dropout sum (eval)", 6.6, "6.6", section="Dropout")
+    assert line == "dropout sum (eval): 6.6 | book: 6.6"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_records_appended_per_section(results_dir):
+    mean = torch.tensor([0.84891, 0.81982, 0.80976])
+    line = compare_with_book(
+        "normalizer mean", mean, "[0.8502, 0.8215, 0.8116]", section="6.1 Data preparation"
+    )
+    assert line == "normalizer mean: [0.8489, 0.8198, 0.8098] | book: [0.8502, 0.8215, 0.8116]"
+    compare_with_book("train batches", 158, "158", section="6.1 Data preparation")
+    compare_with_book("val accuracy", "330/372 (88.7%)", "313/372 (84.1%)", section="Training")
+
+    assert sorted(p.name for p in results_dir.iterdir()) == [
+        "6-1-data-preparation.jsonl",
+        "training.jsonl",
+    ]
+    lines = (results_dir / "6-1-data-preparation.jsonl").read_text(encoding="utf-8")
+    assert lines.endswith("\n")
+    assert [json.loads(x) for x in lines.splitlines()] == [
+        {
+            "section": "6.1 Data preparation",
+            "quantity": "normalizer mean",
+            "ours": "[0.8489, 0.8198, 0.8098]",
+            "book": "[0.8502, 0.8215, 0.8116]",
+        },
+        {
+            "section": "6.1 Data preparation",
+            "quantity": "train batches",
+            "ours": "158",
+            "book": "158",
+        },
+    ]
+    assert json.loads((results_dir / "training.jsonl").read_text(encoding="utf-8")) == {
+        "section": "Training",
+        "quantity": "val accuracy",
+        "ours": "330/372 (88.7%)",
+        "book": "313/372 (84.1%)",
+    }
+
+
+def test_format_value():
+    assert format_value(0.012589254117941673) == "0.01259"
+    assert format_value(0.012589254117941673, digits=8) == "0.012589254"
+    assert format_value(np.float32(8.8)) == "8.8"
+    assert format_value(torch.tensor(6823)) == "6823"
+    assert format_value(np.array([[1.0, 2.5], [3.0, 4.0]])) == "[[1, 2.5], [3, 4]]"
+    assert format_value("9.02E-03") == "9.02E-03"
+    assert format_value(float("nan")) == "nan"
+
+
+def test_section_slug_and_bad_section(results_dir):
+    assert section_slug("  Learning rates: LR range test! ") == "learning-rates-lr-range-test"
+    with pytest.raises(ValueError, match="section='!!'"):
+        compare_with_book("x", 1, "1", section="!!")
+    assert not results_dir.exists()

@@ -1,0 +1,350 @@
+"""Check the built site in a real browser: images, console, downloads, search, notebooks.
+
+Run after ``nox -s docs`` (``nox -s site`` runs this script)::
+
+    python tools/check_site.py [--build-dir docs/_build/html] [--no-execute] [--no-search]
+
+The site is served from ``--build-dir`` on 127.0.0.1 and opened in the system's headless
+Chromium (``/usr/bin/chromium``) through Playwright; Playwright's own browser downloads are
+never used. Checked pages: the landing page, every gallery page
+(``auto_examples/plot_*.html``), the API pages (``api.html``, ``generated/*.html``), and the
+Results and Performance pages. On each page every ``<img>`` must have loaded
+(``naturalWidth > 0``) and the console must stay free of errors and uncaught exceptions.
+Each gallery page must offer its ``.py`` and ``.ipynb`` downloads, served with status 200;
+every notebook must pass ``nbformat.validate``, and one (``--notebook``) is executed top to
+bottom with nbclient in a ``python3`` kernel of this interpreter (``RPSBOOK_DATA_DIR`` is
+passed through). The search page must find "dropout". Full-page screenshots of the landing
+page and the first gallery page are saved to ``--screenshots``.
+
+Requests to other hosts (MathJax's CDN, for instance) are blocked so that the result does
+not depend on the network; they are listed in the summary, not counted as failures.
+Exit status: 0 when every check passed, 1 when one failed (each failure is printed with its
+page and the image or link at fault), 2 when the site or the browser is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import http.server
+import os
+import sys
+import tempfile
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SEARCH_TERM = "dropout"
+# Fast notebooks first: pages without training loops.
+NOTEBOOK_PREFERENCE = ("convolution", "dropout")
+PAGE_TIMEOUT_MS = 30_000
+
+# Waits for every image (lazy ones included) to finish loading or fail, then reports them.
+_IMAGES_JS = """
+async (timeoutMs) => {
+  const images = Array.from(document.images);
+  for (const img of images) { if (img.loading === "lazy") img.loading = "eager"; }
+  const settled = images.map((img) => img.complete ? null : new Promise((done) => {
+    img.addEventListener("load", done, { once: true });
+    img.addEventListener("error", done, { once: true });
+  }));
+  await Promise.race([
+    Promise.all(settled), new Promise((done) => setTimeout(done, timeoutMs)),
+  ]);
+  return images.map((img) => ({
+    src: img.getAttribute("src") || img.currentSrc, width: img.naturalWidth,
+  }));
+}
+"""
+
+
+@dataclass
+class Report:
+    """What the check found; ``failures`` maps a page (or "notebook ...") to its problems."""
+
+    checked: list[str] = field(default_factory=list)
+    failures: dict[str, list[str]] = field(default_factory=dict)
+    external: set[str] = field(default_factory=set)
+    screenshots: list[Path] = field(default_factory=list)
+    executed: str | None = None
+
+    def fail(self, where: str, problem: str) -> None:
+        self.failures.setdefault(where, []).append(problem)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def serve(directory: Path) -> Iterator[str]:
+    """Serve ``directory`` on 127.0.0.1 (a free port) in a thread; yields the base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def pages_to_check(build_dir: Path) -> list[str]:
+    """Site-relative paths of the pages to open, landing page first, gallery next."""
+
+    def found(pattern: str) -> list[str]:
+        return sorted(p.relative_to(build_dir).as_posix() for p in build_dir.glob(pattern))
+
+    candidates = [
+        ["index.html"],
+        found("auto_examples/plot_*.html"),
+        ["api.html", "results.html", "performance.html"],
+        found("generated/*.html"),
+    ]
+    return [page for group in candidates for page in group if (build_dir / page).is_file()]
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+def _check_page(page, base: str, path: str, report: Report) -> list[str]:
+    """Open one page; record its failures; return the URLs of its notebook downloads."""
+    errors: list[str] = []
+
+    def on_console(message) -> None:
+        if message.type == "error" and urlsplit(message.location.get("url", "")).netloc in (
+            "",
+            urlsplit(base).netloc,
+        ):
+            errors.append(message.text)
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: errors.append(f"uncaught exception: {exc}"))
+    try:
+        response = page.goto(base + path, wait_until="load", timeout=PAGE_TIMEOUT_MS)
+        if response is None or response.status != 200:
+            report.fail(path, f"page answered {response.status if response else 'nothing'}")
+            return []
+        for image in page.evaluate(_IMAGES_JS, 10_000):
+            if image["width"] <= 0:
+                report.fail(path, f"image {image['src']} did not load (naturalWidth 0)")
+        notebooks = []
+        if path.startswith("auto_examples/plot_"):
+            for kind, suffix in (("python", ".py"), ("jupyter", ".ipynb")):
+                links = page.eval_on_selector_all(
+                    f".sphx-glr-download-{kind} a[href]", "els => els.map(a => a.href)"
+                )
+                links = [link for link in links if urlsplit(link).path.endswith(suffix)]
+                if not links:
+                    report.fail(path, f"no {suffix} download link")
+                for link in links:
+                    if (status := _status(link)) != 200:
+                        report.fail(path, f"download {link} answered {status}")
+                    elif suffix == ".ipynb":
+                        notebooks.append(link)
+    finally:
+        page.remove_listener("console", on_console)
+    for error in errors:
+        report.fail(path, f"console error: {error}")
+    return notebooks
+
+
+def _check_search(page, base: str, report: Report) -> None:
+    path = f"search.html?q={SEARCH_TERM}"
+    try:
+        page.goto(base + path, wait_until="load", timeout=PAGE_TIMEOUT_MS)
+        page.wait_for_function(
+            "() => document.querySelectorAll('#search-results li').length > 0",
+            timeout=PAGE_TIMEOUT_MS,
+        )
+    except Exception as err:  # Playwright's TimeoutError and navigation errors alike
+        report.fail(path, f"no search results for {SEARCH_TERM!r} ({type(err).__name__})")
+
+
+def check_notebooks(urls: Sequence[str], report: Report, *, execute: str | None) -> None:
+    """Validate every notebook; execute the one whose URL contains ``execute``."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    for url in urls:
+        name = urlsplit(url).path.rsplit("/", 1)[-1]
+        with urllib.request.urlopen(url, timeout=30) as response:
+            text = response.read().decode("utf-8")
+        try:
+            notebook = nbformat.reads(text, as_version=4)
+            nbformat.validate(notebook)
+        except Exception as err:  # nbformat raises ValidationError, JSON errors, ...
+            report.fail(f"notebook {name}", f"invalid: {err}")
+            continue
+        if execute is None or execute not in name:
+            continue
+        execute = None  # one is enough
+        with tempfile.TemporaryDirectory() as workdir:
+            client = NotebookClient(
+                notebook,
+                timeout=900,
+                kernel_name="python3",
+                resources={"metadata": {"path": workdir}},
+            )
+            try:
+                client.execute()
+            except Exception as err:  # CellExecutionError carries the cell's traceback
+                report.fail(f"notebook {name}", f"execution failed: {err}")
+            report.executed = name
+
+
+def _pick_notebook(urls: Sequence[str], wanted: str | None) -> str | None:
+    names = [urlsplit(u).path.rsplit("/", 1)[-1] for u in urls]
+    for key in (wanted,) if wanted else NOTEBOOK_PREFERENCE:
+        for name in names:
+            if key in name:
+                return name
+    return names[0] if names and not wanted else None
+
+
+def check_site(
+    build_dir: Path,
+    *,
+    search: bool = True,
+    execute: bool = True,
+    notebook: str | None = None,
+    screenshot_dir: Path | None = None,
+    chromium: Path = CHROMIUM,
+) -> Report:
+    """Run every check on the site in ``build_dir`` and return what was found."""
+    from playwright.sync_api import sync_playwright
+
+    report = Report()
+    pages = pages_to_check(build_dir)
+    notebooks: list[str] = []
+    with serve(build_dir) as base, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+
+            def keep_local(route) -> None:
+                if urlsplit(route.request.url).netloc == urlsplit(base).netloc:
+                    route.continue_()
+                else:
+                    report.external.add(route.request.url)
+                    route.abort()
+
+            context.route("**/*", keep_local)
+            page = context.new_page()
+            for path in pages:
+                notebooks += _check_page(page, base, path, report)
+                report.checked.append(path)
+            if search:
+                _check_search(page, base, report)
+            if screenshot_dir is not None:
+                screenshot_dir.mkdir(parents=True, exist_ok=True)
+                gallery = [p for p in pages if p.startswith("auto_examples/plot_")]
+                for path in ["index.html", *gallery[:1]]:
+                    page.goto(base + path, wait_until="load", timeout=PAGE_TIMEOUT_MS)
+                    target = screenshot_dir / (Path(path).stem + ".png")
+                    page.screenshot(path=str(target), full_page=True)
+                    report.screenshots.append(target)
+        finally:
+            browser.close()
+        chosen = _pick_notebook(notebooks, notebook) if execute else None
+        if execute and notebooks and chosen is None:
+            report.fail(f"notebook {notebook}", "no gallery notebook matches --notebook")
+        check_notebooks(notebooks, report, execute=chosen)
+    return report
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--build-dir", type=Path, default=ROOT / "docs" / "_build" / "html")
+    parser.add_argument(
+        "--screenshots",
+        type=Path,
+        default=None,
+        help="where to save the screenshots (default: <build-dir>/../screenshots)",
+    )
+    parser.add_argument("--no-execute", action="store_true", help="validate notebooks only")
+    parser.add_argument("--no-search", action="store_true", help="skip the search page check")
+    parser.add_argument(
+        "--notebook",
+        default=None,
+        help="execute the gallery notebook whose file name contains this text "
+        f"(default: the first matching one of {', '.join(NOTEBOOK_PREFERENCE)})",
+    )
+    parser.add_argument("--chromium", type=Path, default=CHROMIUM)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parse_args(argv)
+    build_dir = args.build_dir.resolve()
+    if not (build_dir / "index.html").is_file():
+        print(f"error: no site in {build_dir}: build it first with `nox -s docs`", file=sys.stderr)
+        return 2
+    if not args.chromium.is_file():
+        print(
+            f"error: no Chromium at {args.chromium}: install it (Debian/Ubuntu: "
+            "`apt-get install chromium`) or pass --chromium",
+            file=sys.stderr,
+        )
+        return 2
+    os.environ.setdefault("RPSBOOK_PROGRESS", "0")  # the executed notebook's kernel inherits it
+    report = check_site(
+        build_dir,
+        search=not args.no_search,
+        execute=not args.no_execute,
+        notebook=args.notebook,
+        screenshot_dir=args.screenshots or build_dir.parent / "screenshots",
+        chromium=args.chromium,
+    )
+    print(f"checked {len(report.checked)} pages in {build_dir}")
+    if report.executed:
+        print(f"executed notebook {report.executed}")
+    for shot in report.screenshots:
+        print(f"screenshot {shot}")
+    if report.external:
+        print(f"blocked {len(report.external)} request(s) to other hosts (not failures):")
+        for url in sorted(report.external):
+            print(f"  {url}")
+    if report.ok:
+        print("site check passed")
+        return 0
+    print(f"site check FAILED on {len(report.failures)} page(s):")
+    for where, problems in report.failures.items():
+        for problem in problems:
+            print(f"  {where}: {problem}")
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
