@@ -82,7 +82,7 @@ def site(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def bench(session: nox.Session) -> None:
-    """Measure speed ratios; writes benchmarks/results.json and docs/performance table."""
+    """Measure speed ratios; writes benchmarks/results.json and benchmarks/results.rst."""
     python = _shared_python(session)
     session.run(python, "-m", "benchmarks", *session.posargs, external=True)
 
