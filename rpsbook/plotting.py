@@ -50,23 +50,52 @@ def show_images(
     normalizer: v2.Normalize | None = None,
     ncols: int = 6,
     size: float = 2.0,
+    title: str | None = None,
 ) -> Figure:
-    """A grid of ``(N, 3, H, W)`` images titled with their class names.
+    """A grid of ``(N, 3, H, W)`` images, each titled with its class name.
 
     Normalized images are shown honestly: with ``normalizer`` they are denormalized first;
     any value left outside [0, 1] is clipped (converting straight to ``uint8`` would wrap
     negative values around to bright ones instead).
+
+    Parameters
+    ----------
+    images : Tensor (N, C, H, W)
+        ``uint8`` (0-255) or float (0-1, or normalized when ``normalizer`` is given).
+    labels : Tensor (N,) or sequence of int, optional
+        Class index of each image, used for its title.
+    classes : sequence of str, optional
+        Class names indexed by label; without them titles are the label numbers.
+    normalizer : v2.Normalize, optional
+        The transform that normalized ``images``; it is undone before display.
+    ncols, size : int, float
+        Images per row and the side of each image in inches.
+    title : str, optional
+        A title above the whole grid.
+
+    Returns
+    -------
+    Figure
+        With ``ceil(N / ncols) * ncols`` axes (the unused ones hidden).
     """
     if images.ndim != 4:
         raise ValueError(f"images must be (N, C, H, W), got shape {tuple(images.shape)}")
+    if labels is not None and len(labels) != images.shape[0]:
+        raise ValueError(f"got {len(labels)} labels for {images.shape[0]} images")
     if normalizer is not None:
         images = denormalize(images.float(), normalizer)
     n = images.shape[0]
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
     fig, axes = plt.subplots(
-        nrows, ncols, figsize=(size * ncols, size * nrows + 0.3), squeeze=False
+        nrows,
+        ncols,
+        figsize=(size * ncols, size * nrows + 0.3 + 0.3 * bool(title)),
+        squeeze=False,
+        layout="constrained",
     )
+    # White backgrounds would otherwise merge into one strip.
+    fig.get_layout_engine().set(wspace=0.06)
     for i, ax in enumerate(axes.flat):
         ax.set_axis_off()
         if i >= n:
@@ -75,17 +104,40 @@ def show_images(
         if labels is not None:
             label = int(labels[i])
             ax.set_title(classes[label] if classes is not None else str(label))
-    fig.tight_layout()
+    if title:
+        fig.suptitle(title)
     return fig
 
 
 def plot_class_examples(
-    images: Tensor, labels: Tensor, classes: Sequence[str], *, size: float = 2.5
+    images: Tensor,
+    labels: Tensor,
+    classes: Sequence[str],
+    *,
+    normalizer: v2.Normalize | None = None,
+    size: float = 2.5,
+    title: str | None = None,
 ) -> Figure:
-    """The first image of each class, titled with its name (images as in :func:`show_images`)."""
+    """The first image of each class, titled with its name (Fig 6.1).
+
+    Images and ``normalizer`` are as in :func:`show_images`; one axes per class.
+    """
     labels = torch.as_tensor(labels)
-    picks = [int(torch.nonzero(labels == c)[0]) for c in range(len(classes))]
-    return show_images(images[picks], labels[picks], classes, ncols=len(picks), size=size)
+    picks = []
+    for c, name in enumerate(classes):
+        found = torch.nonzero(labels == c)
+        if len(found) == 0:
+            raise ValueError(f"no image has label {c} ({name!r}); pass images of every class")
+        picks.append(int(found[0]))
+    return show_images(
+        images[picks],
+        labels[picks],
+        classes,
+        normalizer=normalizer,
+        ncols=len(picks),
+        size=size,
+        title=title,
+    )
 
 
 def plot_filters(
@@ -101,7 +153,13 @@ def plot_filters(
     weights = weights.detach().cpu()
     n_out, n_in = weights.shape[:2]
     vmin, vmax = float(weights.min()), float(weights.max())
-    fig, axes = plt.subplots(n_out, n_in, figsize=(size * n_in, size * n_out), squeeze=False)
+    fig, axes = plt.subplots(
+        n_out,
+        n_in,
+        figsize=(size * n_in, size * n_out + 0.4 * bool(title)),
+        squeeze=False,
+        layout="constrained",
+    )
     for i in range(n_out):
         for j in range(n_in):
             ax = axes[i, j]
@@ -114,7 +172,6 @@ def plot_filters(
                 ax.set_ylabel(f"filter {i}", fontsize=9)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 
@@ -125,43 +182,74 @@ def plot_feature_maps(
     yhat: Tensor | None = None,
     cmap: str = "gray",
     size: float = 1.1,
+    *,
+    classes: Sequence[str] | None = None,
 ) -> Figure:
     """Outputs of several layers for the first ``n_images`` images: one column per image.
 
-    Each layer contributes one row per channel (``(N, C, H, W)`` maps) or a single row of
-    vectors reshaped to a strip (``(N, F)`` features). With ``y`` (and ``yhat``) the columns
-    are titled with the label (and the prediction).
+    Parameters
+    ----------
+    outputs : mapping of str to Tensor
+        Layer name -> its output: ``(N, C, H, W)`` maps give one row per channel, ``(N, F)``
+        features a single row, each vector drawn as a 1 x F strip.
+    n_images : int
+        How many images (columns) to show at most.
+    y, yhat : Tensor (N,), optional
+        Labels and predicted classes; they title the columns.
+    cmap, size : str, float
+        Colormap, and the side of each cell in inches.
+    classes : sequence of str, optional
+        Class names for the titles; by default the class indices are shown.
+
+    Returns
+    -------
+    Figure
+        With one row per channel (per layer for features) and one column per image. Each
+        row has one colour scale, so a channel's response can be compared across images.
     """
-    rows: list[tuple[str, Tensor]] = []
+    if not outputs:
+        raise ValueError("outputs is empty: pass {layer name: output tensor}")
+    rows: list[tuple[str, Tensor, tuple[float, float]]] = []
     for name, out in outputs.items():
-        out = out.detach().cpu()[:n_images]
+        out = out.detach().cpu().float()[:n_images]
         if out.ndim == 4:
-            rows += [(f"{name}\nch {c}", out[:, c]) for c in range(out.shape[1])]
+            rows += [
+                (f"{name}\nch {c}", out[:, c], (float(out[:, c].min()), float(out[:, c].max())))
+                for c in range(out.shape[1])
+            ]
         elif out.ndim == 2:
-            rows.append((name, out[:, None, :]))
+            rows.append((name, out[:, None, :], (float(out.min()), float(out.max()))))
         else:
             raise ValueError(
                 f"output of {name!r} has shape {tuple(out.shape)}; expected 2-D or 4-D"
             )
-    n_cols = min(n_images, rows[0][1].shape[0])
+    n_cols = rows[0][1].shape[0]
     fig, axes = plt.subplots(
-        len(rows), n_cols, figsize=(size * n_cols, size * len(rows)), squeeze=False
+        len(rows),
+        n_cols,
+        figsize=(size * n_cols + 0.6, size * len(rows) + 0.5 * (y is not None)),
+        squeeze=False,
+        layout="constrained",
     )
-    for r, (label, maps) in enumerate(rows):
+
+    def name(label: int) -> str:
+        return classes[label] if classes is not None else str(label)
+
+    for r, (label, maps, (vmin, vmax)) in enumerate(rows):
         for c in range(n_cols):
             ax = axes[r, c]
-            ax.imshow(maps[c].numpy(), cmap=cmap, aspect="auto")
+            aspect = "equal" if maps.shape[1] > 1 else "auto"
+            ax.imshow(maps[c].numpy(), cmap=cmap, vmin=vmin, vmax=vmax, aspect=aspect)
             ax.set_xticks([])
             ax.set_yticks([])
             if c == 0:
                 ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
     if y is not None:
         for c in range(n_cols):
-            title = f"label {int(y[c])}"
+            title = f"label {name(int(y[c]))}"
             if yhat is not None:
-                title += f"\npred {int(yhat[c])}"
+                title += f"\npred {name(int(yhat[c]))}"
             axes[0, c].set_title(title, fontsize=8)
-    fig.tight_layout()
     return fig
 
 
@@ -177,7 +265,7 @@ def plot_losses(
     Pass the same ``ax`` and different ``label`` values to compare several runs on one axes.
     """
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4))
+        _, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     prefix = f"{label}: " if label else ""
     epochs = range(1, len(losses) + 1)
     (line,) = ax.plot(epochs, losses, label=f"{prefix}training")
@@ -194,5 +282,4 @@ def plot_losses(
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.legend()
-    ax.figure.tight_layout()
     return ax.figure

@@ -1,0 +1,129 @@
+"""
+Three-channel convolutions
+==========================
+
+The earlier chapters convolved single-channel (grayscale) images. The rock-paper-scissors
+pictures have three channels, red, green and blue, and the rule for that case is simple
+once seen: a filter always has as many channels as its input, it slides over the image's
+height and width only, and at each position it adds up the products over *all* channels
+into a single number. So one filter yields one output channel, whatever the number of
+input channels, and the number of filters decides the number of output channels. This page
+shows that rule with diagrams computed by torch (Figures 6.3 to 6.5 in the book) and then
+on a real picture.
+"""
+
+# %%
+# One filter, one region, one number
+# ----------------------------------
+#
+# :func:`rpsbook.diagrams.three_channel_example` returns a 3@3x3 region of an RGB image and a
+# 3@3x3 filter with small integer values, so the arithmetic can be followed by eye.
+# :func:`rpsbook.diagrams.three_channel_convolution` multiplies them element by element,
+# sums each channel, and computes the result with ``F.conv2d``, checking that the
+# hand-made sum agrees with it.
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rpsbook.data import load_rps
+from rpsbook.diagrams import (
+    multichannel_example,
+    plot_multichannel_convolution,
+    plot_three_channel_convolution,
+    three_channel_convolution,
+    three_channel_example,
+)
+from rpsbook.report import compare_with_book
+
+SECTION = "Three-channel convolutions"
+
+region, kernel = three_channel_example()
+steps = three_channel_convolution(region, kernel)
+print("sum of products, per channel:", steps.channel_sums.tolist())
+print("total:", steps.total.item())
+print("F.conv2d on the region:", F.conv2d(region[None], kernel[None]).item())
+print(
+    compare_with_book(
+        "worked example, one output value", steps.total.item(), "39", section=SECTION
+    )
+)
+
+# %%
+# Each row of the diagram is one channel: the region's values, the filter's values, their
+# products and the sum of those products. The three channel sums are then added into the
+# single value on the right (Figure 6.3 in the book). There is no separate output per
+# channel: the channels are merged at this very step.
+
+fig = plot_three_channel_convolution(region, kernel)
+
+# %%
+# Sliding the filter: one output channel
+# --------------------------------------
+#
+# Over a whole image the same filter visits every 3x3 position. An image of 3@5x5 has 3x3
+# such positions (no padding, stride one), so one 3-channel filter turns it into a
+# *single-channel* 1@3x3 output (Figure 6.4 in the book).
+# :func:`rpsbook.diagrams.multichannel_example` draws a small integer image and filters
+# from a fixed seed; :func:`rpsbook.diagrams.plot_multichannel_convolution` runs
+# ``F.conv2d`` and draws input, filter and output.
+
+image, filters = multichannel_example(n_filters=2)
+print("image:", tuple(image.shape), "| filters:", tuple(filters.shape))
+print("one filter  ->", tuple(F.conv2d(image[None], filters[:1]).shape[1:]))
+fig = plot_multichannel_convolution(image, filters[0])
+
+# %%
+# Two filters: two output channels
+# --------------------------------
+#
+# Adding a second filter adds a second output channel, computed independently from the same
+# three input channels (Figure 6.5 in the book). This is why a convolutional layer's weight
+# has the shape ``(out_channels, in_channels, kernel_height, kernel_width)``: one full-depth
+# filter per output channel.
+
+print("two filters ->", tuple(F.conv2d(image[None], filters).shape[1:]))
+fig = plot_multichannel_convolution(image, filters)
+
+# %%
+# On a real picture
+# -----------------
+#
+# :class:`torch.nn.Conv2d` does the same thing with learnable filters (initialized at random)
+# plus one bias per output channel. Here a layer with three input channels and two filters
+# of size 3 is applied to one normalized 3@28x28 training image from
+# :func:`rpsbook.data.load_rps`.
+
+rps = load_rps()
+picture, label = rps.train_dataset[0]
+torch.manual_seed(13)
+conv = nn.Conv2d(in_channels=3, out_channels=2, kernel_size=3)
+with torch.no_grad():
+    feature_maps = conv(picture[None])
+print("input:  ", tuple(picture[None].shape), f"({rps.classes[int(label)]})")
+print("weight: ", tuple(conv.weight.shape), "| bias:", tuple(conv.bias.shape))
+print("output: ", tuple(feature_maps.shape))
+
+# %%
+# Two filters give two channels, and each of the 28x28 pixels lost a one-pixel border
+# because a 3x3 filter fits 26 times along each side. The top-left output value of the first
+# channel is nothing but the worked example above, applied to the picture's top-left 3@3x3
+# corner, plus the bias:
+
+corner = three_channel_convolution(picture[:, :3, :3], conv.weight[0].detach())
+print("by hand:", (corner.total + conv.bias[0]).item())
+print("Conv2d: ", feature_maps[0, 0, 0, 0].item())
+
+# %%
+# Recap
+# -----
+#
+# * A filter has one channel per input channel; at each position the products of *all*
+#   channels are summed into one value.
+# * One filter makes one output channel; ``n`` filters make ``n`` channels, so a
+#   :class:`~torch.nn.Conv2d` weight is ``(out_channels, in_channels, k, k)``.
+# * Without padding, a 3x3 filter shrinks each side by two: 28x28 becomes 26x26.
+
+# sphinx_gallery_thumbnail_number = 3
+plt.show()

@@ -1,0 +1,181 @@
+"""
+A fancier model: CNN2
+=====================
+
+With three-channel images in hand, the chapter builds a slightly larger convolutional
+network than before: two convolution blocks that turn a 3@28x28 picture into a short
+feature vector, followed by a small two-layer classifier, optionally with dropout. This
+page takes :class:`rpsbook.models.CNN2` apart: what each layer does to the shape of the
+data, why the model is split into a *featurizer* and a *classifier*, where dropout goes and
+when it is left out, how many parameters it has and where they are, and what its feature
+maps look like before any training.
+"""
+
+# %%
+# The architecture
+# ----------------
+#
+# ``CNN2(n_filters, p)`` has two convolutional blocks (3x3 convolution, ReLU, 2x2 max
+# pooling), the first going from 3 to ``n_filters`` channels, the second from
+# ``n_filters`` to ``n_filters``; then it flattens the result and applies two linear layers
+# (to 50 hidden units, then to 3 logits, one per class). Printing the model lists the
+# modules that hold parameters:
+
+from itertools import pairwise
+
+import matplotlib.pyplot as plt
+import torch
+import torch.fx
+from torch import nn, optim
+from torch.fx.passes.shape_prop import ShapeProp
+
+from rpsbook.data import load_rps
+from rpsbook.models import CNN2
+from rpsbook.plotting import show_images
+from rpsbook.report import compare_with_book
+from rpsbook.trainer import StepByStep, eval_mode
+
+SECTION = "A fancier model: CNN2"
+
+torch.manual_seed(13)
+model = CNN2(n_filters=5, p=0.3)
+print(model)
+
+# %%
+# Where are the ReLUs and the pooling? They hold no parameters, so :class:`~rpsbook.models.CNN2`
+# calls them as functions (``F.relu``, ``F.max_pool2d``) inside its ``forward`` and they do
+# not appear in the printout. That also means a forward hook, which attaches to modules,
+# would not see them.
+#
+# Following the shapes
+# --------------------
+#
+# To see every step, including the functional ones, we let :mod:`torch.fx` trace the model
+# into a graph of operations and propagate a real mini-batch of 16 normalized images
+# through it, recording the shape that comes out of each operation.
+
+rps = load_rps()
+torch.manual_seed(88)
+images, labels = next(iter(rps.train_loader))
+
+traced = torch.fx.symbolic_trace(model)
+ShapeProp(traced).propagate(images)
+
+
+def chw(shape: torch.Size) -> str:
+    """``(N, C, H, W)`` -> "C@HxW"; ``(N, F)`` -> "F"."""
+    return f"{shape[1]}@{shape[2]}x{shape[3]}" if len(shape) == 4 else str(shape[1])
+
+
+walk = [(node.name, chw(node.meta["tensor_meta"].shape)) for node in traced.graph.nodes]
+for name, shape in walk[:-1]:  # the last node is the graph's output, a repeat of fc2
+    print(f"{name:>13}: {shape}")
+
+# %%
+# Convolutions without padding trim a one-pixel border (28 -> 26, 13 -> 11), pooling halves
+# the size and rounds down (26 -> 13, 11 -> 5), ReLU and dropout leave shapes unchanged.
+# Keeping only the steps that change the shape:
+
+changes = [shape for (_, before), (_, shape) in pairwise(walk) if shape != before]
+print(
+    compare_with_book(
+        "shape walk, CNN2(5)",
+        " -> ".join([walk[0][1], *changes]),
+        "3@28x28 -> 5@26x26 -> 5@13x13 -> 5@11x11 -> 5@5x5 -> 125 -> 50 -> 3",
+        section=SECTION,
+    )
+)
+
+# %%
+# Featurizer and classifier
+# -------------------------
+#
+# ``forward`` is literally ``classifier(featurizer(x))``. The featurizer (the two
+# convolution blocks and the flattening) turns each picture into 125 numbers; the classifier
+# (the linear layers, with dropout) turns those numbers into three logits. Naming the two
+# halves costs nothing and pays off: the features of any batch are one call away for
+# inspection, the classifier can be replaced or retrained on top of a frozen featurizer
+# (that is how transfer learning works), and regularization such as dropout can be confined
+# to the part where most of the parameters live.
+
+# Dropout is random in training mode; eval_mode switches it off (and restores the mode after).
+with eval_mode(model):
+    features = model.featurizer(images)
+    logits = model.classifier(features)
+    print("features:", tuple(features.shape), "| logits:", tuple(logits.shape))
+    print("classifier(featurizer(x)) == model(x):", torch.equal(logits, model(images)))
+
+# %%
+# Dropout only when asked for
+# ---------------------------
+#
+# With ``p > 0`` the model drops features before each linear layer: before ``fc1`` (some of
+# the 125 features) and before ``fc2`` (some of the 50 hidden units), using one
+# :class:`~torch.nn.Dropout` module for both places. With ``p=0`` the module is not created
+# at all, rather than created as a dropout that drops nothing, so the model prints (and
+# runs) exactly as a model without dropout. Compare the two printouts:
+
+print(CNN2(n_filters=5, p=0.0))
+print(CNN2(n_filters=5, p=0.3))
+
+# %%
+# Counting parameters
+# -------------------
+#
+# Dropout has no parameters, so both models have the same count. Listing them per tensor
+# shows where they are: the first linear layer maps 125 features to 50 units and holds
+# almost all of them, while the convolutions, which share each small filter across the
+# whole picture, need very few.
+
+for name, parameter in model.named_parameters():
+    print(f"{name:>12}: {tuple(parameter.shape)!s:<14} {parameter.numel():>5,}")
+n_parameters = sum(p.numel() for p in model.parameters())
+print(f"total: {n_parameters:,}")
+print(compare_with_book("parameters of CNN2(5)", f"{n_parameters:,}", "6,823", section=SECTION))
+
+# %%
+# Feature maps of an untrained model
+# ----------------------------------
+#
+# The trainer's hooks (:meth:`~rpsbook.trainer.StepByStep.attach_hooks`) store the outputs of
+# chosen layers during :meth:`~rpsbook.trainer.StepByStep.predict`; then
+# :meth:`~rpsbook.trainer.StepByStep.visualize_outputs` draws them. Nothing is trained on
+# this page: the filters are still the random values they were initialized with. First the
+# six pictures (shown denormalized), then what the two convolutions make of them.
+
+sbs = StepByStep(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=3e-4))
+fig = show_images(images[:6], labels[:6], rps.classes, normalizer=rps.normalizer)
+
+sbs.attach_hooks(["conv1", "conv2"])
+predictions = sbs.predict(images[:6]).argmax(dim=1)
+fig = sbs.visualize_outputs(["conv1", "conv2"], n_images=6, y=labels[:6], yhat=predictions)
+sbs.remove_hooks()
+print("labels:     ", labels[:6].tolist())
+print("predictions:", predictions.tolist())
+
+# %%
+# Each column is one picture, each row one channel of a layer (taken before the ReLU, with
+# one grey scale per row), and the titles give label and prediction as class
+# indices (paper=0, rock=1, scissors=2). Even random filters outline the hand. A 3x3 filter
+# whose weights do not cancel out responds one way to flat background and another way
+# wherever brightness changes, so some channels come out like an embossed edge map and
+# others like a bright or dark silhouette. The second layer mixes the first layer's maps
+# into coarser 11x11 ones where the hand is still visible. What random filters cannot do is
+# pick features that *separate* the classes: the predictions printed above owe nothing to
+# the labels. Training is what turns these filters into useful ones.
+
+# %%
+# Recap
+# -----
+#
+# * :class:`~rpsbook.models.CNN2` maps 3@28x28 to ``n``\ @5x5 with two convolution blocks,
+#   flattens it to ``25 n`` features and classifies them with two linear layers.
+# * ``featurizer`` and ``classifier`` name the two halves, which makes features easy to
+#   inspect and the classifier easy to replace.
+# * Dropout (``p > 0``) sits before each linear layer; with ``p=0`` there is no dropout
+#   module at all.
+# * With 5 filters the model has the parameter count printed above, mostly in ``fc1``.
+# * Random filters already produce edge-like feature maps; training makes them useful.
+
+# sphinx_gallery_thumbnail_number = 2
+plt.show()

@@ -1,0 +1,228 @@
+"""Tests for rpsbook.plotting: what each figure shows, read back from its artists."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+from torchvision.transforms import v2
+
+from rpsbook.data import CLASSES
+from rpsbook.plotting import (
+    denormalize,
+    plot_class_examples,
+    plot_feature_maps,
+    plot_filters,
+    plot_losses,
+    show_images,
+)
+
+NORMALIZER = v2.Normalize(mean=[0.5, 0.4, 0.3], std=[0.25, 0.2, 0.1])
+
+
+def shown(ax) -> np.ndarray:
+    """The array an axes displays (its only image)."""
+    (image,) = ax.get_images()
+    return np.asarray(image.get_array())
+
+
+def visible_axes(fig: Figure) -> list:
+    return [ax for ax in fig.axes if ax.axison]
+
+
+# ------------------------------------------------------------------ denormalize
+
+
+def test_denormalize_inverts_normalize():
+    images = torch.rand(4, 3, 5, 5, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(denormalize(NORMALIZER(images), NORMALIZER), images)
+
+
+def test_denormalize_uses_each_channels_statistics():
+    zeros = torch.zeros(1, 3, 2, 2)
+    restored = denormalize(zeros, NORMALIZER)
+    # a normalized 0 is the channel mean
+    assert restored[0, :, 0, 0].tolist() == pytest.approx([0.5, 0.4, 0.3])
+
+
+# ------------------------------------------------------------------ show_images
+
+
+def test_show_images_grid_titles_and_hidden_spare_axes():
+    images = torch.zeros(7, 3, 4, 4)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2, 0])
+    fig = show_images(images, labels, CLASSES, ncols=3, title="a batch")
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 9  # 3 rows of 3
+    assert [len(ax.get_images()) for ax in fig.axes] == [1] * 7 + [0] * 2
+    assert [ax.get_title() for ax in fig.axes[:7]] == [CLASSES[i] for i in labels]
+    assert not any(ax.axison for ax in fig.axes)  # pictures have no ticks or frames
+    assert fig.get_suptitle() == "a batch"
+
+
+def test_show_images_titles_are_label_numbers_without_classes():
+    fig = show_images(torch.zeros(2, 3, 4, 4), [2, 0])
+    assert [ax.get_title() for ax in fig.axes] == ["2", "0"]
+
+
+def test_show_images_denormalizes_then_clips_instead_of_wrapping():
+    # Denormalized channel 0 values (x * 0.25 + 0.5): -0.5, 0.25, 1.5 and exactly 1.
+    normalized = torch.zeros(1, 3, 1, 4)
+    normalized[0, 0, 0] = torch.tensor([-4.0, -1.0, 4.0, 2.0])
+    fig = show_images(normalized, normalizer=NORMALIZER)
+    pixels = shown(fig.axes[0])
+    assert pixels.shape == (1, 4, 3)  # (H, W, C) for imshow
+    np.testing.assert_allclose(pixels[0, :, 0], [0.0, 0.25, 1.0, 1.0], atol=1e-7)
+    # The other channels hold their mean (a normalized 0).
+    np.testing.assert_allclose(pixels[0, :, 1:], [[0.4, 0.3]] * 4, atol=1e-7)
+    # A uint8 cast would have turned -0.5 into a bright byte: check we are not doing that.
+    wrapped = int(torch.tensor(-0.5 * 255).to(torch.int64).to(torch.uint8))
+    assert wrapped > 127 and pixels[0, 0, 0] == 0.0
+
+
+def test_show_images_accepts_uint8_and_scales_to_unit_range():
+    images = torch.tensor([0, 51, 255], dtype=torch.uint8).reshape(1, 1, 1, 3).expand(1, 3, 1, 3)
+    pixels = shown(show_images(images).axes[0])
+    np.testing.assert_allclose(pixels[0, :, 0], [0.0, 0.2, 1.0], atol=1e-7)
+
+
+def test_show_images_leaves_the_input_untouched():
+    images = torch.full((1, 3, 2, 2), -4.0)
+    show_images(images, normalizer=NORMALIZER)
+    assert torch.equal(images, torch.full((1, 3, 2, 2), -4.0))
+
+
+@pytest.mark.parametrize(
+    ("images", "labels", "match"),
+    [
+        (torch.zeros(3, 4, 4), None, r"\(N, C, H, W\)"),
+        (torch.zeros(2, 3, 4, 4), [0], "1 labels for 2 images"),
+    ],
+)
+def test_show_images_rejects_bad_input(images, labels, match):
+    with pytest.raises(ValueError, match=match):
+        show_images(images, labels)
+
+
+# ------------------------------------------------------------------ plot_class_examples
+
+
+def test_plot_class_examples_picks_the_first_image_of_each_class_in_class_order():
+    labels = torch.tensor([1, 0, 0, 2, 1])
+    images = torch.arange(5.0).div(10).reshape(5, 1, 1, 1).expand(5, 3, 2, 2)
+    fig = plot_class_examples(images, labels, CLASSES, title="one per class")
+    assert len(fig.axes) == 3
+    assert [ax.get_title() for ax in fig.axes] == list(CLASSES)
+    # paper: image 1, rock: image 0, scissors: image 3
+    assert [float(shown(ax)[0, 0, 0]) for ax in fig.axes] == pytest.approx([0.1, 0.0, 0.3])
+    assert fig.get_suptitle() == "one per class"
+
+
+def test_plot_class_examples_names_the_missing_class():
+    with pytest.raises(ValueError, match="'scissors'"):
+        plot_class_examples(torch.zeros(2, 3, 2, 2), torch.tensor([0, 1]), CLASSES)
+
+
+# ------------------------------------------------------------------ plot_filters
+
+
+def test_plot_filters_grid_labels_and_shared_color_scale():
+    weights = torch.arange(2 * 3 * 3 * 3, dtype=torch.float32).reshape(2, 3, 3, 3) - 20
+    fig = plot_filters(weights, title="conv1")
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 6
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["channel 0", "channel 1", "channel 2"]
+    assert [ax.get_title() for ax in fig.axes[3:]] == ["", "", ""]
+    assert [fig.axes[i].get_ylabel() for i in (0, 3)] == ["filter 0", "filter 1"]
+    assert {ax.get_images()[0].get_clim() for ax in fig.axes} == {(-20.0, 33.0)}
+    np.testing.assert_array_equal(shown(fig.axes[4]), weights[1, 1].numpy())
+    assert fig.get_suptitle() == "conv1"
+
+
+def test_plot_filters_rejects_non_4d_weights():
+    with pytest.raises(ValueError, match="out, in, kH, kW"):
+        plot_filters(torch.zeros(3, 3, 3))
+
+
+# ------------------------------------------------------------------ plot_feature_maps
+
+
+def test_plot_feature_maps_rows_per_channel_columns_per_image():
+    maps = torch.arange(4 * 2 * 5 * 5, dtype=torch.float32).reshape(4, 2, 5, 5)
+    features = torch.arange(4 * 7, dtype=torch.float32).reshape(4, 7)
+    y, yhat = torch.tensor([0, 1, 2, 0]), torch.tensor([0, 2, 2, 1])
+    fig = plot_feature_maps(
+        {"conv1": maps, "fc1": features}, n_images=3, y=y, yhat=yhat, classes=CLASSES
+    )
+    assert len(fig.axes) == 3 * 3  # rows: conv1 ch 0, conv1 ch 1, fc1; columns: 3 images
+    axes = np.array(fig.axes).reshape(3, 3)
+    assert [ax.get_ylabel() for ax in axes[:, 0]] == ["conv1\nch 0", "conv1\nch 1", "fc1"]
+    assert [ax.get_title() for ax in axes[0]] == [
+        "label paper\npred paper",
+        "label rock\npred scissors",
+        "label scissors\npred scissors",
+    ]
+    np.testing.assert_array_equal(shown(axes[1, 2]), maps[2, 1].numpy())
+    assert shown(axes[2, 0]).shape == (1, 7)
+    # one colour scale per row, over the images shown only (the 4th is not drawn)
+    shown_maps = maps[:3]
+    for row, expected in enumerate(
+        [
+            (shown_maps[:, 0].min(), shown_maps[:, 0].max()),
+            (shown_maps[:, 1].min(), shown_maps[:, 1].max()),
+            (features[:3].min(), features[:3].max()),
+        ]
+    ):
+        clims = {ax.get_images()[0].get_clim() for ax in axes[row]}
+        assert clims == {(float(expected[0]), float(expected[1]))}
+
+
+def test_plot_feature_maps_titles_with_indices_without_classes():
+    fig = plot_feature_maps({"conv": torch.zeros(2, 1, 3, 3)}, y=torch.tensor([2, 1]))
+    assert [ax.get_title() for ax in fig.axes] == ["label 2", "label 1"]
+
+
+@pytest.mark.parametrize(
+    ("outputs", "match"),
+    [({}, "empty"), ({"conv": torch.zeros(2, 3, 4)}, "'conv' has shape")],
+)
+def test_plot_feature_maps_rejects_bad_outputs(outputs, match):
+    with pytest.raises(ValueError, match=match):
+        plot_feature_maps(outputs)
+
+
+# ------------------------------------------------------------------ plot_losses
+
+
+def test_plot_losses_training_and_validation_on_a_log_axis():
+    fig = plot_losses([1.0, 0.5, 0.25], [1.2, 0.8, 0.7])
+    (ax,) = fig.axes
+    training, validation = ax.get_lines()
+    assert training.get_xdata().tolist() == [1, 2, 3]
+    assert training.get_ydata().tolist() == [1.0, 0.5, 0.25]
+    assert validation.get_ydata().tolist() == [1.2, 0.8, 0.7]
+    assert validation.get_linestyle() == "--"
+    assert validation.get_color() == training.get_color()
+    assert ax.get_yscale() == "log"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["training", "validation"]
+
+
+def test_plot_losses_compares_runs_on_a_given_axes():
+    fig, ax = plt.subplots()
+    returned = plot_losses([1.0, 0.5], [1.1, 0.9], ax=ax, label="p=0.3")
+    plot_losses([0.9, 0.3], ax=ax, label="p=0")
+    assert returned is fig
+    assert len(fig.axes) == 1
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "p=0.3: training",
+        "p=0.3: validation",
+        "p=0: training",
+    ]
+
+
+def test_plot_losses_linear_axis_on_request():
+    fig = plot_losses([1.0, 0.5], log=False)
+    assert fig.axes[0].get_yscale() == "linear"
+    assert len(fig.axes[0].get_lines()) == 1  # no validation curve without val_losses
