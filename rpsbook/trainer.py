@@ -375,8 +375,13 @@ class StepByStep:
         n_images: int = 10,
         y: Tensor | None = None,
         yhat: Tensor | None = None,
+        classes: Sequence[str] | None = None,
     ) -> Figure:
-        """Feature maps stored by :meth:`attach_hooks` for the first ``n_images`` images."""
+        """Feature maps stored by :meth:`attach_hooks` for the first ``n_images`` images.
+
+        With ``y`` (and ``yhat``) the columns are titled with labels (and predictions), by
+        name when ``classes`` is given.
+        """
         outputs = self.visualization
         missing = [name for name in layers if name not in outputs]
         if missing:
@@ -384,7 +389,11 @@ class StepByStep:
                 f"no stored outputs for {missing}: call attach_hooks(...) and predict"
             )
         return plotting.plot_feature_maps(
-            {name: outputs[name] for name in layers}, n_images=n_images, y=y, yhat=yhat
+            {name: outputs[name] for name in layers},
+            n_images=n_images,
+            y=y,
+            yhat=yhat,
+            classes=classes,
         )
 
     # ------------------------------------------------------------------ learning rates
