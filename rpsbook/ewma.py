@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 
 __all__ = [
@@ -351,6 +352,7 @@ def plot_ewma_weights(
     ax.axvline(ewma_age, color="C0", ls="--", label=f"EWMA average age {ewma_age:.4f}")
     ax.axvline(ma_age, color="C1", ls=":", label=f"MA average age {ma_age:g}")
     ax.set(xlabel="age of the value (1 = current)", ylabel="weight", title="Weights per lag")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # ages are whole steps
     ax.legend()
     return ax.figure
 
@@ -421,6 +423,9 @@ def plot_adapted_gradients(
     adapt_ax.set(title="Adapted gradients", xlabel="step")
     smooth_ax.legend()
     adapt_ax.legend()
+    if axes is None:
+        # three panels in a row waste a third of the width with the default margins
+        smooth_ax.figure.tight_layout()
     return smooth_ax.figure
 
 

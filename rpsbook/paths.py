@@ -107,7 +107,7 @@ def make_regression_data(
     The draws equal the book's ``np.random.seed(seed)`` followed by ``rand`` then ``randn``,
     and its ``torch.manual_seed(split_seed)`` before ``random_split``, without touching
     the global random state. The training loader shuffles with ``generator``; ``None`` draws
-    from torch's global RNG, which :meth:`StepByStep.train` seeds, as in the book.
+    from torch's global RNG, which :meth:`~rpsbook.trainer.StepByStep.train` seeds, as in the book.
     """
     if not 0 < train_ratio < 1:
         raise ValueError(f"train_ratio must be strictly between 0 and 1, got {train_ratio}.")
@@ -301,7 +301,7 @@ def compare_optimizers(
     loss_fn : callable, optional
         Defaults to ``nn.MSELoss()``.
     seed : int
-        Passed to :meth:`StepByStep.train`, so every run sees the same batches.
+        Passed to :meth:`~rpsbook.trainer.StepByStep.train`, so every run sees the same batches.
 
     Returns
     -------
@@ -403,31 +403,45 @@ def plot_paths(
 ) -> Figure:
     """Figs 6.18/6.20/6.22/6.28: each path over the loss contour, the optimum as a red dot.
 
-    ``ax``: one Axes draws every path there; a sequence draws one per panel; ``None`` makes a
-    grid of ``ncols`` columns, one panel per result.
+    Every path starts at a square. ``ax``: one Axes draws every path there (legend of the
+    paths); a sequence draws one per panel; ``None`` makes a grid of ``ncols`` columns, one
+    panel per result. With panels, the first one carries the legend of the markers.
     """
     items = _as_results(results)
     axes = _panels(ax, len(items), ncols, single=False)
     losses = surface.losses.numpy()
     levels = np.geomspace(losses.min() * 1.5, losses.max(), 12)
+    # Greys from white would hide the innermost rings, the ones around the optimum that
+    # matter most; a mid-grey range keeps every level visible under the coloured paths.
+    level_colors = plt.get_cmap("Greys")(np.linspace(0.4, 0.85, len(levels)))
     shared = len(set(map(id, axes))) == 1
     for i, (result, panel) in enumerate(zip(items, axes, strict=True)):
         if i == 0 or not shared:
             panel.contour(
-                surface.b.numpy(), surface.w.numpy(), losses, levels=levels, cmap="Greys"
+                surface.b.numpy(),
+                surface.w.numpy(),
+                losses,
+                levels=levels,
+                colors=level_colors,
+                linewidths=0.8,
             )
             b, w = surface.b.tolist(), surface.w.tolist()
             panel.set(xlabel="b", ylabel="w", xlim=(b[0], b[-1]), ylim=(w[0], w[-1]))
         path = result.path.numpy()
         color = f"C{i}" if shared else "C0"
-        panel.plot(path[:, 0], path[:, 1], "-o", ms=2.5, lw=1, color=color, label=result.name)
-        panel.plot(*path[0], "s", color=color, ms=6)
+        # One Axes: the legend names the paths. Panels: titles name them and the legend
+        # explains the markers instead.
+        path_label, start_label = (result.name, "_nolegend_") if shared else ("_path", "start")
+        panel.plot(path[:, 0], path[:, 1], "-o", ms=2.5, lw=1, color=color, label=path_label)
+        panel.plot(*path[0], "s", color=color, ms=6, label=start_label)
         if not shared:
             panel.set_title(result.name)
     for panel in dict.fromkeys(axes):
         panel.plot(*surface.optimum, "o", color="red", ms=7, label="least squares")
-        if shared:
-            panel.legend()
+    if shared:
+        axes[0].legend()
+    else:
+        axes[0].legend(loc="lower right", fontsize="small")
     axes[0].figure.tight_layout()
     return axes[0].figure
 

@@ -265,6 +265,8 @@ def test_plots_return_figures():
     ax = fig.axes[0]
     assert len(ax.containers) == 2  # EWMA and MA bars
     assert [b.get_height() for b in ax.containers[1]][:6] == pytest.approx([0.2] * 5 + [0.0])
+    ticks = ax.get_xticks()
+    assert np.array_equal(ticks, np.round(ticks))  # ages are whole steps
 
     fig = plot_ewma_series(temperature_series(), 19)
     lines = fig.axes[0].get_lines()
@@ -275,6 +277,7 @@ def test_plots_return_figures():
     grads = torch.linspace(-1, 1, 20).reshape(20, 1, 1)
     fig = plot_adapted_gradients(grads)
     assert len(fig.axes) == 3
+    assert fig.axes[0].get_position().x0 < 0.1  # laid out tightly, not default margins
     np.testing.assert_allclose(
         fig.axes[2].get_lines()[1].get_ydata(), adapted_gradients(grads).reshape(-1).numpy()
     )

@@ -221,6 +221,18 @@ def test_plot_paths_panels_and_shared_axes(data, results):
     optimum = fig.axes[0].get_lines()[-1]
     assert optimum.get_color() == "red"
     assert (optimum.get_xdata()[0], optimum.get_ydata()[0]) == surface.optimum
+    start = fig.axes[1].get_lines()[1]
+    assert (start.get_xdata()[0], start.get_ydata()[0]) == tuple(results["Adam"].path[0].tolist())
+    # markers explained once, in the first panel
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
+        "start",
+        "least squares",
+    ]
+    assert fig.axes[1].get_legend() is None
+    # every contour level stays visible: no ring is drawn in (near) white
+    (contour,) = fig.axes[0].collections
+    assert len(contour.get_edgecolor()) == 12
+    assert contour.get_edgecolor()[:, :3].max() < 0.8
 
     fig = plot_paths(list(results.values()), surface, ax=fig.axes[0].figure.add_subplot(2, 2, 4))
     shared = fig.axes[-1]
