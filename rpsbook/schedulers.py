@@ -220,15 +220,16 @@ def plot_lr_sequences(
     """Plot learning-rate sequences, one panel each (or together on one axes).
 
     Each lr is drawn as a marker at its step, joined by a staircase (the lr holds for the
-    whole step).
+    whole step); x ticks fall on whole steps.
 
     Parameters
     ----------
     sequences : mapping of str to sequence of float
         Title (or legend label) to learning rates, e.g. from :func:`record_lrs`.
     ax : Axes or sequence of Axes, optional
-        ``None``: a new figure with one panel per sequence side by side, sharing the y-axis.
-        One Axes: every sequence on it, with a legend. A sequence of Axes: one per sequence.
+        ``None``: a new pyplot figure with one panel per sequence side by side, sharing the
+        y-axis, each panel wide enough for its title. One Axes: every sequence on it, with a
+        legend. A sequence of Axes: one per sequence.
     log : bool
         Logarithmic y-axis.
     xlabel : str
@@ -238,14 +239,23 @@ def plot_lr_sequences(
     -------
     matplotlib.figure.Figure
     """
+    from matplotlib.ticker import MaxNLocator  # matplotlib is only needed to plot
+
     if not sequences:
         raise ValueError("sequences is empty; pass at least one {label: lrs} entry")
     if ax is None:
-        from matplotlib.figure import Figure
+        # Managed by pyplot, unlike a bare Figure: Sphinx-Gallery's scraper and plt.show()
+        # only see those.
+        import matplotlib.pyplot as plt
 
         n = len(sequences)
-        figure = Figure(figsize=(4 * n, 3.5), layout="constrained")
-        axes = list(figure.subplots(1, n, sharey=True, squeeze=False)[0])
+        # Wide enough for the longest title: a constructor call with its arguments is the
+        # natural label, and a clipped one is useless.
+        width = max(4.0, 1.2 + 0.1 * max(len(label) for label in sequences))
+        _, grid = plt.subplots(
+            1, n, figsize=(width * n, 3.5), sharey=True, squeeze=False, layout="constrained"
+        )
+        axes = list(grid[0])
     elif isinstance(ax, Sequence):
         axes = list(ax)
         if len(axes) != len(sequences):
@@ -262,6 +272,8 @@ def plot_lr_sequences(
         if log:
             axis.set_yscale("log")
         axis.set_xlabel(xlabel)
+        # Steps are whole numbers; ticks at 2.5 would suggest otherwise.
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         if not shared:
             axis.set_title(label)
     axes[0].set_ylabel("learning rate")

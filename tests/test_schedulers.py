@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import math
 
+import matplotlib.pyplot as plt
 import pytest
 import torch
 from matplotlib.figure import Figure
@@ -242,6 +243,9 @@ def test_plot_lr_sequences_one_panel_per_entry():
     }
     figure = plot_lr_sequences(sequences, xlabel="epoch")
     assert isinstance(figure, Figure)
+    # Registered with pyplot, so Sphinx-Gallery's matplotlib scraper picks it up.
+    assert plt.fignum_exists(figure.number)
+    plt.close(figure)
     assert [ax.get_title() for ax in figure.axes] == list(sequences)
     for ax, lrs in zip(figure.axes, sequences.values(), strict=True):
         assert ax.get_yscale() == "log"
@@ -264,3 +268,19 @@ def test_plot_lr_sequences_on_given_axes():
         plot_lr_sequences(sequences, list(axes[:2]))
     with pytest.raises(ValueError, match="sequences is empty"):
         plot_lr_sequences({})
+
+
+def test_plot_lr_sequences_fits_long_titles_and_ticks_whole_steps():
+    label = "ReduceLROnPlateau(patience=4, factor=0.1, threshold=1e-4)"
+    lrs = record_lrs(lambda opt: CyclicLR(opt, 1e-4, 1e-3, step_size_up=2), 16)
+    figure = plot_lr_sequences({label: lrs}, xlabel="mini-batch")
+    try:
+        figure.canvas.draw()
+        (ax,) = figure.axes
+        title = ax.title.get_window_extent()
+        assert figure.bbox.x0 <= title.x0 and title.x1 <= figure.bbox.x1
+        ticks = [t for t in ax.get_xticks() if 0 <= t <= 15]
+        assert len(ticks) >= 3
+        assert all(float(t).is_integer() for t in ticks)
+    finally:
+        plt.close(figure)
