@@ -572,7 +572,7 @@ def plot_dropout_sums(
 
     Each panel marks the mean of the sums (close to ``inputs.sum()`` whatever ``p`` is) and
     gives their variance next to the exact one, which grows like ``p / (1 - p)``. Panels share
-    their x-axis so the spreads compare at a glance.
+    their x-axis and their bin edges so the spreads compare at a glance.
 
     Parameters
     ----------
@@ -618,10 +618,13 @@ def plot_dropout_sums(
     lo = min(float(sums.min()) for sums in all_sums)
     hi = max(float(sums.max()) for sums in all_sums)
     margin = 0.03 * (hi - lo) or 0.5
+    # Shared bin edges: bars of one width in every panel, so heights compare across panels
+    # too (per-panel bins would make the narrowest distribution's bars the thinnest).
+    edges = np.linspace(lo - margin, hi + margin, (30 if len(ps) == 1 else 50) + 1)
     for ax, p, sums in zip(axes, ps, all_sums, strict=True):
         mean = sums.mean().item()
         exact = dropout_sum_variance(inputs, p).item()
-        ax.hist(sums.numpy(), bins=30, color="tab:blue", alpha=0.8)
+        ax.hist(sums.numpy(), bins=edges, color="tab:blue", alpha=0.8)
         ax.axvline(mean, color="black", linestyle="--", linewidth=1.5)
         ax.text(
             0.98,
@@ -637,8 +640,9 @@ def plot_dropout_sums(
         ax.set_title(f"p = {p:g}", fontsize=12)
         ax.set_xlabel("sum of outputs")
         ax.set_ylabel("count")
+    per_p = " per p" if len(ps) > 1 else ""
     fig.suptitle(
-        f"Sums of {n:,} dropout outputs per p (sum of inputs {expected:.2f})", fontsize=13
+        f"Sums of {n:,} dropout outputs{per_p} (sum of inputs {expected:.2f})", fontsize=13
     )
     return fig.figure
 

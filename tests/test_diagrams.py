@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -246,6 +247,28 @@ def test_plot_dropout_sums_panels_and_mean_lines():
         expected = diagrams.dropout_sums(INPUTS, p, n=200).mean().item()
         assert mean_line.get_xdata()[0] == pytest.approx(expected)
     assert len({ax.get_xlim() for ax in fig.axes}) == 1
+
+
+def test_plot_dropout_sums_share_bin_edges_across_panels():
+    fig = diagrams.plot_dropout_sums(INPUTS, (0.1, 0.9), n=300)
+    bars = [ax.patches for ax in fig.axes]
+    assert [len(b) for b in bars] == [50, 50]
+    assert [bar.get_x() for bar in bars[0]] == [bar.get_x() for bar in bars[1]]
+    assert len({round(bar.get_width(), 12) for b in bars for bar in b}) == 1
+    # each panel's bars count its own sums over the shared edges
+    edges = [bar.get_x() for bar in bars[0]] + [bars[0][-1].get_x() + bars[0][-1].get_width()]
+    for p, panel in zip((0.1, 0.9), bars, strict=True):
+        sums = diagrams.dropout_sums(INPUTS, p, n=300).numpy()
+        counts, _ = np.histogram(sums, bins=edges)
+        assert [bar.get_height() for bar in panel] == counts.tolist()
+
+
+def test_plot_dropout_sums_without_dropout_is_one_bar():
+    fig = diagrams.plot_dropout_sums(INPUTS, 0.0, n=100)
+    (ax,) = fig.axes
+    heights = [bar.get_height() for bar in ax.patches]
+    assert sorted(heights)[-2:] == [0, 100]
+    assert fig._suptitle.get_text() == "Sums of 100 dropout outputs (sum of inputs 6.60)"
 
 
 def test_plot_dropout_sums_single_p_and_given_axes():
