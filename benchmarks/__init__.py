@@ -1,0 +1,22 @@
+"""Speed benchmarks for rpsbook: ``python -m benchmarks`` (or ``nox -s bench``).
+
+Everything is measured in one process (plus a few short ``python -c`` children for the costs
+that only a new process shows) and reported as *ratios* of variants timed side by side:
+inside every repeat each variant runs once, in a rotating order, so that a noisy neighbour
+slows all of them alike. Medians and spreads (min-max over repeats) are written to
+``benchmarks/results.json`` and to ``benchmarks/results.rst``, which the documentation's
+Performance page includes.
+
+Modules
+-------
+timing
+    Interleaved repeats and their summary statistics.
+pipelines
+    The training-epoch variants (naive, preloaded, compute floor, batched prototype).
+lrtest
+    rpsbook's ``lr_range_test`` against torch-lr-finder's ``LRFinder``.
+probes
+    Child-process probes (decode cache, import times), gallery times, the machine.
+report
+    ``results.json`` and ``results.rst``.
+"""

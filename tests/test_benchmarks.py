@@ -1,0 +1,207 @@
+"""``python -m benchmarks`` on a tiny synthetic dataset: output structure, no timings."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import docutils.core
+import docutils.utils
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from sphinx_gallery.gen_gallery import write_computation_times
+from sphinx_gallery.gen_rst import ExampleCost
+from torch.utils.data import DataLoader
+
+ROOT = Path(__file__).resolve().parents[1]
+CLASSES = ("paper", "rock", "scissors")
+EPOCH_VARIANTS = {
+    "naive",
+    "preloaded",
+    "floor",
+    "trainer floor",
+    "batched",
+    "naive data",
+    "preloaded data",
+    "batched data",
+}
+
+
+@pytest.fixture
+def bench(monkeypatch: pytest.MonkeyPatch):
+    """The ``benchmarks`` package, importable from the repository root."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    import benchmarks.pipelines
+    import benchmarks.probes
+    import benchmarks.timing
+
+    return benchmarks
+
+
+def _make_tree(root: Path, per_split: dict[str, int]) -> Path:
+    """The dataset layout with random opaque 32x32 RGBA PNGs."""
+    rng = np.random.default_rng(0)
+    for folder, n in per_split.items():
+        for name in CLASSES:
+            class_dir = root / folder / name
+            class_dir.mkdir(parents=True)
+            for i in range(n):
+                pixels = rng.integers(0, 256, size=(32, 32, 4), dtype=np.uint8)
+                pixels[..., 3] = 255
+                Image.fromarray(pixels, mode="RGBA").save(class_dir / f"{name}{i:02d}.png")
+    return root
+
+
+def _write_gallery_report(docs: Path, seconds: dict[str, float]) -> None:
+    """``docs/sg_execution_times.rst`` written by sphinx-gallery's own writer."""
+    costs = [
+        ExampleCost(t, 0.0, str(docs.parent / "gallery" / name), str(docs / "auto_examples"))
+        for name, t in seconds.items()
+    ]
+    write_computation_times({"write_computation_times": True, "src_dir": str(docs)}, None, costs)
+
+
+def _rst_problems(text: str) -> list[str]:
+    """Messages docutils reports (level >= info, e.g. a cell read as a list) for ``text``."""
+    stream = []
+
+    class Collect:
+        def write(self, message: str) -> None:
+            stream.append(message)
+
+    docutils.core.publish_doctree(
+        text, settings_overrides={"report_level": 1, "halt_level": 5, "warning_stream": Collect()}
+    )
+    return stream
+
+
+@pytest.mark.slow
+def test_quick_run_writes_json_and_rst(tmp_path: Path) -> None:
+    data_dir = _make_tree(tmp_path / "data", {"rps": 6, "rps-test-set": 2})
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    gallery = {"plot_01_data.py": 83.5, "plot_02_conv.py": 4.25}
+    _write_gallery_report(docs, gallery)
+    out = tmp_path / "out"
+    command = [sys.executable, "-W", "error", "-m", "benchmarks", "--quick", "--repeats", "1"]
+    command += ["--data-dir", str(data_dir), "--out", str(out), "--docs-dir", str(docs)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert results["quick"] is True
+    assert results["repeats"] == 1
+    assert results["machine"]["torch"] == torch.__version__
+    assert results["machine"]["devices"]["cpu"] == results["machine"]["cpu"]
+    assert results["dataset"]["train_images"] == 18
+    assert results["dataset"]["train_batches"] == 2  # 16 + 2
+
+    epoch = results["epoch"]["cpu"]
+    assert set(epoch["times"]) == EPOCH_VARIANTS
+    for stats in epoch["times"].values():
+        assert stats["n"] == 1
+        assert stats["min"] == stats["median"] == stats["max"] == stats["samples"][0] > 0
+    times = {name: stats["median"] for name, stats in epoch["times"].items()}
+    naive_preloaded = epoch["ratios"]["naive/preloaded"]
+    assert naive_preloaded["median"] == pytest.approx(times["naive"] / times["preloaded"])
+    assert naive_preloaded["best"] == pytest.approx(naive_preloaded["median"])
+    assert naive_preloaded["target"] == [">=", 3.0]
+    assert epoch["ratios"]["preloaded/floor"]["target"] == ["<=", 1.2]
+    assert epoch["ratios"]["naive/floor"]["target"] is None
+
+    lr = results["lr_range_test"]
+    assert lr["steps"] == {"rpsbook": 10, "torch-lr-finder": 10}
+    assert lr["ratio"]["median"] == pytest.approx(
+        lr["times"]["rpsbook"]["median"] / lr["times"]["torch-lr-finder"]["median"]
+    )
+    assert [t["name"] for t in results["targets"]] == [
+        "epoch cpu: naive/preloaded",
+        "epoch cpu: preloaded/floor",
+        "LR range test: rpsbook/torch-lr-finder",
+    ]
+    assert [t["target"] for t in results["targets"]] == [">= 3", "<= 1.2", "<= 1"]
+
+    scaling = results["scaling"]
+    assert scaling["factors"] == [1, 2]
+    assert scaling["images"] == {"1": 18, "2": 36}
+    assert set(scaling["times"]) == {"naive", "preloaded", "floor", "batched"}
+    growth = scaling["growth"]["floor"]
+    assert growth["1"]["median"] == growth["1"]["best"] == 1.0
+    assert growth["2"]["median"] == pytest.approx(
+        scaling["times"]["floor"]["2"]["median"] / scaling["times"]["floor"]["1"]["median"]
+    )
+
+    assert set(results["decode_cache"]["times"]) == {"cold", "warm"}
+    assert set(results["imports"]["times"]) == {"torch", "rpsbook", "rpsbook API"}
+    assert results["imports"]["minus_torch"]["torch"] == 0.0
+
+    assert results["gallery"]["examples"] == {f"../gallery/{k}": v for k, v in gallery.items()}
+    assert results["gallery"]["total_s"] == pytest.approx(87.75)
+
+    rst = (out / "results.rst").read_text(encoding="utf-8")
+    assert _rst_problems(rst) == []
+    headings = [
+        line
+        for line, below in zip(rst.splitlines(), rst.splitlines()[1:], strict=False)
+        if below and set(below) == {"~"} and len(below) == len(line)
+    ]
+    assert headings == [
+        "Targets",
+        "Training epoch on cpu",
+        "Decode cache (one-off)",
+        "LR range test",
+        "Scaling with the size of the training set",
+        "Import time",
+        "Gallery execution (last docs build)",
+    ]
+    assert not any(set(line) <= {"=", "-"} and len(line) > 3 for line in rst.splitlines())
+    assert "``plot_01_data.py``" in rst
+
+
+def test_batched_loader_yields_the_default_loaders_batches(bench) -> None:
+    from rpsbook.data import ImageTensorDataset
+
+    images = torch.arange(40 * 3 * 2 * 2, dtype=torch.float32).reshape(40, 3, 2, 2)
+    dataset = ImageTensorDataset(images, torch.arange(40) % 3, CLASSES)
+    torch.manual_seed(0)
+    default = list(DataLoader(dataset, batch_size=16, shuffle=True))
+    next_default = torch.rand(3)
+    torch.manual_seed(0)
+    batched = list(bench.pipelines.batched_loader(dataset))
+    next_batched = torch.rand(3)
+    assert [len(y) for _, y in batched] == [16, 16, 8]
+    for (x_default, y_default), (x_batched, y_batched) in zip(default, batched, strict=True):
+        assert torch.equal(x_default, x_batched)
+        assert torch.equal(y_default, y_batched)
+    assert torch.equal(next_default, next_batched)  # the same random numbers were drawn
+
+
+def test_stats_and_interleaving(bench) -> None:
+    stats = bench.timing.Stats.of([5.0, 1.0, 4.0, 2.0, 3.0])
+    assert (stats.median, stats.low, stats.high, stats.q1, stats.q3) == (3.0, 1.0, 5.0, 2.0, 4.0)
+    assert stats.samples == (5.0, 1.0, 4.0, 2.0, 3.0)
+    calls: list[str] = []
+    variants = {name: (lambda name=name: calls.append(name)) for name in "abc"}
+    times = bench.timing.interleaved(variants, 3)
+    assert "".join(calls) == "abc" + "abc" + "bca" + "cab"
+    assert {name: len(values) for name, values in times.items()} == {"a": 3, "b": 3, "c": 3}
+    ratio = bench.timing.per_repeat_ratio({"x": [2.0, 6.0], "y": [1.0, 3.0]}, "x", "y")
+    assert ratio == [2.0, 2.0]
+    with pytest.raises(ValueError, match="repeats"):
+        bench.timing.interleaved(variants, 0)
+
+
+def test_gallery_times_without_a_build(bench, tmp_path: Path) -> None:
+    found = bench.probes.gallery_times(tmp_path)
+    assert found["examples"] == {}
+    assert found["total_s"] is None
+    assert "no docs build found" in found["status"]
+    _write_gallery_report(tmp_path, {})
+    found = bench.probes.gallery_times(tmp_path)
+    assert found["examples"] == {}
+    assert found["source"] == str(tmp_path / "sg_execution_times.rst")
+    assert found["status"] == "the last docs build executed no gallery example"
