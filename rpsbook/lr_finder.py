@@ -183,41 +183,75 @@ class LRRangeTestResult:
         skip_start: int = 10,
         skip_end: int = 5,
         mark_suggestion: bool = True,
+        show_raw: bool = False,
+        label: str = "smoothed loss",
+        **line_kwargs: Any,
     ) -> Figure:
         """Smoothed loss against learning rate on a log x-axis.
 
         Parameters
         ----------
         ax : matplotlib Axes, optional
-            Where to draw; a new figure is created when ``None``.
+            Where to draw; a new pyplot figure is created when ``None``.
         skip_start, skip_end : int
             Points left out at each end (as in :func:`suggest_lr`); pass 0 to see everything.
         mark_suggestion : bool
             Mark the :func:`suggest_lr` point computed with the same skips.
+        show_raw : bool
+            Also draw the unsmoothed losses, faintly, in the colour of the smoothed curve: how
+            noisy they are shows why the curve is smoothed, and the gap between the two shows
+            the lag of the EWMA. The y-axis stays fitted to the smoothed curve (with a margin
+            of half its range on each side), so the raw losses' outliers are clipped.
+        label : str
+            Legend label of the smoothed curve; when it is not the default it also prefixes the
+            label of the suggestion marker, so that several results can share one axes.
+        **line_kwargs
+            Passed to :meth:`matplotlib.axes.Axes.plot` for the smoothed curve (``color``
+            defaults to ``"C0"``), e.g. ``linestyle="--"`` to overlay another run.
 
         Returns
         -------
         matplotlib.figure.Figure
         """
+        if skip_start < 0 or skip_end < 0:
+            raise ValueError(f"skip_start and skip_end must be >= 0, got {skip_start}, {skip_end}")
         if ax is None:
-            from matplotlib.figure import Figure
+            # A pyplot figure, unlike a bare Figure, is seen by plt.show() and by
+            # Sphinx-Gallery's scraper.
+            import matplotlib.pyplot as plt
 
-            ax = Figure(figsize=(6, 4), layout="constrained").subplots()
+            _, ax = plt.subplots(figsize=(6, 4), layout="constrained")
         stop = len(self.lr) - skip_end
         lrs, losses = self.lr[skip_start:stop], self.loss[skip_start:stop]
-        ax.plot(lrs, losses, color="C0", label="smoothed loss")
+        line_kwargs.setdefault("color", "C0")
+        (line,) = ax.plot(lrs, losses, label=label, **line_kwargs)
+        if show_raw:
+            ax.plot(
+                lrs,
+                self.raw_loss[skip_start:stop],
+                color=line.get_color(),
+                alpha=0.3,
+                linewidth=0.8,
+                zorder=line.get_zorder() - 0.1,
+                label="raw loss" if label == "smoothed loss" else f"{label} (raw)",
+            )
+            if losses:
+                low, high = min(losses), max(losses)
+                margin = 0.5 * (high - low) or 0.05 * abs(high) or 1.0
+                ax.set_ylim(low - margin, high + margin)
         if mark_suggestion:
             suggestion = suggest_lr(self.lr, self.loss, skip_start, skip_end)
             if suggestion is not None:
+                prefix = "" if label == "smoothed loss" else f"{label}, "
                 ax.scatter(
                     [suggestion],
                     [losses[lrs.index(suggestion)]],
                     s=60,
                     color="C3",
                     zorder=3,
-                    label=f"steepest descent: {suggestion:.2e}",
+                    label=f"{prefix}steepest descent: {suggestion:.2e}",
                 )
-                ax.legend()
+        ax.legend()
         ax.set_xscale("log")
         ax.set_xlabel("Learning rate")
         ax.set_ylabel("Loss")

@@ -458,6 +458,47 @@ def test_result_suggestion_and_plot():
     assert not other.collections
 
 
+def test_plot_makes_a_pyplot_figure_that_galleries_and_show_can_see():
+    import matplotlib.pyplot as plt
+
+    log_lrs = np.linspace(-5, 0, 101)
+    lrs, losses = list(10**log_lrs), list(_u_curve(log_lrs))
+    result = LRRangeTestResult(lrs, losses, losses, suggest_lr(lrs, losses), False, "exp")
+    figure = result.plot()
+    assert plt.fignum_exists(figure.number)
+    with pytest.raises(ValueError, match="skip_start and skip_end must be >= 0"):
+        result.plot(skip_end=-1)
+
+
+def test_plot_shows_raw_losses_and_forwards_label_and_line_style():
+    log_lrs = np.linspace(-5, 0, 101)
+    lrs, losses = list(10**log_lrs), list(_u_curve(log_lrs))
+    raw = [loss + (-1) ** i * 0.1 for i, loss in enumerate(losses)]
+    result = LRRangeTestResult(lrs, losses, raw, suggest_lr(lrs, losses), False, "exp")
+    ax = Figure().subplots()
+    result.plot(ax, show_raw=True, label="rpsbook", linestyle="--", color="C2")
+    smoothed, faint = ax.get_lines()
+    assert list(smoothed.get_ydata()) == losses[10:-5]
+    assert smoothed.get_linestyle() == "--"
+    assert smoothed.get_color() == faint.get_color() == "C2"
+    assert list(faint.get_ydata()) == raw[10:-5]
+    assert faint.get_zorder() < smoothed.get_zorder()
+    low, high = min(losses[10:-5]), max(losses[10:-5])
+    assert ax.get_ylim() == pytest.approx((1.5 * low - 0.5 * high, 1.5 * high - 0.5 * low))
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels == [
+        "rpsbook",
+        "rpsbook (raw)",
+        f"rpsbook, steepest descent: {result.suggestion:.2e}",
+    ]
+
+    default = Figure().subplots()
+    result.plot(default, show_raw=True)
+    labels = [text.get_text() for text in default.get_legend().get_texts()]
+    assert labels == ["smoothed loss", "raw loss", f"steepest descent: {result.suggestion:.2e}"]
+    assert default.get_lines()[0].get_color() == "C0"
+
+
 # torch-lr-finder -----------------------------------------------------------------------------
 
 
