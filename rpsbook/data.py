@@ -29,14 +29,14 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import Any, Literal
 
 import PIL
 import torch
 import torchvision
 from PIL import Image
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 from torchvision.datasets import ImageFolder
 from torchvision.transforms import v2
 from tqdm.auto import tqdm
@@ -56,6 +56,7 @@ __all__ = [
     "ImageTensorDataset",
     "RPSData",
     "UnsafeArchiveError",
+    "collate",
     "default_cache_dir",
     "download_rps",
     "find_data",
@@ -465,6 +466,30 @@ def make_normalizer(loader: DataLoader) -> v2.Normalize:
 # --------------------------------------------------------------------------- preloading
 
 
+class _GatheredBatch(list):
+    """The samples of one mini-batch, plus the stacked tensors they are views of.
+
+    It is a list of ``(image, label)`` pairs, so ``default_collate`` accepts it; :func:`collate`
+    returns the stacked tensors directly instead of stacking the pairs a second time.
+    """
+
+    def __init__(self, images: Tensor, targets: Tensor) -> None:
+        super().__init__(zip(images.unbind(0), targets.unbind(0), strict=True))
+        self.images = images
+        self.targets = targets
+
+
+def collate(batch: Sequence[Any]) -> Any:
+    """``collate_fn`` for :class:`ImageTensorDataset` loaders: uses the gathered batch as is.
+
+    Any other batch goes to :func:`torch.utils.data.default_collate`, so the function is safe
+    for any dataset.
+    """
+    if isinstance(batch, _GatheredBatch):
+        return [batch.images, batch.targets]
+    return default_collate(batch)
+
+
 class ImageTensorDataset(Dataset):
     """Images already decoded into one tensor.
 
@@ -493,6 +518,12 @@ class ImageTensorDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
         return self.images[index], self.targets[index]
+
+    def __getitems__(self, indices: Sequence[int]) -> _GatheredBatch:
+        """A whole mini-batch gathered at once (``DataLoader`` passes a batch of indices)."""
+        index = torch.as_tensor(indices, device=self.images.device)
+        # Tensor indexing, not index_select: the latter measured ~50x slower on CPU here.
+        return _GatheredBatch(self.images[index], self.targets[index.to(self.targets.device)])
 
     def to(self, device: str | torch.device) -> ImageTensorDataset:
         """A copy whose tensors live on ``device``."""
@@ -633,9 +664,13 @@ def load_rps(
         train_dataset=datasets["train"],
         val_dataset=datasets["val"],
         train_loader=DataLoader(
-            datasets["train"], batch_size=batch_size, shuffle=True, generator=generator
+            datasets["train"],
+            batch_size=batch_size,
+            shuffle=True,
+            generator=generator,
+            collate_fn=collate,
         ),
-        val_loader=DataLoader(datasets["val"], batch_size=batch_size),
+        val_loader=DataLoader(datasets["val"], batch_size=batch_size, collate_fn=collate),
         normalizer=normalizer,
         classes=list(CLASSES),
     )

@@ -391,3 +391,23 @@ def test_real_data_statistics_and_loaders(real_data_dir):
     np.testing.assert_allclose(sums[1].numpy(), [2139.3064, 2065.9209, 2040.7278], atol=2e-2)
     np.testing.assert_allclose(sums[2].numpy(), [545.5128, 655.1982, 692.6146], atol=2e-2)
     assert torch.bincount(raw.targets).tolist() == [840, 840, 840]
+
+
+def test_batch_gather_matches_per_sample_loading(tree):
+    """``__getitems__`` + ``collate`` give the same batches and draw the same random numbers
+    as a DataLoader that indexes one sample at a time."""
+    dataset = load_split(tree, "train")
+    per_sample = data.ImageTensorDataset(dataset.images, dataset.targets, dataset.classes)
+    per_sample.__getitems__ = None  # DataLoader then falls back to __getitem__
+    runs = []
+    for ds, collate_fn in [(dataset, data.collate), (dataset, None), (per_sample, None)]:
+        torch.manual_seed(3)
+        runs.append(list(DataLoader(ds, batch_size=5, shuffle=True, collate_fn=collate_fn)))
+        runs[-1].append(torch.rand(1))  # the global RNG must be where the others left it
+    for run in runs[1:]:
+        assert len(run) == len(runs[0]) == 4
+        for a, b in zip(runs[0][:-1], run[:-1], strict=True):
+            assert torch.equal(a[0], b[0])
+            assert torch.equal(a[1], b[1])
+        assert torch.equal(run[-1], runs[0][-1])
+    assert data.collate([(torch.ones(2), torch.tensor(1))])[0].shape == (1, 2)
