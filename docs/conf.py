@@ -22,7 +22,7 @@ import rpsbook
 # -- Project -------------------------------------------------------------------------------
 project = "rpsbook"
 author = "rpsbook developers"
-copyright = "2025, rpsbook developers"
+copyright = "2026, rpsbook developers"
 release = version = rpsbook.__version__
 REPOSITORY = "https://github.com/rpsbook/rpsbook"
 

@@ -256,5 +256,5 @@ fig = plot_dropout2d(image, p=0.33, seed=44)
 # * :class:`~torch.nn.Dropout2d` drops whole channels, the better choice after convolutions,
 #   where neighbouring pixels carry nearly the same information.
 
-# sphinx_gallery_thumbnail_number = 5
+# sphinx_gallery_thumbnail_number = 4
 plt.show()
