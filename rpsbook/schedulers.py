@@ -210,6 +210,9 @@ def _metric_values(metrics: float | Sequence[float] | None, n_steps: int) -> lis
     return values
 
 
+_MAX_MARKED_STEPS = 60
+
+
 def plot_lr_sequences(
     sequences: Mapping[str, Sequence[float]],
     ax: Axes | Sequence[Axes] | None = None,
@@ -219,8 +222,8 @@ def plot_lr_sequences(
 ) -> Figure:
     """Plot learning-rate sequences, one panel each (or together on one axes).
 
-    Each lr is drawn as a marker at its step, joined by a staircase (the lr holds for the
-    whole step); x ticks fall on whole steps.
+    Each lr is drawn as a staircase (the lr holds for the whole step), with a marker at each
+    step for sequences of up to 60 steps; x ticks fall on whole steps.
 
     Parameters
     ----------
@@ -267,8 +270,11 @@ def plot_lr_sequences(
     for index, ((label, lrs), axis) in enumerate(zip(sequences.items(), axes, strict=True)):
         steps = range(len(lrs))
         color = f"C{index}" if shared else "C0"
-        axis.step(steps, lrs, where="post", color=color, alpha=0.6)
-        axis.plot(steps, lrs, "o", color=color, markersize=4, label=label)
+        # Markers help read a few epochs; over hundreds of mini-batches they merge into a band.
+        marked = len(lrs) <= _MAX_MARKED_STEPS
+        axis.step(steps, lrs, where="post", color=color, alpha=0.6 if marked else 1.0, label=label)
+        if marked:
+            axis.plot(steps, lrs, "o", color=color, markersize=4)
         if log:
             axis.set_yscale("log")
         axis.set_xlabel(xlabel)

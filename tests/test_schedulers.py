@@ -284,3 +284,14 @@ def test_plot_lr_sequences_fits_long_titles_and_ticks_whole_steps():
         assert all(float(t).is_integer() for t in ticks)
     finally:
         plt.close(figure)
+
+
+def test_plot_lr_sequences_marks_short_sequences_only():
+    fig = plot_lr_sequences({"short": [0.1] * 10, "long": [0.1] * 500})
+    short_ax, long_ax = fig.axes
+    assert [line.get_marker() for line in short_ax.lines][-1] == "o"
+    assert all(line.get_marker() in ("None", "", None) for line in long_ax.lines)
+    _, ax = plt.subplots()
+    shared = plot_lr_sequences({"a": [0.1] * 500, "b": [0.2] * 500}, ax=ax)
+    labels = [text.get_text() for text in shared.axes[0].get_legend().get_texts()]
+    assert labels == ["a", "b"]
