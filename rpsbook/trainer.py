@@ -8,18 +8,16 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from torch import Tensor, nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import CosineAnnealingWarmRestarts, LRScheduler, ReduceLROnPlateau
 from torch.utils.data import DataLoader
 from tqdm.auto import trange
 
-from . import plotting
 from ._utils import progress_enabled, resolve_device
 from .capture import (
     ActivationCapture,
@@ -32,6 +30,9 @@ from .capture import (
 from .data import loader_apply
 from .lr_finder import LRRangeTestResult, lr_range_test
 from .schedulers import cosine_warm_restarts_epoch, scheduler_kind
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["StepByStep", "eval_mode"]
 
@@ -274,6 +275,8 @@ class StepByStep:
 
     def plot_losses(self, ax: Any = None, label: str | None = None) -> Figure:
         """Training and validation losses per epoch (log scale); returns the Figure."""
+        from . import plotting  # matplotlib is imported only when something is drawn
+
         return plotting.plot_losses(self.losses, self.val_losses, ax=ax, label=label)
 
     # ------------------------------------------------------------------ checkpoints
@@ -367,6 +370,8 @@ class StepByStep:
         if not isinstance(layer, nn.Conv2d):
             convs = [n for n, m in self.model.named_modules() if isinstance(m, nn.Conv2d)]
             raise ValueError(f"{layer_name!r} is not a Conv2d layer of the model; try {convs}")
+        from . import plotting
+
         return plotting.plot_filters(layer.weight.detach().cpu(), title=layer_name, cmap=cmap)
 
     def visualize_outputs(
@@ -388,6 +393,8 @@ class StepByStep:
             raise ValueError(
                 f"no stored outputs for {missing}: call attach_hooks(...) and predict"
             )
+        from . import plotting
+
         return plotting.plot_feature_maps(
             {name: outputs[name] for name in layers},
             n_images=n_images,

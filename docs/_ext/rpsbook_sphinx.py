@@ -2,7 +2,7 @@
 
 - ``.. rpsbook-results::`` renders the comparisons with the book that the gallery scripts
   recorded through :func:`rpsbook.report.compare_with_book` (one table per section, in
-  gallery order, each linking back to its gallery page).
+  gallery order, each titled with a link to its gallery page).
 - ``.. optional-include:: path`` includes a reST file when it exists and renders the
   directive's content instead when it does not (the benchmark table is produced by
   ``nox -s bench``, which a docs build does not run).
@@ -81,18 +81,18 @@ class ResultsDirective(SphinxDirective):
             records = read_records(folder)
             sections = dict.fromkeys(r["section"] for r in records)
             for section in sections:
+                # The heading itself links to the page: the theme lays a rubric's children
+                # out as a column, so "Title (link)" would break over three lines.
                 link = addnodes.pending_xref(
                     "",
-                    nodes.inline(text="gallery page"),
+                    nodes.inline(text=section),
                     refdomain="std",
                     reftype="doc",
                     reftarget=f"/{gallery_dir}/{folder.name}",
                     refexplicit=True,
                     refwarn=True,
                 )
-                output.append(
-                    nodes.rubric("", "", nodes.Text(f"{section} ("), link, nodes.Text(")"))
-                )
+                output.append(nodes.rubric("", "", link))
                 rows = [
                     [r["quantity"], r["ours"], r["book"]]
                     for r in records
