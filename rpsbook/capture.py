@@ -129,18 +129,19 @@ class Capture(ABC):
         return f"{type(self).__name__}(layers={list(self.layers)}, {state})"
 
 
-class GradientCapture(Capture):
-    """Gradients of the layers' parameters, one entry per backward pass.
+class _PerParameterCapture(Capture):
+    """A capture that logs one tensor per parameter of each layer, per event."""
 
-    Tensor hooks (``param.register_hook``) see the gradient of each backward pass before it is
-    accumulated into ``param.grad``; they return ``None``, so gradients are never altered.
-    Parameters with ``requires_grad=False`` are skipped.
-    """
-
-    def __init__(self, model: nn.Module, layers: str | Sequence[str]) -> None:
+    def __init__(
+        self, model: nn.Module, layers: str | Sequence[str], trainable_only: bool = False
+    ) -> None:
         super().__init__(model, layers)
         self._params = {
-            layer: {name: p for name, p in module.named_parameters() if p.requires_grad}
+            layer: {
+                name: p
+                for name, p in module.named_parameters()
+                if p.requires_grad or not trainable_only
+            }
             for layer, module in self.modules.items()
         }
         self._values: dict[str, dict[str, list[Tensor]]] = {
@@ -152,6 +153,24 @@ class GradientCapture(Capture):
         for store in self._values.values():
             for values in store.values():
                 values.clear()
+
+    def _stacked(self) -> dict[str, dict[str, Tensor]]:
+        return {
+            layer: {name: _stack(self._values[layer][name], p) for name, p in params.items()}
+            for layer, params in self._params.items()
+        }
+
+
+class GradientCapture(_PerParameterCapture):
+    """Gradients of the layers' parameters, one entry per backward pass.
+
+    Tensor hooks (``param.register_hook``) see the gradient of each backward pass before it is
+    accumulated into ``param.grad``; they return ``None``, so gradients are never altered.
+    Parameters with ``requires_grad=False`` are skipped.
+    """
+
+    def __init__(self, model: nn.Module, layers: str | Sequence[str]) -> None:
+        super().__init__(model, layers, trainable_only=True)
 
     def _register(self) -> list[RemovableHandle]:
         handles = []
@@ -168,13 +187,10 @@ class GradientCapture(Capture):
     @property
     def gradients(self) -> dict[str, dict[str, Tensor]]:
         """``{layer: {param_name: Tensor (n_steps, *param.shape)}}`` on the CPU."""
-        return {
-            layer: {name: _stack(self._values[layer][name], p) for name, p in params.items()}
-            for layer, params in self._params.items()
-        }
+        return self._stacked()
 
 
-class ParameterCapture(Capture):
+class ParameterCapture(_PerParameterCapture):
     """Values of the layers' parameters, logged by a forward hook each time a layer runs.
 
     Parameters
@@ -191,18 +207,6 @@ class ParameterCapture(Capture):
     ) -> None:
         super().__init__(model, layers)
         self.training_only = training_only
-        self._params = {
-            layer: dict(module.named_parameters()) for layer, module in self.modules.items()
-        }
-        self._values: dict[str, dict[str, list[Tensor]]] = {
-            layer: {name: [] for name in params} for layer, params in self._params.items()
-        }
-
-    def clear(self) -> None:
-        # In place: the hooks hold references to these lists.
-        for store in self._values.values():
-            for values in store.values():
-                values.clear()
 
     def _register(self) -> list[RemovableHandle]:
         handles = []
@@ -227,10 +231,7 @@ class ParameterCapture(Capture):
     @property
     def parameters(self) -> dict[str, dict[str, Tensor]]:
         """``{layer: {param_name: Tensor (n_calls, *param.shape)}}`` on the CPU."""
-        return {
-            layer: {name: _stack(self._values[layer][name], p) for name, p in params.items()}
-            for layer, params in self._params.items()
-        }
+        return self._stacked()
 
 
 class ActivationCapture(Capture):
