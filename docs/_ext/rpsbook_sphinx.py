@@ -179,6 +179,14 @@ def _outdated(app: Sphinx, env: BuildEnvironment, *_: Any) -> list[str]:
     return sorted(getattr(env, _RESULTS_DOCS))
 
 
+def _public_bases(app: Sphinx, name: str, obj: Any, options: Any, bases: list[type]) -> None:
+    """Show the nearest public ancestor in "Bases:" instead of a private helper class."""
+    for index, base in enumerate(bases):
+        while base.__name__.startswith("_") and base.__bases__:
+            base = base.__bases__[0]
+        bases[index] = base
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("rpsbook_type_aliases", {}, "env", types=frozenset({dict}))
     app.add_directive("rpsbook-results", ResultsDirective)
@@ -187,6 +195,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("env-purge-doc", _purge)
     app.connect("env-merge-info", _merge)
     app.connect("env-get-outdated", _outdated)
+    app.connect("autodoc-process-bases", _public_bases)
     # after intersphinx's own handler (priority 500) has tried the path as written
     app.connect("missing-reference", _resolve_alias, priority=900)
     app.connect("missing-reference", _docstring_type_as_text, priority=950)
