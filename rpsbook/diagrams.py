@@ -16,8 +16,7 @@ When ``ax``/``axes``/``fig`` is not given, figures are created with :mod:`matplo
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import matplotlib.pyplot as plt
@@ -29,6 +28,8 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure, FigureBase
 from matplotlib.image import AxesImage
 from torch import Tensor
+
+from ._utils import seeded_cpu_rng
 
 __all__ = [
     "RegionConvolution",
@@ -69,21 +70,6 @@ def _check_p(p: float) -> float:
     if not 0.0 <= p < 1.0:
         raise ValueError(f"p must be a probability in [0, 1), got {p!r}")
     return float(p)
-
-
-@contextmanager
-def _seeded_cpu_rng(seed: int) -> Iterator[None]:
-    """Seed torch's CPU generator inside the block; restore the caller's state on exit.
-
-    Only the CPU generator is seeded (not ``torch.manual_seed``, which also reseeds CUDA/MPS
-    generators the block never uses and would then not restore).
-    """
-    state = torch.get_rng_state()
-    try:
-        torch.default_generator.manual_seed(seed)
-        yield
-    finally:
-        torch.set_rng_state(state)
 
 
 def _new_figure(fig: FigureBase | None, figsize: tuple[float, float]) -> FigureBase:
@@ -427,7 +413,7 @@ def seeded_dropout(inputs: Tensor, p: float = 0.5, seed: int = 44) -> Tensor:
     if not isinstance(inputs, Tensor):
         raise TypeError(f"inputs must be a torch.Tensor, got {type(inputs)!r}")
     p = _check_p(p)
-    with _seeded_cpu_rng(seed):
+    with seeded_cpu_rng(seed):
         outputs = F.dropout(inputs.detach().cpu(), p, training=True)
     return outputs.to(inputs.device)
 
@@ -460,7 +446,7 @@ def dropout_sums(inputs: Tensor, p: float = 0.5, n: int = 1000, seed: int = 44) 
         raise ValueError(f"n must be a positive number of draws, got {n}")
     # contiguous: dropout on a stride-0 (expanded) tensor would not draw n distinct masks
     copies = inputs.expand(n, -1).contiguous()
-    with _seeded_cpu_rng(seed):
+    with seeded_cpu_rng(seed):
         dropped = F.dropout(copies, p, training=True)
     return dropped.sum(dim=1)
 
@@ -671,7 +657,7 @@ def dropout_vs_dropout2d(image: Tensor, p: float = 0.33, seed: int = 44) -> tupl
     image = _as_float(image, "image", 3, "(C, H, W)")
     p = _check_p(p)
     pixels = seeded_dropout(image, p, seed)
-    with _seeded_cpu_rng(seed):
+    with seeded_cpu_rng(seed):
         # Dropout2d wants (N, C, H, W); a 3-D input would be read ambiguously (and warn)
         channels = F.dropout2d(image[None], p, training=True)[0]
     return pixels, channels

@@ -33,7 +33,7 @@ from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 from tqdm import tqdm
 
-from rpsbook._utils import progress_enabled
+from ._utils import forked_rng, progress_enabled
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -476,13 +476,6 @@ def _loader_generators(loaders: Iterable[Any]) -> list[torch.Generator]:
     return list(found.values())
 
 
-def _forked_rng(device: torch.device):
-    if device.type == "cpu":
-        return torch.random.fork_rng(devices=[])
-    index = device.index if device.index is not None else torch.accelerator.current_device_index()
-    return torch.random.fork_rng(devices=[index], device_type=device.type)
-
-
 @contextmanager
 def _preserved(
     model: nn.Module,
@@ -516,7 +509,7 @@ def _preserved(
     }
     generators = [(g, g.get_state()) for g in _loader_generators(loaders)]
     try:
-        with _forked_rng(device):
+        with forked_rng(device):
             yield
     finally:
         with torch.no_grad():

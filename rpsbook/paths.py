@@ -33,7 +33,7 @@ from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 from torch.utils.data import DataLoader, Subset, TensorDataset, random_split
 
 from . import plotting
-from ._utils import resolve_device
+from ._utils import forked_rng, resolve_device, seeded_cpu_rng
 from .capture import _to_cpu
 from .trainer import StepByStep
 
@@ -138,8 +138,7 @@ def make_model(seed: int = 42) -> nn.Sequential:
 
     The global random state is restored afterwards.
     """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded_cpu_rng(seed):
         return nn.Sequential(OrderedDict(linear=nn.Linear(1, 1)))
 
 
@@ -257,11 +256,8 @@ def _preserved_global_state(device: torch.device) -> Iterator[None]:
     # The trainer seeds NumPy's legacy global generator, so that is the state to restore.
     python_state, numpy_state = random.getstate(), np.random.get_state()  # noqa: NPY002
     cudnn = torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark
-    accelerator = device.type if device.type in ("cuda", "mps") else None
     try:
-        with torch.random.fork_rng(
-            devices=None if accelerator else [], device_type=accelerator or "cuda"
-        ):
+        with forked_rng(device):
             yield
     finally:
         random.setstate(python_state)
