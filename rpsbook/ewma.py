@@ -22,9 +22,11 @@ from torch import Tensor
 
 __all__ = [
     "EWMA",
+    "RunningEWMA",
     "adapted_gradients",
     "alpha_from_periods",
     "beta_from_periods",
+    "bias_correction",
     "calc_corrected_ewma",
     "calc_ewma",
     "calc_ma",
@@ -35,6 +37,7 @@ __all__ = [
     "ewma_weights",
     "ma_average_age",
     "ma_weights",
+    "momentum",
     "periods_from_alpha",
     "periods_from_beta",
     "plot_adapted_gradients",
@@ -128,11 +131,38 @@ def ewma_average_age(alpha: float, lags: int | None = None) -> float:
     return (ages * ewma_weights(alpha, lags)).sum().item()
 
 
-def correction(beta: float, steps: int) -> float:
+def bias_correction(beta: float, steps: int) -> float:
     """Bias-correction divisor ``1 - beta ** steps`` of an EWMA started from zero."""
     if steps < 1:
         raise ValueError(f"steps must be >= 1 (the first update is step 1), got {steps}.")
     return 1 - beta**steps
+
+
+def correction(averaged_value: Any, beta: float, steps: int) -> Any:
+    """The book's correction: ``averaged_value / (1 - beta ** steps)``, the corrected value.
+
+    ``averaged_value`` is an EWMA started from zero after ``steps`` updates (a float, an
+    array or a tensor); see :func:`bias_correction` for the divisor alone.
+    """
+    return averaged_value / bias_correction(beta, steps)
+
+
+def EWMA(past_value: Any, current_value: Any, alpha: float) -> Any:
+    """One EWMA update, the book's function: ``(1 - alpha) * past_value + alpha * current_value``.
+
+    Works on floats, arrays and tensors alike. :class:`RunningEWMA` keeps the running value
+    (and the step count the bias correction needs) for you.
+    """
+    _check_alpha(alpha)
+    return (1 - alpha) * past_value + alpha * current_value
+
+
+def momentum(past_value: Any, current_value: Any, beta: float) -> Any:
+    """One momentum update, the book's function: ``beta * past_value + current_value``.
+
+    A discounted sum, not an average; :func:`calc_momentum` runs it over a series.
+    """
+    return beta * past_value + current_value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -154,7 +184,7 @@ def _like_input(series: Tensor, is_tensor: bool) -> Any:
     return series if is_tensor else series.numpy()
 
 
-class EWMA:
+class RunningEWMA:
     """A running exponentially weighted moving average, started from zero.
 
     Give exactly one of ``alpha``, ``beta`` or ``period``. ``update`` works on floats and on
@@ -162,7 +192,7 @@ class EWMA:
 
     Examples
     --------
-    >>> avg = EWMA(alpha=0.5)
+    >>> avg = RunningEWMA(alpha=0.5)
     >>> avg.update(2.0), avg.update(2.0), avg.corrected
     (1.0, 1.5, 2.0)
     """
@@ -192,15 +222,15 @@ class EWMA:
     def corrected(self) -> Any:
         """The bias-corrected average ``value / (1 - beta ** steps)``."""
         if self.steps == 0:
-            raise RuntimeError("EWMA.corrected needs at least one update().")
-        return self.value / correction(self.beta, self.steps)
+            raise RuntimeError("RunningEWMA.corrected needs at least one update().")
+        return correction(self.value, self.beta, self.steps)
 
     def reset(self) -> None:
         """Start again from zero."""
         self.value, self.steps = 0.0, 0
 
     def __repr__(self) -> str:
-        return f"EWMA(alpha={self.alpha}, beta={self.beta}, steps={self.steps})"
+        return f"RunningEWMA(alpha={self.alpha}, beta={self.beta}, steps={self.steps})"
 
 
 def calc_ewma(
@@ -221,7 +251,7 @@ def calc_ewma(
         an optimizer's ``betas`` exactly.
     """
     series, is_tensor = _as_series(values)
-    avg = EWMA(alpha, beta=beta, period=period)
+    avg = RunningEWMA(alpha, beta=beta, period=period)
     out = torch.stack([avg.update(x) for x in series]) if len(series) else series.clone()
     return _like_input(out, is_tensor)
 
@@ -243,7 +273,7 @@ def calc_corrected_ewma(
     if not len(ewma):
         return _like_input(ewma, is_tensor)
     # One Python-float divisor per step, as Adam divides by ``1 - beta ** step``.
-    out = torch.stack([avg / correction(beta, t) for t, avg in enumerate(ewma, start=1)])
+    out = torch.stack([correction(avg, beta, t) for t, avg in enumerate(ewma, start=1)])
     return _like_input(out, is_tensor)
 
 
@@ -272,27 +302,34 @@ def _check_grads(grads: Tensor) -> Tensor:
     return grads.detach()
 
 
-def calc_momentum(grads: Tensor, beta: float, dampening: float = 0.0) -> Tensor:
+def calc_momentum(values: Any, beta: float, dampening: float = 0.0) -> Tensor | np.ndarray:
     """SGD's momentum buffer after each step, shape ``(n_steps, *shape)``.
 
     ``momentum_t = beta * momentum_{t-1} + (1 - dampening) * g_t``, a discounted sum (not an
     average). As in ``torch.optim.SGD``, the buffer starts as the first gradient itself, so
-    dampening does not apply on step 1. Gradients are the raw ones (no weight decay).
+    dampening does not apply on step 1 (without dampening this is the book's
+    :func:`momentum` started from 0). Gradients are the raw ones (no weight decay).
+    ``values``: a tensor ``(n_steps, *shape)`` comes back as a tensor, anything else (the
+    book passes NumPy arrays) as a NumPy array.
     """
-    grads = _check_grads(grads)
+    grads, is_tensor = _as_series(values)
     buffers: list[Tensor] = []
     for g in grads:
         if not buffers:
             buffers.append(g.clone())
         else:
             buffers.append(buffers[-1].mul(beta).add(g, alpha=1 - dampening))
-    return torch.stack(buffers) if buffers else grads.clone()
+    return _like_input(torch.stack(buffers) if buffers else grads.clone(), is_tensor)
 
 
-def calc_nesterov(grads: Tensor, beta: float, dampening: float = 0.0) -> Tensor:
-    """Nesterov's update term ``g_t + beta * momentum_t`` per step, shape ``(n_steps, *shape)``."""
-    grads = _check_grads(grads)
-    return grads.add(calc_momentum(grads, beta, dampening), alpha=beta)
+def calc_nesterov(values: Any, beta: float, dampening: float = 0.0) -> Tensor | np.ndarray:
+    """Nesterov's update term ``g_t + beta * momentum_t`` per step, shape ``(n_steps, *shape)``.
+
+    Same arguments and return type as :func:`calc_momentum`.
+    """
+    grads, is_tensor = _as_series(values)
+    momenta = calc_momentum(grads, beta, dampening)
+    return _like_input(grads.add(momenta, alpha=beta), is_tensor)
 
 
 def adapted_gradients(
@@ -309,7 +346,7 @@ def adapted_gradients(
     squares = calc_ewma(grads * grads, beta=beta2)
     # sqrt(v / c) computed as sqrt(v) / sqrt(c), the order torch.optim.Adam uses.
     scale = torch.stack(
-        [v.sqrt() / correction(beta2, t) ** 0.5 for t, v in enumerate(squares, start=1)]
+        [v.sqrt() / bias_correction(beta2, t) ** 0.5 for t, v in enumerate(squares, start=1)]
     )
     return smoothed / (scale + eps)
 
