@@ -22,10 +22,21 @@ class CNN2(nn.Module):
         Channels produced by each convolution.
     p
         Dropout probability in the classifier, ``0 <= p < 1``.
+    n_feature
+        The book's notebook name for ``n_filters`` (its text calls ``CNN2(n_feature=5, p=0.3)``);
+        give one of the two.
     """
 
-    def __init__(self, n_filters: int = 5, p: float = 0.0) -> None:
+    def __init__(
+        self, n_filters: int | None = None, p: float = 0.0, *, n_feature: int | None = None
+    ) -> None:
         super().__init__()
+        if n_filters is not None and n_feature is not None:
+            raise ValueError(
+                f"CNN2 got n_filters={n_filters} and n_feature={n_feature}: they are the same "
+                "argument (n_feature is the book notebook's name); pass only one."
+            )
+        n_filters = n_feature if n_feature is not None else 5 if n_filters is None else n_filters
         if n_filters < 1:
             raise ValueError(f"n_filters must be a positive integer, got {n_filters}")
         if not 0.0 <= p < 1.0:
@@ -39,6 +50,11 @@ class CNN2(nn.Module):
         # Built only when used, so p=0 models have no dropout modules at all (as in the book).
         if p > 0:
             self.drop = nn.Dropout(p)
+
+    @property
+    def n_feature(self) -> int:
+        """The book notebook's name for :attr:`n_filters`."""
+        return self.n_filters
 
     def featurizer(self, x: Tensor) -> Tensor:
         """``(N, 3, 28, 28)`` images -> ``(N, 25 * n_filters)`` features."""
