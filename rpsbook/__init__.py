@@ -31,14 +31,33 @@ _EXPORTS = {
     "download_rps": "data",
     "lr_range_test": "lr_finder",
     "make_lr_fn": "lr_finder",
+    # the functions the book's chapter defines or imports from plots.chapter6
+    "EWMA": "ewma",
+    "calc_ewma": "ewma",
+    "correction": "ewma",
+    "calc_corrected_ewma": "ewma",
+    "momentum": "ewma",
+    "calc_momentum": "ewma",
+    "calc_nesterov": "ewma",
+    "compare_optimizers": "paths",
 }
 
 __all__ = [*_SUBMODULES, *_EXPORTS, "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .data import download_rps, find_data, load_rps  # noqa: F401
+    from .ewma import (  # noqa: F401
+        EWMA,
+        calc_corrected_ewma,
+        calc_ewma,
+        calc_momentum,
+        calc_nesterov,
+        correction,
+        momentum,
+    )
     from .lr_finder import lr_range_test, make_lr_fn  # noqa: F401
     from .models import CNN2  # noqa: F401
+    from .paths import compare_optimizers  # noqa: F401
     from .trainer import StepByStep  # noqa: F401
 
 

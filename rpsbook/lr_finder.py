@@ -24,7 +24,7 @@ import copy
 import math
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -167,6 +167,10 @@ class LRRangeTestResult:
         Whether the test stopped early (``diverge_th`` exceeded or a non-finite loss).
     step_mode : {"exp", "linear"}
         The grid the learning rates followed.
+    figure : Figure or None
+        The figure the book's unpacking returns (see :meth:`__iter__`), once drawn.
+
+    Unpacking gives the book's pair: ``tracking, fig = result``.
     """
 
     lr: list[float]
@@ -175,6 +179,22 @@ class LRRangeTestResult:
     suggestion: float | None
     diverged: bool
     step_mode: StepMode
+    figure: Figure | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def tracking(self) -> dict[str, list[float]]:
+        """The book's ``tracking`` dict: ``{"lr": lr, "loss": loss}`` (smoothed losses)."""
+        return {"lr": list(self.lr), "loss": list(self.loss)}
+
+    def __iter__(self) -> Iterator[Any]:
+        """Unpack as the book does: ``tracking, fig = result``.
+
+        ``fig`` is :attr:`figure`; when none was drawn yet, the whole curve (no points
+        skipped, no marker, as in the book) is drawn with :meth:`plot` and kept.
+        """
+        if self.figure is None:
+            self.figure = self.plot(skip_start=0, skip_end=0, mark_suggestion=False)
+        return iter((self.tracking, self.figure))
 
     def plot(
         self,

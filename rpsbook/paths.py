@@ -15,12 +15,14 @@ A one-feature regression (``y = 1 + 2x + noise``) small enough to draw: the loss
 
 from __future__ import annotations
 
+import copy
 import random
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, overload
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -238,6 +240,13 @@ class PathResult:
         A copy of the optimizer's final ``state_dict()``, its tensors on the CPU.
     model : nn.Module
         The trained model.
+    hooked_parameters, hooked_gradients : dict
+        ``{layer: {param_name: Tensor (n_steps, *shape)}}`` for the hooked layers (the
+        book's ``layers_to_hook``, else the path's layer).
+
+    The book's keys work too: ``result["parms"]``, ``["grads"]`` (``{layer: {param_name:
+    [one value per step]}}``), ``["losses"]``, ``["val_losses"]`` (NumPy arrays),
+    ``["state"]`` and ``["lrs"]``.
     """
 
     name: str
@@ -248,6 +257,39 @@ class PathResult:
     learning_rates: list[float]
     optimizer_state: dict[str, Any]
     model: nn.Module = field(repr=False)
+    hooked_parameters: dict[str, dict[str, Tensor]] = field(default_factory=dict, repr=False)
+    hooked_gradients: dict[str, dict[str, Tensor]] = field(default_factory=dict, repr=False)
+
+    _BOOK_KEYS = ("parms", "grads", "losses", "val_losses", "state", "lrs")
+
+    def keys(self) -> tuple[str, ...]:
+        """The keys of the book's result dicts."""
+        return self._BOOK_KEYS
+
+    def __getitem__(self, key: str) -> Any:
+        """The book's view: ``result["parms"]``, ``["grads"]``, ``["losses"]``..."""
+        if key == "parms":
+            return _as_lists(self.hooked_parameters)
+        if key == "grads":
+            return _as_lists(self.hooked_gradients)
+        if key in ("losses", "val_losses"):
+            return np.array(getattr(self, key))
+        if key == "state":
+            return self.optimizer_state
+        if key == "lrs":
+            if self.learning_rates:
+                return list(self.learning_rates)
+            # The book's fallback without a scheduler: the groups' lrs, once per epoch.
+            lrs = [group["lr"] for group in self.optimizer_state["param_groups"]]
+            return [lrs] * len(self.losses)
+        raise KeyError(f"{key!r}: the book's keys are {list(self._BOOK_KEYS)}")
+
+
+def _as_lists(captured: Mapping[str, Mapping[str, Tensor]]) -> dict[str, dict[str, list]]:
+    return {
+        layer: {name: list(values) for name, values in params.items()}
+        for layer, params in captured.items()
+    }
 
 
 @contextmanager
@@ -270,6 +312,7 @@ def _point(params: Mapping[str, Tensor]) -> Tensor:
     return torch.stack([params["bias"][..., 0], params["weight"][..., 0, 0]], dim=-1)
 
 
+@overload
 def compare_optimizers(
     configs: Sequence[OptimizerConfig],
     n_epochs: int = 10,
@@ -281,8 +324,40 @@ def compare_optimizers(
     seed: int = 42,
     device: str | torch.device | None = None,
     progress: bool | None = None,
-) -> dict[str, PathResult]:
+) -> dict[str, PathResult]: ...
+
+
+@overload
+def compare_optimizers(
+    model: nn.Module,
+    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    optimizers: Mapping[str, Mapping[str, Any]],
+    train_loader: DataLoader,
+    val_loader: DataLoader | None = None,
+    schedulers: Mapping[str, Mapping[str, Any]] | None = None,
+    layers_to_hook: str | Sequence[str] = "",
+    n_epochs: int = 50,
+    *,
+    seed: int = 42,
+    device: str | torch.device | None = None,
+    progress: bool | None = None,
+) -> dict[str, PathResult]: ...
+
+
+def compare_optimizers(*args: Any, **kwargs: Any) -> dict[str, PathResult]:
     """Train the same initial model once per configuration and record its path.
+
+    Two call forms, told apart by the first argument:
+
+    * ``compare_optimizers(configs, n_epochs=10, *, data=None, model_fn=make_model,
+      loss_fn=None, layer="linear", seed=42, device=None, progress=None)``;
+    * the book's ``compare_optimizers(model, loss_fn, optimizers, train_loader,
+      val_loader=None, schedulers=None, layers_to_hook='', n_epochs=50)``, where
+      ``optimizers`` maps names to ``{"class": optim.SGD, "parms": {"lr": 0.1}}`` and
+      ``schedulers`` (optional, by the same names) to ``{"class": StepLR, "parms": {...}}``.
+      Every run starts from a copy of ``model`` (which is left as it was given, unlike in
+      the book); the path follows its single ``nn.Linear(1, 1)`` layer, and the book's keys
+      (``"parms"``, ``"grads"``...) hold the captures of ``layers_to_hook``.
 
     Parameters
     ----------
@@ -304,31 +379,136 @@ def compare_optimizers(
     dict of str to PathResult
         In the order of ``configs``. The global random state is restored afterwards.
     """
+    first = args[0] if args else kwargs.get("model", kwargs.get("configs"))
+    if isinstance(first, nn.Module):
+        return _compare_book(*args, **kwargs)
+    return _compare_configs(*args, **kwargs)
+
+
+def _compare_configs(
+    configs: Sequence[OptimizerConfig],
+    n_epochs: int = 10,
+    *,
+    data: RegressionData | None = None,
+    model_fn: Callable[[], nn.Module] = make_model,
+    loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
+    layer: str = "linear",
+    seed: int = 42,
+    device: str | torch.device | None = None,
+    progress: bool | None = None,
+) -> dict[str, PathResult]:
+    data = data if data is not None else make_regression_data()
+    loaders = (data.train_loader, data.val_loader)
+    return _compare(configs, n_epochs, loaders, model_fn, loss_fn, layer, seed, device, progress)
+
+
+def _compare(
+    configs: Sequence[OptimizerConfig],
+    n_epochs: int,
+    loaders: tuple[DataLoader, DataLoader | None],
+    model_fn: Callable[[], nn.Module],
+    loss_fn: Callable[[Tensor, Tensor], Tensor] | None,
+    layer: str,
+    seed: int,
+    device: str | torch.device | None,
+    progress: bool | None,
+    hook_layers: Sequence[str] | None = None,
+) -> dict[str, PathResult]:
     names = [config.name for config in configs]
     if not names or len(set(names)) != len(names):
         raise ValueError(f"configs must be a non-empty sequence with distinct names, got {names}.")
-    data = data if data is not None else make_regression_data()
     loss_fn = loss_fn if loss_fn is not None else nn.MSELoss()
     device = resolve_device(device)
     results: dict[str, PathResult] = {}
     with _preserved_global_state(device):
         for config in configs:
             results[config.name] = _run(
-                config, n_epochs, data, model_fn(), loss_fn, layer, seed, device, progress
+                config,
+                n_epochs,
+                loaders,
+                model_fn(),
+                loss_fn,
+                layer,
+                seed,
+                device,
+                progress,
+                hook_layers,
             )
     return results
+
+
+def _compare_book(
+    model: nn.Module,
+    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    optimizers: Mapping[str, Mapping[str, Any]],
+    train_loader: DataLoader,
+    val_loader: DataLoader | None = None,
+    schedulers: Mapping[str, Mapping[str, Any]] | None = None,
+    layers_to_hook: str | Sequence[str] = "",
+    n_epochs: int = 50,
+    *,
+    seed: int = 42,
+    device: str | torch.device | None = None,
+    progress: bool | None = None,
+) -> dict[str, PathResult]:
+    """The book's form of :func:`compare_optimizers`, mapped onto configurations."""
+    schedulers = schedulers or {}
+    unknown = [name for name in schedulers if name not in optimizers]
+    if unknown:
+        raise ValueError(f"schedulers {unknown} name no entry of optimizers {list(optimizers)}.")
+    configs = []
+    for name, spec in optimizers.items():
+        if not {"class", "parms"} <= set(spec):
+            raise ValueError(f"optimizers[{name!r}] must be {{'class': ..., 'parms': {{...}}}}.")
+        sched = schedulers.get(name)
+        configs.append(
+            OptimizerConfig(
+                name,
+                partial(spec["class"], **spec["parms"]),
+                partial(sched["class"], **sched["parms"]) if sched is not None else None,
+            )
+        )
+    lines = [
+        name
+        for name, module in model.named_modules()
+        if isinstance(module, nn.Linear) and module.weight.shape == (1, 1)
+    ]
+    if len(lines) != 1:
+        raise ValueError(
+            "compare_optimizers draws the path of one nn.Linear(1, 1) layer; the model has "
+            f"{len(lines)} ({lines})."
+        )
+    initial = copy.deepcopy(model)
+    names = dict(model.named_modules())
+    hooked = [layers_to_hook] if isinstance(layers_to_hook, str) else list(layers_to_hook)
+    missing = [name for name in hooked if name not in names]
+    if missing:
+        raise ValueError(f"layers_to_hook {missing} are not layers of the model: {list(names)}.")
+    return _compare(
+        configs,
+        n_epochs,
+        (train_loader, val_loader),
+        lambda: copy.deepcopy(initial),
+        loss_fn,
+        lines[0],
+        seed,
+        device,
+        progress,
+        hooked,
+    )
 
 
 def _run(
     config: OptimizerConfig,
     n_epochs: int,
-    data: RegressionData,
+    loaders: tuple[DataLoader, DataLoader | None],
     model: nn.Module,
     loss_fn: Callable[[Tensor, Tensor], Tensor],
     layer: str,
     seed: int,
     device: torch.device,
     progress: bool | None,
+    hook_layers: Sequence[str] | None = None,
 ) -> PathResult:
     linear = dict(model.named_modules()).get(layer)
     if not (
@@ -337,11 +517,16 @@ def _run(
         raise ValueError(f"model_fn must build a model whose {layer!r} layer is nn.Linear(1, 1).")
     optimizer = config.optimizer(model.parameters())
     trainer = StepByStep(model, loss_fn, optimizer, device=device)
-    trainer.set_loaders(data.train_loader, data.val_loader)
+    trainer.set_loaders(*loaders)
     if config.scheduler is not None:
         trainer.set_lr_scheduler(config.scheduler(optimizer))
     gradients = trainer.capture_gradients(layer)
     parameters = trainer.capture_parameters(layer, training_only=True)
+    hooked = (
+        (trainer.capture_gradients(hook_layers), trainer.capture_parameters(hook_layers))
+        if hook_layers is not None
+        else (gradients, parameters)
+    )
     try:
         trainer.train(n_epochs, seed=seed, progress=progress)
     finally:
@@ -357,6 +542,8 @@ def _run(
         learning_rates=list(trainer.learning_rates),
         optimizer_state=_to_cpu(optimizer.state_dict()),
         model=model,
+        hooked_parameters=hooked[1].parameters,
+        hooked_gradients=hooked[0].gradients,
     )
 
 

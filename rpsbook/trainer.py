@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import random
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,22 +17,23 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import CosineAnnealingWarmRestarts, LRScheduler, ReduceLROnPlateau
 from torch.utils.data import DataLoader
+from torch.utils.hooks import RemovableHandle
 from tqdm.auto import trange
 
 from ._utils import progress_enabled, resolve_device
 from .capture import (
-    ActivationCapture,
+    Capture,
     GradientCapture,
     ParameterCapture,
-    capture_activations,
     capture_gradients,
     capture_parameters,
 )
-from .data import loader_apply
+from .data import loader_apply, make_normalizer, statistics_per_channel
 from .lr_finder import LRRangeTestResult, lr_range_test
 from .schedulers import cosine_warm_restarts_epoch, scheduler_kind
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 __all__ = ["StepByStep", "eval_mode"]
@@ -49,6 +51,64 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
             yield model
     finally:
         model.train(was_training)
+
+
+BookHookFn = Callable[[nn.Module, tuple[Any, ...], Any], Any]
+
+
+class _ForwardHooks(Capture):
+    """The forward hooks of :meth:`StepByStep.attach_hooks`, registered as the book does.
+
+    Without ``hook_fn`` each layer's output is appended, as a NumPy array, to
+    ``store[layer_name]`` (concatenated along the batch dimension across forward passes);
+    with it, ``hook_fn(module, inputs, outputs)`` is registered as the forward hook itself.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        layers: str | Sequence[str],
+        store: dict[str, Any],
+        hook_fn: BookHookFn | None = None,
+    ) -> None:
+        super().__init__(model, layers)
+        self.store = store
+        self.hook_fn = hook_fn
+
+    def clear(self) -> None:
+        for name in self.modules:
+            self.store[name] = None
+
+    def _register(self) -> list[RemovableHandle]:
+        handles = []
+        for name, module in self.modules.items():
+            hook = self.hook_fn if self.hook_fn is not None else self._storing_hook(name)
+            handles.append(module.register_forward_hook(hook))
+        return handles
+
+    def _storing_hook(self, name: str) -> BookHookFn:
+        def hook(module: nn.Module, inputs: tuple[Any, ...], outputs: Tensor) -> None:
+            values = outputs.detach().cpu().numpy()
+            previous = self.store.get(name)
+            self.store[name] = values if previous is None else np.concatenate([previous, values])
+
+        return hook
+
+
+def _layer_names(
+    layers_to_hook: str | Sequence[str] | None, layers: str | Sequence[str] | None
+) -> str | Sequence[str]:
+    """The book's ``layers_to_hook`` or rpsbook's ``layers``: exactly one of them."""
+    if (layers_to_hook is None) == (layers is None):
+        raise TypeError("pass the layer names once, as layers_to_hook (the book's name) or layers")
+    return layers_to_hook if layers_to_hook is not None else layers
+
+
+def _ends_with_sigmoid(model: nn.Module) -> bool:
+    """Whether the model's last layer is ``nn.Sigmoid`` (looking into nested Sequentials)."""
+    while isinstance(model, nn.Sequential) and len(model):
+        model = model[-1]
+    return isinstance(model, nn.Sigmoid)
 
 
 class StepByStep:
@@ -93,7 +153,13 @@ class StepByStep:
         self.val_losses: list[float] = []
         self.learning_rates: list[float] = []
         self.total_epochs = 0
-        self._captures: list[GradientCapture | ParameterCapture | ActivationCapture] = []
+        self._captures: list[Capture] = []
+        # The book's hook state: outputs stored by attach_hooks' default hook (NumPy arrays),
+        # the latest gradient / parameter captures, and an optional TensorBoard writer.
+        self.visualization: dict[str, Any] = {}
+        self._gradient_capture: GradientCapture | None = None
+        self._parameter_capture: ParameterCapture | None = None
+        self.writer: Any = None
         if optimizer is not None:
             self.set_optimizer(optimizer)
 
@@ -160,6 +226,31 @@ class StepByStep:
         generator = getattr(getattr(self.train_loader, "sampler", None), "generator", None)
         if generator is not None:
             generator.manual_seed(seed)
+
+    def set_tensorboard(self, name: str, folder: str | os.PathLike[str] = "runs") -> None:
+        """Write TensorBoard logs to ``{folder}/{name}_{timestamp}`` (:attr:`writer`).
+
+        Needs the optional ``tensorboard`` package (``pip install tensorboard``); rpsbook does
+        not depend on it.
+        """
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as error:
+            raise ImportError(
+                "set_tensorboard needs the optional 'tensorboard' package: pip install tensorboard"
+            ) from error
+        suffix = datetime.datetime.now().strftime("%Y%m%d%H%M%S")
+        self.writer = SummaryWriter(str(Path(folder) / f"{name}_{suffix}"))
+
+    def add_graph(self) -> None:
+        """Log the model's graph, traced on one training mini-batch, to TensorBoard."""
+        if self.writer is None:
+            raise RuntimeError("add_graph needs a writer: call set_tensorboard(name) first.")
+        if self.train_loader is None:
+            raise RuntimeError("add_graph traces one mini-batch: call set_loaders(...) first.")
+        x, _ = next(iter(self.train_loader))
+        with eval_mode(self.model):
+            self.writer.add_graph(self.model, x.to(self.device))
 
     # ------------------------------------------------------------------ training
 
@@ -238,21 +329,33 @@ class StepByStep:
 
     # ------------------------------------------------------------------ evaluation
 
-    def predict(self, x: Tensor) -> Tensor:
-        """Logits for a batch ``x`` ``(N, ...)``, computed in eval mode, returned on the CPU."""
+    def predict(self, x: Tensor | np.ndarray) -> Tensor | np.ndarray:
+        """The model's outputs for a batch ``x`` ``(N, ...)``, computed in eval mode.
+
+        As in the book, a NumPy array in gives a NumPy array out (``x`` is converted to
+        float32 first); a tensor in gives a CPU tensor out, with its dtype kept. NumPy
+        functions (``np.argmax(out, 1)``...) accept either.
+        """
+        is_tensor = isinstance(x, Tensor)
+        x_tensor = x if is_tensor else torch.as_tensor(np.asarray(x)).float()
         with eval_mode(self.model):
-            return self.model(x.to(self.device)).cpu()
+            out = self.model(x_tensor.to(self.device)).cpu()
+        return out if is_tensor else out.numpy()
 
     def correct(self, x: Tensor, y: Tensor, threshold: float = 0.5) -> Tensor:
         """Per-class ``[correct, total]`` counts for a batch: an ``(n_classes, 2)`` tensor.
 
-        Multi-class outputs use the arg-max; a single output column is read as a binary
-        logit (probability above ``threshold`` means class 1).
+        Multi-class outputs use the arg-max. A single output column is binary: read as a
+        logit (probability ``sigmoid(out)`` above ``threshold`` means class 1), or, when the
+        model's last layer is ``nn.Sigmoid``, as the probability itself.
         """
-        logits = self.predict(x)
-        y = y.cpu()
+        logits = self.predict(torch.as_tensor(x))
+        y = torch.as_tensor(y).cpu()
         if logits.ndim == 1 or logits.shape[1] == 1:
-            predicted = (torch.sigmoid(logits.reshape(-1)) > threshold).long()
+            scores = logits.reshape(-1)
+            if not _ends_with_sigmoid(self.model):
+                scores = torch.sigmoid(scores)
+            predicted = (scores > threshold).long()
             n_classes = 2
         else:
             predicted = logits.argmax(dim=1)
@@ -268,6 +371,8 @@ class StepByStep:
         return float(counts[:, 0].sum() / counts[:, 1].sum())
 
     loader_apply = staticmethod(loader_apply)
+    statistics_per_channel = staticmethod(statistics_per_channel)
+    make_normalizer = staticmethod(make_normalizer)
 
     def count_parameters(self) -> int:
         """Number of trainable parameters."""
@@ -334,35 +439,118 @@ class StepByStep:
         return capture
 
     def attach_hooks(
-        self, layers: str | Sequence[str], hook_fn: Callable[..., Any] | None = None
-    ) -> ActivationCapture:
-        """Store the outputs of ``layers`` at every forward pass (see :attr:`visualization`)."""
-        return self._keep(capture_activations(self.model, layers, hook_fn=hook_fn))
+        self,
+        layers_to_hook: str | Sequence[str] | None = None,
+        hook_fn: BookHookFn | None = None,
+        *,
+        layers: str | Sequence[str] | None = None,
+    ) -> Capture:
+        """Register a forward hook on each of ``layers_to_hook`` (``layers`` is an alias).
 
-    def capture_gradients(self, layers: str | Sequence[str]) -> GradientCapture:
-        """Record the gradients of the parameters of ``layers`` at every backward pass."""
-        return self._keep(capture_gradients(self.model, layers))
+        Without ``hook_fn``, every forward pass appends each layer's output, as a NumPy array,
+        to :attr:`visualization` ``[name]`` (outputs of several passes are concatenated along
+        the batch dimension; ``None`` until the layer runs). With ``hook_fn``, the book's
+        ``hook_fn(layer, inputs, outputs)`` is registered as the hook itself (a value it
+        returns replaces the output, as in PyTorch). Each call empties :attr:`visualization`
+        first. Hooks stay until :meth:`remove_hooks`; their handles are in :attr:`handles`.
+        Returns the attached :class:`~rpsbook.capture.Capture`.
+        """
+        names = _layer_names(layers_to_hook, layers)
+        self.visualization.clear()  # in place: earlier hooks keep writing to this dict
+        hooks = _ForwardHooks(self.model, names, self.visualization, hook_fn)
+        hooks.clear()
+        return self._keep(hooks.attach())
+
+    def capture_gradients(
+        self,
+        layers_to_hook: str | Sequence[str] | None = None,
+        *,
+        layers: str | Sequence[str] | None = None,
+    ) -> GradientCapture:
+        """Record the gradients of the parameters of ``layers_to_hook`` at every backward pass.
+
+        Read them from the returned capture (``.gradients``: stacked tensors) or, as in the
+        book, from :attr:`_gradients` (lists), also after :meth:`remove_hooks`.
+        """
+        capture = self._keep(capture_gradients(self.model, _layer_names(layers_to_hook, layers)))
+        self._gradient_capture = capture
+        return capture
 
     def capture_parameters(
-        self, layers: str | Sequence[str], training_only: bool = True
+        self,
+        layers_to_hook: str | Sequence[str] | None = None,
+        training_only: bool = True,
+        *,
+        layers: str | Sequence[str] | None = None,
     ) -> ParameterCapture:
-        """Record the parameters of ``layers`` at every (training) forward pass."""
-        return self._keep(capture_parameters(self.model, layers, training_only=training_only))
+        """Record the parameters of ``layers_to_hook`` at every (training) forward pass.
+
+        Read them from the returned capture (``.parameters``) or from :attr:`_parameters`.
+        ``training_only=False`` also logs during validation passes, as the book does.
+        """
+        names = _layer_names(layers_to_hook, layers)
+        capture = capture_parameters(self.model, names, training_only=training_only)
+        self._parameter_capture = self._keep(capture)
+        return capture
 
     def remove_hooks(self) -> None:
-        """Remove every hook this trainer attached; captured values stay in their captures."""
+        """Remove every hook this trainer attached; captured values stay readable."""
         for capture in self._captures:
             capture.remove()
         self._captures.clear()
 
     @property
-    def visualization(self) -> dict[str, Tensor]:
-        """Latest outputs stored by the hooks of :meth:`attach_hooks`, by layer name."""
-        outputs: dict[str, Tensor] = {}
+    def handles(self) -> dict[str, RemovableHandle]:
+        """The attached hooks' handles, keyed as in the book.
+
+        ``"layer"`` for forward hooks (:meth:`attach_hooks`, :meth:`capture_parameters`) and
+        ``"layer.param.grad"`` for gradient hooks; a repeated key gets a ``#n`` suffix
+        instead of hiding the earlier hook. Empty after :meth:`remove_hooks`.
+        """
+        handles: dict[str, RemovableHandle] = {}
         for capture in self._captures:
-            if isinstance(capture, ActivationCapture):
-                outputs.update(capture.outputs)
-        return outputs
+            if isinstance(capture, GradientCapture):
+                keys = [
+                    f"{layer}.{name}.grad"
+                    for layer, module in capture.modules.items()
+                    for name, p in module.named_parameters()
+                    if p.requires_grad
+                ]
+            else:
+                keys = list(capture.layers)
+            for key, handle in zip(keys, capture._handles, strict=False):
+                unique, n = key, 1
+                while unique in handles:
+                    n += 1
+                    unique = f"{key}#{n}"
+                handles[unique] = handle
+        return handles
+
+    @property
+    def _gradients(self) -> dict[str, dict[str, list[Tensor]]]:
+        """The book's view of the latest :meth:`capture_gradients`.
+
+        ``{layer: {param_name: [gradient of step 1, step 2, ...]}}``, CPU tensors;
+        ``np.array(sbs._gradients[layer][name])`` stacks them as the book does.
+        """
+        capture = self._gradient_capture
+        if capture is None:
+            return {}
+        return {
+            layer: {name: list(values) for name, values in params.items()}
+            for layer, params in capture.gradients.items()
+        }
+
+    @property
+    def _parameters(self) -> dict[str, dict[str, list[Tensor]]]:
+        """The book's view of the latest :meth:`capture_parameters`, one entry per forward."""
+        capture = self._parameter_capture
+        if capture is None:
+            return {}
+        return {
+            layer: {name: list(values) for name, values in params.items()}
+            for layer, params in capture.parameters.items()
+        }
 
     def visualize_filters(self, layer_name: str, cmap: str = "gray") -> Figure:
         """Weights of convolution ``layer_name``: one row per filter, one column per channel."""
@@ -388,7 +576,7 @@ class StepByStep:
         name when ``classes`` is given.
         """
         outputs = self.visualization
-        missing = [name for name in layers if name not in outputs]
+        missing = [name for name in layers if outputs.get(name) is None]
         if missing:
             raise ValueError(
                 f"no stored outputs for {missing}: call attach_hooks(...) and predict"
@@ -396,7 +584,7 @@ class StepByStep:
         from . import plotting
 
         return plotting.plot_feature_maps(
-            {name: outputs[name] for name in layers},
+            {name: torch.as_tensor(outputs[name]) for name in layers},
             n_images=n_images,
             y=y,
             yhat=yhat,
@@ -407,30 +595,59 @@ class StepByStep:
 
     def lr_range_test(
         self,
-        end_lr: float,
+        data_loader: DataLoader | None = None,
+        end_lr: float | None = None,
         num_iter: int = 100,
         step_mode: str = "exp",
         alpha: float = 0.05,
+        ax: Axes | None = None,
         **kwargs: Any,
     ) -> LRRangeTestResult:
-        """Run :func:`rpsbook.lr_finder.lr_range_test` on this trainer's model and loaders.
+        """Run :func:`rpsbook.lr_finder.lr_range_test` on this trainer's model and optimizer.
 
-        Model and optimizer are restored afterwards. Extra keyword arguments (``val_loader``,
-        ``diverge_th``, ``start_lr``, ``progress``...) are passed on.
+        The book's call ``tracking, fig = sbs.lr_range_test(train_loader, end_lr=0.1)`` works:
+        the result unpacks as the book's ``({"lr": [...], "loss": [...]}, figure)`` and keeps
+        its attributes (``lr``, ``loss``, ``raw_loss``, ``suggestion``...). ``data_loader``
+        defaults to the training loader of :meth:`set_loaders`. With ``ax`` the curve is drawn
+        there at once; otherwise the figure is drawn when the result is first unpacked.
+
+        Model, optimizer and RNG are restored afterwards, gradients included, and the hooks of
+        :meth:`attach_hooks` / :meth:`capture_gradients` / :meth:`capture_parameters` are
+        paused during the test, so nothing is recorded. Extra keyword arguments
+        (``val_loader``, ``diverge_th``, ``start_lr``, ``progress``...) are passed on.
         """
-        if self.optimizer is None or self.train_loader is None:
+        if data_loader is not None and not isinstance(data_loader, Iterable):
+            raise TypeError(
+                f"lr_range_test's first argument is the data loader (as in the book), got "
+                f"{data_loader!r}; pass the learning rate as end_lr={data_loader!r}."
+            )
+        loader = data_loader if data_loader is not None else self.train_loader
+        if end_lr is None:
+            raise TypeError("lr_range_test needs end_lr, the learning rate the range ends at.")
+        if self.optimizer is None or loader is None:
             raise RuntimeError(
-                "lr_range_test needs set_optimizer(...) and set_loaders(...) first."
+                "lr_range_test needs set_optimizer(...) and a loader: pass data_loader or "
+                "call set_loaders(...) first."
             )
         kwargs.setdefault("device", self.device)
-        return lr_range_test(
-            self.model,
-            self.optimizer,
-            self.loss_fn,
-            self.train_loader,
-            end_lr,
-            num_iter=num_iter,
-            step_mode=step_mode,
-            alpha=alpha,
-            **kwargs,
-        )
+        paused = [capture for capture in self._captures if capture.attached]
+        for capture in paused:
+            capture.remove()
+        try:
+            result = lr_range_test(
+                self.model,
+                self.optimizer,
+                self.loss_fn,
+                loader,
+                end_lr,
+                num_iter=num_iter,
+                step_mode=step_mode,
+                alpha=alpha,
+                **kwargs,
+            )
+        finally:
+            for capture in paused:
+                capture.attach()
+        if ax is not None:
+            result.figure = result.plot(ax, skip_start=0, skip_end=0, mark_suggestion=False)
+        return result
