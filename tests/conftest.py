@@ -1,5 +1,10 @@
-"""Shared fixtures. Tests that need the real dataset use ``real_data_dir`` and are marked
-``realdata``; they run when ``RPSBOOK_DATA_DIR`` names a complete copy (``.ci/run`` sets it)."""
+"""Shared fixtures.
+
+Tests marked ``realdata`` use the full dataset through ``real_data_dir``: the folder named by
+``RPSBOOK_DATA_DIR`` when it is set (``.ci/run`` sets it), otherwise the 28x28 copy shipped
+inside rpsbook, written out once per test session as PNGs. Only tests that compare the
+shipped copy with its source PNGs need ``RPSBOOK_DATA_DIR`` (``shared_png_dir``).
+"""
 
 from __future__ import annotations
 
@@ -14,9 +19,13 @@ matplotlib.use("Agg")
 
 @pytest.fixture(autouse=True)
 def _quiet_and_isolated(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory):
-    """No progress bars, and a private decoded-tensor cache per test session."""
+    """No progress bars; a private decoded-tensor cache and user cache per test session; the
+    default data source (a developer's ``RPSBOOK_DATA=download`` must not change the tests)."""
+    base = tmp_path_factory.getbasetemp()
     monkeypatch.setenv("RPSBOOK_PROGRESS", "0")
-    monkeypatch.setenv("RPSBOOK_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "decoded"))
+    monkeypatch.setenv("RPSBOOK_CACHE_DIR", str(base / "decoded"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(base / "xdg-cache"))
+    monkeypatch.delenv("RPSBOOK_DATA", raising=False)
 
 
 @pytest.fixture(autouse=True)
@@ -27,13 +36,31 @@ def _close_figures():
     plt.close("all")
 
 
-@pytest.fixture(scope="session")
-def real_data_dir() -> Path:
-    """The real dataset folder (holding rps/ and rps-test-set/), or skip."""
+def _named_data_dir() -> Path | None:
     value = os.environ.get("RPSBOOK_DATA_DIR")
     if not value:
-        pytest.skip("RPSBOOK_DATA_DIR is not set (the real dataset is needed)")
+        return None
     path = Path(value)
     if not (path / "rps").is_dir() or not (path / "rps-test-set").is_dir():
         pytest.fail(f"RPSBOOK_DATA_DIR={value} does not hold rps/ and rps-test-set/")
     return path
+
+
+@pytest.fixture(scope="session")
+def real_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding the full dataset as image files (rps/ and rps-test-set/)."""
+    named = _named_data_dir()
+    if named is not None:
+        return named
+    from rpsbook.data import extract_embedded
+
+    return extract_embedded(tmp_path_factory.getbasetemp() / "rps28-embedded")
+
+
+@pytest.fixture(scope="session")
+def shared_png_dir() -> Path:
+    """The 28x28 PNG copy the embedded array was built from, or skip."""
+    named = _named_data_dir()
+    if named is None:
+        pytest.skip("RPSBOOK_DATA_DIR is not set (the source PNGs are needed)")
+    return named

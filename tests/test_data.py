@@ -112,6 +112,11 @@ def _files(root: Path) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
 
 
+def _entries(root: Path) -> list[str]:
+    """What a download left in ``root``, besides the lock file writers share."""
+    return sorted(p.name for p in root.iterdir() if p.name != ".rpsbook.lock")
+
+
 # --------------------------------------------------------------------------- download
 
 
@@ -128,7 +133,7 @@ def test_download_extracts_both_splits_and_is_idempotent(tmp_path, tree, archive
     assert len(requests) == 2
     download_rps(root, urls=urls, sha256=sums)
     assert len(requests) == 2, "a complete folder must be reused, not downloaded again"
-    assert not [p for p in root.iterdir() if p.name.startswith(".")], "temporary files left"
+    assert _entries(root) == ["rps", "rps-test-set"], "temporary files left"
 
 
 def test_incomplete_split_is_downloaded_again(tmp_path, archives):
@@ -146,7 +151,7 @@ def test_wrong_checksum_leaves_nothing(tmp_path, archives):
     root = tmp_path / "data"
     with pytest.raises(ChecksumError, match=r"rps\.zip has SHA-256"):
         download_rps(root, urls=urls, sha256={**sums, "rps": "0" * 64})
-    assert list(root.iterdir()) == []
+    assert _entries(root) == []
 
 
 @pytest.mark.parametrize(
@@ -162,7 +167,7 @@ def test_path_traversal_is_refused_before_writing(tmp_path, server, member, mess
     root = tmp_path / "data" / "inner"
     with pytest.raises(UnsafeArchiveError, match=message):
         download_rps(root, urls={"rps": f"{base}/rps.zip"}, sha256={"rps": _sha(archive)})
-    assert list(root.iterdir()) == []
+    assert _entries(root) == []
     assert not list(tmp_path.rglob("evil.png"))
 
 
@@ -176,7 +181,7 @@ def test_symlink_member_is_refused(tmp_path, server):
     root = tmp_path / "data"
     with pytest.raises(UnsafeArchiveError, match="symbolic link"):
         download_rps(root, urls={"rps": f"{base}/rps.zip"}, sha256={"rps": _sha(archive)})
-    assert list(root.iterdir()) == []
+    assert _entries(root) == []
 
 
 def test_archive_without_expected_folder(tmp_path, server):
@@ -188,26 +193,42 @@ def test_archive_without_expected_folder(tmp_path, server):
         download_rps(
             tmp_path / "d", urls={"rps": f"{base}/rps.zip"}, sha256={"rps": _sha(archive)}
         )
-    assert list((tmp_path / "d").iterdir()) == []
+    assert _entries(tmp_path / "d") == []
 
 
 # --------------------------------------------------------------------------- locating
 
 
 def test_find_data_precedence(tmp_path, tree, monkeypatch):
+    """root > source > $RPSBOOK_DATA_DIR > $RPSBOOK_DATA > the embedded copy."""
     other = _make_tree(tmp_path / "other", seed=1)
-    monkeypatch.setenv("RPSBOOK_DATA_DIR", str(other))
-    assert find_data(tree) == tree
-    assert find_data() == other
-    monkeypatch.delenv("RPSBOOK_DATA_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    _make_tree(tmp_path / "cache" / "rpsbook", seed=2)
-    assert find_data(download=False) == tmp_path / "cache" / "rpsbook"
+    cache = _make_tree(tmp_path / "cache" / "rpsbook", seed=2)
+    monkeypatch.setenv("RPSBOOK_DATA_DIR", str(other))
+    monkeypatch.setenv("RPSBOOK_DATA", "embedded")
+    assert find_data(tree) == tree
+    assert find_data(source="download", download=False) == cache
+    assert find_data() == other
+    assert data.locate().reason == "$RPSBOOK_DATA_DIR"
+    monkeypatch.delenv("RPSBOOK_DATA_DIR")
+    assert data.locate() == data.DataSource("embedded", data.EMBEDDED_FILE, "$RPSBOOK_DATA")
+    monkeypatch.setenv("RPSBOOK_DATA", "download")
+    assert find_data(download=False) == cache
+    assert data.locate().kind == "download"
+    monkeypatch.delenv("RPSBOOK_DATA")
+    assert data.locate().kind == "embedded"
+    assert "neither $RPSBOOK_DATA_DIR nor $RPSBOOK_DATA" in data.locate().reason
+    with pytest.raises(ValueError, match=r"either root=\.\.\. .* or source=\.\.\., not both"):
+        find_data(tree, source="embedded")
+    monkeypatch.setenv("RPSBOOK_DATA", "originals")
+    with pytest.raises(ValueError, match=r"unknown data source 'originals' \(from \$RPSBOOK_DATA"):
+        find_data()
 
 
 def test_find_data_downloads_into_default_cache(tmp_path, archives, monkeypatch):
     urls, sums, requests = archives
     monkeypatch.delenv("RPSBOOK_DATA_DIR", raising=False)
+    monkeypatch.setenv("RPSBOOK_DATA", "download")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("RPSBOOK_MIRROR", urls["rps"].rsplit("/", 1)[0])
     for name, value in sums.items():
@@ -222,12 +243,13 @@ def test_find_data_error_names_every_place(tmp_path, monkeypatch):
     # A closed port on loopback: fails at once, like a machine without network.
     monkeypatch.setenv("RPSBOOK_MIRROR", "http://127.0.0.1:9")
     with pytest.raises(DataNotFoundError) as info:
-        find_data()
+        find_data(source="download")
     message = str(info.value)
-    assert "$RPSBOOK_DATA_DIR: not set" in message
+    assert "(from the source argument)" in message
     assert str(tmp_path / "cache" / "rpsbook") in message
     assert "download failed" in message
     assert "Fix: set RPSBOOK_DATA_DIR" in message
+    assert "unset RPSBOOK_DATA to use the 28x28 copy" in message
 
 
 def test_explicit_root_is_checked_not_downloaded(tmp_path):
@@ -237,13 +259,21 @@ def test_explicit_root_is_checked_not_downloaded(tmp_path):
 
 
 def test_cli_locate(tree, monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("RPSBOOK_DATA_DIR", str(tree))
     assert data.main(["locate"]) == 0
     assert capsys.readouterr().out.strip() == str(tree)
     monkeypatch.setenv("RPSBOOK_DATA_DIR", str(tmp_path / "nowhere"))
     assert data.main(["locate"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("rpsbook: Could not find") and "Traceback" not in err
+    assert err.startswith(f"rpsbook: {tmp_path / 'nowhere'} (from $RPSBOOK_DATA_DIR) does not")
+    assert "Traceback" not in err
+    monkeypatch.delenv("RPSBOOK_DATA_DIR")
+    assert data.main(["locate"]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == str(data.EMBEDDED_FILE)
+    assert "the 28x28 copy shipped with rpsbook" in err
+    assert not (tmp_path / "cache").exists(), "locate must not write anything"
 
 
 # --------------------------------------------------------------------------- bad folders
@@ -348,6 +378,11 @@ def test_load_rps_preloaded_and_naive_yield_identical_batches(tree):
 
 def test_decoded_cache_is_reused_and_invalidated(tree, tmp_path, monkeypatch):
     cache = tmp_path / "decoded"
+    touched = tree / "rps-test-set" / "rock" / "rock00.png"
+    with Image.open(touched) as image:
+        pixels = np.asarray(image)
+    # Uncompressed PNGs: the same size whatever the pixels, for the swap below.
+    Image.fromarray(pixels).save(touched, compress_level=0)
     first = load_split(tree, "val", cache_dir=cache)
     assert len(list(cache.glob("rps-test-set-*.pt"))) == 1
 
@@ -357,8 +392,13 @@ def test_decoded_cache_is_reused_and_invalidated(tree, tmp_path, monkeypatch):
     monkeypatch.setattr(data, "_decode", no_decoding)
     again = load_split(tree, "val", cache_dir=cache)
     assert torch.equal(first.images, again.images)
-    touched = tree / "rps-test-set" / "rock" / "rock00.png"
-    os.utime(touched, ns=(1, 1))
+    os.utime(touched, ns=(1, 1))  # a new time, same bytes: still the same images
+    assert torch.equal(load_split(tree, "val", cache_dir=cache).images, first.images)
+    # Other pixels in a file of the same size and time: the key follows the content.
+    info = touched.stat()
+    Image.fromarray(pixels[..., [2, 1, 0, 3]]).save(touched, compress_level=0)
+    assert touched.stat().st_size == info.st_size
+    os.utime(touched, ns=(info.st_atime_ns, info.st_mtime_ns))
     with pytest.raises(AssertionError, match="cache should have been used"):
         load_split(tree, "val", cache_dir=cache)
 
@@ -411,3 +451,171 @@ def test_batch_gather_matches_per_sample_loading(tree):
             assert torch.equal(a[1], b[1])
         assert torch.equal(run[-1], runs[0][-1])
     assert data.collate([(torch.ones(2), torch.tensor(1))])[0].shape == (1, 2)
+
+
+# --------------------------------------------------------------------------- embedded copy
+
+
+def test_embedded_copy_is_the_default_and_needs_no_files(monkeypatch):
+    """``load_rps()`` with nothing set: the shipped array, no PNG decoded, the site's numbers."""
+    monkeypatch.delenv("RPSBOOK_DATA_DIR", raising=False)
+
+    def no_decoding(path):
+        raise AssertionError("the embedded copy must not decode any file")
+
+    monkeypatch.setattr(data, "_decode", no_decoding)
+    rps = load_rps()
+    assert len(rps.train_dataset) == 2520 and len(rps.val_dataset) == 372
+    assert len(rps.train_loader) == 158 and len(rps.val_loader) == 24
+    np.testing.assert_allclose(rps.normalizer.mean, [0.8489, 0.8198, 0.8098], atol=1e-4)
+    np.testing.assert_allclose(rps.normalizer.std, [0.2165, 0.2600, 0.2748], atol=1e-4)
+    train = data.load_embedded("train")
+    assert train.images.dtype == torch.uint8 and tuple(train.images.shape) == (2520, 3, 28, 28)
+    assert torch.bincount(train.targets).tolist() == [840, 840, 840]
+    assert torch.bincount(data.load_embedded("val").targets).tolist() == [124, 124, 124]
+    # The same sums as the PNG copy (test_real_data_statistics_and_loaders).
+    sums = statistics_per_channel(train.images.float() / 255)
+    np.testing.assert_allclose(sums[1].numpy(), [2139.3064, 2065.9209, 2040.7278], atol=2e-2)
+
+
+@pytest.mark.realdata
+def test_embedded_arrays_equal_the_decoded_pngs(shared_png_dir):
+    """Pixel for pixel what the ImageFolder pipeline decodes from the copy (RGBA -> RGB)."""
+    arrays = data._read_embedded()
+    for code, (split, folder) in enumerate(data.SPLITS.items()):
+        from_pngs = load_split(shared_png_dir, split, cache_dir=False)
+        shipped = data.load_embedded(split)
+        assert torch.equal(shipped.images, from_pngs.images)
+        assert torch.equal(shipped.targets, from_pngs.targets)
+        scanned = [
+            Path(p).relative_to(shared_png_dir).as_posix()
+            for p, _ in data._scan(shared_png_dir / folder)
+        ]
+        assert arrays["files"][arrays["split"] == code].tolist() == scanned
+    assert torch.equal(
+        image_folder(shared_png_dir, "val")[5][0],
+        v2.ToDtype(torch.float32, scale=True)(shipped.images[5]),
+    )
+
+
+@pytest.mark.realdata
+def test_embedded_and_png_loaders_are_identical(shared_png_dir):
+    """Same normalizer, same normalized tensors: the chapter's counts (330/372) follow."""
+    embedded = load_rps(source="embedded")
+    pngs = load_rps(shared_png_dir)
+    assert embedded.normalizer.mean == pngs.normalizer.mean
+    assert embedded.normalizer.std == pngs.normalizer.std
+    for split in ("train_dataset", "val_dataset"):
+        assert torch.equal(getattr(embedded, split).images, getattr(pngs, split).images)
+
+
+@pytest.mark.slow
+def test_chapter_run_on_the_embedded_copy_gives_the_sites_counts(monkeypatch):
+    """CNN2(5, p=0.3), Adam 3e-4, seed 13, 10 epochs on ``load_rps()``: 330/372 on the CPU."""
+    from torch import nn
+
+    from rpsbook import CNN2, StepByStep
+
+    monkeypatch.delenv("RPSBOOK_DATA_DIR", raising=False)
+    rps = load_rps()
+    torch.manual_seed(13)
+    model = CNN2(5, p=0.3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-4)
+    sbs = StepByStep(model, nn.CrossEntropyLoss(), optimizer, device="cpu")
+    sbs.set_loaders(rps.train_loader, rps.val_loader)
+    sbs.train(10)
+    val = StepByStep.loader_apply(rps.val_loader, sbs.correct)
+    assert val.tolist() == [[92, 124], [118, 124], [120, 124]]
+
+
+def test_find_data_writes_the_embedded_copy_once(monkeypatch, tmp_path):
+    monkeypatch.delenv("RPSBOOK_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    root = find_data()
+    assert root == tmp_path / "cache" / "rpsbook" / "rps28"
+    assert [len(_files(root / f)) for f in ("rps", "rps-test-set")] == [2521, 373]  # + marker
+    val = image_folder(root, "val")
+    shipped = data.load_embedded("val")
+    to_float = v2.ToDtype(torch.float32, scale=True)
+    for i in (0, 123, 124, 371):
+        image, label = val[i]
+        assert torch.equal(image, to_float(shipped.images[i])) and label == shipped.targets[i]
+    stamp = (root / "rps" / ".rpsbook-complete").stat().st_mtime_ns
+    assert find_data() == root
+    assert (root / "rps" / ".rpsbook-complete").stat().st_mtime_ns == stamp
+    assert data.main(["extract", "--root", str(root)]) == 0
+    assert load_rps(root, preload=False).normalizer.mean == load_rps().normalizer.mean
+
+
+def test_damaged_embedded_copy_is_refused(monkeypatch, tmp_path):
+    copy = tmp_path / "rps28.npz"
+    payload = bytearray(data.EMBEDDED_FILE.read_bytes())
+    payload[len(payload) // 2] ^= 0xFF
+    copy.write_bytes(bytes(payload))
+    (tmp_path / "rps28.sha256").write_text(data.EMBEDDED_FILE.with_suffix(".sha256").read_text())
+    monkeypatch.setattr(data, "EMBEDDED_FILE", copy)
+    with pytest.raises(ChecksumError, match=r"rps28\.npz has SHA-256 .* records") as info:
+        data.load_embedded("train")
+    assert "pip install --force-reinstall" in str(info.value)
+    assert "tools/pack_dataset.py" in str(info.value)
+    copy.unlink()
+    with pytest.raises(DataNotFoundError, match=r"rps28\.npz .* missing or unreadable"):
+        load_rps(source="embedded")
+
+
+def _pack_module():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "pack_dataset.py"
+    spec = importlib.util.spec_from_file_location("pack_dataset", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pack_dataset_is_reproducible_and_resizes_like_the_copy(tmp_path, tree, capsys):
+    pack = _pack_module()
+    out = tmp_path / "a.npz"
+    assert pack.main(["--from-copy", str(tree), "--out", str(out)]) == 0
+    first = out.read_bytes()
+    assert pack.main(["--from-copy", str(tree), "--out", str(out)]) == 0
+    assert out.read_bytes() == first, "a rebuild must give the same bytes"
+    assert out.with_suffix(".sha256").read_text() == f"{_sha(out)}  a.npz\n"
+    assert pack.main(["--from-copy", str(tree), "--out", str(out), "--check"]) == 0
+    with np.load(out) as arrays:
+        assert arrays["images"].shape == (18, 28, 28, 3)  # 32x32 PNGs, Resize(28)
+        assert arrays["files"][0] == "rps/paper/paper00.png"
+        assert arrays["split"].tolist() == [0] * 12 + [1] * 6
+        decoded = load_split(tree, "val", cache_dir=False).images.permute(0, 2, 3, 1).numpy()
+        assert np.array_equal(arrays["images"][12:], decoded)
+    # From originals: Lanczos (how the copy was made) differs from torchvision's Resize(28),
+    # which is Pillow's antialiased bilinear filter; --resize torchvision gives the latter.
+    lanczos, bilinear = tmp_path / "l.npz", tmp_path / "b.npz"
+    pack.main(["--from-originals", str(tree), "--out", str(lanczos)])
+    pack.main(["--from-originals", str(tree), "--out", str(bilinear), "--resize", "torchvision"])
+    path = tree / "rps" / "paper" / "paper00.png"
+    with Image.open(path) as image:
+        expected = np.asarray(image.resize((28, 28), Image.Resampling.LANCZOS).convert("RGB"))
+    with np.load(lanczos) as a, np.load(bilinear) as b:
+        assert np.array_equal(a["images"][0], expected)
+        assert np.array_equal(b["images"][0], data._decode(str(path)).permute(1, 2, 0).numpy())
+        assert not np.array_equal(a["images"], b["images"])
+    (tree / "rps" / "paper" / "paper00.png").write_bytes(_png_bytes(np.random.default_rng(7)))
+    assert pack.main(["--from-copy", str(tree), "--out", str(out), "--check"]) == 1
+    assert "differs from the rebuild in: images" in capsys.readouterr().out
+
+
+def test_download_rps_book_signature_extracts_into_the_current_folder(
+    tmp_path, archives, monkeypatch
+):
+    import inspect
+
+    urls, sums, _ = archives
+    parameters = inspect.signature(download_rps).parameters
+    assert next(iter(parameters)) == "localfolder" and parameters["localfolder"].default == ""
+    work = tmp_path / "notebook"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert download_rps(urls=urls, sha256=sums) == Path("")
+    assert _entries(work) == ["rps", "rps-test-set"]
+    assert len(list((work / "rps" / "rock").iterdir())) == N_PER_CLASS["rps"]
