@@ -57,12 +57,16 @@ _RESULT_CMAP = "RdBu_r"
 
 
 def _as_float(tensor: Tensor, name: str, dim: int, shape: str) -> Tensor:
-    """``tensor`` detached as a CPU float tensor, or a clear error if it is not ``dim``-D."""
+    """``tensor`` detached as a contiguous CPU float tensor, or a clear error if not ``dim``-D.
+
+    Contiguous because dropout draws its mask in memory order: a transposed view would get
+    another mask from the same seed.
+    """
     if not isinstance(tensor, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape {shape}, got {type(tensor)!r}")
     if tensor.dim() != dim:
         raise ValueError(f"{name} must have shape {shape}, got {tuple(tensor.shape)}")
-    return tensor.detach().cpu().float()
+    return tensor.detach().cpu().float().contiguous()
 
 
 def _check_p(p: float) -> float:
@@ -155,7 +159,7 @@ def _shape(t: Tensor) -> str:
 
 
 def three_channel_example() -> tuple[Tensor, Tensor]:
-    """A small integer-valued region and filter whose convolution is 39 (Fig 6.3).
+    """A small integer-valued region and filter whose convolution is 39 (Fig 6.4).
 
     Returns
     -------
@@ -229,7 +233,7 @@ def three_channel_convolution(region: Tensor, kernel: Tensor) -> RegionConvoluti
 def plot_three_channel_convolution(
     region: Tensor, kernel: Tensor, fig: FigureBase | None = None
 ) -> Figure:
-    """Fig 6.3: a 3-channel filter over a 3-channel region yields one value.
+    """Fig 6.4: a 3-channel filter over a 3-channel region yields one value.
 
     One row per channel: the region's channel, the filter's channel, their elementwise
     products and the sum of those products; the last panel is the total, which equals
@@ -286,7 +290,7 @@ def plot_three_channel_convolution(
 def multichannel_example(
     n_filters: int = 2, size: int = 5, seed: int = 44
 ) -> tuple[Tensor, Tensor]:
-    """A small integer-valued RGB image and ``n_filters`` 3x3 filters (Figs 6.4 and 6.5).
+    """A small integer-valued RGB image and ``n_filters`` 3x3 filters (Figs 6.3 and 6.5).
 
     Drawn from a local generator, so the global random state is untouched.
 
@@ -312,7 +316,7 @@ def plot_multichannel_convolution(
     *,
     annotate: bool | None = None,
 ) -> Figure:
-    """Figs 6.4/6.5: n multi-channel filters over a multi-channel image give n output channels.
+    """Figs 6.3/6.5: n multi-channel filters over a multi-channel image give n output channels.
 
     Columns: the input's channels, each filter's channels, and the output channels
     ``F.conv2d(image, filters)`` (stride 1, no padding, no bias).
@@ -394,8 +398,9 @@ def plot_multichannel_convolution(
 def seeded_dropout(inputs: Tensor, p: float = 0.5, seed: int = 44) -> Tensor:
     """Train-mode dropout with a fixed seed, leaving the caller's random state alone.
 
-    Equal to ``torch.manual_seed(seed); nn.Dropout(p)(inputs)`` on a CPU tensor: each value is
-    zeroed with probability ``p`` and the kept ones are scaled by ``1 / (1 - p)``.
+    Equal to ``torch.manual_seed(seed); nn.Dropout(p)(inputs)`` on a contiguous CPU tensor,
+    whatever the device and memory layout of ``inputs``: each value is zeroed with
+    probability ``p`` and the kept ones are scaled by ``1 / (1 - p)``.
 
     Parameters
     ----------
@@ -414,7 +419,8 @@ def seeded_dropout(inputs: Tensor, p: float = 0.5, seed: int = 44) -> Tensor:
         raise TypeError(f"inputs must be a torch.Tensor, got {type(inputs)!r}")
     p = _check_p(p)
     with seeded_cpu_rng(seed):
-        outputs = F.dropout(inputs.detach().cpu(), p, training=True)
+        # contiguous: the mask is drawn in memory order, so a view would get another one
+        outputs = F.dropout(inputs.detach().cpu().contiguous(), p, training=True)
     return outputs.to(inputs.device)
 
 

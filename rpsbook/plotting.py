@@ -24,6 +24,7 @@ __all__ = [
     "plot_filters",
     "plot_losses",
     "show_images",
+    "show_standardized",
 ]
 
 
@@ -40,6 +41,13 @@ def _displayable(image: Tensor) -> np.ndarray:
     if image.dtype == torch.uint8:
         image = image.float() / 255
     return image.clamp(0, 1).permute(1, 2, 0).numpy()
+
+
+def _floats(values: Sequence[float] | Tensor) -> list[float]:
+    """Losses as plain floats, whether given as floats or as (CUDA) tensors."""
+    if isinstance(values, Tensor):
+        return values.detach().cpu().flatten().tolist()
+    return [float(v.detach().cpu()) if isinstance(v, Tensor) else float(v) for v in values]
 
 
 def show_images(
@@ -106,6 +114,75 @@ def show_images(
             ax.set_title(classes[label] if classes is not None else str(label))
     if title:
         fig.suptitle(title)
+    return fig
+
+
+def show_standardized(
+    images: Tensor,
+    labels: Tensor | Sequence[int] | None = None,
+    classes: Sequence[str] | None = None,
+    *,
+    normalizer: v2.Normalize,
+    size: float = 1.8,
+) -> Figure:
+    """Standardized images three ways: the originals, the standardized values, wrapped bytes.
+
+    Row 1 undoes ``normalizer`` (the pictures before standardization). Row 2 shows the
+    standardized values themselves, the input the model receives: one linear map, shared
+    by all channels and images, takes ``[-m, m]`` to black..white, where ``m`` is the
+    largest absolute standardized value shown, so zero (a channel's training-set mean) is
+    mid grey and nothing is clipped. Row 3 converts the standardized floats straight to
+    ``uint8`` as the book's figure does (``x * 255`` cast to bytes), which wraps values
+    modulo 256.
+
+    Parameters
+    ----------
+    images : Tensor (N, C, H, W)
+        Standardized (normalized) float images, on any device.
+    labels, classes
+        As in :func:`show_images`.
+    normalizer : v2.Normalize
+        The transform that standardized ``images``.
+    size : float
+        Side of each image in inches.
+
+    Returns
+    -------
+    Figure
+        With ``3 * N`` image axes and one colorbar for row 2.
+    """
+    if images.ndim != 4 or images.dtype == torch.uint8:
+        raise ValueError(
+            f"images must be standardized floats (N, C, H, W), got {images.dtype} "
+            f"of shape {tuple(images.shape)}"
+        )
+    if labels is not None and len(labels) != images.shape[0]:
+        raise ValueError(f"got {len(labels)} labels for {images.shape[0]} images")
+    images = images.detach().cpu().float()
+    m = float(images.abs().max()) or 1.0
+    rows = {
+        "original\n(denormalized)": denormalize(images, normalizer).clamp(0, 1),
+        f"standardized\n[-{m:.2f}, {m:.2f}]\n→ black..white": (images + m) / (2 * m),
+        "book: straight\nto uint8 (wraps)": (images * 255).to(torch.int64).to(torch.uint8),
+    }
+    n = images.shape[0]
+    fig, axes = plt.subplots(
+        3, n, figsize=(size * n + 1.9, 3 * size + 0.4), squeeze=False, layout="constrained"
+    )
+    fig.get_layout_engine().set(wspace=0.04)
+    for r, (row_label, shown) in enumerate(rows.items()):
+        for i in range(n):
+            ax = axes[r, i]
+            ax.imshow(_displayable(shown[i]))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_ylabel(row_label, rotation=0, ha="right", va="center", fontsize=10)
+            if r == 0 and labels is not None:
+                label = int(labels[i])
+                ax.set_title(classes[label] if classes is not None else str(label))
+    mappable = plt.cm.ScalarMappable(plt.Normalize(-m, m), cmap="gray")
+    fig.colorbar(mappable, ax=axes[1, :].tolist(), shrink=0.9, label="standardized value")
     return fig
 
 
@@ -235,6 +312,8 @@ def plot_feature_maps(
     def name(label: int) -> str:
         return classes[label] if classes is not None else str(label)
 
+    font = max(8.0, 6.5 * size)  # labels stay readable when cells are drawn larger
+
     for r, (label, maps, (vmin, vmax)) in enumerate(rows):
         for c in range(n_cols):
             ax = axes[r, c]
@@ -243,13 +322,13 @@ def plot_feature_maps(
             ax.set_xticks([])
             ax.set_yticks([])
             if c == 0:
-                ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+                ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=font)
     if y is not None:
         for c in range(n_cols):
             title = f"label {name(int(y[c]))}"
             if yhat is not None:
                 title += f"\npred {name(int(yhat[c]))}"
-            axes[0, c].set_title(title, fontsize=8)
+            axes[0, c].set_title(title, fontsize=font)
     return fig
 
 
@@ -267,6 +346,7 @@ def plot_losses(
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4), layout="constrained")
     prefix = f"{label}: " if label else ""
+    losses, val_losses = _floats(losses), _floats(val_losses)
     epochs = range(1, len(losses) + 1)
     (line,) = ax.plot(epochs, losses, label=f"{prefix}training")
     if len(val_losses):

@@ -323,3 +323,67 @@ def test_plot_dropout2d_single_channel_has_no_composite():
 def test_plot_dropout2d_rejects_batched_input():
     with pytest.raises(ValueError, match=r"image must have shape \(C, H, W\)"):
         diagrams.plot_dropout2d(torch.rand(2, 3, 6, 6))
+
+
+# ------------------------------------------------------------------ tensors on a GPU
+
+
+class CudaLike(torch.Tensor):
+    """Behaves like a CUDA tensor where it matters here: no NumPy view before ``.cpu()``."""
+
+    def numpy(self, *args, **kwargs):
+        raise TypeError("can't convert cuda:0 device type tensor to numpy: use Tensor.cpu()")
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError("can't convert cuda:0 device type tensor to numpy: use Tensor.cpu()")
+
+    def cpu(self, *args, **kwargs):
+        return super().cpu(*args, **kwargs).as_subclass(torch.Tensor)
+
+
+def cuda_like(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor``'s values as a CUDA-like, non-contiguous tensor that requires grad."""
+    tensor = tensor.detach().clone().float().requires_grad_().as_subclass(CudaLike)
+    if tensor.ndim >= 2:
+        tensor = tensor.mT.contiguous().mT  # same values, transposed strides
+    return tensor
+
+
+IMAGE = torch.randn(3, 6, 6, generator=torch.Generator().manual_seed(5))
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda: diagrams.plot_three_channel_convolution(
+            *(cuda_like(t) for t in diagrams.three_channel_example())
+        ),
+        lambda: diagrams.plot_multichannel_convolution(
+            *(cuda_like(t) for t in diagrams.multichannel_example())
+        ),
+        lambda: diagrams.plot_dropout_mask(
+            cuda_like(INPUTS), cuda_like(diagrams.seeded_dropout(INPUTS)), p=0.5
+        ),
+        lambda: diagrams.plot_dropout_sums(cuda_like(INPUTS), (0.1, 0.5), n=50),
+        lambda: diagrams.plot_dropout2d(cuda_like(IMAGE)),
+    ],
+    ids=["three_channel", "multichannel", "dropout_mask", "dropout_sums", "dropout2d"],
+)
+def test_every_diagram_accepts_gpu_tensors_that_require_grad(draw):
+    assert isinstance(draw(), Figure)
+
+
+def test_diagram_computations_accept_gpu_tensors_and_give_the_cpu_values():
+    region, kernel = diagrams.three_channel_example()
+    assert diagrams.three_channel_convolution(cuda_like(region), cuda_like(kernel)).total == 39
+    assert torch.equal(diagrams.seeded_dropout(cuda_like(INPUTS)), diagrams.seeded_dropout(INPUTS))
+    assert torch.equal(
+        diagrams.dropout_sums(cuda_like(INPUTS), n=20), diagrams.dropout_sums(INPUTS, n=20)
+    )
+    # the same masks as for the contiguous CPU tensor: the mask follows values, not strides
+    for ours, cpu in zip(
+        diagrams.dropout_vs_dropout2d(cuda_like(IMAGE)),
+        diagrams.dropout_vs_dropout2d(IMAGE),
+        strict=True,
+    ):
+        assert torch.equal(ours, cpu)

@@ -17,6 +17,7 @@ from rpsbook.plotting import (
     plot_filters,
     plot_losses,
     show_images,
+    show_standardized,
 )
 
 NORMALIZER = v2.Normalize(mean=[0.5, 0.4, 0.3], std=[0.25, 0.2, 0.1])
@@ -226,3 +227,118 @@ def test_plot_losses_linear_axis_on_request():
     fig = plot_losses([1.0, 0.5], log=False)
     assert fig.axes[0].get_yscale() == "linear"
     assert len(fig.axes[0].get_lines()) == 1  # no validation curve without val_losses
+
+
+# ------------------------------------------------------------------ tensors on a GPU
+
+
+class CudaLike(torch.Tensor):
+    """Behaves like a CUDA tensor where it matters here: no NumPy view before ``.cpu()``."""
+
+    def numpy(self, *args, **kwargs):
+        raise TypeError("can't convert cuda:0 device type tensor to numpy: use Tensor.cpu()")
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError("can't convert cuda:0 device type tensor to numpy: use Tensor.cpu()")
+
+    def cpu(self, *args, **kwargs):
+        return super().cpu(*args, **kwargs).as_subclass(torch.Tensor)
+
+
+def cuda_like(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor``'s values as a CUDA-like, non-contiguous tensor (requiring grad if float)."""
+    tensor = tensor.detach().clone()
+    if tensor.is_floating_point():
+        tensor.requires_grad_()
+    tensor = tensor.as_subclass(CudaLike)
+    if tensor.ndim >= 2:
+        tensor = tensor.mT.contiguous().mT  # same values, transposed strides
+    return tensor
+
+
+def test_cuda_like_refuses_numpy_until_moved_to_the_cpu():
+    tensor = cuda_like(torch.ones(2, 3))
+    assert not tensor.is_contiguous() and tensor.requires_grad
+    with pytest.raises(TypeError, match="cpu"):
+        tensor.numpy()
+    with pytest.raises(TypeError, match="cpu"):
+        np.asarray(tensor)
+    assert tensor.detach().cpu().numpy().tolist() == [[1.0] * 3] * 2
+
+
+GENERATOR = torch.Generator().manual_seed(3)
+BATCH = torch.randn(4, 3, 6, 6, generator=GENERATOR)
+LABELS = torch.tensor([0, 1, 2, 1])
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda: show_images(cuda_like(BATCH), cuda_like(LABELS), CLASSES, normalizer=NORMALIZER),
+        lambda: show_images(cuda_like((BATCH.abs() * 40).to(torch.uint8))),
+        lambda: plot_class_examples(cuda_like(BATCH), cuda_like(LABELS), CLASSES),
+        lambda: show_standardized(cuda_like(BATCH), cuda_like(LABELS), normalizer=NORMALIZER),
+        lambda: plot_filters(cuda_like(torch.randn(2, 3, 3, 3, generator=GENERATOR))),
+        lambda: plot_feature_maps(
+            {"conv": cuda_like(BATCH), "fc": cuda_like(BATCH.flatten(1))},
+            y=cuda_like(LABELS),
+            yhat=cuda_like(LABELS),
+        ),
+        lambda: plot_losses([cuda_like(torch.tensor(0.5)), cuda_like(torch.tensor(0.25))]),
+        lambda: plot_losses(cuda_like(torch.tensor([0.5, 0.25])), cuda_like(torch.tensor([1.0]))),
+    ],
+    ids=[
+        "show_images",
+        "show_images-uint8",
+        "plot_class_examples",
+        "show_standardized",
+        "plot_filters",
+        "plot_feature_maps",
+        "plot_losses-list",
+        "plot_losses-tensor",
+    ],
+)
+def test_every_helper_accepts_gpu_tensors_that_require_grad(draw):
+    fig = draw()
+    assert isinstance(fig, Figure)
+    plt.close(fig)
+
+
+def test_plot_losses_draws_the_values_of_tensor_losses():
+    fig = plot_losses(cuda_like(torch.tensor([0.5, 0.25])), [cuda_like(torch.tensor(1.0))])
+    training, validation = fig.axes[0].get_lines()
+    assert training.get_ydata().tolist() == [0.5, 0.25]
+    assert validation.get_ydata().tolist() == [1.0]
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------ show_standardized
+
+
+def test_show_standardized_shows_originals_standardized_values_and_wrapped_bytes():
+    standardized = NORMALIZER(torch.rand(2, 3, 4, 4, generator=torch.Generator().manual_seed(1)))
+    fig = show_standardized(standardized, torch.tensor([2, 0]), CLASSES, normalizer=NORMALIZER)
+    image_axes = [ax for ax in fig.axes if ax.get_images()][:6]
+    assert len(image_axes) == 6  # 3 rows of 2 (the colorbar comes after them)
+    m = standardized.abs().max()
+    for i in range(2):
+        original, middle, wrapped = (shown(image_axes[r * 2 + i]) for r in range(3))
+        hwc = standardized[i].permute(1, 2, 0)
+        np.testing.assert_allclose(
+            original, denormalize(standardized, NORMALIZER)[i].permute(1, 2, 0), atol=1e-6
+        )
+        # the model's input itself: one linear map from [-m, m] to [0, 1], nothing clipped
+        np.testing.assert_allclose(middle, (hwc + m) / (2 * m), atol=1e-6)
+        assert middle.min() >= 0 and middle.max() <= 1
+        # the book's figure: floats * 255 cast to bytes, which wraps negatives to bright
+        bytes_ = (hwc * 255).to(torch.int64).to(torch.uint8)
+        np.testing.assert_allclose(wrapped, bytes_.float() / 255, atol=1e-6)
+    assert standardized.min() < 0  # so the wrapped row differs from any clipped one
+    assert [ax.get_title() for ax in image_axes[:2]] == ["scissors", "paper"]
+    assert fig.axes[-1].get_ylabel() == "standardized value"
+    plt.close(fig)
+
+
+def test_show_standardized_rejects_bytes():
+    with pytest.raises(ValueError, match="standardized floats"):
+        show_standardized(torch.zeros(1, 3, 2, 2, dtype=torch.uint8), normalizer=NORMALIZER)
