@@ -25,14 +25,14 @@ the path the parameters take, next to plain SGD.
 from functools import partial
 
 import torch
-from torch.optim import SGD, Adam
+from torch.optim import SGD, Adam, AdamW
 
 from rpsbook.ewma import (
     adapted_gradients,
     alpha_from_periods,
+    bias_correction,
     calc_corrected_ewma,
     calc_ewma,
-    correction,
     ewma_average_age,
     ewma_weights,
     ma_average_age,
@@ -57,7 +57,7 @@ from rpsbook.report import compare_with_book
 
 SECTION = "Adaptive learning rate: MA, EWMA and Adam"
 
-print("MA(5) weights of lags 1..7:", ma_weights(5, 7).tolist())
+print("MA(5) weights of ages 1..7:", ma_weights(5, 7).tolist())
 print("MA(5) average age:", ma_average_age(5))
 
 # %%
@@ -77,7 +77,7 @@ print("MA(5) average age:", ma_average_age(5))
 # :math:`1 - \beta^{20}`, just short of one.
 
 weights = ewma_weights(1 / 3, 20)
-print("EWMA(alpha=1/3) weights of lags 1..5:", [round(w, 4) for w in weights[:5].tolist()])
+print("EWMA(alpha=1/3) weights of ages 1..5:", [round(w, 4) for w in weights[:5].tolist()])
 print(f"sum over 20 lags: {weights.sum().item():.6f}  (1 - beta**20 = {1 - (2 / 3) ** 20:.6f})")
 
 # %%
@@ -116,7 +116,8 @@ print(
 
 # %%
 # Figure 6.15 in the book puts the two weightings side by side: the MA's flat block of five
-# bars against the EWMA's geometric decay, with both average ages marked.
+# bars against the EWMA's geometric decay, with both average ages marked. The x-axis is the
+# age of a value (1 for the current one, so lag ``k`` is age ``k + 1``).
 
 fig = plot_ewma_weights(1 / 3, 5, 20)
 
@@ -132,7 +133,7 @@ fig = plot_ewma_weights(1 / 3, 5, 20)
 #
 # The cure follows from the weights: after ``t`` steps they add up to
 # :math:`1 - \beta^t` instead of one, so dividing by that sum
-# (:func:`rpsbook.ewma.correction`) turns the EWMA back into a proper weighted mean. The
+# (:func:`rpsbook.ewma.bias_correction`) turns the EWMA back into a proper weighted mean. The
 # correction matters early and fades away, because :math:`\beta^t \to 0`.
 # :func:`rpsbook.ewma.calc_corrected_ewma` applies it at every step.
 
@@ -140,7 +141,7 @@ constant = torch.full((50,), 10.0, dtype=torch.float64)
 steps = [0, 1, 4, 19, 49]
 print("step:               ", [s + 1 for s in steps])
 print("EWMA (beta=0.9):    ", [round(v, 3) for v in calc_ewma(constant, beta=0.9)[steps].tolist()])
-print("1 - beta**t:        ", [round(correction(0.9, s + 1), 3) for s in steps])
+print("1 - beta**t:        ", [round(bias_correction(0.9, s + 1), 3) for s in steps])
 print(
     "corrected EWMA:     ",
     [round(v, 3) for v in calc_corrected_ewma(constant, beta=0.9)[steps].tolist()],
@@ -161,12 +162,16 @@ fig = plot_ewma_series(temperatures, 19)
 # Adam
 # ----
 #
-# Adam keeps two EWMAs per parameter, both started from zero and bias-corrected:
+# Adam (adaptive moment estimation) is two older ideas in one optimizer. It keeps two EWMAs
+# per parameter, both started from zero and bias-corrected:
 #
 # * the gradients themselves, with :math:`\beta_1` (0.9, about 19 steps): a smoothed
-#   direction;
-# * the squared gradients, with :math:`\beta_2` (0.999, about 1999 steps): a slowly varying
-#   measure of how large this parameter's gradients tend to be.
+#   direction, the *first moment* of the gradients. Smoothing the gradients is what SGD
+#   with momentum does (next page), with an average instead of a sum;
+# * the squared gradients, with :math:`\beta_2` (0.999, about 1999 steps): the *second
+#   moment*, an uncentered variance (the mean is not subtracted), a slowly varying measure
+#   of how large this parameter's gradients tend to be. Dividing by its root is RMSProp's
+#   idea.
 #
 # The *adapted gradient* is the first divided by the square root of the second (plus a tiny
 # ``eps`` against division by zero), and the update is ``param -= lr * adapted``. Dividing by
@@ -176,6 +181,43 @@ fig = plot_ewma_series(temperatures, 19)
 
 defaults = Adam([torch.zeros(1, requires_grad=True)]).defaults
 print({key: defaults[key] for key in ("lr", "betas", "eps", "weight_decay", "amsgrad")})
+
+# %%
+# Two of those arguments change the recipe.
+#
+# ``weight_decay`` adds an L2 penalty, ``weight_decay / 2 * w**2``, to the loss. Its
+# gradient is ``weight_decay * w``, so the optimizer simply adds that to the gradient of
+# every weight before using it; the update then pulls every weight towards zero by a
+# fraction of itself, hence "decay". In Adam the extra gradient goes through the adaptive
+# scaling like any other, which weakens the decay of weights whose gradients are large.
+# ``AdamW`` *decouples* it: it shrinks the weight by ``lr * weight_decay`` times itself
+# directly and adapts only the loss's gradient. One step on a weight of 1 whose loss has no
+# gradient at all shows the three behaviours:
+
+
+def one_step(optimizer_class: type, **kwargs) -> float:
+    """The weight after one step from 1.0 with a zero loss gradient."""
+    weight = torch.ones(1, requires_grad=True)
+    optimizer = optimizer_class([weight], lr=0.1, weight_decay=0.1, **kwargs)
+    weight.grad = torch.zeros(1)
+    optimizer.step()
+    return weight.item()
+
+
+print(f"SGD,   weight_decay=0.1: {one_step(SGD):.4f}  (1 - lr * wd = 0.99)")
+print(f"Adam,  weight_decay=0.1: {one_step(Adam):.4f}  (the decay's gradient, adapted to ~1)")
+print(f"AdamW, weight_decay=0.1: {one_step(AdamW):.4f}  (decoupled: 1 - lr * wd)")
+
+# %%
+# In Adam the decay's gradient, alone in the EWMAs, is adapted to almost exactly 1 and
+# the weight moves by a full ``lr``, as if the penalty were a real loss term; SGD and AdamW
+# shrink it by 1%.
+#
+# ``amsgrad=True`` replaces the EWMA of squared gradients, in the denominator, by its
+# running *maximum*, so the denominator never shrinks and the effective step of a
+# parameter never grows. The chapter describes it as also dropping the bias correction;
+# torch's implementation (2.14) keeps the correction and applies it to the maximum. We
+# check the maximum on the regression below.
 
 # %%
 # The regression playground
@@ -196,9 +238,71 @@ print(f"starting point: b = {initial.bias.item():.4f}, w = {initial.weight.item(
 print("least-squares optimum (b, w): ({:.4f}, {:.4f})".format(*surface.optimum))
 
 # %%
+# Capturing gradients and parameters with hooks
+# ---------------------------------------------
+#
+# To recompute Adam by hand we need every gradient it was given. PyTorch offers two kinds of
+# hooks for that, and this is how rpsbook's captures work inside:
+#
+# * a *tensor hook*, ``parameter.register_hook(fn)``: autograd calls ``fn(grad)`` every
+#   time it computes the gradient of that parameter, before storing it in ``.grad``. The
+#   function must return ``None``: whatever else it returns *replaces* the gradient;
+# * a *forward hook*, ``module.register_forward_hook(fn)``: called as
+#   ``fn(module, inputs, output)`` after every forward pass, a good moment to log the
+#   parameters' current values (those the update of this step starts from).
+#
+# Both return a handle whose ``remove()`` detaches the hook. Two training steps by hand:
+
+hook_model = make_model()
+logged_grads: dict[str, list] = {"weight": [], "bias": []}
+logged_params: list[tuple[float, float]] = []
+
+
+def log_gradient(name: str, grad: torch.Tensor) -> None:
+    logged_grads[name].append(grad.detach().clone())  # returns None: grad is kept as is
+
+
+def log_parameters(module: torch.nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+    logged_params.append((module.bias.item(), module.weight.item()))
+
+
+handles = [
+    parameter.register_hook(partial(log_gradient, name))
+    for name, parameter in hook_model.linear.named_parameters()
+]
+handles.append(hook_model.linear.register_forward_hook(log_parameters))
+hook_optimizer = SGD(hook_model.parameters(), lr=0.1)
+x_batch, y_batch = data.x_train[:16], data.y_train[:16]
+for _ in range(2):
+    loss = torch.nn.functional.mse_loss(hook_model(x_batch), y_batch)
+    loss.backward()
+    print(
+        f"(b, w) = ({logged_params[-1][0]:.4f}, {logged_params[-1][1]:.4f}), "
+        f"logged grad of w {logged_grads['weight'][-1].item():+.4f}, "
+        f".grad {hook_model.linear.weight.grad.item():+.4f}"
+    )
+    hook_optimizer.step()
+    hook_optimizer.zero_grad()
+for handle in handles:
+    handle.remove()
+
+# A hook that returns a value changes the gradient autograd stores:
+handle = hook_model.linear.weight.register_hook(lambda grad: 2 * grad)
+torch.nn.functional.mse_loss(hook_model(x_batch), y_batch).backward()
+handle.remove()
+doubled = hook_model.linear.weight.grad.item()
+hook_model.zero_grad()
+torch.nn.functional.mse_loss(hook_model(x_batch), y_batch).backward()
+print(
+    f"gradient of w with a hook returning 2 * grad: {doubled:+.4f}, without: "
+    f"{hook_model.linear.weight.grad.item():+.4f}"
+)
+
+# %%
 # :func:`rpsbook.paths.compare_optimizers` trains that model for 10 epochs (50 updates) with
-# each optimizer it is given, through :class:`rpsbook.trainer.StepByStep`, while hooks from
-# :mod:`rpsbook.capture` record every gradient and every ``(b, w)`` visited. The model is so
+# each optimizer it is given, through :class:`rpsbook.trainer.StepByStep`, while the same
+# two kinds of hooks, packaged by :mod:`rpsbook.capture` (``capture_gradients`` and
+# ``capture_parameters``), record every gradient and every ``(b, w)`` visited. The model is so
 # small that the CPU is the right device; it also makes the bit-for-bit checks below exact.
 
 adam_results = compare_optimizers(
@@ -220,6 +324,18 @@ print("captured weight gradients:", tuple(weight_grads.shape))
 # gradients alone would make them.
 
 fig = plot_adapted_gradients(weight_grads)
+
+adapted = {
+    name: adapted_gradients(adam.gradients[name]).reshape(-1) for name in ("weight", "bias")
+}
+for name, values in adapted.items():
+    print(f"adapted gradients of the {name}: from {values.min():+.3f} to {values.max():+.3f}")
+
+# %%
+# Whatever the size of the raw gradients, the adapted ones stay within a few units (the
+# ranges printed above): dividing by the root of the second moment works like
+# standardizing the gradients, without centering them, so they mostly fall in
+# :math:`[-3, 3]`, and the learning rate alone sets the length of a step.
 
 # %%
 # Adam's state is nothing but two EWMAs
@@ -247,9 +363,10 @@ print(f"relative difference of exp_avg_sq: {abs(ewma_g2 / exp_avg_sq - 1):.2g}")
 # precision (printed above).
 #
 # The book's notebook computes these EWMAs in float64 from its captured gradients, with 19
-# and 1999 periods. Doing the same here lands on the notebook's numbers to about 15
-# significant digits, which says that the captured gradients, and so the whole training run,
-# are the notebook's:
+# and 1999 periods. Doing the same here lands on the notebook's numbers (run on this
+# torch) to six or seven significant digits, float32's precision: the captured gradients,
+# and so the whole training run, are the notebook's, up to the rounding of the float32
+# arithmetic of the runs:
 
 ewma_g_64 = calc_ewma(weight_grads.double(), 19)[-1].item()
 ewma_g2_64 = calc_ewma(weight_grads.double() ** 2, 1999)[-1].item()
@@ -257,7 +374,7 @@ print(
     compare_with_book(
         "EWMA(19) of the weight's gradients, step 50 (float64)",
         repr(ewma_g_64),
-        "-0.006161451964757599 (notebook)",
+        "-0.006161451964757599 (notebook on this torch) / -0.008938... (book, exp_avg -0.0089)",
         section=SECTION,
     )
 )
@@ -265,10 +382,37 @@ print(
     compare_with_book(
         "EWMA(1999) of the weight's squared gradients, step 50 (float64)",
         repr(ewma_g2_64),
-        "0.0033084673689081014 (notebook)",
+        "0.0033084673689081014 (notebook on this torch) / 0.0031747... (book, exp_avg_sq 0.0032)",
         section=SECTION,
     )
 )
+
+# %%
+# The book printed a different pair of values: its run, with an older torch, drew other
+# random numbers (for instance in the shuffling of the mini-batches), so its gradients
+# were not these. Run the book's own notebook on this torch and it prints our numbers.
+#
+# ``amsgrad``, checked: with ``amsgrad=True`` Adam also keeps ``max_exp_avg_sq``, the
+# running maximum of ``exp_avg_sq``. The same 50 updates with it (one more short run):
+
+amsgrad = compare_optimizers(
+    [OptimizerConfig("Adam, amsgrad", partial(Adam, lr=0.1, amsgrad=True))],
+    device="cpu",
+    data=data,
+)["Adam, amsgrad"]
+ams_grads = amsgrad.gradients["weight"]
+ams_state = amsgrad.optimizer_state["state"][0]
+running_max = calc_ewma(ams_grads**2, beta=0.999).cummax(dim=0).values[-1].item()
+print(
+    f"max_exp_avg_sq {ams_state['max_exp_avg_sq'].item()!r}, "
+    f"running max of EWMA(g**2) {running_max!r}"
+)
+print(f"final exp_avg_sq {ams_state['exp_avg_sq'].item()!r}")
+
+# %%
+# The two maxima agree to float32 precision (the EWMA recomputed by ``lerp`` rounds a little
+# differently, as above), and the final ``exp_avg_sq`` has fallen below its maximum: from
+# there on, ``amsgrad`` divides by a larger number than plain Adam would.
 
 # %%
 # The state is not just equal at the end: replaying every one of the 50 updates as
@@ -328,11 +472,22 @@ fig = plot_paths(results, surface)
 # Adam's path is not the shortest one, but it covers far more ground in the flat direction,
 # which is the hard part of this problem.
 #
+# Adam or SGD with momentum?
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~
+#
+# Adam is very good at one thing: getting to *a* minimum quickly, with little tuning. That
+# is not the same as getting to a *good* one. The loss surface of a deep model has a great
+# many minima, and the one closest to where the optimizer starts is not necessarily the
+# one that generalizes best. SGD with momentum, together with a learning-rate schedule
+# that keeps the rate large for a while, wanders over more of the surface before settling,
+# and often ends up in a better place; the next pages build that alternative, and the
+# last one trains the chapter's model with it.
+#
 # The losses (Figure 6.19 in the book) say the same: Adam's losses jump around during the
 # overshoot in the first epochs, then fall below SGD's.
 
 # sphinx_gallery_thumbnail_number = 4
-fig = plot_losses(results)
+fig = plot_losses(results, title="SGD vs Adam (lr 0.1): training (solid) and validation (dashed)")
 for name, result in results.items():
     print(
         f"{name:>4}: final training loss {result.losses[-1]:.4f}, "
@@ -347,10 +502,17 @@ for name, result in results.items():
 #   them geometrically (average age tending to :math:`1/\alpha`), with
 #   :math:`\alpha = 2/(p + 1)` making the two comparable.
 # * An EWMA started from zero is biased low; dividing by :math:`1 - \beta^t` removes the bias.
-# * Adam divides the corrected EWMA of the gradients by the root of the corrected EWMA of
-#   their squares. Its ``exp_avg`` and ``exp_avg_sq`` are exactly the uncorrected EWMAs of the
-#   captured gradients, and replaying the adapted gradients reproduces its path.
+# * Adam combines momentum (the first moment, an EWMA of the gradients) with RMSProp (the
+#   second moment, an EWMA of their squares): it divides the corrected first by the root of
+#   the corrected second, which puts adapted gradients mostly in :math:`[-3, 3]`.
+#   ``weight_decay`` adds ``weight_decay * w`` to the gradients (``AdamW`` decouples it);
+#   ``amsgrad`` divides by the running maximum of the second moment.
+# * Gradients are captured with tensor hooks (``register_hook``, returning ``None``) and
+#   parameters with forward hooks. Adam's ``exp_avg`` and ``exp_avg_sq`` are exactly the
+#   uncorrected EWMAs of the captured gradients, and replaying the adapted gradients
+#   reproduces its path.
 # * Per-parameter scaling lets Adam move quickly along directions where gradients are small,
-#   at the price of overshooting where the smoothed gradient is slow to turn.
+#   at the price of overshooting where the smoothed gradient is slow to turn. It reaches a
+#   minimum fast; SGD with momentum and a schedule explores more in search of a better one.
 #
 # The next page looks at the other way of giving SGD memory: momentum.

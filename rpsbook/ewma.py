@@ -9,7 +9,7 @@ and the momentum terms reproduce SGD's ``momentum_buffer``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -388,7 +388,11 @@ def plot_ewma_weights(
     ax.bar(ages + width / 2, ma_weights(periods, lags).numpy(), width, label=f"MA {periods}")
     ax.axvline(ewma_age, color="C0", ls="--", label=f"EWMA average age {ewma_age:.4f}")
     ax.axvline(ma_age, color="C1", ls=":", label=f"MA average age {ma_age:g}")
-    ax.set(xlabel="age of the value (1 = current)", ylabel="weight", title="Weights per lag")
+    ax.set(
+        xlabel="age of the value (1 = current)",
+        ylabel="weight",
+        title="Weight of a value by its age",
+    )
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # ages are whole steps
     ax.legend()
     return ax.figure
@@ -449,7 +453,7 @@ def plot_adapted_gradients(
     beta1, beta2 = betas
     steps = np.arange(1, len(grads) + 1)
     scaling = 1 / (calc_corrected_ewma(grads**2, beta=beta2).sqrt() + eps)
-    smooth_ax, scale_ax, adapt_ax = _axes_row(axes, 3, 4.5)
+    smooth_ax, scale_ax, adapt_ax = _axes_row(axes, 3, 3.7)  # 3 x 3.7 in fits the site
     smooth_ax.plot(steps, grads.numpy(), "o-", ms=3, label="gradients")
     smooth_ax.plot(steps, calc_corrected_ewma(grads, beta=beta1).numpy(), label="corrected EWMA")
     smooth_ax.set(title=f"Smoothing (β1={beta1})", xlabel="step")
@@ -466,20 +470,86 @@ def plot_adapted_gradients(
     return smooth_ax.figure
 
 
-def plot_sgd_terms(
-    grads: Tensor, beta: float = 0.9, dampening: float = 0.0, ax: Axes | None = None
-) -> Figure:
-    """Fig 6.21: SGD's update terms per step: gradient, momentum and Nesterov.
+_SGD_FLAVOURS = {
+    "sgd": ("gradient (the update term)", None),
+    "momentum": ("momentum term", calc_momentum),
+    "nesterov": ("Nesterov term", calc_nesterov),
+}
 
-    ``grads`` holds one value per step, as in :func:`plot_adapted_gradients`.
+
+def plot_sgd_terms(
+    grads: Tensor | Mapping[str, Tensor],
+    beta: float = 0.9,
+    dampening: float = 0.0,
+    ax: Axes | Sequence[Axes] | None = None,
+) -> Figure:
+    """Fig 6.21: SGD's update terms per step.
+
+    Parameters
+    ----------
+    grads : Tensor or mapping of flavour to Tensor
+        One value per step, as in :func:`plot_adapted_gradients`.
+
+        * A mapping ``{"SGD": g_sgd, "Momentum": g_mom, "Nesterov": g_nag}`` (any subset; keys
+          are case-insensitive) holds the gradients each flavour's *own* run computed, as the
+          book's figure does: one panel per flavour, with that run's gradients and the term
+          its update used (the gradient itself, :func:`calc_momentum` or
+          :func:`calc_nesterov`). The panels share their y-axis, so oscillations compare.
+        * A single tensor draws the three terms computed from the *same* gradients on one
+          axes: what each rule would make of one sequence, not what the runs did (a run's
+          gradients depend on where its own updates took it).
+    ax : Axes or sequence of Axes, optional
+        One Axes for a tensor; one per flavour, in the mapping's order, for a mapping.
     """
+    if isinstance(grads, Mapping):
+        return _plot_sgd_runs(grads, beta, dampening, ax)
     grads = _scalar_series(grads)
+    if ax is not None and not isinstance(ax, Axes):
+        raise ValueError("ax must be a single Axes when grads is one tensor.")
     ax = _new_axes(ax, figsize=(8, 4))
     steps = np.arange(1, len(grads) + 1)
     ax.plot(steps, grads.numpy(), "o-", ms=3, label="gradient")
     ax.plot(steps, calc_momentum(grads, beta, dampening).numpy(), label=f"momentum (β={beta})")
     ax.plot(steps, calc_nesterov(grads, beta, dampening).numpy(), label="Nesterov")
     ax.axhline(0, color="0.6", lw=0.8)
-    ax.set(xlabel="step", ylabel="update term", title="SGD update terms")
+    ax.set(xlabel="step", ylabel="update term", title="SGD update terms, one set of gradients")
     ax.legend()
     return ax.figure
+
+
+def _plot_sgd_runs(
+    runs: Mapping[str, Tensor],
+    beta: float,
+    dampening: float,
+    ax: Axes | Sequence[Axes] | None,
+) -> Figure:
+    unknown = [name for name in runs if name.lower() not in _SGD_FLAVOURS]
+    if not runs or unknown:
+        raise ValueError(
+            f"grads must map flavours to gradients, with keys among 'SGD', 'Momentum' and "
+            f"'Nesterov' (any case); got {list(runs)}."
+        )
+    if isinstance(ax, Axes):
+        raise ValueError(f"ax must hold one Axes per flavour ({len(runs)}), got a single Axes.")
+    if ax is None:
+        _, created = plt.subplots(
+            1, len(runs), figsize=(3.7 * len(runs), 4), sharey=True, squeeze=False
+        )
+        axes = list(created[0])
+    else:
+        axes = _axes_row(ax, len(runs), 3.7)
+    for panel, (name, run_grads) in zip(axes, runs.items(), strict=True):
+        series = _scalar_series(run_grads)
+        label, term_fn = _SGD_FLAVOURS[name.lower()]
+        steps = np.arange(1, len(series) + 1)
+        panel.axhline(0, color="0.6", lw=0.8)
+        panel.plot(steps, series.numpy(), "o-", ms=3, color="C0", label="gradient")
+        if term_fn is not None:
+            term = term_fn(series, beta, dampening)
+            panel.plot(steps, term.numpy(), color="C1", lw=2, label=label)
+        panel.set(xlabel="step", title=f"{name} run")
+        panel.legend(loc="lower right", fontsize="small")
+    axes[0].set_ylabel("update term (the step is -lr times it)")
+    if ax is None:
+        axes[0].figure.tight_layout()
+    return axes[0].figure

@@ -572,7 +572,12 @@ def _panels(ax: Axes | Sequence[Axes] | None, n: int, ncols: int, single: bool) 
         return [one] * n
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
-    fig, grid = plt.subplots(nrows, ncols, figsize=(4.5 * ncols, 4.2 * nrows), squeeze=False)
+    # The site's content column is about 1,100 px (11 inches at the default 100 dpi): wider
+    # figures are scaled down, and their text with them.
+    width = min(4.5, 11 / ncols)
+    fig, grid = plt.subplots(
+        nrows, ncols, figsize=(width * ncols, 0.93 * width * nrows), squeeze=False
+    )
     for extra in grid.flat[n:]:
         fig.delaxes(extra)
     return list(grid.flat[:n])
@@ -633,11 +638,12 @@ def plot_losses(
     results: Mapping[str, PathResult] | Sequence[PathResult],
     ax: Axes | Sequence[Axes] | None = None,
     log: bool = True,
+    title: str | None = "Training (solid) and validation (dashed) losses",
 ) -> Figure:
     """Figs 6.19/6.23/6.29: training (solid) and validation (dashed) losses per configuration.
 
     ``ax``: one Axes (the default is a new one) holds every curve; a sequence holds one
-    configuration per panel.
+    configuration per panel. ``title`` goes on every Axes drawn on (``None``: leave them).
     """
     items = _as_results(results)
     axes = _panels(ax, len(items), ncols=3, single=True)
@@ -645,4 +651,7 @@ def plot_losses(
         plotting.plot_losses(
             result.losses, result.val_losses, ax=panel, label=result.name, log=log
         )
+    if title is not None:
+        for panel in dict.fromkeys(axes):
+            panel.set_title(title)
     return axes[0].figure
