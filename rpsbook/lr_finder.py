@@ -168,9 +168,8 @@ class LRRangeTestResult:
     step_mode : {"exp", "linear"}
         The grid the learning rates followed.
     figure : Figure or None
-        The figure the book's unpacking returns (see :meth:`__iter__`), once drawn.
-
-    Unpacking gives the book's pair: ``tracking, fig = result``.
+        The curve's figure once drawn; unpacking as the book does,
+        ``tracking, fig = result``, returns it (drawing it first if needed).
     """
 
     lr: list[float]
@@ -189,7 +188,7 @@ class LRRangeTestResult:
     def __iter__(self) -> Iterator[Any]:
         """Unpack as the book does: ``tracking, fig = result``.
 
-        ``fig`` is :attr:`figure`; when none was drawn yet, the whole curve (no points
+        ``fig`` is ``figure``; when none was drawn yet, the whole curve (no points
         skipped, no marker, as in the book) is drawn with :meth:`plot` and kept.
         """
         if self.figure is None:

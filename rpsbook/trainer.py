@@ -228,7 +228,7 @@ class StepByStep:
             generator.manual_seed(seed)
 
     def set_tensorboard(self, name: str, folder: str | os.PathLike[str] = "runs") -> None:
-        """Write TensorBoard logs to ``{folder}/{name}_{timestamp}`` (:attr:`writer`).
+        """Write TensorBoard logs to ``{folder}/{name}_{timestamp}`` (``self.writer``).
 
         Needs the optional ``tensorboard`` package (``pip install tensorboard``); rpsbook does
         not depend on it.
@@ -448,10 +448,10 @@ class StepByStep:
         """Register a forward hook on each of ``layers_to_hook`` (``layers`` is an alias).
 
         Without ``hook_fn``, every forward pass appends each layer's output, as a NumPy array,
-        to :attr:`visualization` ``[name]`` (outputs of several passes are concatenated along
+        to ``self.visualization[name]`` (outputs of several passes are concatenated along
         the batch dimension; ``None`` until the layer runs). With ``hook_fn``, the book's
         ``hook_fn(layer, inputs, outputs)`` is registered as the hook itself (a value it
-        returns replaces the output, as in PyTorch). Each call empties :attr:`visualization`
+        returns replaces the output, as in PyTorch). Each call empties ``visualization``
         first. Hooks stay until :meth:`remove_hooks`; their handles are in :attr:`handles`.
         Returns the attached :class:`~rpsbook.capture.Capture`.
         """
@@ -470,7 +470,7 @@ class StepByStep:
         """Record the gradients of the parameters of ``layers_to_hook`` at every backward pass.
 
         Read them from the returned capture (``.gradients``: stacked tensors) or, as in the
-        book, from :attr:`_gradients` (lists), also after :meth:`remove_hooks`.
+        book, from ``sbs._gradients`` (lists), also after :meth:`remove_hooks`.
         """
         capture = self._keep(capture_gradients(self.model, _layer_names(layers_to_hook, layers)))
         self._gradient_capture = capture
@@ -485,7 +485,7 @@ class StepByStep:
     ) -> ParameterCapture:
         """Record the parameters of ``layers_to_hook`` at every (training) forward pass.
 
-        Read them from the returned capture (``.parameters``) or from :attr:`_parameters`.
+        Read them from the returned capture (``.parameters``) or from ``sbs._parameters``.
         ``training_only=False`` also logs during validation passes, as the book does.
         """
         names = _layer_names(layers_to_hook, layers)
