@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import os
-from collections.abc import Iterator
+import random
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
+import numpy as np
 import torch
+
+_DEVICE_TYPES = ("cuda", "mps", "cpu")
 
 
 def progress_enabled(progress: bool | None = None) -> bool:
@@ -16,15 +22,46 @@ def progress_enabled(progress: bool | None = None) -> bool:
     return os.environ.get("RPSBOOK_PROGRESS", "1") != "0"
 
 
+def default_device() -> torch.device:
+    """``$RPSBOOK_DEVICE`` (``cuda``, ``cuda:1``, ``mps`` or ``cpu``) if set, else the best one.
+
+    The best available is cuda, then mps, then cpu. A value naming another device type, or an
+    accelerator this machine does not have, raises ``ValueError``.
+    """
+    value = os.environ.get("RPSBOOK_DEVICE", "").strip()
+    if not value:
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(value)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in _DEVICE_TYPES:
+        raise ValueError(
+            f"RPSBOOK_DEVICE={value!r} is not a device rpsbook runs on: use one of "
+            f"{', '.join(_DEVICE_TYPES)} (optionally with an index, e.g. cuda:1), or unset it."
+        )
+    available = {
+        "cuda": torch.cuda.is_available(),
+        "mps": torch.backends.mps.is_available(),
+        "cpu": True,
+    }
+    if not available[device.type]:
+        raise ValueError(
+            f"RPSBOOK_DEVICE={value!r}, but this torch build or machine has no {device.type} "
+            "device: set RPSBOOK_DEVICE=cpu or unset it."
+        )
+    return device
+
+
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """The device to use: ``device`` if given, else cuda, then mps, then cpu."""
+    """The device to use: ``device`` if given, else :func:`default_device`."""
     if device is not None:
         return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    return default_device()
 
 
 def forked_rng(device: torch.device) -> AbstractContextManager[None]:
@@ -50,3 +87,113 @@ def seeded_cpu_rng(seed: int) -> Iterator[None]:
         yield
     finally:
         torch.set_rng_state(state)
+
+
+def global_rng_states(device: torch.device) -> dict[str, Any]:
+    """The global generators a training run draws from, as tensors and Python scalars.
+
+    Torch's CPU generator, the generators of ``device``'s accelerator type (all CUDA devices,
+    when CUDA is initialized), NumPy's legacy global generator and Python's ``random``. Only
+    tensors, ints, floats, strings and tuples: ``torch.load(weights_only=True)`` reads them back
+    without allow-listing anything.
+    """
+    name, keys, pos, has_gauss, cached_gaussian = np.random.get_state()  # noqa: NPY002
+    states: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": (name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached_gaussian),
+        "python": random.getstate(),
+    }
+    if device.type == "cuda" and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    if device.type == "mps":
+        states["mps"] = torch.mps.get_rng_state()
+    return states
+
+
+def set_global_rng_states(states: dict[str, Any]) -> None:
+    """Put back what :func:`global_rng_states` returned."""
+    torch.set_rng_state(states["torch"].cpu())
+    name, keys, pos, has_gauss, cached_gaussian = states["numpy"]
+    np.random.set_state(  # noqa: NPY002
+        (name, keys.cpu().numpy().astype(np.uint32), pos, has_gauss, cached_gaussian)
+    )
+    version, internal, gauss_next = states["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    if "cuda" in states:
+        torch.cuda.set_rng_state_all([state.cpu() for state in states["cuda"]])
+    if "mps" in states:
+        torch.mps.set_rng_state(states["mps"].cpu())
+
+
+def loader_generators(loader: Any) -> list[torch.Generator]:
+    """The ``torch.Generator`` objects a DataLoader draws from (its own and its samplers')."""
+    found: dict[int, torch.Generator] = {}
+    sampler = getattr(loader, "sampler", None)
+    batch_sampler = getattr(loader, "batch_sampler", None)
+    for owner in (loader, sampler, batch_sampler, getattr(batch_sampler, "sampler", None)):
+        generator = getattr(owner, "generator", None)
+        if isinstance(generator, torch.Generator):
+            found[id(generator)] = generator
+    return list(found.values())
+
+
+def snapshot_optimizer(optimizer: torch.optim.Optimizer) -> Callable[[], None]:
+    """Copy an optimizer's param groups and state; the returned function puts them back.
+
+    The param-group dicts and the state are restored in place, so that schedulers and other
+    holders of the optimizer (or of its groups) see the restored values.
+    """
+    groups = list(optimizer.param_groups)
+    group_items = [
+        {key: value if key == "params" else copy.deepcopy(value) for key, value in g.items()}
+        for g in groups
+    ]
+    state = {param: copy.deepcopy(s) for param, s in optimizer.state.items()}
+
+    def restore() -> None:
+        optimizer.param_groups[:] = groups
+        for group, items in zip(groups, group_items, strict=True):
+            group.clear()
+            group.update(items)
+        optimizer.state.clear()
+        optimizer.state.update(state)
+
+    return restore
+
+
+def move_optimizer_state(optimizer: torch.optim.Optimizer, device: torch.device) -> None:
+    """Move an optimizer's state tensors next to their parameters on ``device``.
+
+    Scalar ``step`` counters stay on the CPU, as torch keeps them, unless the param group is
+    ``capturable`` or ``fused``: those optimizers need them on the parameters' device.
+    """
+    device = torch.device(device)
+    for group in optimizer.param_groups:
+        on_device = bool(group.get("capturable")) or bool(group.get("fused"))
+        for param in group["params"]:
+            state = optimizer.state.get(param)
+            if not state:
+                continue
+            for key, value in state.items():
+                if not torch.is_tensor(value):
+                    continue
+                if key == "step" and value.ndim == 0 and not on_device:
+                    state[key] = value.to("cpu")
+                else:
+                    state[key] = value.to(device)
+
+
+def empty_loader_message(loader: Any, name: str) -> str:
+    """Why ``loader`` (called ``name``) yields no mini-batches, and what to change."""
+    dataset = getattr(loader, "dataset", None)
+    details = []
+    if hasattr(dataset, "__len__"):
+        details.append(f"its dataset holds {len(dataset)} samples")
+    for attribute in ("batch_size", "drop_last"):
+        if hasattr(loader, attribute):
+            details.append(f"{attribute}={getattr(loader, attribute)}")
+    why = f" ({', '.join(details)})" if details else ""
+    return (
+        f"{name} yields no mini-batches{why}: give it a non-empty dataset, or a batch_size no "
+        "larger than the dataset when drop_last=True."
+    )

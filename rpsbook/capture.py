@@ -51,13 +51,24 @@ def _resolve_layers(model: nn.Module, layers: str | Sequence[str]) -> dict[str, 
 
 
 def _to_cpu(value: Any) -> Any:
-    """A detached CPU copy of a tensor, or of the tensors inside tuples, lists and dicts."""
+    """A detached CPU copy of a tensor, or of the tensors inside tuples, lists and dicts.
+
+    Containers keep their type: a namedtuple (``PackedSequence`` is one; its ``batch_sizes``
+    already live on the CPU) is rebuilt field by field, an ``OrderedDict`` stays ordered. Other
+    values are kept as they are.
+    """
     if isinstance(value, Tensor):
         return value.detach().to("cpu", copy=True)
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return type(value)(*(_to_cpu(item) for item in value))
     if isinstance(value, tuple | list):
         return type(value)(_to_cpu(item) for item in value)
     if isinstance(value, dict):
-        return {key: _to_cpu(item) for key, item in value.items()}
+        copied = {key: _to_cpu(item) for key, item in value.items()}
+        try:
+            return type(value)(copied)
+        except TypeError:  # a mapping type that cannot be built from a dict (defaultdict)
+            return copied
     return value
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -39,7 +39,14 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["LRRangeTestResult", "lr_range_test", "make_lr_fn", "suggest_lr"]
+__all__ = [
+    "SUGGESTION_METHODS",
+    "LRRangeTestResult",
+    "lr_range_test",
+    "make_lr_fn",
+    "suggest_lr",
+    "suggest_lrs",
+]
 
 StepMode = Literal["exp", "linear"]
 _STEP_MODES = ("exp", "linear")
@@ -98,36 +105,67 @@ def make_lr_fn(
     return lr_fn
 
 
+SuggestionMethod = Literal["steepest", "valley", "slide", "minimum"]
+SUGGESTION_METHODS: tuple[SuggestionMethod, ...] = ("steepest", "valley", "slide", "minimum")
+_METHOD_LABELS = {
+    "steepest": "steepest descent",
+    "valley": "valley",
+    "slide": "slide",
+    "minimum": "minimum / 10",
+}
+
+
 def suggest_lr(
-    lrs: Iterable[float], losses: Iterable[float], skip_start: int = 10, skip_end: int = 5
+    lrs: Iterable[float],
+    losses: Iterable[float],
+    skip_start: int = 10,
+    skip_end: int = 5,
+    method: SuggestionMethod = "steepest",
 ) -> float | None:
-    """The learning rate where the loss falls fastest on a log-lr axis.
+    """A learning rate read off a range-test curve, by one of four rules.
 
-    Method: drop the first ``skip_start`` and last ``skip_end`` points (the flat start and the
-    divergent end are noisy), take the derivative of the loss with respect to ``log10(lr)``
-    with ``numpy.gradient`` (central differences, one-sided at the two ends, valid for uneven
-    spacing) and return the lr of the most negative derivative.
+    The first ``skip_start`` and last ``skip_end`` points are dropped first (the flat start
+    and the divergent end are noisy; fastai drops ``num_iter // 10`` and 5, the same for 100
+    iterations). Then, for ``method``:
 
-    This is the "steepest gradient" of torch-lr-finder and fastai's "steep". torch-lr-finder
-    differentiates with respect to the *index* of the point, which is the same thing for an
-    exponential grid (evenly spaced in log lr, so the same point is picked) but not for a
-    linear one, where it favours small learning rates; fastai uses forward differences with
-    respect to log lr and returns the left end of the steepest segment. Differentiating with
-    respect to log lr measures the slope that one sees on the usual log-x plot, whatever the
-    grid.
+    ``"steepest"`` (default)
+        The lr where the loss falls fastest on a log-lr axis: the most negative
+        ``numpy.gradient(loss, log10(lr))`` (central differences, one-sided at the ends).
+        torch-lr-finder differentiates with respect to the *index* of the point, which picks
+        the same point on an exponential grid (evenly spaced in log lr) but favours small
+        learning rates on a linear one; fastai's ``steep`` uses forward differences and
+        returns the left end of the steepest segment.
+    ``"valley"`` (fastai's default)
+        Find the longest strictly decreasing subsequence of the losses (not necessarily
+        contiguous); with ``L`` its length and ``end`` the first index where one of that
+        length ends, take ``start = end - L`` and return the lr at
+        ``start + int(L / 3) + int(L / 3 / 2)`` (clamped to 0): about halfway along the
+        valley, well before its bottom.
+    ``"slide"`` (fastai's interval slide rule; ``lr_diff=15``, ``thresh=0.005``)
+        With ``g = numpy.gradient(loss)`` (per index), compare ``g`` at the last point and 15
+        points before it, and slide both towards the start while they differ by more than
+        0.005; return the lr of the left point at the last such position (the point 15 before
+        the end when they never differ). The threshold is in loss units per step, so the rule
+        depends on the scale of the loss.
+    ``"minimum"``
+        One tenth of the lr with the lowest loss.
 
     Parameters
     ----------
     lrs, losses : sequence of float, shape (n,)
         Strictly increasing positive learning rates and their (smoothed) losses.
     skip_start, skip_end : int
-        Points dropped at each end before differentiating.
+        Points dropped at each end before applying the rule.
+    method : {"steepest", "valley", "slide", "minimum"}
 
     Returns
     -------
     float or None
-        The suggested lr, or ``None`` when fewer than two points remain after skipping.
+        The suggested lr, or ``None`` when too few points remain after skipping (fewer than
+        two; for ``"slide"``, no more than 15).
     """
+    if method not in SUGGESTION_METHODS:
+        raise ValueError(f"method must be one of {SUGGESTION_METHODS}, got {method!r}")
     lr_array = np.asarray(list(lrs), dtype=float)
     loss_array = np.asarray(list(losses), dtype=float)
     if lr_array.ndim != 1 or lr_array.shape != loss_array.shape:
@@ -145,8 +183,56 @@ def suggest_lr(
         raise ValueError("lrs must be positive and strictly increasing")
     if not np.all(np.isfinite(loss_array)):
         raise ValueError("losses must be finite (a range test stops before a non-finite loss)")
-    slopes = np.gradient(loss_array, np.log10(lr_array))
-    return float(lr_array[int(np.argmin(slopes))])
+    if method == "steepest":
+        slopes = np.gradient(loss_array, np.log10(lr_array))
+        return float(lr_array[int(np.argmin(slopes))])
+    if method == "valley":
+        return float(lr_array[_valley_index(loss_array)])
+    if method == "slide":
+        index = _slide_index(loss_array, lr_diff=15, thresh=0.005)
+        return None if index is None else float(lr_array[index])
+    return float(lr_array[int(np.argmin(loss_array))]) / 10
+
+
+def _valley_index(losses: np.ndarray) -> int:
+    """fastai's ``valley`` index (see :func:`suggest_lr`)."""
+    n = len(losses)
+    # lengths[i]: the longest strictly decreasing subsequence that ends at point i.
+    lengths = np.ones(n, dtype=int)
+    for i in range(1, n):
+        higher = losses[:i] > losses[i]
+        if higher.any():
+            lengths[i] = lengths[:i][higher].max() + 1
+    end = int(np.argmax(lengths))  # the first index of the longest
+    length = int(lengths[end])
+    start = end - length
+    return max(start + int(length / 3) + int(length / 3 / 2), 0)
+
+
+def _slide_index(losses: np.ndarray, lr_diff: int, thresh: float) -> int | None:
+    """fastai's ``slide`` index (see :func:`suggest_lr`), counted from the start."""
+    n = len(losses)
+    if n <= lr_diff:
+        return None
+    grads = np.gradient(losses)
+    right, left = n - 1, n - 1 - lr_diff
+    chosen = left
+    while left >= 0 and abs(grads[right] - grads[left]) > thresh:
+        chosen = left
+        right, left = right - 1, left - 1
+    return chosen
+
+
+def suggest_lrs(
+    lrs: Iterable[float],
+    losses: Iterable[float],
+    skip_start: int = 10,
+    skip_end: int = 5,
+    methods: Iterable[SuggestionMethod] = SUGGESTION_METHODS,
+) -> dict[str, float | None]:
+    """``{method: suggest_lr(lrs, losses, skip_start, skip_end, method)}`` for ``methods``."""
+    lrs, losses = list(lrs), list(losses)
+    return {m: suggest_lr(lrs, losses, skip_start, skip_end, method=m) for m in methods}
 
 
 @dataclass
@@ -163,6 +249,9 @@ class LRRangeTestResult:
         The unsmoothed training (or validation) loss.
     suggestion : float or None
         :func:`suggest_lr` of ``lr`` and ``loss`` with its default skips.
+    suggestions : dict of str to float or None
+        :func:`suggest_lrs` of ``lr`` and ``loss``: every method of :data:`SUGGESTION_METHODS`
+        with the default skips (``suggestions["steepest"] == suggestion``).
     diverged : bool
         Whether the test stopped early (``diverge_th`` exceeded or a non-finite loss).
     step_mode : {"exp", "linear"}
@@ -178,6 +267,7 @@ class LRRangeTestResult:
     suggestion: float | None
     diverged: bool
     step_mode: StepMode
+    suggestions: dict[str, float | None] = field(default_factory=dict)
     figure: Figure | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -202,6 +292,7 @@ class LRRangeTestResult:
         skip_start: int = 10,
         skip_end: int = 5,
         mark_suggestion: bool = True,
+        methods: Sequence[SuggestionMethod] = ("steepest",),
         show_raw: bool = False,
         label: str = "smoothed loss",
         **line_kwargs: Any,
@@ -215,7 +306,12 @@ class LRRangeTestResult:
         skip_start, skip_end : int
             Points left out at each end (as in :func:`suggest_lr`); pass 0 to see everything.
         mark_suggestion : bool
-            Mark the :func:`suggest_lr` point computed with the same skips.
+            Mark the :func:`suggest_lr` point of each of ``methods``, computed with the same
+            skips, on the smoothed curve (the loss is interpolated on log lr where the
+            suggestion is not a grid point, e.g. ``"minimum"``), with the method and the lr in
+            the legend.
+        methods : sequence of {"steepest", "valley", "slide", "minimum"}
+            The suggestions to mark; ``SUGGESTION_METHODS`` marks all four.
         show_raw : bool
             Also draw the unsmoothed losses, faintly, in the colour of the smoothed curve: how
             noisy they are shows why the curve is smoothed, and the gap between the two shows
@@ -259,16 +355,20 @@ class LRRangeTestResult:
                 margin = 0.5 * (high - low) or 0.05 * abs(high) or 1.0
                 ax.set_ylim(low - margin, high + margin)
         if mark_suggestion:
-            suggestion = suggest_lr(self.lr, self.loss, skip_start, skip_end)
-            if suggestion is not None:
-                prefix = "" if label == "smoothed loss" else f"{label}, "
+            prefix = "" if label == "smoothed loss" else f"{label}, "
+            found = suggest_lrs(self.lr, self.loss, skip_start, skip_end, methods)
+            for index, (method, suggestion) in enumerate(found.items()):
+                if suggestion is None:
+                    continue
+                name = _METHOD_LABELS[method]
                 ax.scatter(
                     [suggestion],
-                    [losses[lrs.index(suggestion)]],
+                    [np.interp(np.log10(suggestion), np.log10(lrs), losses)],
                     s=60,
-                    color="C3",
+                    marker="os^D"[SUGGESTION_METHODS.index(method)],
+                    color=f"C{3 + index}",
                     zorder=3,
-                    label=f"{prefix}steepest descent: {suggestion:.2e}",
+                    label=f"{prefix}{name}: {suggestion:.2e}",
                 )
         ax.legend()
         ax.set_xscale("log")
@@ -421,6 +521,7 @@ def lr_range_test(
         suggestion=suggest_lr(lrs, losses),
         diverged=diverged,
         step_mode=step_mode,
+        suggestions=suggest_lrs(lrs, losses),
     )
 
 

@@ -539,7 +539,7 @@ def _run(
         gradients=gradients.gradients[layer],
         losses=list(trainer.losses),
         val_losses=list(trainer.val_losses),
-        learning_rates=list(trainer.learning_rates),
+        learning_rates=list(trainer.step_lrs),
         optimizer_state=_to_cpu(optimizer.state_dict()),
         model=model,
         hooked_parameters=hooked[1].parameters,

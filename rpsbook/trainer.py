@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import datetime
 import os
+import pickle
 import random
 import tempfile
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +23,15 @@ from torch.utils.data import DataLoader
 from torch.utils.hooks import RemovableHandle
 from tqdm.auto import trange
 
-from ._utils import progress_enabled, resolve_device
+from ._utils import (
+    empty_loader_message,
+    global_rng_states,
+    loader_generators,
+    progress_enabled,
+    resolve_device,
+    set_global_rng_states,
+    snapshot_optimizer,
+)
 from .capture import (
     Capture,
     GradientCapture,
@@ -128,9 +139,15 @@ class StepByStep:
     Attributes
     ----------
     losses, val_losses : list of float
-        Per-epoch training / validation loss: the mean over samples (batches weighted by size).
-    learning_rates : list of float
-        The learning rate (first parameter group) used by every optimizer step.
+        Per-epoch training / validation loss: the mean of the epoch's mini-batch losses, as in
+        the book (a smaller last mini-batch counts as much as the others).
+    learning_rates : list of list of float
+        As in the book: after every scheduler step, the learning rate of each parameter group
+        (empty without a scheduler). Entry ``k`` is the rate set by the ``k``-th step, used by
+        the updates that follow it.
+    step_lrs : list of float
+        The learning rate (first parameter group) used by every optimizer step, with or
+        without a scheduler.
     total_epochs : int
         Epochs trained so far, across :meth:`train` calls and checkpoints.
     """
@@ -151,8 +168,10 @@ class StepByStep:
         self.val_loader: DataLoader | None = None
         self.losses: list[float] = []
         self.val_losses: list[float] = []
-        self.learning_rates: list[float] = []
+        self.learning_rates: list[list[float]] = []
+        self.step_lrs: list[float] = []
         self.total_epochs = 0
+        self._resume_rng: dict[str, Any] | None = None
         self._captures: list[Capture] = []
         # The book's hook state: outputs stored by attach_hooks' default hook (NumPy arrays),
         # the latest gradient / parameter captures, and an optional TensorBoard writer.
@@ -217,15 +236,19 @@ class StepByStep:
         self.scheduler = scheduler
 
     def set_seed(self, seed: int = 42) -> None:
-        """Seed torch, numpy, random and the training loader's generator (if it has one)."""
+        """Seed torch, numpy, random and the training loader's generator (if it has one).
+
+        It also drops the random state that :meth:`load_checkpoint` kept for the next
+        ``train(seed=None)``: an explicit seed wins.
+        """
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
         torch.manual_seed(seed)
         np.random.seed(seed)  # noqa: NPY002 (code written like the book uses the legacy API)
         random.seed(seed)
-        generator = getattr(getattr(self.train_loader, "sampler", None), "generator", None)
-        if generator is not None:
+        for generator in loader_generators(self.train_loader):
             generator.manual_seed(seed)
+        self._resume_rng = None
 
     def set_tensorboard(self, name: str, folder: str | os.PathLike[str] = "runs") -> None:
         """Write TensorBoard logs to ``{folder}/{name}_{timestamp}`` (``self.writer``).
@@ -264,21 +287,53 @@ class StepByStep:
                 "ReduceLROnPlateau steps with the validation loss, but there is no validation "
                 "loader: call set_loaders(train_loader, val_loader)."
             )
+        for name, loader in (("train_loader", self.train_loader), ("val_loader", self.val_loader)):
+            # Checked before the first epoch, so that an empty validation loader does not
+            # surface only after a whole epoch of training.
+            if loader is not None and hasattr(loader, "__len__") and len(loader) == 0:
+                raise ValueError(empty_loader_message(loader, name))
 
     def _batch_loss(self, x: Tensor, y: Tensor) -> Tensor:
         return self.loss_fn(self.model(x.to(self.device)), y.to(self.device))
 
+    def _record_lrs(self) -> None:
+        """The book's ``learning_rates`` entry, taken right after a scheduler step."""
+        assert self.optimizer is not None
+        self.learning_rates.append([float(group["lr"]) for group in self.optimizer.param_groups])
+
     def _train_epoch(self) -> float:
+        """One pass over the training loader; the mean of its mini-batch losses.
+
+        The loss of every mini-batch is checked before ``backward()``: that check is one host
+        synchronization per step, as ``loss.item()`` was (measured: see :meth:`train`).
+        """
         assert self.optimizer is not None and self.train_loader is not None
         kind = scheduler_kind(self.scheduler) if self.scheduler is not None else None
         n_batches = len(self.train_loader)
         epoch = self.total_epochs  # 0-based index of the epoch being trained
-        total, count = 0.0, 0
+        batch_losses: list[Tensor] = []
         self.model.train()
         for i, (x, y) in enumerate(self.train_loader):
-            loss = self._batch_loss(x, y)
+            # The forward pass updates buffers (BatchNorm statistics); keep them to put back
+            # if this mini-batch fails before backward(). No copy when there are none.
+            buffers = [(b, b.clone()) for b in self.model.buffers()]
+            try:
+                loss = self._batch_loss(x, y)
+                if not bool(torch.isfinite(loss.detach()).all()):
+                    raise FloatingPointError(
+                        f"the training loss is {loss.detach().cpu().tolist()} at epoch {epoch}, "
+                        f"mini-batch {i} of {n_batches} (both counted from 0). Training stopped "
+                        "before backward(): model, optimizer and scheduler are as they were "
+                        "after the previous mini-batch. Lower the learning rate, or check that "
+                        "mini-batch for NaN/inf inputs."
+                    )
+            except BaseException:  # KeyboardInterrupt too
+                with torch.no_grad():
+                    for buffer, value in buffers:
+                        buffer.copy_(value)
+                raise
             loss.backward()
-            self.learning_rates.append(float(self.optimizer.param_groups[0]["lr"]))
+            self.step_lrs.append(float(self.optimizer.param_groups[0]["lr"]))
             self.optimizer.step()
             self.optimizer.zero_grad()
             if kind == "batch":
@@ -288,44 +343,73 @@ class StepByStep:
                     self.scheduler.step(cosine_warm_restarts_epoch(epoch, i + 1, n_batches))
                 else:
                     self.scheduler.step()
-            total += loss.item() * len(y)
-            count += len(y)
-        return total / count
+                self._record_lrs()
+            batch_losses.append(loss.detach())
+        return _mean_loss(batch_losses, self.train_loader, "train_loader")
 
     def _validate(self) -> float:
+        """The mean of the validation loader's mini-batch losses, in eval mode."""
         assert self.val_loader is not None
-        total, count = 0.0, 0
         with eval_mode(self.model):
-            for x, y in self.val_loader:
-                total += self._batch_loss(x, y).item() * len(y)
-                count += len(y)
-        return total / count
+            batch_losses = [self._batch_loss(x, y) for x, y in self.val_loader]
+        return _mean_loss(batch_losses, self.val_loader, "val_loader")
 
     def train(self, n_epochs: int, seed: int | None = 42, progress: bool | None = None) -> None:
         """Train for ``n_epochs``, validating after each epoch when a validation loader is set.
 
-        ``seed`` reseeds every random generator first (as the book does at every call), so
-        the same call on the same initial model gives the same losses; ``None`` continues the
-        current random streams.
+        ``seed`` reseeds every random generator first, as the book does at every call: the
+        same call on the same initial model gives the same losses, and ``train(2); train(2)``
+        repeats the random draws of the first two epochs (it is not ``train(4)``). ``None``
+        continues the current random streams; right after :meth:`load_checkpoint` it first
+        restores the streams saved in the checkpoint, so that ``train(2)``, save, load,
+        ``train(2, seed=None)`` gives the losses of ``train(4)``, bit for bit on the CPU.
+
+        Raises
+        ------
+        FloatingPointError
+            When a mini-batch loss is NaN or infinite. The message names the epoch and the
+            mini-batch. The trainer is left as it was just before that mini-batch: parameters,
+            buffers, gradients, optimizer and scheduler hold the values of the last finite
+            step (``step_lrs`` and ``learning_rates`` include the steps taken in the
+            interrupted epoch), while ``losses``, ``val_losses`` and ``total_epochs`` count
+            complete epochs only. The random generators have advanced.
+
+        Notes
+        -----
+        Finiteness is checked on the host before ``backward()``, one synchronization per
+        mini-batch (``loss.item()`` cost the same before). A check deferred to the end of the
+        epoch would have no synchronization, but by then the non-finite step would have been
+        applied; undoing it needs a copy of the model and the optimizer state at every step,
+        which costs more than the synchronization on the chapter's models. The epoch losses
+        themselves stay on the device until the epoch ends (one transfer per epoch).
         """
+        if isinstance(n_epochs, bool) or not isinstance(n_epochs, int) or n_epochs < 0:
+            raise ValueError(f"n_epochs must be an integer >= 0, got {n_epochs!r}")
         self._check_ready()
         if seed is not None:
             self.set_seed(seed)
+        elif self._resume_rng is not None:
+            self._restore_rng(self._resume_rng)
+            self._resume_rng = None
         kind = scheduler_kind(self.scheduler) if self.scheduler is not None else None
         bar = trange(n_epochs, desc="epochs", disable=not progress_enabled(progress))
         for _ in bar:
             loss = self._train_epoch()
-            self.losses.append(loss)
             val_loss = None
             if self.val_loader is not None:
                 val_loss = self._validate()
+            self.losses.append(loss)
+            if val_loss is not None:
                 self.val_losses.append(val_loss)
             self.total_epochs += 1
             if kind == "epoch":
                 self.scheduler.step()
+                self._record_lrs()
             elif kind == "plateau":
                 self.scheduler.step(val_loss)
-            bar.set_postfix(loss=f"{loss:.4f}", val_loss=f"{val_loss:.4f}" if val_loss else "-")
+                self._record_lrs()
+            shown = "-" if val_loss is None else f"{val_loss:.4f}"
+            bar.set_postfix(loss=f"{loss:.4f}", val_loss=shown)
 
     # ------------------------------------------------------------------ evaluation
 
@@ -386,51 +470,165 @@ class StepByStep:
 
     # ------------------------------------------------------------------ checkpoints
 
+    def _rng_state(self) -> dict[str, Any]:
+        """The random streams a resumed run needs: global generators and loader generators."""
+        loaders = {"train_loader": self.train_loader, "val_loader": self.val_loader}
+        return {
+            "global": global_rng_states(self.device),
+            "loaders": {
+                name: [g.get_state() for g in loader_generators(loader)]
+                for name, loader in loaders.items()
+            },
+        }
+
+    def _restore_rng(self, state: dict[str, Any]) -> None:
+        set_global_rng_states(state["global"])
+        loaders = {"train_loader": self.train_loader, "val_loader": self.val_loader}
+        for name, saved in state["loaders"].items():
+            generators = loader_generators(loaders[name])
+            if len(generators) != len(saved):
+                warnings.warn(
+                    f"the checkpoint holds {len(saved)} generator state(s) for {name}, which "
+                    f"now has {len(generators)} generator(s): its shuffling is not resumed "
+                    "exactly (use a loader built like the saved run's).",
+                    stacklevel=3,
+                )
+                continue
+            for generator, generator_state in zip(generators, saved, strict=True):
+                generator.set_state(generator_state.cpu())
+
     def save_checkpoint(self, path: str | os.PathLike[str]) -> None:
-        """Write model, optimizer, scheduler and history to ``path`` atomically."""
+        """Write everything needed to resume training to ``path``, atomically.
+
+        The book's keys (``epoch``, ``model_state_dict``, ``optimizer_state_dict``, ``loss``,
+        ``val_loss``) plus the scheduler's state and class name, ``learning_rates``,
+        ``step_lrs`` and the random state (torch CPU and accelerator generators, NumPy, Python
+        ``random``, the loaders' generators). The file is written next to ``path`` under a
+        temporary name and renamed over it, so ``path`` is either the old file or the complete
+        new one, never half written.
+        """
         if self.optimizer is None:
             raise RuntimeError("nothing to resume without an optimizer: call set_optimizer first.")
         checkpoint = {
             "epoch": self.total_epochs,
             "model_state_dict": self.model.state_dict(),
             "optimizer_state_dict": self.optimizer.state_dict(),
+            "loss": list(self.losses),
+            "val_loss": list(self.val_losses),
+            "scheduler_class": type(self.scheduler).__name__ if self.scheduler else None,
             "scheduler_state_dict": self.scheduler.state_dict() if self.scheduler else None,
-            "losses": self.losses,
-            "val_losses": self.val_losses,
-            "learning_rates": self.learning_rates,
+            "learning_rates": [list(lrs) for lrs in self.learning_rates],
+            "step_lrs": list(self.step_lrs),
+            "rng_state": self._rng_state(),
         }
         path = Path(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
         try:
-            torch.save(checkpoint, tmp)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        except OSError as error:
+            raise OSError(
+                f"cannot write the checkpoint {path}: its folder {path.parent} does not exist or "
+                f"is not writable ({error.strerror})."
+            ) from error
+        try:
+            with os.fdopen(fd, "wb") as file:
+                torch.save(checkpoint, file)
+                file.flush()
+                os.fsync(file.fileno())
             os.replace(tmp, path)
         finally:
             Path(tmp).unlink(missing_ok=True)
 
     def load_checkpoint(self, path: str | os.PathLike[str]) -> None:
-        """Restore what :meth:`save_checkpoint` wrote (``torch.load(weights_only=True)``).
+        """Restore what :meth:`save_checkpoint` wrote, all or nothing.
 
-        Set the optimizer (and the scheduler, if one was saved) first: their states are loaded
-        into the objects the trainer already has.
+        Set the optimizer (and the same kind of scheduler, if one was saved) first: their
+        states are loaded into the objects the trainer already has. The file is read with
+        ``torch.load(weights_only=True)``, which unpickles tensors and plain Python values
+        only; everything rpsbook saves is of that kind. A checkpoint written by the book's
+        trainer holds NumPy floats as losses: load it inside
+        ``torch.serialization.safe_globals([...])`` with the NumPy types the error names, and
+        only if you trust the file.
+
+        The whole checkpoint is read and checked against the model, the optimizer and the
+        scheduler before anything changes; if applying it still fails, model, optimizer and
+        scheduler are put back as they were. The saved random state is kept for the next
+        ``train(seed=None)`` (see :meth:`train`); the model is left in train mode.
         """
-        checkpoint = torch.load(path, map_location=self.device, weights_only=True)
+        path = Path(path)
         if self.optimizer is None:
             raise RuntimeError(f"{path}: call set_optimizer(...) before load_checkpoint().")
-        if checkpoint["scheduler_state_dict"] is not None and self.scheduler is None:
+        checkpoint = _read_checkpoint(path)
+        self._check_checkpoint(checkpoint, path)
+        model_values = [(t, t.detach().clone()) for t in self.model.state_dict().values()]
+        restore_optimizer = snapshot_optimizer(self.optimizer)
+        scheduler_state = copy.deepcopy(self.scheduler.state_dict()) if self.scheduler else None
+        try:
+            self.model.load_state_dict(checkpoint["model_state_dict"])
+            self.optimizer.load_state_dict(checkpoint["optimizer_state_dict"])
+            if self.scheduler is not None and checkpoint.get("scheduler_state_dict") is not None:
+                self.scheduler.load_state_dict(checkpoint["scheduler_state_dict"])
+        except Exception as error:
+            with torch.no_grad():
+                for tensor, value in model_values:
+                    tensor.copy_(value)
+            restore_optimizer()
+            if self.scheduler is not None:
+                self.scheduler.load_state_dict(scheduler_state)
             raise RuntimeError(
-                f"{path} holds a scheduler state: call set_lr_scheduler(...) with the same kind "
-                "of scheduler before load_checkpoint()."
-            )
-        self.model.load_state_dict(checkpoint["model_state_dict"])
-        self.optimizer.load_state_dict(checkpoint["optimizer_state_dict"])
-        if self.scheduler is not None and checkpoint["scheduler_state_dict"] is not None:
-            self.scheduler.load_state_dict(checkpoint["scheduler_state_dict"])
-        self.total_epochs = checkpoint["epoch"]
-        self.losses = list(checkpoint["losses"])
-        self.val_losses = list(checkpoint["val_losses"])
-        self.learning_rates = list(checkpoint["learning_rates"])
+                f"{path} could not be applied ({error}); the trainer is unchanged."
+            ) from error
+        self.total_epochs = int(checkpoint["epoch"])
+        self.losses = [float(v) for v in checkpoint["loss"]]
+        self.val_losses = [float(v) for v in checkpoint["val_loss"]]
+        self.learning_rates = [list(lrs) for lrs in checkpoint.get("learning_rates", [])]
+        self.step_lrs = list(checkpoint.get("step_lrs", []))
+        self._resume_rng = checkpoint.get("rng_state")
         self.model.train()
+
+    def _check_checkpoint(self, checkpoint: Any, path: Path) -> None:
+        """Raise, naming ``path``, if ``checkpoint`` does not fit this trainer."""
+        assert self.optimizer is not None
+        required = ("epoch", "model_state_dict", "optimizer_state_dict", "loss", "val_loss")
+        if not isinstance(checkpoint, dict):
+            checkpoint = {}
+        missing = [key for key in required if key not in checkpoint]
+        if missing:
+            raise ValueError(
+                f"{path} is not a StepByStep checkpoint: it lacks {missing} (written by "
+                "save_checkpoint?)."
+            )
+        own = self.model.state_dict()
+        saved = checkpoint["model_state_dict"]
+        problems = [f"missing {k}" for k in own if k not in saved]
+        problems += [f"unexpected {k}" for k in saved if k not in own]
+        problems += [
+            f"{k}: {tuple(saved[k].shape)} in the file, {tuple(v.shape)} in the model"
+            for k, v in own.items()
+            if k in saved and torch.is_tensor(saved[k]) and saved[k].shape != v.shape
+        ]
+        if problems:
+            raise ValueError(f"{path} holds weights of another model: {'; '.join(problems)}.")
+        saved_groups = checkpoint["optimizer_state_dict"].get("param_groups", [])
+        own_sizes = [len(g["params"]) for g in self.optimizer.param_groups]
+        saved_sizes = [len(g["params"]) for g in saved_groups]
+        if own_sizes != saved_sizes:
+            raise ValueError(
+                f"{path} holds the state of an optimizer with param groups of sizes "
+                f"{saved_sizes}; this trainer's optimizer has {own_sizes}: build it the same way."
+            )
+        saved_class = checkpoint.get("scheduler_class")
+        if checkpoint.get("scheduler_state_dict") is not None:
+            if self.scheduler is None:
+                raise RuntimeError(
+                    f"{path} holds a {saved_class or 'scheduler'} state: call "
+                    "set_lr_scheduler(...) with the same kind of scheduler before "
+                    "load_checkpoint()."
+                )
+            if saved_class is not None and saved_class != type(self.scheduler).__name__:
+                raise ValueError(
+                    f"{path} holds a {saved_class} state, but the trainer's scheduler is a "
+                    f"{type(self.scheduler).__name__}: set the same kind of scheduler."
+                )
 
     # ------------------------------------------------------------------ hooks
 
@@ -651,3 +849,34 @@ class StepByStep:
         if ax is not None:
             result.figure = result.plot(ax, skip_start=0, skip_end=0, mark_suggestion=False)
         return result
+
+
+def _mean_loss(batch_losses: list[Tensor], loader: Any, name: str) -> float:
+    """The mean of mini-batch losses held on the device: one transfer to the host."""
+    if not batch_losses:
+        raise ValueError(empty_loader_message(loader, name))
+    values = torch.stack([loss.detach().reshape(()) for loss in batch_losses]).cpu().tolist()
+    # The book's np.mean of Python floats, to the last bit.
+    return float(np.mean(values))
+
+
+def _read_checkpoint(path: Path) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU, with errors that name the file."""
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "Unsupported global" not in str(error):
+            raise ValueError(
+                f"{path} is not a readable checkpoint (truncated or corrupt?): {error}"
+            ) from error
+        raise ValueError(
+            f"{path} holds objects that torch.load(weights_only=True) refuses to unpickle. If "
+            f"you trust the file, allow-list them (torch.serialization.safe_globals). "
+            f"torch said: {error}"
+        ) from error
+    except (RuntimeError, EOFError, OSError, ValueError) as error:
+        raise ValueError(
+            f"{path} is not a readable checkpoint (truncated or corrupt?): {error}"
+        ) from error

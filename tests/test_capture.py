@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+from collections import OrderedDict
+from typing import NamedTuple
+
 import pytest
 import torch
 from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rpsbook.capture import (
     ActivationCapture,
@@ -174,3 +178,73 @@ def test_duplicate_layer_names_hook_once_and_frozen_params_are_skipped():
     assert capture.layers == ("0",)
     assert list(capture.gradients["0"]) == ["weight"]
     assert len(capture.gradients["0"]["weight"]) == 1
+
+
+# --------------------------------------------------------------------------- structured outputs
+
+
+class _Pair(NamedTuple):
+    mean: torch.Tensor
+    spread: torch.Tensor
+
+
+class _Structured(nn.Module):
+    """Returns its input in the structure named by ``kind``."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self.linear = nn.Linear(3, 2)
+
+    def forward(self, x: torch.Tensor):
+        h = self.linear(x)
+        if self.kind == "namedtuple":
+            return _Pair(h.mean(1), h.std(1))
+        if self.kind == "tuple":
+            return h, (h * 2, [h * 3])
+        return OrderedDict(first=h, second={"nested": h + 1, "count": 7})
+
+
+@pytest.mark.parametrize("kind", ["namedtuple", "tuple", "dict"])
+def test_structured_outputs_are_copied_with_their_structure(kind):
+    torch.manual_seed(0)
+    model = nn.Sequential(_Structured(kind))
+    x = torch.randn(4, 3)
+    with capture_activations(model, "0") as capture:
+        output = model(x)  # the forward pass must not break
+    stored = capture.outputs["0"]
+    assert type(stored) is type(output)
+    leaves = torch.utils._pytree.tree_flatten(output)[0]
+    stored_leaves = torch.utils._pytree.tree_flatten(stored)[0]
+    assert len(stored_leaves) == len(leaves)
+    for value, copy in zip(leaves, stored_leaves, strict=True):
+        if isinstance(value, torch.Tensor):
+            assert torch.equal(copy, value) and not copy.requires_grad and value.requires_grad
+            assert copy.data_ptr() != value.data_ptr()
+        else:
+            assert copy == value
+    if kind == "namedtuple":
+        assert stored._fields == ("mean", "spread")
+    if kind == "dict":
+        assert list(stored) == ["first", "second"]
+
+
+def test_packed_sequence_outputs_of_an_lstm():
+    torch.manual_seed(0)
+    lstm = nn.LSTM(3, 4, batch_first=True)
+    model = nn.Sequential()
+    model.add_module("lstm", lstm)
+    sequences = torch.randn(3, 5, 3)
+    packed = pack_padded_sequence(
+        sequences, torch.tensor([5, 2, 4]), batch_first=True, enforce_sorted=False
+    )
+    with capture_activations(model, "lstm") as capture:
+        output, (h, c) = lstm(packed)
+    stored, (stored_h, stored_c) = capture.outputs["lstm"]
+    assert isinstance(stored, PackedSequence)
+    assert torch.equal(stored.data, output.data) and not stored.data.requires_grad
+    assert torch.equal(stored.batch_sizes, output.batch_sizes)
+    assert torch.equal(stored.unsorted_indices, output.unsorted_indices)
+    assert torch.equal(stored_h, h) and torch.equal(stored_c, c)
+    padded, lengths = pad_packed_sequence(stored, batch_first=True)
+    assert lengths.tolist() == [5, 2, 4] and padded.shape == (3, 5, 4)

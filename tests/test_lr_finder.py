@@ -10,7 +10,13 @@ from torch import nn
 from torch.optim.lr_scheduler import LambdaLR, StepLR
 from torch.utils.data import DataLoader, TensorDataset
 
-from rpsbook.lr_finder import LRRangeTestResult, lr_range_test, make_lr_fn, suggest_lr
+from rpsbook.lr_finder import (
+    SUGGESTION_METHODS,
+    LRRangeTestResult,
+    lr_range_test,
+    make_lr_fn,
+    suggest_lr,
+)
 
 
 def _data(seed: int = 0, n: int = 64) -> TensorDataset:
@@ -561,3 +567,70 @@ def test_agrees_with_torch_lr_finder_once_the_grids_are_aligned(step_mode, tmp_p
     else:
         assert their_suggestion < ours.suggestion
     capsys.readouterr()  # torch-lr-finder prints its progress messages
+
+
+# fastai's suggestion rules --------------------------------------------------------------------
+
+
+def test_valley_follows_fastais_longest_decreasing_subsequence():
+    lrs = 10.0 ** np.arange(-8, 0)
+    # Longest strictly decreasing subsequence: 5, 4, 3, 2, 1 (L = 5), first ending at index 6;
+    # start = 6 - 5 = 1 and the suggestion is index 1 + int(5 / 3) + int(5 / 6) = 2.
+    losses = [5, 4, 6, 3, 2, 7, 1, 8]
+    assert suggest_lr(lrs, losses, 0, 0, method="valley") == lrs[2]
+    # Ties keep the first longest: here 3, 2, 1 ends at index 2 and 9, 8, 7 at index 5.
+    assert suggest_lr(lrs[:6], [3, 2, 1, 9, 8, 7], 0, 0, method="valley") == lrs[0]
+
+
+def test_valley_on_a_u_shaped_curve_is_halfway_down():
+    log_lrs = np.linspace(-5, 0, 101)
+    lrs, losses = 10**log_lrs, _u_curve(log_lrs)
+    kept = losses[10:-5]
+    bottom = int(np.argmin(kept))  # strictly decreasing up to here: L = bottom + 1
+    length = bottom + 1
+    expected = bottom - length + int(length / 3) + int(length / 6)
+    assert suggest_lr(lrs, losses, method="valley") == lrs[10 + expected]
+    assert suggest_lr(lrs, losses, method="valley") < suggest_lr(lrs, losses)  # before steepest
+
+
+def test_slide_slides_until_the_gradients_match():
+    lrs = 10.0 ** np.linspace(-6, 0, 20)
+    linear = 1 - 0.01 * np.arange(20)  # equal gradients at once: 15 points before the end
+    assert suggest_lr(lrs, linear, 0, 0, method="slide") == lrs[4]
+    # Slope -0.05 up to index 16, then flat. numpy.gradient: -0.05 up to index 15, -0.025 at
+    # 16, 0 after. Pairs (19, 4), (18, 3), (17, 2), (16, 1) differ by more than 0.005; (15, 0)
+    # do not, so the last differing left point, index 1, is the suggestion.
+    bent = np.concatenate([1 - 0.05 * np.arange(17), [0.2, 0.2, 0.2]])
+    assert suggest_lr(lrs, bent, 0, 0, method="slide") == lrs[1]
+    assert suggest_lr(lrs[:15], linear[:15], 0, 0, method="slide") is None  # needs > 15 points
+
+
+def test_minimum_is_a_tenth_of_the_lowest_losss_lr():
+    log_lrs = np.linspace(-5, 0, 101)
+    lrs, losses = 10**log_lrs, _u_curve(log_lrs)
+    assert (
+        suggest_lr(lrs, losses, method="minimum") == lrs[int(np.argmin(losses[10:-5])) + 10] / 10
+    )
+    with pytest.raises(ValueError, match="method must be one of"):
+        suggest_lr(lrs, losses, method="steep")
+
+
+def test_range_test_reports_every_suggestion_and_the_plot_marks_them():
+    model = _model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4)
+    result = lr_range_test(model, optimizer, nn.MSELoss(), _loader(), end_lr=1.0, num_iter=40)
+    assert set(result.suggestions) == {"steepest", "valley", "slide", "minimum"}
+    assert result.suggestions["steepest"] == result.suggestion
+    for method, value in result.suggestions.items():
+        assert value == suggest_lr(result.lr, result.loss, method=method)
+    ax = Figure().subplots()
+    result.plot(ax, methods=SUGGESTION_METHODS)
+    labels = [text.get_text() for text in ax.get_legend().get_texts()][1:]
+    names = ["steepest descent", "valley", "slide", "minimum / 10"]
+    assert labels == [
+        f"{name}: {result.suggestions[m]:.2e}"
+        for name, m in zip(names, SUGGESTION_METHODS, strict=True)
+    ]
+    assert [c.get_offsets()[0][0] for c in ax.collections] == pytest.approx(
+        [result.suggestions[m] for m in SUGGESTION_METHODS]
+    )

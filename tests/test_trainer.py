@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import random
 
+import numpy as np
 import pytest
 import torch
 from matplotlib.figure import Figure
@@ -67,7 +69,7 @@ def test_cnn2_rejects_bad_arguments(kwargs, match):
 # --------------------------------------------------------------------------- training
 
 
-def test_training_lowers_the_loss_and_weights_by_batch_size():
+def test_training_lowers_the_loss_and_records_every_step():
     sbs = _trainer()
     sbs.train(4)
     assert len(sbs.losses) == len(sbs.val_losses) == 4
@@ -75,19 +77,48 @@ def test_training_lowers_the_loss_and_weights_by_batch_size():
     assert sbs.losses[-1] < 0.5 * sbs.losses[0]
     assert sbs.accuracy(sbs.val_loader) > 0.9
     assert sbs.total_epochs == 4
-    assert len(sbs.learning_rates) == 4 * 6
+    assert sbs.step_lrs == [3e-3] * (4 * 6)
+    assert sbs.learning_rates == []  # the book records scheduler steps only
 
 
-def test_epoch_loss_is_weighted_by_batch_size():
+def test_epoch_loss_is_the_mean_of_the_mini_batch_losses():
     torch.manual_seed(0)
     model = nn.Linear(1, 1)
     sbs = StepByStep(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.0))
     x = torch.arange(5.0).reshape(-1, 1)
-    sbs.set_loaders(DataLoader(TensorDataset(x, torch.zeros(5, 1)), batch_size=4))
+    loader = DataLoader(TensorDataset(x, torch.zeros(5, 1)), batch_size=4)
+    sbs.set_loaders(loader, loader)
     sbs.train(1)
     with torch.no_grad():
-        expected = float(nn.MSELoss(reduction="sum")(model(x), torch.zeros(5, 1)) / 5)
-    assert sbs.losses[0] == pytest.approx(expected, rel=1e-6)
+        # Mini-batches of 4 and 1 samples count the same, as in the book's np.mean.
+        batch_losses = [nn.MSELoss()(model(xb), yb).item() for xb, yb in loader]
+        weighted = float(nn.MSELoss(reduction="sum")(model(x), torch.zeros(5, 1)) / 5)
+    assert sbs.losses == sbs.val_losses == [float(np.mean(batch_losses))]
+    assert sbs.losses[0] != pytest.approx(weighted, rel=1e-3)
+
+
+@pytest.mark.parametrize("which", ["train_loader", "val_loader"])
+def test_empty_loaders_raise_a_value_error_naming_the_loader(which):
+    sbs = _trainer()
+    empty = DataLoader(
+        TensorDataset(torch.zeros(3, 3, 28, 28), torch.zeros(3).long()), 4, drop_last=True
+    )
+    loaders = {"train_loader": sbs.train_loader, "val_loader": sbs.val_loader, which: empty}
+    sbs.set_loaders(loaders["train_loader"], loaders["val_loader"])
+    before = {k: v.clone() for k, v in sbs.model.state_dict().items()}
+    with pytest.raises(
+        ValueError, match=f"{which} yields no mini-batches.*3 samples.*batch_size=4"
+    ):
+        sbs.train(1)
+    assert all(torch.equal(v, before[k]) for k, v in sbs.model.state_dict().items())
+    assert sbs.losses == [] and sbs.total_epochs == 0
+
+
+def test_empty_iterable_without_len_raises_too():
+    sbs = _trainer()
+    sbs.set_loaders(sbs.train_loader, [])
+    with pytest.raises(ValueError, match="val_loader yields no mini-batches"):
+        sbs.train(1)
 
 
 def test_same_seed_same_losses_with_dropout():
@@ -125,6 +156,60 @@ def test_checkpoint_round_trip_resumes_like_an_uninterrupted_run(tmp_path):
     assert resumed.losses == straight.losses
     assert resumed.val_losses == straight.val_losses
     assert resumed.learning_rates == straight.learning_rates
+    assert resumed.step_lrs == straight.step_lrs
+
+
+def _resumable(tmp_path, p=0.5):
+    """A trainer with dropout, a shuffling loader with its own generator, and a scheduler."""
+    torch.manual_seed(13)
+    model = CNN2(5, p=p)
+    sbs = StepByStep(model, nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=3e-3))
+    generator = torch.Generator().manual_seed(0)
+    sbs.set_loaders(
+        DataLoader(_blobs(), batch_size=16, shuffle=True, generator=generator),
+        DataLoader(_blobs(48, 1), batch_size=16),
+    )
+    sbs.set_lr_scheduler(StepLR(sbs.optimizer, step_size=1, gamma=0.7))
+    return sbs
+
+
+def test_resumed_run_equals_the_uninterrupted_run_bit_for_bit(tmp_path):
+    straight = _resumable(tmp_path)
+    straight.train(4, seed=3)
+
+    first = _resumable(tmp_path)
+    first.train(2, seed=3)
+    first.save_checkpoint(tmp_path / "ckpt.pth")
+    # Whatever runs between the two halves draws random numbers and reseeds the generators.
+    torch.manual_seed(1234)
+    np.random.seed(5)  # noqa: NPY002
+    random.seed(6)
+    resumed = _resumable(tmp_path)
+    resumed.train_loader.generator.manual_seed(77)
+    resumed.load_checkpoint(tmp_path / "ckpt.pth")
+    resumed.train(2, seed=None)
+
+    assert resumed.losses == straight.losses
+    assert resumed.val_losses == straight.val_losses
+    assert resumed.learning_rates == straight.learning_rates
+    assert resumed.step_lrs == straight.step_lrs
+    assert resumed.total_epochs == 4
+    for (name, a), b in zip(
+        resumed.model.state_dict().items(), straight.model.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b), name
+
+
+def test_an_explicit_seed_after_loading_wins_over_the_saved_streams(tmp_path):
+    """The book's flow: load_checkpoint, then train(n) reseeds (seed=42) as every call does."""
+    first = _resumable(tmp_path)
+    first.train(1)
+    first.save_checkpoint(tmp_path / "ckpt.pth")
+    again = _resumable(tmp_path)
+    again.load_checkpoint(tmp_path / "ckpt.pth")
+    again.train(1)  # seed=42
+    first.train(1)  # seed=42 too
+    assert again.losses == first.losses
 
 
 def test_load_checkpoint_needs_the_scheduler(tmp_path):
@@ -158,9 +243,30 @@ def test_epoch_scheduler_steps_once_per_epoch():
     sbs = _trainer(opt=torch.optim.SGD, lr=0.01)
     sbs.set_lr_scheduler(StepLR(sbs.optimizer, step_size=2, gamma=0.1))
     sbs.train(4)
-    per_epoch = sbs.learning_rates[::6]
+    per_epoch = sbs.step_lrs[::6]
     assert per_epoch == pytest.approx([0.01, 0.01, 0.001, 0.001])
-    assert len(set(sbs.learning_rates[:6])) == 1
+    assert len(set(sbs.step_lrs[:6])) == 1
+    # The book's record: one list of group lrs after every scheduler step.
+    np.testing.assert_allclose(
+        sbs.learning_rates, [[0.01], [0.001], [0.001], [0.0001]], rtol=1e-12
+    )
+
+
+def test_learning_rates_hold_every_param_group():
+    sbs = _trainer(opt=torch.optim.SGD, lr=0.01)
+    model = sbs.model
+    optimizer = torch.optim.SGD(
+        [
+            {"params": [*model.conv1.parameters(), *model.conv2.parameters()], "lr": 0.1},
+            {"params": [*model.fc1.parameters(), *model.fc2.parameters()]},
+        ],
+        lr=0.01,
+    )
+    sbs.set_optimizer(optimizer)
+    sbs.set_lr_scheduler(StepLR(optimizer, step_size=1, gamma=0.5))
+    sbs.train(2)
+    np.testing.assert_allclose(sbs.learning_rates, [[0.05, 0.005], [0.025, 0.0025]], rtol=1e-12)
+    assert sbs.step_lrs == pytest.approx([0.1] * 6 + [0.05] * 6)
 
 
 def test_plateau_scheduler_uses_validation_loss_and_needs_it():
@@ -173,7 +279,8 @@ def test_plateau_scheduler_uses_validation_loss_and_needs_it():
     sbs.set_lr_scheduler(ReduceLROnPlateau(sbs.optimizer, patience=0, factor=0.5, threshold=10))
     sbs.train(3)
     # threshold=10 means no epoch counts as an improvement after the first: halve every epoch
-    assert sbs.learning_rates[::6] == pytest.approx([1e-3, 5e-4, 2.5e-4])
+    assert sbs.step_lrs[::6] == pytest.approx([1e-3, 5e-4, 2.5e-4])
+    np.testing.assert_allclose(sbs.learning_rates, [[5e-4], [2.5e-4], [1.25e-4]], rtol=1e-12)
 
 
 def test_cyclic_scheduler_steps_every_mini_batch():
@@ -182,7 +289,11 @@ def test_cyclic_scheduler_steps_every_mini_batch():
         CyclicLR(sbs.optimizer, base_lr=0.01, max_lr=0.07, step_size_up=3, cycle_momentum=False)
     )
     sbs.train(1)
-    assert sbs.learning_rates == pytest.approx([0.01, 0.03, 0.05, 0.07, 0.05, 0.03])
+    assert sbs.step_lrs == pytest.approx([0.01, 0.03, 0.05, 0.07, 0.05, 0.03])
+    # Recorded after each scheduler step: the lr of the next mini-batch.
+    np.testing.assert_allclose(
+        sbs.learning_rates, [[0.03], [0.05], [0.07], [0.05], [0.03], [0.01]], rtol=1e-12
+    )
 
 
 def test_cosine_warm_restarts_gets_fractional_epochs_from_zero():
@@ -195,7 +306,8 @@ def test_cosine_warm_restarts_gets_fractional_epochs_from_zero():
         for i in range(n):
             t_cur = (epoch + i / n) % 2
             expected.append(0.05 * (1 + math.cos(math.pi * t_cur / 2)))
-    assert sbs.learning_rates == pytest.approx(expected)
+    assert sbs.step_lrs == pytest.approx(expected)
+    assert [lrs[0] for lrs in sbs.learning_rates[:-1]] == pytest.approx(expected[1:])
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -309,3 +421,71 @@ def test_chapter_training_reproduces_the_notebook(real_data_dir):
     assert val.tolist() == [[92, 124], [118, 124], [120, 124]]
     assert int(train[:, 0].sum()) == 2504
     assert 0.84 <= sbs.accuracy(rps.val_loader) <= 0.92
+
+
+# --------------------------------------------------------------------------- devices
+
+
+def test_default_device_honours_rpsbook_device(monkeypatch):
+    from rpsbook._utils import default_device
+
+    monkeypatch.setenv("RPSBOOK_DEVICE", "cpu")
+    assert default_device() == torch.device("cpu")
+    assert StepByStep(nn.Linear(1, 1), nn.MSELoss()).device == torch.device("cpu")
+    for bad in ("tpu", "not a device"):
+        monkeypatch.setenv("RPSBOOK_DEVICE", bad)
+        with pytest.raises(ValueError, match=r"RPSBOOK_DEVICE=.*cuda, mps, cpu"):
+            default_device()
+    if not torch.cuda.is_available():
+        monkeypatch.setenv("RPSBOOK_DEVICE", "cuda")
+        with pytest.raises(ValueError, match="no cuda device"):
+            StepByStep(nn.Linear(1, 1), nn.MSELoss())
+    monkeypatch.delenv("RPSBOOK_DEVICE")
+    expected = "cuda" if torch.cuda.is_available() else "mps"
+    if not (torch.cuda.is_available() or torch.backends.mps.is_available()):
+        expected = "cpu"
+    assert default_device().type == expected
+
+
+def _adam_after_one_step(**kwargs):
+    model = nn.Linear(2, 1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1, **kwargs)
+    model(torch.ones(3, 2)).sum().backward()
+    optimizer.step()
+    return model, optimizer
+
+
+def test_move_optimizer_state_keeps_adam_step_where_torch_wants_it():
+    from rpsbook._utils import move_optimizer_state
+
+    model, optimizer = _adam_after_one_step()
+    model.to("meta")
+    move_optimizer_state(optimizer, torch.device("meta"))
+    for state in optimizer.state.values():
+        assert state["exp_avg"].device.type == "meta"
+        assert state["step"].device.type == "cpu"  # non-capturable Adam reads it on the host
+    # Capturable Adam steps on accelerators only; its policy is read from the param group.
+    model, optimizer = _adam_after_one_step()
+    optimizer.param_groups[0]["capturable"] = True
+    model.to("meta")
+    move_optimizer_state(optimizer, torch.device("meta"))
+    assert all(s["step"].device.type == "meta" for s in optimizer.state.values())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_load_checkpoint_on_cuda_keeps_adam_state_usable(tmp_path):
+    sbs = _trainer()
+    sbs.train(1)
+    sbs.save_checkpoint(tmp_path / "c.pth")
+    torch.manual_seed(13)
+    model = CNN2(5)
+    gpu = StepByStep(model, nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters()), "cuda")
+    gpu.set_loaders(sbs.train_loader, sbs.val_loader)
+    gpu.load_checkpoint(tmp_path / "c.pth")
+    for state in gpu.optimizer.state.values():
+        assert state["exp_avg"].device.type == "cuda"
+        assert state["step"].device.type == "cpu"
+    gpu.train(1)  # Adam steps with the moved state
+    assert math.isfinite(gpu.losses[-1])
+    for state in gpu.optimizer.state.values():
+        assert state["step"].item() == 12

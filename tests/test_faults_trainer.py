@@ -1,0 +1,294 @@
+"""Fault injection for StepByStep: NaN losses, interrupted runs, bad checkpoint files."""
+
+from __future__ import annotations
+
+import copy
+import os
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.optim.lr_scheduler import ExponentialLR, StepLR
+from torch.utils.data import DataLoader, TensorDataset
+
+from rpsbook.trainer import StepByStep
+
+
+def _data(n: int = 40, seed: int = 0) -> TensorDataset:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 4, generator=g)
+    return TensorDataset(x, (x.sum(1) > 0).long())
+
+
+def _model() -> nn.Module:
+    torch.manual_seed(0)
+    # BatchNorm: its running statistics change in the forward pass, before any backward.
+    return nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+
+
+def _trainer(loss_fn=None, scheduler: bool = True) -> StepByStep:
+    model = _model()
+    sbs = StepByStep(
+        model, loss_fn or nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=0.01)
+    )
+    sbs.set_loaders(DataLoader(_data(), batch_size=8, shuffle=True), DataLoader(_data(16, 1), 8))
+    if scheduler:
+        sbs.set_lr_scheduler(StepLR(sbs.optimizer, step_size=1, gamma=0.5))
+    return sbs
+
+
+def _state(sbs: StepByStep) -> dict:
+    return {
+        "model": {k: v.clone() for k, v in sbs.model.state_dict().items()},
+        "optimizer": copy.deepcopy(sbs.optimizer.state_dict()),
+        "scheduler": copy.deepcopy(sbs.scheduler.state_dict()) if sbs.scheduler else None,
+        "grads": [None if p.grad is None else p.grad.clone() for p in sbs.model.parameters()],
+    }
+
+
+def _assert_equal(actual, expected) -> None:
+    if isinstance(expected, torch.Tensor):
+        assert torch.equal(actual, expected)
+    elif isinstance(expected, dict):
+        assert actual.keys() == expected.keys()
+        for key in expected:
+            _assert_equal(actual[key], expected[key])
+    elif isinstance(expected, list | tuple):
+        assert len(actual) == len(expected)
+        for a, e in zip(actual, expected, strict=True):
+            _assert_equal(a, e)
+    else:
+        assert actual == expected
+
+
+class _FaultyLoss:
+    """Cross-entropy that returns ``value`` (or raises) at call number ``at`` (from 1)."""
+
+    def __init__(self, at: int, value: float | None = None) -> None:
+        self.at, self.value, self.calls = at, value, 0
+        self.states: list[dict] = []
+        self.trainer: StepByStep | None = None
+
+    def __call__(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        loss = nn.functional.cross_entropy(logits, y)
+        if self.calls == self.at:
+            if self.value is None:
+                raise KeyboardInterrupt
+            return loss * self.value
+        return loss
+
+
+# --------------------------------------------------------------------------- non-finite losses
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_loss_stops_with_the_epoch_and_batch_and_keeps_the_pre_step_state(bad):
+    # 5 training + 2 validation mini-batches per epoch: call 10 is epoch 1, mini-batch 2.
+    loss_fn = _FaultyLoss(at=10, value=bad)
+    sbs = _trainer(loss_fn)
+    snapshots = []
+    sbs.model.register_forward_pre_hook(lambda module, args: snapshots.append(_state(sbs)))
+    with pytest.raises(FloatingPointError, match=r"at epoch 1, mini-batch 2 of 5"):
+        sbs.train(3)
+    _assert_equal(_state(sbs), snapshots[-1])  # as before the failing forward pass
+    assert torch.isfinite(sbs.model[1].running_mean).all()
+    assert sbs.total_epochs == 1 and len(sbs.losses) == len(sbs.val_losses) == 1
+    assert len(sbs.step_lrs) == 5 + 2
+    assert sbs.learning_rates == [[0.005]]
+    assert all(torch.isfinite(p).all() for p in sbs.model.parameters())
+
+
+def test_nan_inputs_do_not_poison_batch_norm_statistics():
+    sbs = _trainer(scheduler=False)
+    x, y = _data().tensors
+    x = x.clone()
+    x[17, 0] = float("nan")  # mini-batch 2 of an unshuffled loader
+    sbs.set_loaders(DataLoader(TensorDataset(x, y), batch_size=8))
+    with pytest.raises(FloatingPointError, match=r"epoch 0, mini-batch 2"):
+        sbs.train(1)
+    assert torch.isfinite(sbs.model[1].running_var).all()
+    assert int(sbs.model[1].num_batches_tracked) == 2
+
+
+# --------------------------------------------------------------------------- interrupted runs
+
+
+def test_an_exception_mid_epoch_leaves_hooks_and_the_last_finished_step(tmp_path):
+    loss_fn = _FaultyLoss(at=3)
+    sbs = _trainer(loss_fn)
+    gradients = sbs.capture_gradients("3")
+    snapshots = []
+    sbs.model.register_forward_pre_hook(lambda module, args: snapshots.append(_state(sbs)))
+    with pytest.raises(KeyboardInterrupt):
+        sbs.train(2)
+    _assert_equal(_state(sbs), snapshots[-1])
+    assert gradients.attached and gradients.gradients["3"]["weight"].shape == (2, 2, 8)
+    assert sbs.model.training
+    sbs.remove_hooks()
+    assert not gradients.attached
+    sbs.train(1)  # the trainer is still usable
+    assert sbs.total_epochs == 1
+
+
+def test_an_interrupted_save_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):
+    sbs = _trainer()
+    path = tmp_path / "ckpt.pth"
+    sbs.save_checkpoint(path)
+    before = path.read_bytes()
+    sbs.train(1)
+    real_save = torch.save
+
+    def save_half_then_fail(obj, file, *args, **kwargs):
+        real_save(obj, file, *args, **kwargs)
+        file.truncate(100)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", save_half_then_fail)
+    with pytest.raises(KeyboardInterrupt):
+        sbs.save_checkpoint(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.pth"]  # no temp file left
+
+
+def test_a_read_only_folder_gives_a_clear_error(tmp_path, monkeypatch):
+    sbs = _trainer()
+    folder = tmp_path / "ro"
+    folder.mkdir()
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    # A real read-only folder does not stop root (the CI user); the test below checks it too.
+    monkeypatch.setattr("tempfile.mkstemp", refuse)
+    with pytest.raises(OSError, match=r"cannot write the checkpoint .*ro/c.pth.*not writable"):
+        sbs.save_checkpoint(folder / "c.pth")
+    assert list(folder.iterdir()) == []
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root ignores permissions")
+def test_a_really_read_only_folder(tmp_path):
+    sbs = _trainer()
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        with pytest.raises(OSError, match="not writable"):
+            sbs.save_checkpoint(folder / "c.pth")
+        assert list(folder.iterdir()) == []
+    finally:
+        folder.chmod(0o755)
+
+
+# --------------------------------------------------------------------------- bad checkpoints
+
+
+@pytest.fixture
+def saved(tmp_path):
+    sbs = _trainer()
+    sbs.train(1)
+    path = tmp_path / "ckpt.pth"
+    sbs.save_checkpoint(path)
+    return path
+
+
+def _fresh() -> StepByStep:
+    sbs = _trainer()
+    torch.manual_seed(5)
+    for p in sbs.model.parameters():  # different weights than the checkpoint's
+        nn.init.normal_(p)
+    return sbs
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
+def test_truncated_or_corrupt_files_raise_and_change_nothing(saved, damage):
+    data = saved.read_bytes()
+    saved.write_bytes(
+        {
+            "truncate": data[: len(data) // 2],
+            "garbage": np.random.default_rng(0).bytes(2000),
+            "empty": b"",
+        }[damage]
+    )
+    sbs = _fresh()
+    before = _state(sbs)
+    with pytest.raises(ValueError, match=r"ckpt.pth is not a readable checkpoint"):
+        sbs.load_checkpoint(saved)
+    _assert_equal(_state(sbs), before)
+
+
+def test_missing_file_and_foreign_content(saved, tmp_path):
+    sbs = _fresh()
+    with pytest.raises(FileNotFoundError, match="no checkpoint at"):
+        sbs.load_checkpoint(tmp_path / "nope.pth")
+    torch.save([1, 2, 3], tmp_path / "list.pth")
+    with pytest.raises(ValueError, match="not a StepByStep checkpoint"):
+        sbs.load_checkpoint(tmp_path / "list.pth")
+
+
+def test_optimizer_mismatch_is_detected_before_the_weights_change(saved):
+    sbs = _fresh()
+    model = sbs.model
+    two_groups = torch.optim.Adam(
+        [
+            {"params": model[0].parameters()},
+            {"params": [*model[1].parameters(), *model[3].parameters()]},
+        ]
+    )
+    sbs.set_optimizer(two_groups)
+    sbs.set_lr_scheduler(StepLR(two_groups, step_size=1))
+    before = _state(sbs)
+    with pytest.raises(ValueError, match=r"param groups of sizes \[6\].*\[2, 4\]"):
+        sbs.load_checkpoint(saved)
+    _assert_equal(_state(sbs), before)
+    assert sbs.losses == [] and sbs.total_epochs == 0
+
+
+def test_other_architecture_and_scheduler_kind_are_rejected(saved):
+    model = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3), nn.ReLU(), nn.Linear(3, 2))
+    other = StepByStep(model, nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters()))
+    other.set_lr_scheduler(StepLR(other.optimizer, step_size=1))
+    with pytest.raises(ValueError, match=r"another model: 0.weight: \(8, 4\) in the file"):
+        other.load_checkpoint(saved)
+    sbs = _fresh()
+    sbs.set_lr_scheduler(ExponentialLR(sbs.optimizer, gamma=0.9))
+    before = _state(sbs)
+    with pytest.raises(ValueError, match=r"holds a StepLR state.*ExponentialLR"):
+        sbs.load_checkpoint(saved)
+    _assert_equal(_state(sbs), before)
+
+
+def test_a_failure_while_applying_rolls_everything_back(saved, monkeypatch):
+    sbs = _fresh()
+    sbs.optimizer.step()  # an Adam with state, to see that the state comes back too
+    before = _state(sbs)
+    real_load = sbs.optimizer.load_state_dict
+
+    def load_then_fail(state_dict):
+        real_load(state_dict)  # the model and the optimizer have both changed by now
+        raise KeyError("late failure")
+
+    monkeypatch.setattr(sbs.optimizer, "load_state_dict", load_then_fail)
+    with pytest.raises(RuntimeError, match=r"could not be applied.*the trainer is unchanged"):
+        sbs.load_checkpoint(saved)
+    _assert_equal(_state(sbs), before)
+    assert sbs.total_epochs == 0
+
+
+def test_a_book_checkpoint_with_numpy_losses_needs_allow_listing(tmp_path):
+    sbs = _trainer(scheduler=False)
+    book = {
+        "epoch": 1,
+        "model_state_dict": sbs.model.state_dict(),
+        "optimizer_state_dict": sbs.optimizer.state_dict(),
+        "loss": [np.mean([0.5, 0.25])],  # the book's np.mean returns np.float64
+        "val_loss": [np.float64(0.4)],
+    }
+    torch.save(book, tmp_path / "book.pth")
+    with pytest.raises(ValueError, match=r"weights_only=True.*safe_globals"):
+        sbs.load_checkpoint(tmp_path / "book.pth")
+    numpy_types = [np._core.multiarray.scalar, np.dtype, type(np.dtype(np.float64))]
+    with torch.serialization.safe_globals(numpy_types):
+        sbs.load_checkpoint(tmp_path / "book.pth")
+    assert sbs.losses == [0.375] and sbs.val_losses == [0.4] and sbs.total_epochs == 1
