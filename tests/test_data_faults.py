@@ -31,11 +31,13 @@ IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
 
 class _Server:
-    """Serves the two archives; ``stall`` makes it send half of ``rps.zip`` and then wait."""
+    """Serves the two archives; ``stall`` makes it send half of ``rps.zip`` and then wait;
+    ``delay`` (seconds) holds every answer back, so that concurrent clients overlap."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.requests: list[str] = []
+        self.delay = 0.0
         self.stall = threading.Event()
         self.release = threading.Event()
         server = self
@@ -49,6 +51,7 @@ class _Server:
 
             def do_GET(self):
                 server.requests.append(self.path)
+                time.sleep(server.delay)
                 if not (server.stall.is_set() and self.path == "/rps.zip"):
                     return super().do_GET()
                 payload = (folder / "rps.zip").read_bytes()
@@ -177,6 +180,7 @@ def test_killed_during_extraction_is_cleaned_up_and_redone(tmp_path, served, pro
 
 def test_concurrent_downloads_into_one_folder(tmp_path, served, processes):
     server, urls, sums = served
+    server.delay = 0.5
     root = tmp_path / "data"
     children = [
         processes.Process(target=_download, args=(str(root), urls, sums)) for _ in range(4)
@@ -193,6 +197,7 @@ def test_concurrent_downloads_into_one_folder(tmp_path, served, processes):
 
 def test_concurrent_threads_in_one_process(tmp_path, served):
     server, urls, sums = served
+    server.delay = 0.5
     root = tmp_path / "data"
     errors: list[BaseException] = []
 
