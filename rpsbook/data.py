@@ -513,7 +513,7 @@ def _fetch(url: str, dest: Path, expected_sha256: str, progress: bool | None) ->
             desc=PurePosixPath(url).name,
             disable=not progress_enabled(progress),
         ) as bar:
-            while chunk := response.read(1 << 20):
+            while chunk := response.read1(1 << 20):  # what has arrived, up to 1 MiB
                 out.write(chunk)
                 digest.update(chunk)
                 bar.update(len(chunk))

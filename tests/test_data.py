@@ -619,3 +619,108 @@ def test_download_rps_book_signature_extracts_into_the_current_folder(
     assert download_rps(urls=urls, sha256=sums) == Path("")
     assert _entries(work) == ["rps", "rps-test-set"]
     assert len(list((work / "rps" / "rock").iterdir())) == N_PER_CLASS["rps"]
+
+
+# --------------------------------------------------------------------------- unusual images
+
+
+def _unusual(mode: str, size: tuple[int, int] = (40, 40)) -> Image.Image:
+    rng = np.random.default_rng(5)
+    rgb = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+    if mode == "I;16":
+        return Image.fromarray(rng.integers(0, 65536, (size[1], size[0]), dtype=np.uint16))
+    if mode == "P":
+        return rgb.quantize(16)
+    return rgb.convert(mode)
+
+
+@pytest.mark.parametrize(
+    ("mode", "suffix", "size"),
+    [
+        ("L", ".png", (40, 40)),
+        ("P", ".png", (40, 40)),
+        ("LA", ".png", (40, 40)),
+        ("1", ".png", (40, 40)),
+        ("I;16", ".png", (40, 40)),
+        ("RGB", ".png", (300, 300)),
+        ("RGBA", ".png", (20, 20)),
+        ("CMYK", ".jpg", (40, 40)),
+    ],
+)
+def test_unusual_images_decode_as_image_folder_does(tree, mode, suffix, size):
+    from torchvision.datasets import ImageFolder
+
+    victim = tree / "rps" / "paper" / "paper01.png"
+    victim.unlink()
+    image = _unusual(mode, size)
+    image.save(victim.with_suffix(suffix))
+    with Image.open(victim.with_suffix(suffix)) as reread:
+        assert reread.mode in ({"I;16", "I"} if mode == "I;16" else {mode})
+    reference = ImageFolder(str(tree / "rps"), transform=v2.Compose([v2.Resize(28), v2.ToImage()]))
+    ours = load_split(tree, "train", cache_dir=False)
+    expected = torch.stack([reference[i][0] for i in range(len(reference))])
+    assert torch.equal(ours.images, expected)
+    assert ours.targets.tolist() == [label for _, label in reference.samples]
+
+
+def test_non_square_image_names_the_file(tree):
+    from torchvision.datasets import ImageFolder
+
+    odd = tree / "rps" / "rock" / "rock02.png"
+    _unusual("RGB", (42, 28)).save(odd)
+    with pytest.raises(DatasetLayoutError, match=r"rock02\.png is not square: .*\(3, 28, 42\)"):
+        load_split(tree, "train", cache_dir=False)
+    reference = ImageFolder(str(tree / "rps"), transform=v2.Compose([v2.Resize(28), v2.ToImage()]))
+    index = [Path(p).name for p, _ in reference.samples].index("rock02.png")
+    to_float = v2.ToDtype(torch.float32, scale=True)
+    assert torch.equal(image_folder(tree, "train")[index][0], to_float(reference[index][0]))
+
+
+# --------------------------------------------------------------------------- bad arguments
+
+
+def test_numpy_integers_are_accepted_and_bad_batch_sizes_named(tree):
+    assert len(load_rps(tree, batch_size=np.int64(5)).train_loader) == 3
+    with pytest.raises(TypeError, match=r"batch_size must be a positive integer, got 16\.0"):
+        load_rps(tree, batch_size=16.0)
+    with pytest.raises(TypeError, match="batch_size must be a positive integer, got True"):
+        load_rps(tree, batch_size=True)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+        load_rps(tree, batch_size=np.int32(0))
+
+
+def test_device_is_honoured_or_refused(tree):
+    for preload in (True, False):
+        rps = load_rps(tree, batch_size=4, preload=preload, device="meta")
+        for loader in (rps.train_loader, rps.val_loader):
+            x, y = next(iter(loader))
+            assert (x.device.type, y.device.type) == ("meta", "meta"), preload
+    with pytest.raises(ValueError, match=r"device='gpu' is not a device .*pass 'cpu', 'cuda'"):
+        load_rps(tree, device="gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match=r"device='cuda' cannot be used on this machine"):
+            load_rps(tree, device="cuda")
+
+
+def test_bad_arguments_name_the_argument(tree):
+    with pytest.raises(TypeError, match=r"generator must be a torch\.Generator"):
+        load_rps(tree, generator=np.random.default_rng(0))
+    with pytest.raises(TypeError, match=r"cache_dir must be a folder, None .* or False"):
+        load_split(tree, "val", cache_dir=True)
+    images = torch.zeros(2, 3, 4, 4, dtype=torch.uint8)
+    with pytest.raises(ValueError, match="images is empty"):
+        data.ImageTensorDataset(images[:0], torch.zeros(0, dtype=torch.int64), data.CLASSES)
+    with pytest.raises(
+        TypeError, match=r"targets must hold integer class indices, got torch\.float32"
+    ):
+        data.ImageTensorDataset(images, torch.zeros(2), data.CLASSES)
+    with pytest.raises(TypeError, match=r"must be torch\.Tensors, got ndarray and Tensor"):
+        data.ImageTensorDataset(images.numpy(), torch.zeros(2, dtype=torch.int64), data.CLASSES)
+    with pytest.raises(
+        TypeError, match=r"images must be floating point, got torch\.uint8: .*ToDtype"
+    ):
+        statistics_per_channel(images)
+    with pytest.raises(TypeError, match=r"images must be a torch\.Tensor"):
+        statistics_per_channel(images.numpy())
+    with pytest.raises(ValueError, match="loader yielded no batches"):
+        make_normalizer(DataLoader([], batch_size=4))
