@@ -23,6 +23,9 @@ SHARED_ENV = ROOT / ".nox" / "shared"
 TORCH_SPEC = os.environ.get("RPSBOOK_TORCH_SPEC", "torch==2.14.1 torchvision==0.29.1").split()
 EXTRAS = "test,docs,site,bench"
 BUILD_DIR = ROOT / "docs" / "_build"
+NOTEBOOKS_VENV = ROOT / ".nox" / "notebooks-venv"
+# What tools/run_notebooks.py needs besides the wheel: a kernel, and a client to drive it.
+NOTEBOOK_RUNNER = ("nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29")
 
 nox.options.sessions = ["tests", "docs"]
 nox.options.error_on_missing_interpreters = True
@@ -78,6 +81,30 @@ def site(session: nox.Session) -> None:
     """Check the built site in headless Chromium (run ``nox -s docs`` first)."""
     python = _shared_python(session)
     session.run(python, "tools/check_site.py", *session.posargs, external=True)
+
+
+@nox.session(venv_backend="none")
+def notebooks(session: nox.Session) -> None:
+    """Execute every downloadable notebook of the built site as a reader would.
+
+    Run ``nox -s docs`` first. The wheel is built and installed, with the ``notebooks``
+    extra, into a new virtual environment (not the shared editable one), and
+    ``tools/run_notebooks.py`` executes the notebooks there without ``RPSBOOK_DATA_DIR``,
+    without network and outside the checkout, comparing their numbers with the pages'.
+    """
+    dist = ROOT / ".nox" / "notebooks-dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    session.run(sys.executable, "-m", "venv", "--clear", str(NOTEBOOKS_VENV), external=True)
+    bindir = "Scripts" if sys.platform == "win32" else "bin"
+    python = str(NOTEBOOKS_VENV / bindir / ("python.exe" if sys.platform == "win32" else "python"))
+    pip = [python, "-m", "pip", "--disable-pip-version-check", "-q"]
+    session.run(*pip, "wheel", "--no-deps", "--wheel-dir", str(dist), str(ROOT), external=True)
+    (wheel,) = dist.glob("rpsbook-*.whl")
+    session.run(*pip, "install", *TORCH_SPEC, external=True)
+    session.run(
+        *pip, "install", *TORCH_SPEC, f"{wheel}[notebooks]", *NOTEBOOK_RUNNER, external=True
+    )
+    session.run(python, str(ROOT / "tools" / "run_notebooks.py"), *session.posargs, external=True)
 
 
 @nox.session(venv_backend="none")

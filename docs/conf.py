@@ -34,6 +34,7 @@ extensions = [
     "sphinx.ext.mathjax",
     "sphinx_gallery.gen_gallery",
     "rpsbook_sphinx",
+    "notebook_links",
 ]
 
 templates_path = ["_templates"]
@@ -119,6 +120,9 @@ if offline_projects:
     print(f"rpsbook docs: no inventory for {', '.join(offline_projects)}; not linked")
 
 # -- Sphinx-Gallery ------------------------------------------------------------------------
+# Where the site is published: docs/_ext/notebook_links.py turns the cross-references in
+# the downloadable notebooks into links under this address.
+rpsbook_site_url = "https://rpsbook.github.io/rpsbook/"
 sphinx_gallery_conf = {
     "examples_dirs": "../gallery",
     "gallery_dirs": "auto_examples",
@@ -141,9 +145,18 @@ sphinx_gallery_conf = {
     "min_reported_time": 1,
     # performance.rst links the table; keep it even when SOURCE_DATE_EPOCH is set
     "write_computation_times": True,
+    # Readers run the notebooks in their own Jupyter or in a hosted one (Colab has torch):
+    # install rpsbook with what the pages import only when the kernel lacks it.
     "first_notebook_cell": (
-        "# Run in Jupyter: set RPSBOOK_DATA_DIR to a local copy of the dataset, or let\n"
-        "# rpsbook download it to its cache on first use.\n"
+        "# Installs rpsbook and what these pages use when this kernel lacks them (Colab, a\n"
+        "# fresh Jupyter); does nothing otherwise. Other ways to install rpsbook:\n"
+        f"# {rpsbook_site_url}install.html\n"
+        "import importlib.util\n"
+        "\n"
+        'needed = ("rpsbook", "torch_lr_finder", "ipywidgets")\n'
+        "if not all(importlib.util.find_spec(name) for name in needed):\n"
+        '    %pip install --quiet "rpsbook[notebooks]"\n'
+        "    importlib.invalidate_caches()\n"
         "%matplotlib inline"
     ),
     "thumbnail_size": (320, 224),

@@ -1,0 +1,408 @@
+"""Turn Sphinx cross-references in the downloadable notebooks and scripts into links.
+
+Sphinx-Gallery copies the reST text of a gallery script into its ``.ipynb`` and ``.py``
+downloads almost verbatim, so a reader who runs a page elsewhere would see
+``:func:`~rpsbook.lr_finder.lr_range_test``` and internal labels such as
+``sphx_glr_auto_examples_plot_05_model_training.py`` as text. After the HTML build this
+extension rewrites the files under ``_downloads/`` (the notebooks, the scripts and the zip
+archives holding them):
+
+* in notebook Markdown, ``:func:``, ``:class:``, ``:meth:``, ``:attr:``, ``:mod:``,
+  ``:obj:``, ``:data:``, ``:exc:`` (with or without ``py:``), ``:ref:`` and ``:doc:``
+  become Markdown links to the published site (setting ``rpsbook_site_url``) or, for an
+  intersphinx target, to that project's documentation; a target nothing resolves becomes
+  plain code text;
+* in scripts, the same roles become plain names (the comments stay reST);
+* ``:math:`` and code (fenced blocks, ``::`` literal blocks, inline literals, code cells,
+  code lines) are left alone.
+
+The functions below only need the standard library, so ``tools/run_notebooks.py`` can use
+:func:`find_raw_markup` in an environment without Sphinx.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import tempfile
+import tokenize
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sphinx.application import Sphinx
+
+DEFAULT_SITE_URL = "https://rpsbook.github.io/rpsbook/"
+
+#: Roles of the Python domain this extension resolves (``py:`` prefix optional).
+PY_ROLES = frozenset({"func", "class", "meth", "attr", "mod", "obj", "data", "exc", "const"})
+#: Roles left exactly as they are (Sphinx-Gallery already turns ``:math:`` into ``$...$``).
+KEPT_ROLES = frozenset({"math"})
+
+# ``:role:`content``` with an optional domain; content may run over lines.
+_ROLE_RE = re.compile(r"(?<![\w`]):(?P<role>(?:[a-z]+:)?[a-z]+):`(?P<content>[^`]+)`(?!`)")
+# Sphinx-Gallery rewrites ``:ref:`x``` as ```x``` in notebooks: a code span naming a label.
+# One pass over links (kept), roles and code spans pairs every backtick correctly.
+_MARKDOWN_RE = re.compile(
+    r"(?P<link>\[[^\]\n]*\]\([^)\s]*\))|" + _ROLE_RE.pattern + r"|`(?P<span>[^`\n]+)`(?!`)"
+)
+_TITLE_RE = re.compile(r"^(?P<title>.+?)\s*<(?P<target>[^<>]+)>$", re.DOTALL)
+# What must not be rewritten in Markdown/reST text: fenced code, literal blocks after a
+# line ending in ``::``, inline literals.
+_CODE_RE = re.compile(
+    r"(?ms:^(?P<fence>[ \t]*(?:```|~~~)).*?^(?P=fence)[ \t]*$)"
+    r"|(?:\.\.[ \t]+(?:code-block|code|sourcecode)::[^\n]*|::[ \t]*)\n"
+    r"(?:[ \t]*\n)+(?:(?:[ \t]+\S[^\n]*)?\n)*(?:[ \t]+\S[^\n]*)?"
+    r"|``[^`]+``"
+)
+_RAW_ROLE_RE = re.compile(r":(?:[a-z]+:)?(?!math:)[a-z]+:`")
+_LABEL_RE = re.compile(r"(?<![/\w])sphx_glr_\w+")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a reference points: an absolute URL and the title Sphinx would show."""
+
+    url: str
+    title: str = ""
+
+
+@dataclass
+class Targets:
+    """What references can resolve to, keyed the way the roles name them.
+
+    ``py`` maps dotted names to ``{objtype: Target}`` (objtype as in the Python domain:
+    ``function``, ``class``, ``method``, ``module``...); ``labels`` maps ``:ref:`` labels
+    and ``docs`` maps document names (``"install"``, ``"auto_examples/plot_01..."``).
+    """
+
+    py: dict[str, dict[str, Target]] = field(default_factory=dict)
+    labels: dict[str, Target] = field(default_factory=dict)
+    docs: dict[str, Target] = field(default_factory=dict)
+    function_parentheses: bool = True
+
+    def find_py(self, role: str, name: str) -> Target | None:
+        """The object ``name`` names for ``role``; a leading ``.`` searches by suffix."""
+        if name.startswith("."):
+            suffix = name
+            matches = [key for key in self.py if key.endswith(suffix) or key == name[1:]]
+            if len(matches) != 1:
+                return None
+            name = matches[0]
+        entries = self.py.get(name)
+        if not entries:
+            return None
+        wanted = _OBJTYPES.get(role, ())
+        for objtype in wanted:
+            if objtype in entries:
+                return entries[objtype]
+        return next(iter(entries.values()))
+
+    def find_doc(self, target: str, current_doc: str | None) -> tuple[str, Target] | None:
+        """``(docname, Target)`` of a ``:doc:`` target, relative to ``current_doc``."""
+        target = target.removesuffix(".rst")
+        if target.startswith("/"):
+            candidates = [target.lstrip("/")]
+        else:
+            base = PurePosixPath(current_doc).parent if current_doc else PurePosixPath()
+            candidates = [os.path.normpath(base / target).replace(os.sep, "/"), target]
+        for name in candidates:
+            if name in self.docs:
+                return name, self.docs[name]
+        return None
+
+
+_OBJTYPES = {
+    "func": ("function",),
+    "meth": ("method", "classmethod", "staticmethod", "function"),
+    "class": ("class", "exception"),
+    "exc": ("exception", "class"),
+    "attr": ("attribute", "property"),
+    "mod": ("module",),
+    "data": ("data",),
+    "const": ("data",),
+}
+
+
+def _split_title(content: str) -> tuple[str | None, str]:
+    """``"title <target>"`` -> ``("title", "target")``; ``"target"`` -> ``(None, "target")``."""
+    content = " ".join(content.split())
+    match = _TITLE_RE.match(content)
+    if match:
+        return match["title"], match["target"].strip()
+    return None, content
+
+
+def _reference(
+    role: str, content: str, targets: Targets, current_doc: str | None
+) -> tuple[str, Target | None, bool]:
+    """``(title, target or None, is_code)`` for one role occurrence."""
+    role = role.removeprefix("py:") if role.removeprefix("py:") in PY_ROLES else role
+    title, name = _split_title(content)
+    if role in PY_ROLES:
+        suppress = name.startswith("!")
+        name = name.lstrip("!")
+        shown = name.lstrip("~").lstrip(".")
+        if name.startswith("~"):
+            shown = shown.rsplit(".", 1)[-1]
+        name = name.lstrip("~")
+        if title is None:
+            title = shown
+            if targets.function_parentheses and role in ("func", "meth"):
+                title += "()"
+        return title, None if suppress else targets.find_py(role, name), True
+    if role == "ref":
+        target = targets.labels.get(name.lower())
+        return title or (target.title if target and target.title else name), target, False
+    if role == "doc":
+        found = targets.find_doc(name, current_doc)
+        target = found[1] if found else None
+        return title or (target.title if target and target.title else name), target, False
+    return title or name, None, True  # a role this extension does not know: its text
+
+
+def _outside_code(text: str, convert) -> str:
+    """Apply ``convert`` to the parts of ``text`` that are not code."""
+    pieces, start = [], 0
+    for match in _CODE_RE.finditer(text):
+        pieces += [convert(text[start : match.start()]), match[0]]
+        start = match.end()
+    pieces.append(convert(text[start:]))
+    return "".join(pieces)
+
+
+def convert_markdown(text: str, targets: Targets, current_doc: str | None = None) -> str:
+    """Markdown of a notebook cell with every reference as a link (or code text)."""
+
+    def replace(match: re.Match) -> str:
+        if match["link"] or (match["role"] in KEPT_ROLES):
+            return match[0]
+        if match["role"]:
+            title, target, is_code = _reference(
+                match["role"], match["content"], targets, current_doc
+            )
+            shown = f"`{title}`" if is_code or target is None else title
+            return f"[{shown}]({target.url})" if target else shown
+        # Sphinx-Gallery has already turned :ref:`x` into `x`; only a known label changes.
+        title, name = _split_title(match["span"])
+        target = targets.labels.get(name.lower())
+        if target is None:
+            if name.startswith("sphx_glr_"):  # a label of a page that was not built
+                return f"`{title or name}`"
+            return match[0]
+        return f"[{title or target.title or name}]({target.url})"
+
+    return _outside_code(text, lambda part: _MARKDOWN_RE.sub(replace, part))
+
+
+def convert_rest(text: str, targets: Targets, current_doc: str | None = None) -> str:
+    """reST text (a script's comments) with every reference as a plain name."""
+
+    def role(match: re.Match) -> str:
+        if match["role"] in KEPT_ROLES:
+            return match[0]
+        title, _, is_code = _reference(match["role"], match["content"], targets, current_doc)
+        return f"``{title}``" if is_code else title
+
+    return _outside_code(text, lambda part: _ROLE_RE.sub(role, part))
+
+
+_COMMENT_LINE_RE = re.compile(r"^(?P<indent>[ \t]*)#(?P<space> ?)(?P<text>.*)$")
+
+
+def convert_script(source: str, targets: Targets, current_doc: str | None = None) -> str:
+    """A gallery script with references in its docstring and comments as plain names.
+
+    Code is untouched: only the module docstring and runs of comment lines change.
+    """
+    lines = source.splitlines(keepends=True)
+    docstring: tuple[int, int] | None = None
+    comment_rows: set[int] = set()
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return source  # not Python we can read safely; leave it alone
+    skip = {tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT, tokenize.ENCODING}
+    first = next((tok for tok in tokens if tok.type not in skip), None)
+    if first is not None and first.type == tokenize.STRING:
+        docstring = (first.start[0] - 1, first.end[0])  # rows [start, end)
+    for tok in tokens:
+        if tok.type == tokenize.COMMENT and lines[tok.start[0] - 1].lstrip().startswith("#"):
+            comment_rows.add(tok.start[0] - 1)
+
+    out: list[str] = []
+    row = 0
+    while row < len(lines):
+        if docstring and row == docstring[0]:
+            out.append(convert_rest("".join(lines[row : docstring[1]]), targets, current_doc))
+            row = docstring[1]
+            continue
+        if row in comment_rows:
+            end = row
+            indent = _COMMENT_LINE_RE.match(lines[row])["indent"]
+            while end in comment_rows and _COMMENT_LINE_RE.match(lines[end])["indent"] == indent:
+                end += 1
+            out.append(_convert_comment_run(lines[row:end], indent, targets, current_doc))
+            row = end
+            continue
+        out.append(lines[row])
+        row += 1
+    return "".join(out)
+
+
+def _convert_comment_run(
+    lines: list[str], indent: str, targets: Targets, current_doc: str | None
+) -> str:
+    texts = [_COMMENT_LINE_RE.match(line.rstrip("\r\n"))["text"] for line in lines]
+    newline = "\r\n" if lines[-1].endswith("\r\n") else "\n" if lines[-1].endswith("\n") else ""
+    converted = convert_rest("\n".join(texts), targets, current_doc)
+    if converted == "\n".join(texts):
+        return "".join(lines)
+    rows = [
+        f"{indent}# {text}".rstrip() if text else f"{indent}#" for text in converted.split("\n")
+    ]
+    return "\n".join(rows) + newline
+
+
+def convert_notebook(text: str, targets: Targets, current_doc: str | None = None) -> str:
+    """A notebook (JSON text) with its Markdown cells converted; code cells untouched."""
+    notebook = json.loads(text)
+    for cell in notebook.get("cells", []):
+        if cell.get("cell_type") != "markdown":
+            continue
+        source = cell["source"]
+        joined = "".join(source) if isinstance(source, list) else source
+        converted = convert_markdown(joined, targets, current_doc)
+        if converted != joined:
+            cell["source"] = (
+                converted.splitlines(keepends=True) if isinstance(source, list) else converted
+            )
+    return json.dumps(notebook, indent=1, ensure_ascii=False) + "\n"
+
+
+def find_raw_markup(notebook_text: str) -> list[str]:
+    """Sphinx roles and internal labels left in a notebook's Markdown cells."""
+    found = []
+    for cell in json.loads(notebook_text).get("cells", []):
+        if cell.get("cell_type") != "markdown":
+            continue
+        source = cell["source"]
+        text = "".join(source) if isinstance(source, list) else source
+        text = _CODE_RE.sub("", text)
+        found += [m[0] for m in _RAW_ROLE_RE.finditer(text)]
+        found += [m[0] for m in _LABEL_RE.finditer(text)]
+    return found
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def convert_file_text(name: str, text: str, targets: Targets, doc_for_stem) -> str:
+    """Convert one ``.ipynb`` or ``.py`` download; ``doc_for_stem`` maps a stem to its doc."""
+    stem = PurePosixPath(name).stem
+    current = doc_for_stem(stem)
+    if name.endswith(".ipynb"):
+        return convert_notebook(text, targets, current)
+    return convert_script(text, targets, current)
+
+
+def convert_downloads(downloads: Path, targets: Targets, doc_for_stem) -> int:
+    """Rewrite every notebook, script and zip under ``downloads``; return files changed."""
+    changed = 0
+    for path in sorted(downloads.rglob("*")):
+        if path.suffix in (".ipynb", ".py"):
+            text = path.read_text(encoding="utf-8")
+            new = convert_file_text(path.name, text, targets, doc_for_stem)
+            if new != text:
+                _write_atomic(path, new.encode("utf-8"))
+                changed += 1
+        elif path.suffix == ".zip":
+            changed += _convert_zip(path, targets, doc_for_stem)
+    return changed
+
+
+def _convert_zip(path: Path, targets: Targets, doc_for_stem) -> int:
+    buffer = io.BytesIO()
+    changed = 0
+    with (
+        zipfile.ZipFile(path) as source,
+        zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as out,
+    ):
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename.endswith((".ipynb", ".py")):
+                text = data.decode("utf-8")
+                new = convert_file_text(info.filename, text, targets, doc_for_stem)
+                if new != text:
+                    data = new.encode("utf-8")
+                    changed += 1
+            out.writestr(info, data)
+    if changed:
+        _write_atomic(path, buffer.getvalue())
+    return changed
+
+
+def targets_from_sphinx(app: Sphinx) -> Targets:
+    """Every object, label and document this build (and its intersphinx inventories) knows."""
+    from sphinx.ext.intersphinx import InventoryAdapter
+
+    env, builder = app.env, app.builder
+    site = app.config.rpsbook_site_url.rstrip("/") + "/"
+
+    def local(docname: str, anchor: str = "") -> str:
+        return site + builder.get_target_uri(docname) + (f"#{anchor}" if anchor else "")
+
+    targets = Targets(function_parentheses=app.config.add_function_parentheses)
+    for objtype_key, entries in InventoryAdapter(env).main_inventory.items():
+        domain, _, objtype = objtype_key.partition(":")
+        if domain != "py":
+            continue
+        for name, item in entries.items():
+            uri = item.uri if hasattr(item, "uri") else item[2]
+            targets.py.setdefault(name, {})[objtype] = Target(uri)
+    py = env.get_domain("py")
+    for name, entry in py.objects.items():
+        targets.py.setdefault(name, {})[entry.objtype] = Target(
+            local(entry.docname, entry.node_id)
+        )
+    for name, entry in py.modules.items():
+        targets.py.setdefault(name, {})["module"] = Target(local(entry.docname, entry.node_id))
+    std = env.get_domain("std")
+    for name, (docname, anchor) in std.anonlabels.items():
+        targets.labels[name] = Target(local(docname, anchor))
+    for name, (docname, anchor, title) in std.labels.items():
+        targets.labels[name] = Target(local(docname, anchor), title)
+    for docname in env.found_docs:
+        title = env.titles[docname].astext() if docname in env.titles else docname
+        targets.docs[docname] = Target(local(docname), title)
+    return targets
+
+
+def _build_finished(app: Sphinx, exception: BaseException | None) -> None:
+    downloads = Path(app.outdir) / "_downloads"
+    if exception is not None or app.builder.format != "html" or not downloads.is_dir():
+        return
+    targets = targets_from_sphinx(app)
+    docs_by_stem = {PurePosixPath(name).name: name for name in app.env.found_docs}
+    changed = convert_downloads(downloads, targets, docs_by_stem.get)
+    from sphinx.util import logging
+
+    logging.getLogger(__name__).info(f"notebook_links: linked references in {changed} downloads")
+
+
+def setup(app: Sphinx) -> dict[str, object]:
+    app.add_config_value("rpsbook_site_url", DEFAULT_SITE_URL, "html", types=(str,))
+    app.connect("build-finished", _build_finished)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

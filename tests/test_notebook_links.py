@@ -1,0 +1,347 @@
+"""docs/_ext/notebook_links.py: Sphinx references in the downloads become links."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SITE = "https://example.org/book/"
+LR = f"{SITE}generated/lr.html#rpsbook.lr_finder.lr_range_test"
+P05 = f"{SITE}auto_examples/plot_05.html#sphx-glr-auto-examples-plot-05"
+
+
+@pytest.fixture(scope="module")
+def links():
+    spec = importlib.util.spec_from_file_location(
+        "notebook_links", ROOT / "docs" / "_ext" / "notebook_links.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being created
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        del sys.modules[spec.name]
+
+
+@pytest.fixture
+def targets(links):
+    target = links.Target
+    api = SITE + "generated/"
+    return links.Targets(
+        py={
+            "rpsbook.lr_finder.lr_range_test": {
+                "function": target(api + "lr.html#rpsbook.lr_finder.lr_range_test")
+            },
+            "rpsbook.trainer.StepByStep": {
+                "class": target(api + "trainer.html#rpsbook.trainer.StepByStep")
+            },
+            "rpsbook.trainer.StepByStep.train": {
+                "method": target(api + "trainer.html#rpsbook.trainer.StepByStep.train")
+            },
+            "rpsbook.data": {"module": target(api + "data.html#module-rpsbook.data")},
+            "torch.nn.Dropout": {"class": target("https://pytorch.org/nn.Dropout.html")},
+        },
+        labels={
+            "sphx_glr_auto_examples_plot_05_model_training.py": target(
+                SITE + "auto_examples/plot_05.html#sphx-glr-auto-examples-plot-05",
+                "Model training",
+            ),
+        },
+        docs={
+            "install": target(SITE + "install.html", "Install"),
+            "auto_examples/plot_05": target(SITE + "auto_examples/plot_05.html", "Model training"),
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            ":func:`~rpsbook.lr_finder.lr_range_test` restores",
+            f"[`lr_range_test()`]({LR}) restores",
+        ),
+        (
+            "the :class:`rpsbook.trainer.StepByStep`.",
+            f"the [`rpsbook.trainer.StepByStep`]({SITE}generated/trainer.html"
+            "#rpsbook.trainer.StepByStep).",
+        ),
+        (
+            "(:py:meth:`its loop <rpsbook.trainer.StepByStep.train>`)",
+            f"([`its loop`]({SITE}generated/trainer.html#rpsbook.trainer.StepByStep.train))",
+        ),
+        (
+            ":meth:`~rpsbook.trainer.StepByStep.train`",
+            f"[`train()`]({SITE}generated/trainer.html#rpsbook.trainer.StepByStep.train)",
+        ),
+        (
+            ":mod:`rpsbook.data`",
+            f"[`rpsbook.data`]({SITE}generated/data.html#module-rpsbook.data)",
+        ),
+        (":class:`torch.nn.Dropout`", "[`torch.nn.Dropout`](https://pytorch.org/nn.Dropout.html)"),
+        # a role spread over two lines, as reST allows
+        (
+            ":func:`the range\ntest <rpsbook.lr_finder.lr_range_test>`",
+            f"[`the range test`]({LR})",
+        ),
+        # nothing resolves these: their text stays, as code
+        (":func:`torch.nn.functional.conv2d`", "`torch.nn.functional.conv2d()`"),
+        (":func:`!rpsbook.lr_finder.lr_range_test`", "`rpsbook.lr_finder.lr_range_test()`"),
+        (":term:`epoch`", "`epoch`"),
+        # what Sphinx-Gallery leaves of :ref:`label` and :ref:`title <label>`
+        (
+            "see `sphx_glr_auto_examples_plot_05_model_training.py`.",
+            f"see [Model training]({P05}).",
+        ),
+        (
+            "`the training page <sphx_glr_auto_examples_plot_05_model_training.py>`",
+            f"[the training page]({P05})",
+        ),
+        (
+            ":ref:`sphx_glr_auto_examples_plot_05_model_training.py`",
+            f"[Model training]({P05})",
+        ),
+        ("`sphx_glr_auto_examples_plot_99_gone.py`", "`sphx_glr_auto_examples_plot_99_gone.py`"),
+        (":ref:`no-such-label`", "`no-such-label`"),
+        # :doc: is relative to the page's folder unless it starts with /
+        (":doc:`../install`", f"[Install]({SITE}install.html)"),
+        (":doc:`how to install </install>`", f"[how to install]({SITE}install.html)"),
+        (":doc:`plot_05`", f"[Model training]({SITE}auto_examples/plot_05.html)"),
+        # left alone: math, ordinary code spans, inline literals, links
+        (":math:`\\alpha_t`, $\\beta$", ":math:`\\alpha_t`, $\\beta$"),
+        ("set `lr` and ``:func:`x```", "set `lr` and ``:func:`x```"),
+        ("[`f()`](https://x.org/f)", "[`f()`](https://x.org/f)"),
+    ],
+)
+def test_convert_markdown(links, targets, text, expected):
+    converted = links.convert_markdown(text, targets, "auto_examples/plot_01")
+    assert converted == expected
+    assert links.convert_markdown(converted, targets, "auto_examples/plot_01") == converted
+
+
+def test_code_blocks_are_untouched(links, targets):
+    text = (
+        "Call :mod:`rpsbook.data` like this::\n\n"
+        "    :func:`rpsbook.lr_finder.lr_range_test`\n"
+        "    `sphx_glr_auto_examples_plot_05_model_training.py`\n\n"
+        "```python\n:class:`rpsbook.trainer.StepByStep`\n```\n"
+        "Then :class:`~torch.nn.Dropout`.\n"
+    )
+    assert links.convert_markdown(text, targets) == (
+        f"Call [`rpsbook.data`]({SITE}generated/data.html#module-rpsbook.data) like this::\n\n"
+        "    :func:`rpsbook.lr_finder.lr_range_test`\n"
+        "    `sphx_glr_auto_examples_plot_05_model_training.py`\n\n"
+        "```python\n:class:`rpsbook.trainer.StepByStep`\n```\n"
+        "Then [`Dropout`](https://pytorch.org/nn.Dropout.html).\n"
+    )
+
+
+def test_convert_rest_gives_plain_names(links, targets):
+    text = (
+        ":func:`~rpsbook.lr_finder.lr_range_test` (see\n"
+        ":ref:`sphx_glr_auto_examples_plot_05_model_training.py` and :doc:`/install`),"
+        " :func:`unknown.thing` and :math:`x^2`."
+    )
+    assert links.convert_rest(text, targets) == (
+        "``lr_range_test()`` (see\nModel training and Install), ``unknown.thing()`` and "
+        ":math:`x^2`."
+    )
+
+
+SCRIPT = '''\
+"""
+Title
+=====
+
+Uses :class:`~rpsbook.trainer.StepByStep`.
+"""
+
+import torch
+
+note = ":func:`rpsbook.lr_finder.lr_range_test` stays in code"  # :mod:`rpsbook.data`
+
+# %%
+# Both :func:`the range
+# test <rpsbook.lr_finder.lr_range_test>` and
+#
+# :ref:`sphx_glr_auto_examples_plot_05_model_training.py`::
+#
+#     :func:`literal`
+print(note)
+'''
+
+
+def test_convert_script_changes_docstring_and_comments_only(links, targets):
+    converted = links.convert_script(SCRIPT, targets, "auto_examples/plot_01")
+    assert converted == (
+        '"""\nTitle\n=====\n\nUses ``StepByStep``.\n"""\n\nimport torch\n\n'
+        'note = ":func:`rpsbook.lr_finder.lr_range_test` stays in code"  # :mod:`rpsbook.data`\n\n'
+        "# %%\n# Both ``the range test`` and\n#\n# Model training::\n#\n#     :func:`literal`\n"
+        "print(note)\n"
+    )
+    compile(converted, "converted.py", "exec")
+    assert links.convert_script(converted, targets) == converted
+
+
+def _notebook(*cells):
+    return json.dumps(
+        {
+            "cells": [
+                {"cell_type": kind, "metadata": {}, "source": [source]}
+                | ({"outputs": [], "execution_count": None} if kind == "code" else {})
+                for kind, source in cells
+            ],
+            "metadata": {},
+            "nbformat": 4,
+            "nbformat_minor": 0,
+        }
+    )
+
+
+def test_convert_notebook_and_find_raw_markup(links, targets):
+    raw = _notebook(
+        ("code", "x = ':func:`rpsbook.data`'"),
+        (
+            "markdown",
+            "Read :mod:`rpsbook.data` and\n`sphx_glr_auto_examples_plot_05_model_training.py`",
+        ),
+        ("markdown", "$\\alpha$ and\n```\n:func:`kept`\n```"),
+    )
+    assert links.find_raw_markup(raw) == [
+        ":mod:`",
+        "sphx_glr_auto_examples_plot_05_model_training",
+    ]
+    converted = json.loads(links.convert_notebook(raw, targets))
+    assert converted["cells"][0]["source"] == ["x = ':func:`rpsbook.data`'"]
+    assert "".join(converted["cells"][1]["source"]) == (
+        f"Read [`rpsbook.data`]({SITE}generated/data.html#module-rpsbook.data) and\n"
+        f"[Model training]({P05})"
+    )
+    assert converted["cells"][2] == json.loads(raw)["cells"][2]
+    assert links.find_raw_markup(json.dumps(converted)) == []
+
+
+def test_convert_downloads_rewrites_files_and_zips(links, targets, tmp_path):
+    notebook = _notebook(("markdown", "See :mod:`rpsbook.data`."))
+    script = '"""\nT\n=\n\n:mod:`rpsbook.data`\n"""\n'
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "plot_05.ipynb").write_text(notebook)
+    (tmp_path / "a" / "plot_05.py").write_text(script)
+    with zipfile.ZipFile(tmp_path / "all.zip", "w") as archive:
+        archive.writestr("plot_05.ipynb", notebook)
+        archive.writestr("plot_05.py", script)
+        archive.writestr("README.txt", ":mod:`rpsbook.data`")
+    docs = {"plot_05": "auto_examples/plot_05"}
+
+    assert links.convert_downloads(tmp_path, targets, docs.get) == 4
+    linked = f"[`rpsbook.data`]({SITE}generated/data.html#module-rpsbook.data)"
+    converted = json.loads((tmp_path / "a" / "plot_05.ipynb").read_text())
+    assert converted["cells"][0]["source"] == [f"See {linked}."]
+    assert (tmp_path / "a" / "plot_05.py").read_text() == '"""\nT\n=\n\n``rpsbook.data``\n"""\n'
+    with zipfile.ZipFile(tmp_path / "all.zip") as archive:
+        assert archive.read("plot_05.py").decode() == '"""\nT\n=\n\n``rpsbook.data``\n"""\n'
+        assert json.loads(archive.read("plot_05.ipynb"))["cells"][0]["source"] == [
+            f"See {linked}."
+        ]
+        assert archive.read("README.txt").decode() == ":mod:`rpsbook.data`"
+    assert links.convert_downloads(tmp_path, targets, docs.get) == 0  # already converted
+
+
+def test_targets_from_a_real_sphinx_build(tmp_path):
+    """The extension resolves this build's objects, labels and documents after the build."""
+    sphinx_app = pytest.importorskip("sphinx.application")
+    src = tmp_path / "src"
+    (src / "pages").mkdir(parents=True)
+    (src / "conf.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(ROOT / 'docs' / '_ext')!r})\n"
+        "extensions = ['notebook_links']\n"
+        "rpsbook_site_url = 'https://example.org/book'\n"
+    )
+    (src / "index.rst").write_text(
+        "Home\n====\n\n.. toctree::\n\n   pages/demo\n\n"
+        ".. py:module:: demo\n\n.. py:function:: step(x)\n\n   One step.\n"
+    )
+    notebook = _notebook(
+        ("markdown", "Call :func:`~demo.step`, read `the demo <demo-label>` and :doc:`/index`."),
+    )
+    (src / "pages" / "demo.ipynb").write_text(notebook)
+    (src / "pages" / "demo.rst").write_text(
+        ".. _demo-label:\n\nDemo page\n=========\n\n:download:`demo.ipynb`\n"
+    )
+    out = tmp_path / "html"
+    app = sphinx_app.Sphinx(
+        str(src), str(src), str(out), str(tmp_path / "doctrees"), "html", status=None, warning=None
+    )
+    app.build()
+    assert app.statuscode == 0
+    (download,) = (out / "_downloads").rglob("demo.ipynb")
+    cell = json.loads(download.read_text())["cells"][0]
+    assert "".join(cell["source"]) == (
+        "Call [`step()`](https://example.org/book/index.html#demo.step), read "
+        "[the demo](https://example.org/book/pages/demo.html#demo-label) and "
+        "[Home](https://example.org/book/index.html)."
+    )
+
+
+def _first_notebook_cell() -> str:
+    """The cell as docs/conf.py writes it (its text may use the conf's site URL)."""
+    tree = ast.parse((ROOT / "docs" / "conf.py").read_text())
+    names = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
+            names.update({target.id: node.value.value for target in node.targets})
+        if isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values, strict=True):
+                if isinstance(key, ast.Constant) and key.value == "first_notebook_cell":
+                    expression = compile(ast.Expression(value), "conf.py", "eval")
+                    return eval(expression, {"__builtins__": {}}, names)
+    raise AssertionError("docs/conf.py sets no first_notebook_cell")
+
+
+def _run_cell(monkeypatch, missing: set[str]) -> list[tuple[str, str]]:
+    """Run the first notebook cell as IPython would; return the magics it called."""
+    transformer = pytest.importorskip("IPython.core.inputtransformer2")
+    code = transformer.TransformerManager().transform_cell(_first_notebook_cell())
+    magics = []
+
+    class Shell:
+        def run_line_magic(self, name, line, _stack_depth=1):
+            magics.append((name, line))
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name in missing else real_find_spec(name, *args),
+    )
+    exec(compile(code, "first_cell", "exec"), {"get_ipython": Shell})
+    return magics
+
+
+def test_first_notebook_cell_does_nothing_when_everything_is_importable(monkeypatch):
+    assert _run_cell(monkeypatch, missing=set()) == [("matplotlib", "inline")]
+
+
+@pytest.mark.parametrize("missing", ["rpsbook", "torch_lr_finder", "ipywidgets"])
+def test_first_notebook_cell_installs_what_is_missing(monkeypatch, missing):
+    magics = _run_cell(monkeypatch, missing={missing})
+    assert magics == [("pip", 'install --quiet "rpsbook[notebooks]"'), ("matplotlib", "inline")]
+
+
+def test_first_notebook_cell_checks_every_module_of_the_notebooks_extra():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    extra = pyproject["project"]["optional-dependencies"]["notebooks"]
+    names = {requirement.split(">")[0].split("=")[0].strip() for requirement in extra}
+    modules = {name.lower().replace("-", "_") for name in names}
+    cell = _first_notebook_cell()
+    assert "torch_lr_finder" in modules
+    assert all(f'"{module}"' in cell for module in [*modules, "rpsbook"])

@@ -1,0 +1,192 @@
+"""tools/run_notebooks.py on small fake notebooks, in real kernels of this interpreter."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def runner():
+    spec = importlib.util.spec_from_file_location(
+        "run_notebooks", ROOT / "tools" / "run_notebooks.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being created
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        del sys.modules[spec.name]
+        sys.modules.pop("notebook_links", None)
+
+
+def _record(quantity: str, ours: str, section: str = "Dropout") -> dict[str, str]:
+    return {"section": section, "quantity": quantity, "ours": ours, "book": "-"}
+
+
+def test_compare_records(runner):
+    page = [_record("sum", "5.5"), _record("accuracy", "88.7%")]
+    assert runner.compare_records(page, page) == []
+    assert runner.compare_records(page, [_record("sum", "5.5"), _record("accuracy", "88.4%")]) == [
+        "'accuracy': notebook 88.4%, page 88.7%"
+    ]
+    assert runner.compare_records(page, page[:1]) == ["missing value 'accuracy' (page: 88.7%)"]
+    assert runner.compare_records(page[:1], page) == [
+        "extra value 'accuracy': 88.7% (not on the page)"
+    ]
+    assert runner.compare_records(page, page[::-1]) == [
+        "value 1 is 'accuracy', the page's is 'sum'",
+        "value 2 is 'sum', the page's is 'accuracy'",
+    ]
+
+
+def test_kernel_environment_is_a_readers(runner, tmp_path):
+    base = {
+        "PATH": "/bin",
+        "PYTHONPATH": "/checkout",
+        "RPSBOOK_DATA_DIR": "/data",
+        "RPSBOOK_PROGRESS": "0",
+        "RPSBOOK_DEVICE": "cpu",
+        "MPLBACKEND": "Agg",
+    }
+    env = runner.kernel_environment(base, guard_dir=tmp_path / "g", cache_dir=tmp_path / "c")
+    assert env == {
+        "PATH": "/bin",
+        "RPSBOOK_DEVICE": "cpu",
+        "PYTHONPATH": str(tmp_path / "g"),
+        "XDG_CACHE_HOME": str(tmp_path / "c"),
+    }
+    env = runner.kernel_environment(
+        base, guard_dir=tmp_path, cache_dir=tmp_path, data_dir=Path("/d")
+    )
+    assert env["RPSBOOK_DATA_DIR"] == "/d"
+
+
+def test_network_guard_refuses_all_but_loopback(runner, tmp_path):
+    (tmp_path / "sitecustomize.py").write_text(runner.NETWORK_GUARD)
+    probe = """
+import socket
+server = socket.create_server(("127.0.0.1", 0))
+socket.create_connection(server.getsockname(), timeout=5).close()
+attempts = (
+    lambda: socket.create_connection(("example.org", 443), timeout=5),
+    lambda: socket.socket().connect(("93.184.215.14", 443)),
+    lambda: socket.socket().connect_ex(("::ffff:93.184.215.14", 443)),
+)
+for attempt in attempts:
+    try:
+        attempt()
+    except OSError as err:
+        print(type(err).__name__, err)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    message = "network access is disabled while tools/run_notebooks.py runs notebooks"
+    assert result.stdout.splitlines() == [
+        f"gaierror [Errno -2] {message}: example.org",
+        f"OSError {message}: 93.184.215.14",
+        f"OSError {message}: ::ffff:93.184.215.14",
+    ]
+
+
+def _write_notebook(path: Path, *cells: tuple[str, str]) -> Path:
+    notebook = {
+        "cells": [
+            {"cell_type": kind, "metadata": {}, "source": source}
+            | ({"outputs": [], "execution_count": None} if kind == "code" else {})
+            for kind, source in cells
+        ],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 4,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(notebook))
+    return path
+
+
+RECORD_CELL = """\
+import json, os, pathlib
+folder = pathlib.Path(os.environ["RPSBOOK_RESULTS_DIR"])
+folder.mkdir(parents=True, exist_ok=True)
+record = {"section": "Dropout", "quantity": "cwd is new", "book": "-",
+          "ours": str(not (pathlib.Path.cwd() / "pyproject.toml").exists())}
+(folder / "dropout.jsonl").write_text(json.dumps(record) + "\\n")
+print("data dir:", os.environ.get("RPSBOOK_DATA_DIR"))
+"""
+
+
+def test_main_runs_checks_and_compares(runner, tmp_path, monkeypatch, capsys):
+    downloads = tmp_path / "_downloads"
+    _write_notebook(
+        downloads / "a1" / "plot_01_good.ipynb",
+        ("markdown", "# Good\n\nSee [the API](https://example.org/api.html)."),
+        ("code", RECORD_CELL),
+    )
+    _write_notebook(
+        downloads / "b2" / "plot_02_bad.ipynb",
+        ("markdown", "Uses :func:`rpsbook.x` (`sphx_glr_auto_examples_plot_01_good.py`)."),
+        ("code", RECORD_CELL),
+        ("code", "raise ValueError('the notebook broke')"),
+    )
+    results = tmp_path / "results"
+    for stem in ("plot_01_good", "plot_02_bad"):
+        (results / stem).mkdir(parents=True)
+        line = json.dumps(_record("cwd is new", "True")) + "\n"
+        (results / stem / "dropout.jsonl").write_text(line)
+    (results / "plot_01_good" / "dropout.jsonl").write_text(
+        json.dumps(_record("cwd is new", "True"))
+        + "\n"
+        + json.dumps(_record("never measured", "1"))
+        + "\n"
+    )
+    monkeypatch.setenv("RPSBOOK_DATA_DIR", "/should/not/reach/the/kernel")
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    argv = [str(downloads), "--results", str(results), "--allow-checkout", "--timeout", "120"]
+    assert runner.main(argv) == 1
+    out = capsys.readouterr().out
+    assert "ok     plot_01_good.ipynb" not in out  # it misses one of the page's values
+    assert "FAILED plot_01_good.ipynb" in out
+    assert "missing value 'never measured' (page: 1)" in out
+    assert "FAILED plot_02_bad.ipynb" in out
+    assert (
+        "2 raw Sphinx roles/labels in Markdown: :func:`, sphx_glr_auto_examples_plot_01_good"
+        in out
+    )
+    assert "ValueError: the notebook broke" in out
+    assert "2 notebooks in" in out
+
+    (results / "plot_01_good" / "dropout.jsonl").write_text(
+        json.dumps(_record("cwd is new", "True")) + "\n"
+    )
+    executed = tmp_path / "executed"
+    argv += ["--only", "good", "--output", str(executed)]
+    assert runner.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "ok     plot_01_good.ipynb" in out
+    assert "1 values checked against 1 on the page" in out
+    notebook = json.loads((executed / "plot_01_good.ipynb").read_text())
+    assert "".join(notebook["cells"][1]["outputs"][0]["text"]) == "data dir: None\n"
+
+
+def test_main_refuses_an_rpsbook_from_the_checkout(runner, tmp_path, monkeypatch):
+    downloads = tmp_path / "_downloads"
+    _write_notebook(downloads / "plot_01.ipynb", ("code", "1"))
+    (tmp_path / "results").mkdir()
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    monkeypatch.setattr(runner, "rpsbook_origin", lambda env, cwd: ROOT / "rpsbook" / "x.py")
+    with pytest.raises(SystemExit, match="import rpsbook from this checkout"):
+        runner.main([str(downloads), "--results", str(tmp_path / "results")])

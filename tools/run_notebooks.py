@@ -1,0 +1,342 @@
+"""Execute every downloadable notebook of the built site the way a reader would.
+
+``nox -s notebooks`` runs this with the interpreter of a fresh virtual environment that
+holds the built wheel (``rpsbook[notebooks]``), nbclient and ipykernel, after
+``nox -s docs``. Each ``docs/_build/html/_downloads/**/*.ipynb`` is executed top to bottom,
+one after another, in a kernel of this interpreter:
+
+* its working directory is a new temporary folder, so the checkout cannot be imported;
+* its environment has no ``RPSBOOK_*`` variable (the dataset comes from wherever
+  ``rpsbook`` finds it for a reader: its own default) except ``RPSBOOK_DEVICE``, and a
+  fresh ``XDG_CACHE_HOME``;
+* Python cannot open a network connection (a ``sitecustomize`` refuses every address but
+  loopback), so a notebook that needs the network fails here.
+
+The run fails when a cell raises, when a notebook's Markdown still shows a Sphinx role or
+an internal label, when tqdm warns that it cannot draw widgets, or when a value the
+notebook records through :func:`rpsbook.report.compare_with_book` differs from the value
+the docs build recorded for the same page (``docs/auto_examples/_rpsbook_results``).
+
+``--data-dir`` sets ``RPSBOOK_DATA_DIR`` in the kernels: for development only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "docs" / "_ext"))
+
+from notebook_links import find_raw_markup  # noqa: E402 - found through the line above
+
+DEFAULT_NOTEBOOKS = ROOT / "docs" / "_build" / "html" / "_downloads"
+DEFAULT_RESULTS = ROOT / "docs" / "auto_examples" / "_rpsbook_results"
+KERNEL_NAME = "rpsbook-notebooks"
+KEPT_VARIABLES = frozenset({"RPSBOOK_DEVICE"})
+_ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")  # the colours of IPython's tracebacks
+
+NETWORK_GUARD = '''\
+"""Installed by tools/run_notebooks.py: no connection leaves this machine."""
+import ipaddress
+import socket
+
+_MESSAGE = "network access is disabled while tools/run_notebooks.py runs notebooks"
+
+
+def _local(host):
+    if host in ("", "localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _check(address):
+    if isinstance(address, tuple) and address and isinstance(address[0], str):
+        if not _local(address[0]):
+            raise OSError(f"{_MESSAGE}: {address[0]}")
+
+
+_connect, _connect_ex, _getaddrinfo = (
+    socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo
+)
+
+
+def connect(self, address):
+    _check(address)
+    return _connect(self, address)
+
+
+def connect_ex(self, address):
+    _check(address)
+    return _connect_ex(self, address)
+
+
+def getaddrinfo(host, *args, **kwargs):
+    if isinstance(host, bytes):
+        host = host.decode()
+    if host is not None and not _local(host):
+        raise socket.gaierror(socket.EAI_NONAME, f"{_MESSAGE}: {host}")
+    return _getaddrinfo(host, *args, **kwargs)
+
+
+socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo = (
+    connect, connect_ex, getaddrinfo
+)
+'''
+
+
+@dataclass
+class Outcome:
+    """What executing one notebook gave."""
+
+    name: str
+    seconds: float = 0.0
+    first_cell_seconds: float | None = None
+    errors: list[str] = field(default_factory=list)
+    records: list[dict[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def read_records(folder: Path) -> list[dict[str, str]]:
+    """The ``compare_with_book`` records in ``folder/*.jsonl``, file by file, line by line."""
+    records = []
+    for path in sorted(folder.glob("*.jsonl")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}:{number}: not a JSON record ({err})") from None
+    return records
+
+
+def compare_records(page: Sequence[Mapping[str, str]], notebook: Sequence[Mapping[str, str]]):
+    """Differences between the values the page shows and those the notebook measured."""
+    problems = []
+    for index in range(max(len(page), len(notebook))):
+        want = page[index] if index < len(page) else None
+        got = notebook[index] if index < len(notebook) else None
+        if want is None:
+            problems.append(f"extra value {got['quantity']!r}: {got['ours']} (not on the page)")
+        elif got is None:
+            problems.append(f"missing value {want['quantity']!r} (page: {want['ours']})")
+        elif (want["section"], want["quantity"]) != (got["section"], got["quantity"]):
+            problems.append(
+                f"value {index + 1} is {got['quantity']!r}, the page's is {want['quantity']!r}"
+            )
+        elif want["ours"] != got["ours"]:
+            problems.append(f"{want['quantity']!r}: notebook {got['ours']}, page {want['ours']}")
+    return problems
+
+
+def kernel_environment(
+    base: Mapping[str, str],
+    *,
+    guard_dir: Path,
+    cache_dir: Path,
+    data_dir: Path | None = None,
+) -> dict[str, str]:
+    """A reader's environment: no rpsbook settings, a fresh cache, no network."""
+    env = {
+        key: value
+        for key, value in base.items()
+        if not key.startswith("RPSBOOK_") or key in KEPT_VARIABLES
+    }
+    for key in ("PYTHONPATH", "MPLBACKEND", "JUPYTER_PATH"):
+        env.pop(key, None)
+    env["PYTHONPATH"] = str(guard_dir)
+    env["XDG_CACHE_HOME"] = str(cache_dir)
+    if data_dir is not None:
+        env["RPSBOOK_DATA_DIR"] = str(data_dir)
+    return env
+
+
+def install_kernel(folder: Path) -> Path:
+    """A kernel spec running this interpreter; returns the folder for ``JUPYTER_PATH``."""
+    spec = folder / "kernels" / KERNEL_NAME
+    spec.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    kernel = {"argv": argv, "display_name": "rpsbook notebooks", "language": "python"}
+    (spec / "kernel.json").write_text(json.dumps(kernel), encoding="utf-8")
+    return folder
+
+
+def _stderr_text(notebook) -> list[str]:
+    texts = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                texts.append(output.get("text", ""))
+    return texts
+
+
+def run_notebook(
+    path: Path, *, env: Mapping[str, str], workdir: Path, timeout: int, output: Path | None
+) -> Outcome:
+    """Execute one notebook in ``workdir``; read what it recorded into ``$RPSBOOK_RESULTS_DIR``."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    outcome = Outcome(path.name)
+    notebook = nbformat.read(path, as_version=4)
+    results = workdir / "_recorded"
+    env = {**env, "RPSBOOK_RESULTS_DIR": str(results)}
+    client = NotebookClient(
+        notebook,
+        timeout=timeout,
+        kernel_name=KERNEL_NAME,
+        resources={"metadata": {"path": str(workdir)}},
+        record_timing=True,
+    )
+    start = time.perf_counter()
+    try:
+        client.execute(env=env)
+    except (CellExecutionError, CellTimeoutError, DeadKernelError) as err:
+        outcome.errors.append(_ANSI_RE.sub("", str(err)).strip())
+    finally:
+        outcome.seconds = time.perf_counter() - start
+        if output is not None:
+            output.mkdir(parents=True, exist_ok=True)
+            nbformat.write(notebook, output / path.name)
+    timing = notebook.cells[0].get("metadata", {}).get("execution", {}) if notebook.cells else {}
+    if "shell.execute_reply" in timing and "iopub.execute_input" in timing:
+        from datetime import datetime
+
+        started = datetime.fromisoformat(timing["iopub.execute_input"].replace("Z", "+00:00"))
+        ended = datetime.fromisoformat(timing["shell.execute_reply"].replace("Z", "+00:00"))
+        outcome.first_cell_seconds = (ended - started).total_seconds()
+    for text in _stderr_text(notebook):
+        if "Warning" in text:
+            outcome.warnings.append(text.strip())
+            if "TqdmWarning" in text:
+                outcome.errors.append(f"tqdm cannot draw its widgets: {text.strip()}")
+    outcome.records = read_records(results) if results.is_dir() else []
+    return outcome
+
+
+def rpsbook_origin(env: Mapping[str, str], cwd: Path) -> Path:
+    """Where the kernels import rpsbook from; raises if they cannot import it."""
+    probe = subprocess.run(
+        [sys.executable, "-c", "import rpsbook; print(rpsbook.__file__)"],
+        env=dict(env),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if probe.returncode != 0:
+        raise SystemExit(
+            f"rpsbook is not importable by {sys.executable}: {probe.stderr.strip()}\n"
+            "Install the wheel first (nox -s notebooks does), e.g. "
+            "pip install 'dist/rpsbook-*.whl[notebooks]' nbclient ipykernel"
+        )
+    return Path(probe.stdout.strip()).resolve()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("notebooks", nargs="?", type=Path, default=DEFAULT_NOTEBOOKS)
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=DEFAULT_RESULTS,
+        help="folder of the docs build's records, one sub-folder per page",
+    )
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    parser.add_argument("--only", default="", help="run notebooks whose name contains this")
+    parser.add_argument("--output", type=Path, help="write the executed notebooks here")
+    parser.add_argument(
+        "--data-dir", type=Path, help="development only: RPSBOOK_DATA_DIR for the kernels"
+    )
+    parser.add_argument(
+        "--allow-checkout",
+        action="store_true",
+        help="development only: accept an rpsbook imported from this checkout",
+    )
+    args = parser.parse_args(argv)
+
+    paths = sorted(
+        (p for p in args.notebooks.rglob("*.ipynb") if args.only in p.name),
+        key=lambda p: p.name,
+    )
+    if not paths:
+        parser.error(f"no notebook under {args.notebooks}: run `nox -s docs` first")
+    if not args.results.is_dir():
+        parser.error(f"--results {args.results} is not a folder: run `nox -s docs` first")
+
+    failures: dict[str, list[str]] = {}
+    for path in paths:
+        raw = find_raw_markup(path.read_text(encoding="utf-8"))
+        if raw:
+            shown = ", ".join(sorted(set(raw))[:5])
+            failures.setdefault(path.name, []).append(
+                f"{len(raw)} raw Sphinx roles/labels in Markdown: {shown}"
+            )
+
+    with tempfile.TemporaryDirectory(prefix="rpsbook-notebooks-") as tmp:
+        tmp = Path(tmp)
+        guard = tmp / "guard"
+        guard.mkdir()
+        (guard / "sitecustomize.py").write_text(NETWORK_GUARD, encoding="utf-8")
+        jupyter_path = install_kernel(tmp / "jupyter")
+        os.environ["JUPYTER_PATH"] = os.pathsep.join(
+            filter(None, [str(jupyter_path), os.environ.get("JUPYTER_PATH")])
+        )
+        env = kernel_environment(
+            os.environ, guard_dir=guard, cache_dir=tmp / "cache", data_dir=args.data_dir
+        )
+        env["JUPYTER_PATH"] = os.environ["JUPYTER_PATH"]
+        origin = rpsbook_origin(env, tmp)
+        print(f"rpsbook imported from {origin}")
+        if origin.is_relative_to(ROOT) and not args.allow_checkout:
+            raise SystemExit(
+                f"the kernels import rpsbook from this checkout ({origin}), not from an "
+                "installed wheel; run through `nox -s notebooks`"
+            )
+        total = time.perf_counter()
+        for path in paths:
+            workdir = tmp / "run" / path.stem
+            workdir.mkdir(parents=True)
+            outcome = run_notebook(
+                path, env=env, workdir=workdir, timeout=args.timeout, output=args.output
+            )
+            page = read_records(args.results / path.stem)
+            problems = outcome.errors + compare_records(page, outcome.records)
+            if problems:
+                failures.setdefault(path.name, []).extend(problems)
+            first = (
+                f", first cell {outcome.first_cell_seconds:.2f} s"
+                if outcome.first_cell_seconds is not None
+                else ""
+            )
+            status = "FAILED" if problems else "ok"
+            print(
+                f"{status:6} {path.name}: {outcome.seconds:.1f} s{first}, "
+                f"{len(outcome.records)} values checked against {len(page)} on the page",
+                flush=True,
+            )
+            for warning in outcome.warnings:
+                print(f"       warning: {warning.splitlines()[-1]}")
+        total = time.perf_counter() - total
+    print(f"{len(paths)} notebooks in {total:.1f} s")
+    for name, problems in failures.items():
+        print(f"\n{name}:")
+        for problem in problems:
+            print("  " + problem.replace("\n", "\n    "))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
