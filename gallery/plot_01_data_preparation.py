@@ -41,7 +41,7 @@ from rpsbook.data import (
     make_normalizer,
     statistics_per_channel,
 )
-from rpsbook.plotting import plot_class_examples, show_images
+from rpsbook.plotting import plot_class_examples, show_standardized
 from rpsbook.report import compare_with_book
 
 SECTION = "Data preparation"
@@ -202,65 +202,91 @@ print(compare_with_book("validation batches", len(rps.val_loader), "24", section
 # ---------------------------
 #
 # With the seed the chapter uses, here are the first six images of a shuffled, normalized
-# training batch (Figure 6.2 in the book). A normalized image has negative values (the
-# darker pixels, down to the minimum printed below) and the white background is no longer
-# at one, so it cannot be displayed as it is. :func:`rpsbook.plotting.show_images` is
-# given the normalizer: it undoes the normalization and clips anything left outside
-# [0, 1] (only rounding errors, here), so what you see is the picture the model received,
-# in its original colours.
+# training batch (Figure 6.2 in the book). Normalizing is *standardizing*: each channel
+# has its training-set mean subtracted and is divided by its standard deviation, so the
+# white background no longer sits at 1 but at a small positive value, and the hand, darker
+# than the average pixel, turns negative:
 
 torch.manual_seed(88)
 images, labels = next(iter(rps.train_loader))
-print("normalized batch: min", round(images.min().item(), 3), "max", round(images.max().item(), 3))
-fig = show_images(images[:6], labels[:6], rps.classes, normalizer=rps.normalizer)
+print(
+    "standardized batch: min", round(images.min().item(), 3), "max", round(images.max().item(), 3)
+)
+print("background (top-left pixel) of the first image:", images[0, :, 0, 0].numpy().round(3))
 
 # %%
-# Why not simply convert the normalized floats to bytes? Converting to ``uint8`` (as
-# ``ToPILImage`` does after multiplying by 255) does not clip: integers out of range *wrap
-# around* modulo 256, so a slightly negative pixel becomes almost white and a bright one
-# becomes dark. The same six images, converted that way:
+# Such values cannot be displayed as they are, and there is more than one honest way to
+# show them. :func:`rpsbook.plotting.show_standardized` draws the batch three ways:
+#
+# * **top row**: the normalization undone (``x * std + mean``), i.e. the pictures *before*
+#   standardization. This is not what the model receives.
+# * **middle row**: the standardized values themselves, which is what the model receives.
+#   One linear map, the same for every channel and image, takes ``[-m, m]`` (``m`` is the
+#   largest absolute value of the six, in the row label) to black..white, so zero, the
+#   average pixel of the training set, is mid grey, and nothing is clipped. The
+#   background turns a light grey close to that middle, because after standardization it
+#   is close to the average, and the hands, whose values lie below zero, turn dark.
+# * **bottom row**: what the book's Figure 6.2 shows. The book converts the normalized
+#   floats straight to ``uint8`` (multiply by 255, cast to bytes), and the cast does not
+#   clip: integers out of range *wrap around* modulo 256.
+
+fig = show_standardized(images[:6], labels[:6], rps.classes, normalizer=rps.normalizer)
+
+# %%
+# Why the bottom row looks the way it does: a negative value wraps to a large byte (dark
+# turns bright) and a value above one wraps to a small one, while values between 0 and 1
+# merely lose their meaning as brightness. A few values, by hand:
 
 values = torch.tensor([-0.5, -0.01, 0.5, 1.2])
 print("values:                ", values)
 print("wrapped to uint8:      ", (values * 255).to(torch.int64).to(torch.uint8))
 print("clipped, then to uint8:", (values.clamp(0, 1) * 255).to(torch.uint8))
-wrapped = (images[:6] * 255).to(torch.int64).to(torch.uint8)
-fig = show_images(
-    wrapped, labels[:6], rps.classes, title="Don't: normalized floats wrapped to uint8"
-)
 
 # %%
-# The hands turn into coloured noise: wherever a normalized value is negative (skin darker
-# than the average pixel) it wraps to a large byte, so dark pixels turn bright, while the
-# background, whose values stay between 0 and 1, merely turns grey. Always denormalize (or
-# at least clip) before display.
+# So the book's picture is neither the original image nor the model's input. To look at
+# normalized images, undo the normalization (top row) or map the values honestly
+# (middle row); never cast them straight to bytes.
+
+# %%
+# Recap
+# -----
 #
-# Decode once, not every epoch
-# ----------------------------
+# * The labels are the sorted folder names: paper=0, rock=1, scissors=2.
+# * Per-channel statistics are accumulated as sums per batch
+#   (:func:`~rpsbook.data.statistics_per_channel`) and averaged by
+#   :func:`~rpsbook.data.make_normalizer`; the std is the mean of per-image stds.
+# * The normalizer comes from the training set only and is applied to both sets.
+# * The model receives standardized values, centred on each channel's training mean;
+#   show them with an honest map, or undo the normalization to see the pictures.
+#   Converting them straight to ``uint8`` wraps values around.
+
+# %%
+# Notes
+# -----
 #
-# An ``ImageFolder`` opens and decodes a PNG file every time an item is requested, so every
-# epoch decodes all 2,892 pictures again, although they never change. rpsbook's default
+# **Decode once, not every epoch.** An ``ImageFolder`` opens and decodes a PNG file every
+# time an item is requested, so every epoch decodes all 2,892 pictures again, although
+# they never change. rpsbook's default
 # (``load_rps(preload=True)``) decodes each split once into a single ``uint8`` tensor,
 # caches it on disk, and normalizes the whole tensor in one operation; a mini-batch is then
 # just an index into memory. ``preload=False`` gives the book's pipeline, with identical
-# tensors. One pass over both loaders with each (a single, rough measurement; the
-# benchmarks page has careful numbers):
+# tensors. One pass over the 372 validation images with each (a single, rough
+# measurement, kept small so the page stays cheap; the benchmarks page has careful
+# numbers):
 
 
-def one_pass(loaders) -> float:
-    """Seconds to draw every mini-batch of the given loaders once."""
+def one_pass(loader) -> float:
+    """Seconds to draw every mini-batch of ``loader`` once."""
     start = time.perf_counter()
-    for loader in loaders:
-        for _ in loader:
-            pass
+    for _ in loader:
+        pass
     return time.perf_counter() - start
 
 
 naive_train = image_folder(root, "train", rps.normalizer)
 naive_val = image_folder(root, "val", rps.normalizer)
-naive_loaders = (DataLoader(naive_train, batch_size=16, shuffle=True), DataLoader(naive_val, 16))
-seconds_naive = one_pass(naive_loaders)
-seconds_preloaded = one_pass((rps.train_loader, rps.val_loader))
+seconds_naive = one_pass(DataLoader(naive_val, batch_size=16))
+seconds_preloaded = one_pass(rps.val_loader)
 print(f"ImageFolder pipeline: {seconds_naive:.2f} s per pass")
 print(f"preloaded tensors:    {seconds_preloaded:.3f} s per pass")
 print(f"ratio: {seconds_naive / seconds_preloaded:.0f}x")
@@ -275,20 +301,6 @@ print(f"ratio: {seconds_naive / seconds_preloaded:.0f}x")
 
 difference = (naive_train[0][0] - rps.train_dataset[0][0]).abs().max()
 print("largest difference on the first training image:", difference.item())
-
-# %%
-# Recap
-# -----
-#
-# * The labels are the sorted folder names: paper=0, rock=1, scissors=2.
-# * Per-channel statistics are accumulated as sums per batch
-#   (:func:`~rpsbook.data.statistics_per_channel`) and averaged by
-#   :func:`~rpsbook.data.make_normalizer`; the std is the mean of per-image stds.
-# * The normalizer comes from the training set only and is applied to both sets.
-# * Normalized images are shown by undoing the normalization and clipping; converting them
-#   straight to ``uint8`` wraps values around.
-# * Decoding the PNGs once (:func:`~rpsbook.data.load_rps`, the default) instead of every
-#   epoch removes the main cost of an epoch on a small model like this one.
 
 # sphinx_gallery_thumbnail_number = 2
 plt.show()

@@ -13,14 +13,16 @@ on a real picture.
 """
 
 # %%
-# One filter, one region, one number
-# ----------------------------------
+# A filter has as many channels as the image
+# ------------------------------------------
 #
-# :func:`rpsbook.diagrams.three_channel_example` returns a 3@3x3 region of an RGB image and a
-# 3@3x3 filter with small integer values, so the arithmetic can be followed by eye.
-# :func:`rpsbook.diagrams.three_channel_convolution` multiplies them element by element,
-# sums each channel, and computes the result with ``F.conv2d``, checking that the
-# hand-made sum agrees with it.
+# Take an RGB image of 3@5x5 and one 3x3 filter. Because the image has three channels, so
+# does the filter: it is a 3@3x3 stack, one 3x3 slice per colour channel (Figure 6.3 in
+# the book). :func:`rpsbook.diagrams.multichannel_example` draws a small integer image
+# and filters from a fixed seed; :func:`rpsbook.diagrams.plot_multichannel_convolution`
+# runs ``F.conv2d`` and draws input, filter and output. The filter slides over height and
+# width only (not over the channels), visiting 3x3 positions without padding, so the
+# output is a *single-channel* 1@3x3 map.
 
 import matplotlib.pyplot as plt
 import torch
@@ -39,6 +41,21 @@ from rpsbook.report import compare_with_book
 
 SECTION = "Three-channel convolutions"
 
+image, filters = multichannel_example(n_filters=2)
+print("image:", tuple(image.shape), "| filters:", tuple(filters.shape))
+print("one filter  ->", tuple(F.conv2d(image[None], filters[:1]).shape[1:]))
+fig = plot_multichannel_convolution(image, filters[0])
+
+# %%
+# One region, one number
+# ----------------------
+#
+# What happens at one of those positions? :func:`rpsbook.diagrams.three_channel_example`
+# returns a 3@3x3 region of an RGB image and a 3@3x3 filter with small integer values, so
+# the arithmetic can be followed by eye. :func:`rpsbook.diagrams.three_channel_convolution`
+# multiplies them element by element, sums each channel, and computes the result with
+# ``F.conv2d``, checking that the hand-made sum agrees with it.
+
 region, kernel = three_channel_example()
 steps = three_channel_convolution(region, kernel)
 print("sum of products, per channel:", steps.channel_sums.tolist())
@@ -53,26 +70,10 @@ print(
 # %%
 # Each row of the diagram is one channel: the region's values, the filter's values, their
 # products and the sum of those products. The three channel sums are then added into the
-# single value on the right (Figure 6.3 in the book). There is no separate output per
+# single value on the right (Figure 6.4 in the book). There is no separate output per
 # channel: the channels are merged at this very step.
 
 fig = plot_three_channel_convolution(region, kernel)
-
-# %%
-# Sliding the filter: one output channel
-# --------------------------------------
-#
-# Over a whole image the same filter visits every 3x3 position. An image of 3@5x5 has 3x3
-# such positions (no padding, stride one), so one 3-channel filter turns it into a
-# *single-channel* 1@3x3 output (Figure 6.4 in the book).
-# :func:`rpsbook.diagrams.multichannel_example` draws a small integer image and filters
-# from a fixed seed; :func:`rpsbook.diagrams.plot_multichannel_convolution` runs
-# ``F.conv2d`` and draws input, filter and output.
-
-image, filters = multichannel_example(n_filters=2)
-print("image:", tuple(image.shape), "| filters:", tuple(filters.shape))
-print("one filter  ->", tuple(F.conv2d(image[None], filters[:1]).shape[1:]))
-fig = plot_multichannel_convolution(image, filters[0])
 
 # %%
 # Two filters: two output channels
@@ -106,10 +107,10 @@ print("weight: ", tuple(conv.weight.shape), "| bias:", tuple(conv.bias.shape))
 print("output: ", tuple(feature_maps.shape))
 
 # %%
-# Two filters give two channels, and each of the 28x28 pixels lost a one-pixel border
-# because a 3x3 filter fits 26 times along each side. The top-left output value of the first
-# channel is nothing but the worked example above, applied to the picture's top-left 3@3x3
-# corner, plus the bias:
+# Two filters give two channels, and each side lost a one-pixel border because a 3x3
+# filter fits 26 times along 28 pixels. The top-left output value of the first channel
+# is nothing but the worked example above (Figure 6.4), applied to the picture's top-left
+# 3@3x3 corner, plus the bias:
 
 corner = three_channel_convolution(picture[:, :3, :3], conv.weight[0].detach())
 print("by hand:", (corner.total + conv.bias[0]).item())

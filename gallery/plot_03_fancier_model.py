@@ -31,7 +31,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 from rpsbook.data import load_rps
 from rpsbook.models import CNN2
-from rpsbook.plotting import show_images
+from rpsbook.plotting import plot_feature_maps, show_images
 from rpsbook.report import compare_with_book
 from rpsbook.trainer import StepByStep, eval_mode
 
@@ -148,15 +148,41 @@ fig = show_images(images[:6], labels[:6], rps.classes, normalizer=rps.normalizer
 
 sbs.attach_hooks(["conv1", "conv2"])
 predictions = sbs.predict(images[:6]).argmax(dim=1)
-fig = sbs.visualize_outputs(["conv1", "conv2"], n_images=6, y=labels[:6], yhat=predictions)
+maps = sbs.visualization  # the stored outputs, by layer name
 sbs.remove_hooks()
-print("labels:     ", labels[:6].tolist())
-print("predictions:", predictions.tolist())
+print("labels:     ", [rps.classes[i] for i in labels[:6].tolist()])
+print("predictions:", [rps.classes[i] for i in predictions.tolist()])
 
 # %%
-# Each column is one picture, each row one channel of a layer (taken before the ReLU, with
-# one grey scale per row), and the titles give label and prediction as class
-# indices (paper=0, rock=1, scissors=2). Even random filters outline the hand. A 3x3 filter
+# The stored outputs of ``conv1`` first, drawn with
+# :func:`rpsbook.plotting.plot_feature_maps` (the helper behind
+# :meth:`~rpsbook.trainer.StepByStep.visualize_outputs`) at a size where each 26x26 map
+# can be read. Each column is one picture, each row one channel of the layer (taken
+# before the ReLU, with one grey scale per row); the titles give label and prediction.
+
+fig = plot_feature_maps(
+    {"conv1": maps["conv1"]},
+    n_images=6,
+    y=labels[:6],
+    yhat=predictions,
+    classes=rps.classes,
+    size=1.5,
+)
+
+# %%
+# And the 11x11 outputs of ``conv2``, computed from the five maps above:
+
+fig = plot_feature_maps(
+    {"conv2": maps["conv2"]},
+    n_images=6,
+    y=labels[:6],
+    yhat=predictions,
+    classes=rps.classes,
+    size=1.5,
+)
+
+# %%
+# Even random filters outline the hand. A 3x3 filter
 # whose weights do not cancel out responds one way to flat background and another way
 # wherever brightness changes, so some channels come out like an embossed edge map and
 # others like a bright or dark silhouette. The second layer mixes the first layer's maps

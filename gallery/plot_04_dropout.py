@@ -52,6 +52,14 @@ print("outputs:", output_train.numpy().round(2))
 # Every output is either zero or twice its input. The factor 2 is ``1 / (1 - p)``; the
 # section on expected sums below shows why it is there.
 #
+# Note *what* was dropped. This "model" is a bare dropout layer: it has no weights at all,
+# so what dropout zeroes are the values flowing *into* the next layer, the inputs, never
+# the next layer's weights (those stay untouched and are all used in the next step).
+
+print("parameters of the dropout layer:", list(dropping_model.parameters()))
+print("inputs dropped:", output_train.eq(0).sum().item(), "of", inputs.numel())
+
+# %%
 # :func:`~rpsbook.diagrams.seeded_dropout` does the same thing without touching the global
 # random state (it seeds, draws, and restores the generator), which is what the diagrams on
 # this page use. It gives the very same mask:
@@ -82,6 +90,29 @@ print(
 )
 
 # %%
+# Split the training-mode sum into its two ingredients: the inputs that survived, added
+# up *before* scaling, and the factor ``1 / (1 - p) = 2`` applied to them. The book's run
+# kept inputs that add up to 4.7 (scaled, 9.4); ours:
+
+kept = output_train != 0
+print(f"kept inputs: {inputs[kept].numpy().round(2)}")
+print(f"their unscaled sum: {inputs[kept].sum().item():.1f}  (book: 4.7)")
+print(f"times 1 / (1 - p) = {1 / (1 - 0.5):g}: {train_sum:.1f}  (book: 9.4)")
+
+# %%
+# The book then tries seed 45, a draw it describes as dropping exactly half of the
+# inputs, with a sum of 6.4. With eleven inputs, exactly half cannot be dropped, and on
+# the torch release that built this page seed 45 draws yet another mask:
+
+torch.manual_seed(45)
+output_45 = nn.Dropout(p=0.5)(inputs)
+print("outputs, seed 45:", output_45.numpy().round(2))
+print(
+    f"dropped {output_45.eq(0).sum().item()} of {inputs.numel()}; "
+    f"sum of outputs {summing_layer(output_45).item():.1f} (book: 6.4)"
+)
+
+# %%
 # Our sum differs from the book's, and that is expected rather than a bug. A seed fixes
 # the stream of random numbers the generator produces, but *which* values get dropped also
 # depends on how dropout turns that stream into a mask: how many random numbers it draws
@@ -109,6 +140,24 @@ print(
 # tall as its input.
 
 fig = plot_dropout_mask(inputs, output_train, p=0.5)
+
+# %%
+# One mask per element, not per mini-batch
+# ----------------------------------------
+#
+# Dropout draws a fresh coin for every single element of its input. For a mini-batch
+# that means every example gets its own mask: feeding three copies of the same eleven
+# inputs in one call drops different values in each row.
+
+torch.manual_seed(44)
+batch_output = nn.Dropout(p=0.5)(inputs.expand(3, -1))
+print(batch_output.numpy().round(1))
+print("kept per row:", batch_output.ne(0).sum(dim=1).tolist())
+
+# %%
+# The first row is the mask we saw above (the first row consumes the first random
+# numbers); the other two are independent draws. There is no single "thinned network"
+# shared by a mini-batch: each example passes through its own.
 
 # %%
 # Why scale the kept values by 1 / (1 - p)?
@@ -178,12 +227,14 @@ fig = plot_dropout_sums(inputs, ps, n=1000, seed=44)
 # It cannot lean on one particular feature (that feature is missing half of the time), nor
 # on a precise combination of features that happens to fit the training images, because
 # the combination keeps changing. What pays off instead is spreading the evidence over
-# many features, each somewhat useful on its own. In effect every mini-batch trains a
-# different thinned network, and evaluation mode averages all of them by using the full
-# network with expected-value inputs. The noise makes training harder (the training loss
-# goes up), but what the model learns transfers better to images it has not seen; the
-# next page measures that effect on Rock Paper Scissors. The larger ``p``, the stronger
-# the effect, up to the point where too little signal survives to learn anything.
+# many features, each somewhat useful on its own. In effect every example of every
+# mini-batch trains a different thinned network (its own mask, see above), and evaluation
+# mode stands in for the average of all of them by using the full network on unscaled
+# inputs, whose values are the expected values of the scaled ones. The noise makes
+# training harder (the training loss goes up), but what the model learns transfers
+# better to images it has not seen; the next page measures that effect on Rock Paper
+# Scissors. The larger ``p``, the stronger the effect, up to the point where too little
+# signal survives to learn anything.
 #
 # Dropout for images: Dropout2d
 # -----------------------------
@@ -247,6 +298,8 @@ fig = plot_dropout2d(image, p=0.33, seed=44)
 #
 # * In training mode :class:`~torch.nn.Dropout` zeroes each value with probability ``p`` and
 #   scales the rest by ``1 / (1 - p)``; in evaluation mode it returns its input.
+# * It drops the *inputs* of the next layer, not weights, and draws one mask per element,
+#   so every example of a mini-batch gets its own.
 # * Which values are dropped depends on the seed *and* on torch's implementation, which is
 #   why our sum through a layer of ones differs from the book's.
 # * The scaling keeps the expected sum equal to the sum of the inputs; the variance of the

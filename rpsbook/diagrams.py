@@ -481,7 +481,8 @@ def plot_dropout_mask(inputs: Tensor, outputs: Tensor, p: float, ax: Axes | None
     """Fig 6.6: which inputs dropout zeroed and which it kept and scaled by ``1 / (1 - p)``.
 
     Grey bars are the inputs; next to each, the output: a blue bar if kept (``1 / (1 - p)``
-    times taller), a red cross at zero if dropped. The title carries both sums.
+    times taller), a red cross at zero if dropped. The title carries the sum of the inputs,
+    the unscaled sum of the kept ones and the sum of the outputs (that times ``1 / (1 - p)``).
 
     Parameters
     ----------
@@ -548,7 +549,8 @@ def plot_dropout_mask(inputs: Tensor, outputs: Tensor, p: float, ax: Axes | None
     ax.set_title(
         f"nn.Dropout(p={p:g}) in train mode: "
         f"{int(dropped.sum())} of {len(inputs)} inputs dropped\n"
-        f"sum of inputs {inputs.sum().item():.2f} → sum of outputs {outputs.sum().item():.2f}"
+        f"sum of inputs {inputs.sum().item():.2f}; kept inputs {inputs[~dropped].sum().item():.2f}"
+        f" × {scale:g} = sum of outputs {outputs.sum().item():.2f}"
     )
     return ax.figure.figure
 

@@ -216,7 +216,8 @@ def test_plot_dropout_mask_from_the_chapter_example():
     (ax,) = fig.axes
     n_dropped = int((outputs == 0).sum())
     assert f"{n_dropped} of 11 inputs dropped" in ax.get_title()
-    assert "sum of inputs 6.60 → sum of outputs 8.80" in ax.get_title()
+    # torch 2.14's seed-44 mask keeps inputs summing to 4.4 (the book's torch: 4.7 -> 9.4)
+    assert "sum of inputs 6.60; kept inputs 4.40 × 2 = sum of outputs 8.80" in ax.get_title()
     # one value label per kept output, each the output itself
     kept = outputs[outputs != 0]
     assert [float(t) for t in cell_texts(ax)] == pytest.approx(kept.tolist(), abs=5e-3)
