@@ -27,7 +27,6 @@ from .capture import (
     capture_gradients,
     capture_parameters,
 )
-from .data import loader_apply
 from .lr_finder import LRRangeTestResult, lr_range_test
 from .schedulers import cosine_warm_restarts_epoch, scheduler_kind
 
@@ -267,7 +266,15 @@ class StepByStep:
         counts = self.loader_apply(loader, self.correct)
         return float(counts[:, 0].sum() / counts[:, 1].sum())
 
-    loader_apply = staticmethod(loader_apply)
+    @staticmethod
+    def loader_apply(
+        loader: DataLoader, func: Callable[[Tensor, Tensor], Tensor], reduce: str = "sum"
+    ) -> Tensor:
+        """The book's ``StepByStep.loader_apply``: :func:`rpsbook.data.loader_apply`."""
+        # Imported here: rpsbook.data imports torchvision, which training does not need.
+        from .data import loader_apply
+
+        return loader_apply(loader, func, reduce)
 
     def count_parameters(self) -> int:
         """Number of trainable parameters."""
