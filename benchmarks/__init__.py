@@ -15,6 +15,12 @@ pipelines
     The training-epoch variants (naive, preloaded, compute floor, batched prototype).
 lrtest
     rpsbook's ``lr_range_test`` against torch-lr-finder's ``LRFinder``.
+chapter
+    The chapter end to end, as readers run it: the book's notebook, the gallery pages as
+    scripts, serial and parallel docs builds (``--only chapter``; the notebook is read from
+    ``--book-repo``, never shipped).
+gpu_check.sh
+    The GPU session's checks in one go (CUDA tests, benchmarks on cuda, docs on cuda).
 probes
     Child-process probes (decode cache, import times), gallery times, the machine.
 report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import sys
 import tempfile
@@ -15,9 +16,9 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from rpsbook.data import find_data, load_rps
+from rpsbook.data import find_data, load_rps, load_split
 
-from . import lrtest, pipelines, probes, report
+from . import chapter, lrtest, pipelines, probes, report
 from .timing import Stats, interleaved, per_repeat_ratio
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -146,10 +147,15 @@ def _targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     found = []
     entries = [
         (f"epoch {device}: {key}", ratio)
-        for device, table in results["epoch"].items()
+        for device, table in results.get("epoch", {}).items()
         for key, ratio in table["ratios"].items()
     ]
-    entries.append(("LR range test: rpsbook/torch-lr-finder", results["lr_range_test"]["ratio"]))
+    if "lr_range_test" in results:
+        entries.append(
+            ("LR range test: rpsbook/torch-lr-finder", results["lr_range_test"]["ratio"])
+        )
+    if "chapter" in results:
+        entries += [(f"chapter: {k}", r) for k, r in results["chapter"]["ratios"].items()]
     for name, ratio in entries:
         if ratio["target"] is None:
             continue
@@ -199,7 +205,29 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="torch intra-op threads (1: the model is too small to gain from more, and on a "
         "busy machine more threads wait for each other)",
     )
+    parser.add_argument(
+        "--only",
+        choices=["core", "chapter"],
+        help="run one part: core (epoch, LR test, cache, scaling, imports) or chapter (the "
+        "book's notebook vs the pages as scripts vs the docs build, minutes per repeat); "
+        "the other part's last results are kept from --out/results.json",
+    )
+    parser.add_argument(
+        "--book-repo",
+        help="chapter: a clone (or git directory) of the book's repository, holding "
+        f"{chapter.NOTEBOOK} (default: ${chapter.BOOK_REPO_ENV}; without it the notebook "
+        "is skipped)",
+    )
+    parser.add_argument(
+        "--pages",
+        default=chapter.ALL_PAGES,
+        help="chapter: regular expression selecting gallery/plot_*.py pages (default: all)",
+    )
+    parser.add_argument(
+        "--jobs", default="auto", help="chapter: -j of the parallel docs build (auto, as nox)"
+    )
     parser.add_argument("--docs-dir", type=Path, default=DOCS_DIR, help=argparse.SUPPRESS)
+    parser.add_argument("--project", type=Path, default=PACKAGE_DIR.parent, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
@@ -216,11 +244,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     devices = [torch.device(d) for d in (args.device or ["cpu"])]
     if not args.device and torch.cuda.is_available():
         devices.append(torch.device("cuda"))
-    primary = devices[0]
     root = str(find_data(args.data_dir, progress=False))
     repeats = args.repeats
-    probe_repeats = 1 if args.quick else min(repeats, 3)
+    previous = _previous(args.out / "results.json") if args.only else {}
     results: dict[str, Any] = {
+        **previous,
         "schema": 1,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": " ".join(
@@ -229,48 +257,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         "quick": args.quick,
         "repeats": repeats,
         "machine": probes.machine(devices, args.threads),
-        "dataset": {"root": root, "batch_size": pipelines.BATCH_SIZE},
+        "dataset": {**previous.get("dataset", {}), "root": root},
     }
+    results["dataset"]["batch_size"] = pipelines.BATCH_SIZE
+    command = results["command"]
     with tempfile.TemporaryDirectory(prefix="rpsbook-bench-") as scratch:
         cache_dir = Path(scratch)
-        _log("decode cache: cold and warm, in new processes")
-        cache = probes.decode_cache_times(root, probe_repeats, args.threads, keep=cache_dir)
-        results["decode_cache"] = {
-            "times": _summary(cache),
-            "ratio": _ratio(cache, "cold", "warm"),
-        }
-        naive = load_rps(root, preload=False, progress=False)
-        results["epoch"] = {}
-        preloaded = None
-        for device in devices:
-            _log(f"training epochs on {device}: {repeats} interleaved repeats")
-            loaded, table = _epoch_table(root, device, repeats, naive, cache_dir)
-            results["epoch"][str(device)] = table
-            if device == primary:
-                preloaded = loaded
-        assert preloaded is not None
-        results["dataset"]["train_images"] = len(preloaded.train_dataset)
-        results["dataset"]["train_batches"] = len(preloaded.train_loader)
-        _log(f"LR range test on {primary}")
-        results["lr_range_test"] = _lr_test(
-            preloaded.train_loader, primary, repeats, 10 if args.quick else 100
-        )
-        factors = (1, 2) if args.quick else (1, 2, 4)
-        _log(f"scaling: training set x{', x'.join(map(str, factors))} on {primary}")
-        results["scaling"] = _scaling(
-            root, primary, factors, 1 if args.quick else min(repeats, 2), naive, preloaded
-        )
-    _log("import times, in new processes")
-    imports = probes.import_times(1 if args.quick else repeats)
-    torch_median = Stats.of(imports["torch"]).median
-    results["imports"] = {
-        "statements": probes.IMPORTS,
-        "times": _summary(imports),
-        "minus_torch": {
-            label: Stats.of(values).median - torch_median for label, values in imports.items()
-        },
-    }
-    results["gallery"] = probes.gallery_times(args.docs_dir)
+        if args.only != "chapter":
+            _core(args, results, root, devices, cache_dir)
+            results["sections"] = {**results.get("sections", {}), "core": command}
+        if args.only != "core":
+            for split in ("train", "val"):  # the pages read a warm cache, as a reader's do
+                load_split(root, split, cache_dir=cache_dir, progress=False)
+            _log("chapter: the book's notebook, the pages as scripts, docs builds")
+            results["chapter"] = chapter.measure(
+                args.project,
+                Path(root),
+                cache_dir,
+                args.repeats if args.quick else min(args.repeats, 3),
+                book_repo=args.book_repo,
+                pattern=args.pages,
+                jobs=args.jobs,
+                ratio=_ratio,
+                summary=_summary,
+                log=_log,
+            )
+            results["chapter"]["command"] = command
+            _log(f"chapter: {results['chapter']['notebook']}")
+            results["sections"] = {**results.get("sections", {}), "chapter": command}
     results["targets"] = _targets(results)
     results["machine"]["load_average_end"] = (
         list(os.getloadavg()) if hasattr(os, "getloadavg") else None
@@ -282,6 +296,60 @@ def main(argv: Sequence[str] | None = None) -> int:
         verdict = "met" if target["met"] else "MISSED"
         _log(f"{target['name']}: {target['median']:.2f} (target {target['target']}): {verdict}")
     return 0
+
+
+def _previous(path: Path) -> dict[str, Any]:
+    """The results of an earlier run, whose other part ``--only`` keeps."""
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) and found.get("schema") == 1 else {}
+
+
+def _core(args, results, root, devices, cache_dir) -> None:
+    """The epoch, decode-cache, LR-test, scaling, import and gallery-report sections."""
+    primary = devices[0]
+    repeats = args.repeats
+    probe_repeats = 1 if args.quick else min(repeats, 3)
+    _log("decode cache: cold and warm, in new processes")
+    cache = probes.decode_cache_times(root, probe_repeats, args.threads, keep=cache_dir)
+    results["decode_cache"] = {
+        "times": _summary(cache),
+        "ratio": _ratio(cache, "cold", "warm"),
+    }
+    naive = load_rps(root, preload=False, progress=False)
+    results["epoch"] = {}
+    preloaded = None
+    for device in devices:
+        _log(f"training epochs on {device}: {repeats} interleaved repeats")
+        loaded, table = _epoch_table(root, device, repeats, naive, cache_dir)
+        results["epoch"][str(device)] = table
+        if device == primary:
+            preloaded = loaded
+    assert preloaded is not None
+    results["dataset"]["train_images"] = len(preloaded.train_dataset)
+    results["dataset"]["train_batches"] = len(preloaded.train_loader)
+    _log(f"LR range test on {primary}")
+    results["lr_range_test"] = _lr_test(
+        preloaded.train_loader, primary, repeats, 10 if args.quick else 100
+    )
+    factors = (1, 2) if args.quick else (1, 2, 4)
+    _log(f"scaling: training set x{', x'.join(map(str, factors))} on {primary}")
+    results["scaling"] = _scaling(
+        root, primary, factors, 1 if args.quick else min(repeats, 2), naive, preloaded
+    )
+    _log("import times, in new processes")
+    imports = probes.import_times(1 if args.quick else repeats)
+    torch_median = Stats.of(imports["torch"]).median
+    results["imports"] = {
+        "statements": probes.IMPORTS,
+        "times": _summary(imports),
+        "minus_torch": {
+            label: Stats.of(values).median - torch_median for label, values in imports.items()
+        },
+    }
+    results["gallery"] = probes.gallery_times(args.docs_dir)
 
 
 if __name__ == "__main__":

@@ -64,6 +64,46 @@ def _heading(text: str) -> list[str]:
     return [text, "~" * len(text), ""]
 
 
+CHAPTER_LABELS = {
+    "notebook": "the book's ``Chapter06.ipynb`` in a new Jupyter kernel",
+    "pages": "every gallery page as ``python plot_XX.py``, one after another",
+    "docs serial": "docs build, ``-j 1`` (pages executed one after another)",
+    "docs parallel": "docs build, parallel (pages executed in parallel processes)",
+}
+
+
+def _chapter(results: dict[str, Any]) -> list[str]:
+    """The notebook / pages / docs section (from ``benchmarks.chapter``), if it was run."""
+    table = results.get("chapter")
+    if table is None:
+        return []
+    lines = _heading("The chapter as readers run it")
+    lines += [
+        f"Measured by ``{table['command']}``: {table['notebook']}. The three are timed side "
+        "by side, interleaved; each run starts new processes (kernel, scripts, Sphinx), so "
+        "imports are counted. The pages run with ``MPLBACKEND=Agg`` and a warm decoded-image "
+        "cache; the notebook renders its figures inline; the docs builds start from a fresh "
+        f"copy of the project (the parallel one with ``-j {table['jobs']}``) and skip "
+        "intersphinx downloads. See ``benchmarks/chapter.py`` for the exact setup.",
+        "",
+    ]
+    rows = [
+        [CHAPTER_LABELS.get(name, name), _time_cell(stats)]
+        for name, stats in table["times"].items()
+    ]
+    lines += _table("The chapter, end to end", ["Run", "Time"], rows)
+    rows = [
+        [key, ratio["meaning"], _ratio_cell(ratio), _best_cell(ratio)]
+        for key, ratio in table["ratios"].items()
+    ]
+    lines += _table(
+        "The chapter's ratios", ["Ratio", "Meaning", "Median (range)", "Fastest"], rows
+    )
+    rows = [[f"``{name}``", _time_cell(stats)] for name, stats in table["per_page"].items()]
+    lines += _table("Each page as a new process", ["Page", "Time"], rows)
+    return lines
+
+
 def render_rst(results: dict[str, Any]) -> str:
     """The reST fragment for ``docs/performance.rst`` (no title; ``~`` subsections)."""
     machine = results["machine"]
@@ -105,8 +145,9 @@ def render_rst(results: dict[str, Any]) -> str:
         rows,
     )
 
+    lines += _chapter(results)
     dataset = results["dataset"]
-    for device, table in results["epoch"].items():
+    for device, table in results.get("epoch", {}).items():
         lines += _heading(f"Training epoch on {device}")
         lines += [
             f"``CNN2(5, p=0.3)``, Adam (lr 3e-4), batches of {dataset['batch_size']}: one "
@@ -124,7 +165,7 @@ def render_rst(results: dict[str, Any]) -> str:
         ]
         header = ["Ratio", "Meaning", "Median (range)", "Fastest"]
         lines += _table(f"Epoch ratios on {device}", header, rows)
-    if not any(device.startswith("cuda") for device in results["epoch"]):
+    if "epoch" in results and not any(d.startswith("cuda") for d in results["epoch"]):
         lines += [
             "No CUDA device was available for this run. Where one is, the same table is "
             "measured on it too, with the datasets resident on the GPU "
@@ -132,6 +173,8 @@ def render_rst(results: dict[str, Any]) -> str:
             "",
         ]
 
+    if "decode_cache" not in results:
+        return "\n".join(lines).rstrip() + "\n"
     cache = results["decode_cache"]
     lines += _heading("Decode cache (one-off)")
     lines += [

@@ -129,6 +129,7 @@ sphinx_gallery_conf = {
     "filename_pattern": re.escape(os.sep) + "plot_",
     "within_subsection_order": "FileNameSortKey",
     "abort_on_example_error": True,
+    "parallel": True,  # run the scripts in as many processes as sphinx's -j (needs joblib)
     "only_warn_on_example_error": False,
     "download_all_examples": True,
     "doc_module": ("rpsbook",),

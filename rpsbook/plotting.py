@@ -8,6 +8,7 @@ never shown: call ``plt.show()`` or ``fig.savefig`` yourself.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -15,7 +16,9 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
-from torchvision.transforms import v2
+
+if TYPE_CHECKING:  # torchvision is imported only by code that reads images (rpsbook.data)
+    import torchvision.transforms.v2
 
 __all__ = [
     "denormalize",
@@ -28,7 +31,7 @@ __all__ = [
 ]
 
 
-def denormalize(images: Tensor, normalizer: v2.Normalize) -> Tensor:
+def denormalize(images: Tensor, normalizer: torchvision.transforms.v2.Normalize) -> Tensor:
     """Undo ``normalizer`` on ``(..., C, H, W)`` images: ``x * std + mean``."""
     mean = torch.as_tensor(normalizer.mean, dtype=images.dtype, device=images.device)
     std = torch.as_tensor(normalizer.std, dtype=images.dtype, device=images.device)
@@ -55,7 +58,7 @@ def show_images(
     labels: Tensor | Sequence[int] | None = None,
     classes: Sequence[str] | None = None,
     *,
-    normalizer: v2.Normalize | None = None,
+    normalizer: torchvision.transforms.v2.Normalize | None = None,
     ncols: int = 6,
     size: float = 2.0,
     title: str | None = None,
@@ -191,7 +194,7 @@ def plot_class_examples(
     labels: Tensor,
     classes: Sequence[str],
     *,
-    normalizer: v2.Normalize | None = None,
+    normalizer: torchvision.transforms.v2.Normalize | None = None,
     size: float = 2.5,
     title: str | None = None,
 ) -> Figure:

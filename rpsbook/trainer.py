@@ -39,7 +39,6 @@ from .capture import (
     capture_gradients,
     capture_parameters,
 )
-from .data import loader_apply, make_normalizer, statistics_per_channel
 from .lr_finder import LRRangeTestResult, lr_range_test
 from .schedulers import cosine_warm_restarts_epoch, scheduler_kind
 
@@ -454,9 +453,30 @@ class StepByStep:
         counts = self.loader_apply(loader, self.correct)
         return float(counts[:, 0].sum() / counts[:, 1].sum())
 
-    loader_apply = staticmethod(loader_apply)
-    statistics_per_channel = staticmethod(statistics_per_channel)
-    make_normalizer = staticmethod(make_normalizer)
+    @staticmethod
+    def loader_apply(
+        loader: DataLoader, func: Callable[[Tensor, Tensor], Tensor], reduce: str = "sum"
+    ) -> Tensor:
+        """The book's ``StepByStep.loader_apply``: :func:`rpsbook.data.loader_apply`."""
+        # Imported here: rpsbook.data imports torchvision, which training does not need.
+        from .data import loader_apply
+
+        return loader_apply(loader, func, reduce)
+
+    @staticmethod
+    def statistics_per_channel(images: Tensor, labels: Tensor | None = None) -> Tensor:
+        """The book's ``StepByStep.statistics_per_channel``: see
+        :func:`rpsbook.data.statistics_per_channel`. Returns ``(3, C)``."""
+        from .data import statistics_per_channel
+
+        return statistics_per_channel(images, labels)
+
+    @staticmethod
+    def make_normalizer(loader: DataLoader) -> Any:
+        """The book's ``StepByStep.make_normalizer``: see :func:`rpsbook.data.make_normalizer`."""
+        from .data import make_normalizer
+
+        return make_normalizer(loader)
 
     def count_parameters(self) -> int:
         """Number of trainable parameters."""

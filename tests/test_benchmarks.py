@@ -88,8 +88,17 @@ def test_quick_run_writes_json_and_rst(tmp_path: Path) -> None:
     _write_gallery_report(docs, gallery)
     out = tmp_path / "out"
     command = [sys.executable, "-W", "error", "-m", "benchmarks", "--quick", "--repeats", "1"]
-    command += ["--data-dir", str(data_dir), "--out", str(out), "--docs-dir", str(docs)]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    command += [
+        "--only",
+        "core",
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(out),
+        "--docs-dir",
+        str(docs),
+    ]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr
 
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
@@ -205,3 +214,95 @@ def test_gallery_times_without_a_build(bench, tmp_path: Path) -> None:
     assert found["examples"] == {}
     assert found["source"] == str(tmp_path / "sg_execution_times.rst")
     assert found["status"] == "the last docs build executed no gallery example"
+
+
+def _tiny_project(root: Path) -> Path:
+    """A project with two gallery pages and a sphinx-gallery site, for the chapter benchmark."""
+    gallery, docs = root / "gallery", root / "docs"
+    gallery.mkdir(parents=True)
+    docs.mkdir()
+    (gallery / "README.rst").write_text("Gallery\n=======\n", encoding="utf-8")
+    for name in ("plot_01_one.py", "plot_02_two.py"):
+        page = '"""\nPage\n====\n"""\n\nimport os\n\nprint(os.environ["RPSBOOK_DATA_DIR"])\n'
+        (gallery / name).write_text(page, encoding="utf-8")
+    # Not a page (no plot_ prefix): rendered by sphinx-gallery, never run.
+    (gallery / "notes.py").write_text('"""\nNotes\n=====\n"""\n\nraise SystemExit(1)\n')
+    conf = (
+        'extensions = ["sphinx_gallery.gen_gallery"]\n'
+        'sphinx_gallery_conf = {"examples_dirs": "../gallery", "gallery_dirs": "auto_examples",'
+        ' "parallel": True}\n'
+    )
+    (docs / "conf.py").write_text(conf, encoding="utf-8")
+    index = "Home\n====\n\n.. toctree::\n\n   auto_examples/index\n"
+    (docs / "index.rst").write_text(index, encoding="utf-8")
+    return root
+
+
+def _tiny_book(root: Path) -> Path:
+    """A clone-like folder whose Chapter06.ipynb checks what the benchmark adapts."""
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    notebook.cells = [
+        nbformat.v4.new_code_cell("from IPython.core.display import display, HTML"),
+        nbformat.v4.new_code_cell(
+            "import os\nassert sorted(os.listdir('rps')) == ['paper', 'rock', 'scissors']\n"
+            "assert os.path.isdir('rps-test-set')\nimport helpers"
+        ),
+    ]
+    root.mkdir()
+    nbformat.write(notebook, root / "Chapter06.ipynb")
+    (root / "helpers.py").write_text("", encoding="utf-8")
+    return root
+
+
+@pytest.mark.slow
+def test_chapter_only_times_notebook_pages_and_docs(tmp_path: Path) -> None:
+    data_dir = _make_tree(tmp_path / "data", {"rps": 2, "rps-test-set": 1})
+    project = _tiny_project(tmp_path / "project")
+    book = _tiny_book(tmp_path / "book")
+    out = tmp_path / "out"
+    out.mkdir()
+    earlier = {"schema": 1, "imports": {"kept": True}, "dataset": {"train_images": 7}}
+    (out / "results.json").write_text(json.dumps(earlier), encoding="utf-8")
+    command = [sys.executable, "-m", "benchmarks", "--only", "chapter", "--quick"]
+    command += ["--repeats", "1", "--data-dir", str(data_dir), "--out", str(out)]
+    command += ["--project", str(project), "--book-repo", str(book)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert results["imports"] == {"kept": True}  # the other part is kept
+    assert results["dataset"]["train_images"] == 7
+    table = results["chapter"]
+    assert table["notebook"] == f"Chapter06.ipynb from {book}"
+    assert table["pages"] == ["plot_01_one.py", "plot_02_two.py"]
+    assert set(table["times"]) == {"notebook", "pages", "docs serial", "docs parallel"}
+    assert set(table["per_page"]) == {"plot_01_one.py", "plot_02_two.py"}
+    pages = table["times"]["pages"]["median"]
+    assert pages >= sum(s["median"] for s in table["per_page"].values())
+    ratio = table["ratios"]["pages/notebook"]
+    assert ratio["median"] == pytest.approx(pages / table["times"]["notebook"]["median"])
+    assert ratio["target"] == ["<=", 0.7]
+    assert [t["name"] for t in results["targets"]] == [
+        "chapter: pages/notebook",
+        "chapter: docs/notebook",
+    ]
+    rst = (out / "results.rst").read_text(encoding="utf-8")
+    assert _rst_problems(rst) == []
+    assert "The chapter as readers run it" in rst
+    assert "``plot_02_two.py``" in rst
+
+
+def test_chapter_without_the_book_says_how_to_get_it(bench, tmp_path, monkeypatch) -> None:
+    import benchmarks.chapter
+
+    monkeypatch.delenv("RPSBOOK_BOOK_REPO", raising=False)
+    found, why = benchmarks.chapter.find_notebook(None)
+    assert found is None
+    assert "--book-repo" in why
+    assert "github.com/dvgodoy/PyTorchStepByStep" in why
+    found, why = benchmarks.chapter.find_notebook(tmp_path)
+    assert found is None
+    assert str(tmp_path) in why

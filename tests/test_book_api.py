@@ -121,6 +121,8 @@ def test_set_tensorboard_name_folder(sbs, tmp_path):
     assert run.name.startswith("classy_")
 
 
+# SummaryWriter.add_graph traces with torch.jit.trace, which torch 2.14 deprecates.
+@pytest.mark.filterwarnings("ignore:`torch.jit.trace` is deprecated:FutureWarning")
 def test_add_graph(sbs, tmp_path):
     pytest.importorskip("tensorboard")
     sbs.set_tensorboard("graph", str(tmp_path))

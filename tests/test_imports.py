@@ -1,0 +1,65 @@
+"""Which heavy packages ``import rpsbook.<module>`` pulls in (each in a new interpreter).
+
+A gallery page runs as a new process and pays for every import. torchvision costs more
+than a second on top of torch (its ``__init__`` loads ``torchvision.models``, whose
+``torchvision.ops`` import ``torch._dynamo``), so only the module that reads images,
+``rpsbook.data``, may import it; the trainer, the regression playground and the
+learning-rate tools must not. matplotlib is loaded only by modules that draw at import
+time by design (``plotting``, ``diagrams``, ``ewma``, ``paths``), never by the training side.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("torchvision", "torchvision.models", "matplotlib", "matplotlib.pyplot", "PIL.Image")
+
+#: module -> the heavy modules it must NOT import
+MUST_NOT_IMPORT = {
+    "rpsbook": HEAVY,
+    "rpsbook.report": (*HEAVY, "torch"),
+    "rpsbook.models": HEAVY,
+    "rpsbook.capture": HEAVY,
+    "rpsbook.lr_finder": HEAVY,
+    "rpsbook.schedulers": HEAVY,
+    "rpsbook.trainer": HEAVY,
+    "rpsbook.ewma": ("torchvision", "torchvision.models"),
+    "rpsbook.paths": ("torchvision", "torchvision.models"),
+    "rpsbook.plotting": ("torchvision", "torchvision.models"),
+    "rpsbook.diagrams": ("torchvision", "torchvision.models"),
+}
+
+_PROBE = """
+import json, sys
+import {module}
+print(json.dumps(sorted(name for name in {heavy!r} if name in sys.modules)))
+"""
+
+
+def _imported(module: str) -> list[str]:
+    code = _PROBE.format(module=module, heavy=(*HEAVY, "torch"))
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("module", sorted(MUST_NOT_IMPORT))
+def test_module_imports_no_more_than_it_needs(module: str) -> None:
+    loaded = _imported(module)
+    assert [name for name in MUST_NOT_IMPORT[module] if name in loaded] == []
+
+
+def test_the_probe_sees_heavy_imports() -> None:
+    # rpsbook.data reads images through torchvision: the probe must report it (and with it
+    # torchvision.models, which torchvision's own __init__ imports).
+    loaded = _imported("rpsbook.data")
+    assert {"torch", "torchvision", "torchvision.models", "PIL.Image"} <= set(loaded)
+    assert "matplotlib" not in loaded
