@@ -53,9 +53,12 @@ for panel, nesterov in zip(axes, (False, True), strict=True):
     result = lr_range_test(model, optimizer, nn.MSELoss(), data.train_loader, end_lr=1)
     range_tests[name] = result
     result.plot(ax=panel, skip_start=0, skip_end=0, show_raw=True)
-    panel.set_yscale("log")
-    panel.set_ylim(min(result.raw_loss) / 2, 2 * max(result.raw_loss))
     panel.set_title(f"SGD, momentum 0.9{', Nesterov' if nesterov else ''}: whole curve")
+# the raw losses span three orders of magnitude: a log scale shows all of them (the axes
+# share their y-axis, so this sets both)
+raw = [loss for result in range_tests.values() for loss in result.raw_loss]
+axes[0].set_yscale("log")
+axes[0].set_ylim(min(raw) / 2, 2 * max(raw))
 
 for name, result in range_tests.items():
     best = result.loss.index(min(result.loss))
