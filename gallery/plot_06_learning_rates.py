@@ -221,8 +221,8 @@ print("gradients left behind:", any(p.grad is not None for p in model.parameters
 #
 # * ``step_mode`` is honoured (the book always stepped exponentially);
 # * gradients are cleared after the test (the book left those of the last mini-batch in
-#   place, to be added to the first gradients of the next training run;
-#   :ref:`sphx_glr_auto_examples_plot_10_putting_it_all_together.py` shows what that
+#   place, to be added to the first gradients of the next training run; the Notes of
+#   :ref:`sphx_glr_auto_examples_plot_12_putting_it_all_together.py` say what that
 #   changes);
 # * ``diverge_th`` stops the test once the smoothed loss exceeds that multiple of its best
 #   value, and a non-finite loss always stops it;
@@ -348,7 +348,8 @@ print(f"validation accuracy: {hits}/{total} = {hits / total:.1%}")
 # training set better without generalizing much better. The rest of the chapter is about
 # getting both, by adapting the learning rate per parameter
 # (:ref:`sphx_glr_auto_examples_plot_07_adaptive_learning_rate.py`) and changing it during
-# training (:ref:`sphx_glr_auto_examples_plot_09_learning_rate_schedulers.py`).
+# training (:ref:`sphx_glr_auto_examples_plot_09_epoch_schedulers.py` and
+# :ref:`sphx_glr_auto_examples_plot_10_cyclical_schedulers.py`).
 #
 # Recap
 # -----
