@@ -7,11 +7,13 @@ docs/_build/html``). Every gallery script is executed against the dataset that
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import socket
 import sys
 from pathlib import Path
+from types import ModuleType
 from urllib.parse import urlsplit
 
 DOCS = Path(__file__).resolve().parent
@@ -31,14 +33,24 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.napoleon",
     "sphinx.ext.intersphinx",
+    "sphinx.ext.linkcode",
     "sphinx.ext.mathjax",
+    "sphinx_copybutton",
     "sphinx_gallery.gen_gallery",
     "rpsbook_sphinx",
     "notebook_links",
 ]
 
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "**.ipynb_checkpoints", "auto_examples/*.ipynb"]
+# sg_execution_times.rst (all galleries) is written when a build finishes, so it would show
+# the previous build's times: performance.rst reads the gallery's own table instead.
+exclude_patterns = [
+    "_build",
+    "**.ipynb_checkpoints",
+    "auto_examples/*.ipynb",
+    "sg_execution_times.rst",
+    "_inv",
+]
 nitpicky = True  # -n on the command line says the same; keep it for IDE builds
 default_role = "py:obj"
 
@@ -70,13 +82,40 @@ napoleon_use_ivar = False
 napoleon_custom_sections = [("Attributes", "params_style")]
 napoleon_preprocess_types = False
 
+
+def _public_aliases() -> dict[str, list[str]]:
+    """``{"rpsbook.trainer.StepByStep": ["rpsbook.StepByStep"], ...}``.
+
+    Gallery scripts write the names users import (``from rpsbook import StepByStep``) and
+    Sphinx-Gallery records its backreferences under those names, while the API pages
+    document each object where it is defined. A page's mini-gallery lists both names: the
+    re-exports of ``rpsbook/__init__.py``, and the short ``rpsbook.<name>`` that
+    Sphinx-Gallery also records for the types of objects a script holds, when one module
+    defines that name.
+    """
+    owners: dict[str, list[str]] = {}
+    for module in (getattr(rpsbook, name) for name in rpsbook.__all__):
+        if not isinstance(module, ModuleType):
+            continue
+        for name, obj in vars(module).items():
+            if not name.startswith("_") and getattr(obj, "__module__", None) == module.__name__:
+                owners.setdefault(name, []).append(f"{module.__name__}.{name}")
+    return {full[0]: [f"rpsbook.{name}"] for name, full in owners.items() if len(full) == 1}
+
+
+autosummary_context = {"public_aliases": _public_aliases()}
+
 # -- Intersphinx ---------------------------------------------------------------------------
-# Links to Python, PyTorch, torchvision, NumPy and Matplotlib. An inventory is read from
-# docs/_inv/<name>.inv when that file exists (no network needed), else downloaded when the
-# network answers. Sphinx reports an unreachable inventory with an untyped warning that
-# -W turns into an error and suppress_warnings cannot silence, so offline builds (no local
-# file, host unreachable, or RPSBOOK_OFFLINE=1) leave that project out and ignore, for -n,
-# exactly the references into that project's packages: its objects simply are not linked.
+# Links to Python, PyTorch, torchvision, NumPy and Matplotlib. When the project's site
+# answers, its published inventory is read, with docs/_inv/<name>.inv as the fallback;
+# offline (host unreachable, or RPSBOOK_OFFLINE=1) only docs/_inv/<name>.inv is read. Those
+# files are small inventories that docs/_inv/make_inventories.py writes for exactly the
+# objects rpsbook refers to, with the real addresses of their pages, so that an offline
+# build (CI, a laptop on a train) links as well and the -n build checks they are complete.
+# A project with neither (no local file and offline) is left out, and -n ignores exactly the
+# references into its packages: its objects simply are not linked. (Sphinx reports an
+# unreachable inventory with an untyped warning that -W turns into an error and
+# suppress_warnings cannot silence; hence the reachability test first.)
 INTERSPHINX = {
     # name: (documentation root, top-level packages its inventory documents)
     "python": ("https://docs.python.org/3/", tuple(sorted(sys.stdlib_module_names))),
@@ -98,14 +137,15 @@ def _reachable(url: str) -> bool:
     return True
 
 
-intersphinx_mapping: dict[str, tuple[str, str | None]] = {}
+intersphinx_mapping: dict[str, tuple[str, str | tuple[str | None, ...] | None]] = {}
 nitpick_ignore_regex: list[tuple[str, str]] = []
 offline_projects = []
 for _name, (_url, _packages) in INTERSPHINX.items():
     _local = DOCS / "_inv" / f"{_name}.inv"
+    _online = _reachable(_url)
     if _local.is_file():
-        intersphinx_mapping[_name] = (_url, str(_local))
-    elif _reachable(_url):
+        intersphinx_mapping[_name] = (_url, (None, str(_local)) if _online else str(_local))
+    elif _online:
         intersphinx_mapping[_name] = (_url, None)
     else:
         offline_projects.append(_name)
@@ -143,7 +183,7 @@ sphinx_gallery_conf = {
     "reset_modules_order": "both",
     "remove_config_comments": True,
     "show_memory": False,
-    "min_reported_time": 1,
+    "min_reported_time": 0,  # every page says how long it ran, not only the slow ones
     # performance.rst links the table; keep it even when SOURCE_DATE_EPOCH is set
     "write_computation_times": True,
     # Readers run the notebooks in their own Jupyter or in a hosted one (Colab has torch):
@@ -160,14 +200,58 @@ sphinx_gallery_conf = {
         "    importlib.invalidate_caches()\n"
         "%matplotlib inline"
     ),
-    "thumbnail_size": (320, 224),
+    # Most figures are about 16:9; the extension trims the transparent padding
+    # Sphinx-Gallery puts around a thumbnail, and the CSS fills the card with it.
+    "thumbnail_size": (400, 225),
+    "image_srcset": ["2x"],  # sharp figures on HiDPI screens
 }
+
+# -- Sphinx-Gallery: parallel execution (engineer "perf" sets this) -----------------------
+# sphinx_gallery_conf["parallel"] = ...
+
+# -- Math ----------------------------------------------------------------------------------
+# MathJax 3.2.2 (npm package "mathjax", Apache-2.0) ships in docs/_static/mathjax: the
+# single-file TeX-to-CommonHTML build with every TeX extension (no extension is fetched
+# later) and its woff fonts, 1.7 MB. Pages with math work offline and request no other host.
+mathjax_path = "mathjax/tex-chtml-full.js"
+mathjax3_config = {"options": {"enableMenu": False}}
+
+# -- Code ----------------------------------------------------------------------------------
+# The copy button leaves out prompts and outputs: "$ " in console blocks, ">>> " in doctests.
+copybutton_prompt_text = r">>> |\.\.\. |\$ "
+copybutton_prompt_is_regexp = True
+
+
+def linkcode_resolve(domain: str, info: dict[str, str]) -> str | None:
+    """The lines of the repository's source that define an API object."""
+    if domain != "py" or not info.get("module", "").startswith("rpsbook"):
+        return None
+    obj: object = sys.modules.get(info["module"])
+    for part in info["fullname"].split("."):
+        obj = getattr(obj, part, None)
+    obj = inspect.unwrap(obj) if callable(obj) else obj
+    if isinstance(obj, property):
+        obj = obj.fget
+    try:
+        source = inspect.getsourcefile(obj)
+        lines, start = inspect.getsourcelines(obj)
+    except (TypeError, OSError):
+        return None
+    if source is None:
+        return None
+    try:
+        path = Path(source).resolve().relative_to(DOCS.parent).as_posix()
+    except ValueError:  # rpsbook imported from outside this checkout
+        return None
+    return f"{REPOSITORY}/blob/main/{path}#L{start}-L{start + len(lines) - 1}"
+
 
 # -- HTML ----------------------------------------------------------------------------------
 html_theme = "pydata_sphinx_theme"
 html_title = "rpsbook"
 html_static_path = ["_static"]
 html_css_files = ["rpsbook.css"]
+html_favicon = "_static/favicon.svg"
 html_show_sourcelink = True
 html_theme_options = {
     "icon_links": [
@@ -179,6 +263,7 @@ html_theme_options = {
         }
     ],
     "navbar_align": "left",
+    "navbar_start": ["navbar-logo", "navbar-version"],
     "header_links_before_dropdown": 6,
     "show_toc_level": 2,
     # Gallery pages are listed by name: the theme warns when a page matches two wildcards.
@@ -192,5 +277,13 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version", "theme-version"],
 }
-html_sidebars = {"index": [], "results": [], "performance": [], "install": []}
+# Gallery pages give their width to code and output; the navbar and the page list of the
+# gallery's index lead between them.
+html_sidebars = {
+    "index": [],
+    "results": [],
+    "performance": [],
+    "install": [],
+    "auto_examples/plot_*": [],
+}
 html_context = {"default_mode": "auto"}

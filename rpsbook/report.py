@@ -17,12 +17,23 @@ import json
 import math
 import os
 import re
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
 RESULTS_DIR_ENV = "RPSBOOK_RESULTS_DIR"
+# Characters of a printed comparison line: what an output block of the site shows
+# without wrapping, and what a notebook or terminal shows too.
+LINE_WIDTH = 88
 
-__all__ = ["RESULTS_DIR_ENV", "compare_with_book", "format_value", "section_slug"]
+__all__ = [
+    "LINE_WIDTH",
+    "RESULTS_DIR_ENV",
+    "compare_with_book",
+    "format_comparison",
+    "format_value",
+    "section_slug",
+]
 
 
 def section_slug(section: str) -> str:
@@ -89,7 +100,14 @@ def compare_with_book(
     Returns
     -------
     str
-        ``"<quantity>: <ours> | book: <book>"``.
+        ``"<quantity>: <ours> | book: <book>"`` when that fits in :data:`LINE_WIDTH`
+        characters; otherwise the quantity on its own line, then ``rpsbook:`` and
+        ``book:`` on one line each, long values wrapped under themselves::
+
+            validation accuracy, CNN2(5, p=0.5), SGD + Nesterov + CyclicLR
+              rpsbook: 336/372 (90.3%)
+              book:    336/372 = 90.3% (book) / 341/372 = 91.7% (notebook on this
+                       28x28 copy)
 
     Notes
     -----
@@ -107,4 +125,22 @@ def compare_with_book(
         line = json.dumps(record, ensure_ascii=False) + "\n"
         with path.open("a", encoding="utf-8") as file:
             file.write(line)
-    return f"{quantity}: {ours_text} | book: {book}"
+    return format_comparison(quantity, ours_text, book)
+
+
+def format_comparison(quantity: str, ours: str, book: str, width: int = LINE_WIDTH) -> str:
+    """The text :func:`compare_with_book` prints for already formatted values."""
+    line = f"{quantity}: {ours} | book: {book}"
+    if len(line) <= width:
+        return line
+    lines = [quantity]
+    for label, value in (("rpsbook: ", ours), ("book:    ", book)):
+        lines += textwrap.wrap(
+            value,
+            width,
+            initial_indent="  " + label,
+            subsequent_indent=" " * (2 + len(label)),
+            break_on_hyphens=False,
+            break_long_words=False,
+        )
+    return "\n".join(lines)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import struct
 import sys
 import zlib
@@ -96,8 +97,9 @@ def test_fake_site_passes_and_notebook_runs(check_site, site, tmp_path, capsys):
     assert status == 0, out
     assert "checked 2 pages" in out
     assert "executed notebook plot_x.ipynb" in out
-    assert sorted(p.name for p in shots.iterdir()) == ["index.png", "plot_x.png"]
+    assert sorted(p.name for p in shots.iterdir()) == ["index-390.png", "index.png", "plot_x.png"]
     assert (shots / "index.png").read_bytes().startswith(b"\x89PNG")
+    assert struct.unpack(">I", (shots / "index-390.png").read_bytes()[16:20]) == (390,)
 
 
 def test_each_failure_names_its_page_and_culprit(check_site, site, tmp_path, capsys):
@@ -125,3 +127,95 @@ def test_each_failure_names_its_page_and_culprit(check_site, site, tmp_path, cap
 def test_missing_site_exits_2(check_site, tmp_path, capsys):
     assert check_site.main(["--build-dir", str(tmp_path)]) == 2
     assert "build it first with `nox -s docs`" in capsys.readouterr().err
+
+
+def _failures(check_site, site, capsys) -> list[str]:
+    """Run the check without search or notebooks; the failure lines it printed."""
+    status = check_site.main(["--build-dir", str(site), "--no-search", "--no-execute"])
+    out = capsys.readouterr().out
+    if status == 0:
+        return []
+    assert status == 1, out
+    return [line.strip() for line in out.split("FAILED", 1)[1].splitlines()[1:]]
+
+
+def test_request_to_another_host_fails(check_site, site, capsys):
+    (site / "index.html").write_text(_page("<script src='https://cdn.example.org/x.js'></script>"))
+    assert _failures(check_site, site, capsys) == [
+        "index.html: requested another host: https://cdn.example.org/x.js"
+    ]
+
+
+def test_raw_tex_fails_and_the_vendored_mathjax_typesets(check_site, site, capsys):
+    shutil.copytree(ROOT / "docs" / "_static" / "mathjax", site / "_static" / "mathjax")
+    formula = "<span class='math notranslate nohighlight'>\\(\\sqrt{x^2}\\)</span>"
+    mathjax = "<script defer src='_static/mathjax/tex-chtml-full.js'></script>"
+    (site / "index.html").write_text(_page(formula + mathjax))
+    assert _failures(check_site, site, capsys) == []
+    (site / "index.html").write_text(_page(formula))
+    assert _failures(check_site, site, capsys) == [
+        "index.html: 1 formula(s) shown as raw TeX, e.g. \\(\\sqrt{x^2}\\)"
+    ]
+
+
+def test_mailto_link_fails(check_site, site, capsys):
+    (site / "index.html").write_text(_page("<p><a href='mailto:3@28x28'>3@28x28</a></p>"))
+    assert _failures(check_site, site, capsys) == ["index.html: e-mail link mailto:3@28x28"]
+
+
+def test_wide_output_fails_and_wide_code_is_reported(check_site, site, capsys):
+    line = "x" * 300
+    page = site / "auto_examples" / "plot_x.html"
+    blocks = (
+        f"<div class='highlight-Python'><pre style='width:200px'>{line}</pre></div>"
+        f"<div class='sphx-glr-script-out'><pre style='width:200px'>{line}</pre></div>"
+    )
+    page.write_text(page.read_text().replace("<body>", "<body>" + blocks))
+    status = check_site.main(["--build-dir", str(site), "--no-search", "--no-execute"])
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "code wider than its block (not failures) on 1 page(s):" in out
+    failures = [line.strip() for line in out.split("FAILED", 1)[1].splitlines()[1:]]
+    assert len(failures) == 1
+    assert failures[0].startswith("auto_examples/plot_x.html: output wider than its box by ")
+    assert failures[0].endswith(" px: " + "x" * 60)
+
+
+def test_public_api_page_without_backreferences_fails(check_site, site, capsys):
+    (site / "generated").mkdir()
+    (site / "generated" / "rpsbook.trainer.StepByStep.html").write_text(_page("<h1>x</h1>"))
+    (site / "generated" / "rpsbook.models.CNN2.html").write_text(
+        _page("<div class='sphx-glr-thumbnails'></div>")
+    )
+    assert _failures(check_site, site, capsys) == [
+        "generated/rpsbook.trainer.StepByStep.html: no 'Gallery pages using' section "
+        "(backreferences)"
+    ]
+
+
+def test_figure_without_2x_image_fails(check_site, site, capsys):
+    (site / "_images" / "figure_2_00x.png").write_bytes(_png(8, 6))
+    figures = (
+        "<img class='sphx-glr-single-img' src='../_images/figure.png' "
+        "srcset='../_images/figure.png, ../_images/figure_2_00x.png 2.00x'>"
+    )
+    page = site / "auto_examples" / "plot_x.html"
+    page.write_text(page.read_text().replace("<body>", "<body>" + figures))
+    assert _failures(check_site, site, capsys) == []
+    (site / "_images" / "figure_2_00x.png").unlink()
+    page.write_text(
+        page.read_text().replace(
+            "<body>", "<body><img class='sphx-glr-multi-img' src='../_images/figure.png'>"
+        )
+    )
+    assert _failures(check_site, site, capsys) == [
+        "auto_examples/plot_x.html: figure ../_images/figure.png has no 2x image in its srcset",
+        "auto_examples/plot_x.html: 2x image ../_images/figure_2_00x.png answered 404",
+    ]
+
+
+def test_hidpi_candidate(check_site):
+    assert check_site.hidpi_candidate("a.png, b_2_00x.png 2.00x") == "b_2_00x.png"
+    assert check_site.hidpi_candidate("a.png, b.png 1.5x, c.png 3x") == "c.png"
+    assert check_site.hidpi_candidate("a.png 400w, b.png") is None
+    assert check_site.hidpi_candidate("") is None

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from rpsbook.report import RESULTS_DIR_ENV, compare_with_book, format_value, section_slug
+from rpsbook.report import (
+    LINE_WIDTH,
+    RESULTS_DIR_ENV,
+    compare_with_book,
+    format_comparison,
+    format_value,
+    section_slug,
+)
 
 
 @pytest.fixture
@@ -78,3 +85,33 @@ def test_section_slug_and_bad_section(results_dir):
     with pytest.raises(ValueError, match="section='!!'"):
         compare_with_book("x", 1, "1", section="!!")
     assert not results_dir.exists()
+
+
+def test_long_comparison_prints_one_value_a_line(results_dir):
+    book = "336/372 = 90.3% (book) / 341/372 = 91.7% (notebook on this 28x28 copy, torch 2.1)"
+    text = compare_with_book(
+        "validation accuracy, CNN2(5, p=0.5)", "336/372 (90.3%)", book, section="Together"
+    )
+    assert text.splitlines() == [
+        "validation accuracy, CNN2(5, p=0.5)",
+        "  rpsbook: 336/372 (90.3%)",
+        "  book:    336/372 = 90.3% (book) / 341/372 = 91.7% (notebook on this 28x28 copy, torch",
+        "           2.1)",
+    ]
+    assert max(len(line) for line in text.splitlines()) <= LINE_WIDTH
+    # what is recorded does not depend on how it prints
+    record = json.loads((results_dir / "together.jsonl").read_text(encoding="utf-8"))
+    assert record == {
+        "section": "Together",
+        "quantity": "validation accuracy, CNN2(5, p=0.5)",
+        "ours": "336/372 (90.3%)",
+        "book": book,
+    }
+
+
+def test_comparison_that_fits_stays_on_one_line():
+    line = format_comparison("q", "1", "x" * (LINE_WIDTH - len("q: 1 | book: ")))
+    assert line.count("\n") == 0 and len(line) == LINE_WIDTH
+    assert (
+        format_comparison("q", "1", "x" * (LINE_WIDTH + 1 - len("q: 1 | book: "))).count("\n") == 2
+    )

@@ -1,23 +1,32 @@
-"""Check the built site in a real browser: images, console, downloads, search, notebooks.
+"""Check the built site in a real browser: images, console, math, layout, downloads, notebooks.
 
 Run after ``nox -s docs`` (``nox -s site`` runs this script)::
 
     python tools/check_site.py [--build-dir docs/_build/html] [--no-execute] [--no-search]
 
 The site is served from ``--build-dir`` on 127.0.0.1 and opened in the system's headless
-Chromium (``/usr/bin/chromium``) through Playwright; Playwright's own browser downloads are
-never used. Checked pages: the landing page, every gallery page
+Chromium (``/usr/bin/chromium``) through Playwright, at 1400 px wide; Playwright's own
+browser downloads are never used. Checked pages: the landing page, every gallery page
 (``auto_examples/plot_*.html``), the API pages (``api.html``, ``generated/*.html``), and the
-Results and Performance pages. On each page every ``<img>`` must have loaded
-(``naturalWidth > 0``) and the console must stay free of errors and uncaught exceptions.
-Each gallery page must offer its ``.py`` and ``.ipynb`` downloads, served with status 200;
-every notebook must pass ``nbformat.validate``, and one (``--notebook``) is executed top to
-bottom with nbclient in a ``python3`` kernel of this interpreter (``RPSBOOK_DATA_DIR`` is
-passed through). The search page must find "dropout". Full-page screenshots of the landing
-page and the first gallery page are saved to ``--screenshots``.
+Results and Performance pages. On each page:
 
-Requests to other hosts (MathJax's CDN, for instance) are blocked so that the result does
-not depend on the network; they are listed in the summary, not counted as failures.
+- every ``<img>`` must have loaded (``naturalWidth > 0``);
+- the console stays free of errors and uncaught exceptions;
+- no request goes to another host (they are blocked, and each one is a failure: the site
+  must work offline, MathJax included);
+- every formula is typeset: no ``.math`` element is left as raw TeX once MathJax is done;
+- no ``mailto:`` link (shape notation such as ``3@28x28`` is not an address).
+
+Each gallery page must offer its ``.py`` and ``.ipynb`` downloads, served with status 200;
+no block of printed output may be wider than its box (code blocks that are only reported);
+every figure must offer a 2x image in its ``srcset``, served with status 200. The API pages
+of the names users import from ``rpsbook`` (:data:`PUBLIC_API_PAGES`) must list the gallery
+pages using them. Every notebook must pass ``nbformat.validate``, and one (``--notebook``) is
+executed top to bottom with nbclient in a ``python3`` kernel of this interpreter
+(``RPSBOOK_DATA_DIR`` is passed through). The search page must find "dropout". Full-page
+screenshots are saved to ``--screenshots``: every gallery page at 1400 px, the landing
+page at 1400 px and at 390 px (``index-390.png``).
+
 Exit status: 0 when every check passed, 1 when one failed (each failure is printed with its
 page and the image or link at fault), 2 when the site or the browser is missing.
 """
@@ -37,7 +46,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -55,6 +64,18 @@ SEARCH_TERM = "dropout"
 # Fast notebooks first: pages without training loops.
 NOTEBOOK_PREFERENCE = ("convolution", "dropout")
 PAGE_TIMEOUT_MS = 30_000
+VIEWPORT = {"width": 1400, "height": 900}
+PHONE_WIDTH = 390
+# The API pages of names re-exported by rpsbook/__init__.py that the gallery uses; each must
+# carry its "Gallery pages using ..." section (Sphinx-Gallery records the name as written).
+PUBLIC_API_PAGES = {
+    "rpsbook.StepByStep": "generated/rpsbook.trainer.StepByStep.html",
+    "rpsbook.CNN2": "generated/rpsbook.models.CNN2.html",
+    "rpsbook.load_rps": "generated/rpsbook.data.load_rps.html",
+    "rpsbook.find_data": "generated/rpsbook.data.find_data.html",
+    "rpsbook.lr_range_test": "generated/rpsbook.lr_finder.lr_range_test.html",
+    "rpsbook.make_lr_fn": "generated/rpsbook.lr_finder.make_lr_fn.html",
+}
 
 # Waits for every image (lazy ones included) to finish loading or fail, then reports them.
 _IMAGES_JS = """
@@ -74,6 +95,56 @@ async (timeoutMs) => {
 }
 """
 
+# Waits for MathJax (when the page loads it) to finish typesetting, then returns the TeX of
+# every formula left untypeset.
+_RAW_TEX_JS = """
+async (timeoutMs) => {
+  const ready = window.MathJax && window.MathJax.startup && window.MathJax.startup.promise;
+  if (ready) {
+    await Promise.race([ready, new Promise((done) => setTimeout(done, timeoutMs))]);
+  }
+  return Array.from(document.querySelectorAll(".math"))
+    .filter((el) => !el.querySelector("mjx-container"))
+    .map((el) => el.textContent.trim());
+}
+"""
+
+# Blocks whose content is wider than their box; each as [kind, overflow in px, first line].
+_OVERFLOW_JS = """
+() => {
+  const kinds = {output: "div.sphx-glr-script-out pre", code: "div.highlight-Python pre"};
+  const found = [];
+  for (const [kind, selector] of Object.entries(kinds)) {
+    for (const el of document.querySelectorAll(selector)) {
+      if (el.scrollWidth > el.clientWidth + 1) {
+        found.push([kind, el.scrollWidth - el.clientWidth, el.textContent.split("\\n")[0]]);
+      }
+    }
+  }
+  return found;
+}
+"""
+
+# Every gallery figure (not thumbnails): its src and srcset.
+_FIGURES_JS = """
+() => Array.from(document.querySelectorAll("img.sphx-glr-single-img, img.sphx-glr-multi-img"))
+  .map((img) => ({src: img.getAttribute("src"), srcset: img.getAttribute("srcset") || ""}))
+"""
+
+
+def hidpi_candidate(srcset: str) -> str | None:
+    """The URL of a ``srcset`` candidate for screens of 2 or more device pixels per px."""
+    for candidate in srcset.split(","):
+        url, _, descriptor = candidate.strip().partition(" ")
+        descriptor = descriptor.strip()
+        if descriptor.endswith("x"):
+            try:
+                if float(descriptor[:-1]) >= 2:
+                    return url
+            except ValueError:
+                continue
+    return None
+
 
 @dataclass
 class Report:
@@ -84,6 +155,8 @@ class Report:
     external: set[str] = field(default_factory=set)
     screenshots: list[Path] = field(default_factory=list)
     executed: str | None = None
+    # page -> code blocks wider than their box (reported, not failures)
+    wide_code: dict[str, list[str]] = field(default_factory=dict)
 
     def fail(self, where: str, problem: str) -> None:
         self.failures.setdefault(where, []).append(problem)
@@ -136,9 +209,13 @@ def _status(url: str) -> int:
         return err.code
 
 
-def _check_page(page, base: str, path: str, report: Report) -> list[str]:
-    """Open one page; record its failures; return the URLs of its notebook downloads."""
+def _check_page(page, base: str, path: str, report: Report, external: list[str]) -> list[str]:
+    """Open one page; record its failures; return the URLs of its notebook downloads.
+
+    ``external`` collects the requests to other hosts that the browser context blocked.
+    """
     errors: list[str] = []
+    external.clear()
 
     def on_console(message) -> None:
         if message.type == "error" and urlsplit(message.location.get("url", "")).netloc in (
@@ -157,8 +234,28 @@ def _check_page(page, base: str, path: str, report: Report) -> list[str]:
         for image in page.evaluate(_IMAGES_JS, 10_000):
             if image["width"] <= 0:
                 report.fail(path, f"image {image['src']} did not load (naturalWidth 0)")
+        raw = page.evaluate(_RAW_TEX_JS, 15_000)
+        if raw:
+            report.fail(path, f"{len(raw)} formula(s) shown as raw TeX, e.g. {raw[0][:60]}")
+        for href in page.eval_on_selector_all(
+            "a[href^='mailto:']", "els => els.map(a => a.getAttribute('href'))"
+        ):
+            report.fail(path, f"e-mail link {href}")
+        if path in PUBLIC_API_PAGES.values() and not page.query_selector(".sphx-glr-thumbnails"):
+            report.fail(path, "no 'Gallery pages using' section (backreferences)")
         notebooks = []
         if path.startswith("auto_examples/plot_"):
+            for kind, width, line in page.evaluate(_OVERFLOW_JS):
+                if kind == "output":
+                    report.fail(path, f"output wider than its box by {width} px: {line[:60]}")
+                else:
+                    report.wide_code.setdefault(path, []).append(f"+{width} px: {line[:60]}")
+            for figure in page.evaluate(_FIGURES_JS):
+                hidpi = hidpi_candidate(figure["srcset"])
+                if hidpi is None:
+                    report.fail(path, f"figure {figure['src']} has no 2x image in its srcset")
+                elif (status := _status(urljoin(base + path, hidpi))) != 200:
+                    report.fail(path, f"2x image {hidpi} answered {status}")
             for kind, suffix in (("python", ".py"), ("jupyter", ".ipynb")):
                 links = page.eval_on_selector_all(
                     f".sphx-glr-download-{kind} a[href]", "els => els.map(a => a.href)"
@@ -175,6 +272,8 @@ def _check_page(page, base: str, path: str, report: Report) -> list[str]:
         page.remove_listener("console", on_console)
     for error in errors:
         report.fail(path, f"console error: {error}")
+    for url in dict.fromkeys(external):
+        report.fail(path, f"requested another host: {url}")
     return notebooks
 
 
@@ -251,28 +350,34 @@ def check_site(
             executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS
         )
         try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            context = browser.new_context(viewport=VIEWPORT)
+            external: list[str] = []
 
             def keep_local(route) -> None:
                 if urlsplit(route.request.url).netloc == urlsplit(base).netloc:
                     route.continue_()
                 else:
                     report.external.add(route.request.url)
+                    external.append(route.request.url)
                     route.abort()
 
             context.route("**/*", keep_local)
             page = context.new_page()
             for path in pages:
-                notebooks += _check_page(page, base, path, report)
+                notebooks += _check_page(page, base, path, report, external)
                 report.checked.append(path)
             if search:
                 _check_search(page, base, report)
             if screenshot_dir is not None:
                 screenshot_dir.mkdir(parents=True, exist_ok=True)
                 gallery = [p for p in pages if p.startswith("auto_examples/plot_")]
-                for path in ["index.html", *gallery[:1]]:
+                shots = [(p, VIEWPORT["width"], Path(p).stem) for p in ["index.html", *gallery]]
+                shots.append(("index.html", PHONE_WIDTH, f"index-{PHONE_WIDTH}"))
+                for path, width, name in shots:
+                    page.set_viewport_size({"width": width, "height": VIEWPORT["height"]})
                     page.goto(base + path, wait_until="load", timeout=PAGE_TIMEOUT_MS)
-                    target = screenshot_dir / (Path(path).stem + ".png")
+                    page.evaluate(_RAW_TEX_JS, 15_000)  # formulas typeset before the shot
+                    target = screenshot_dir / f"{name}.png"
                     page.screenshot(path=str(target), full_page=True)
                     report.screenshots.append(target)
         finally:
@@ -333,9 +438,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     for shot in report.screenshots:
         print(f"screenshot {shot}")
     if report.external:
-        print(f"blocked {len(report.external)} request(s) to other hosts (not failures):")
-        for url in sorted(report.external):
-            print(f"  {url}")
+        print(f"blocked {len(report.external)} request(s) to other hosts")
+    if report.wide_code:
+        print(f"code wider than its block (not failures) on {len(report.wide_code)} page(s):")
+        for where, blocks in report.wide_code.items():
+            for block in blocks:
+                print(f"  {where}: {block}")
     if report.ok:
         print("site check passed")
         return 0

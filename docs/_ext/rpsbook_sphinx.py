@@ -12,15 +12,25 @@
   ``rpsbook_type_aliases`` config value (``{"Axes": "matplotlib.axes.Axes"}``) are first
   replaced by their full path.
 - Types written in docstring fields that resolve to nothing are shown as text.
+- Shape notation such as ``3@28x28`` is not an e-mail address: docutils links any
+  ``word@word`` as ``mailto:``; addresses whose domain has no dotted name are unlinked.
+- ``.. rpsbook-execution-times::`` renders the gallery's table of execution times written by
+  this very build (``<gallery_dir>/sg_execution_times.rst``); Sphinx-Gallery's DataTables
+  scripts and styles from CDNs are removed from that table, here and on its own page.
+- Gallery thumbnails lose the transparent padding Sphinx-Gallery adds around a figure of
+  another aspect ratio, so that a card shows the figure, not an empty frame.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from docutils import nodes
+from docutils.statemachine import StringList
+from docutils.transforms import Transform
 from sg_hooks import results_root
 from sphinx import addnodes
 from sphinx.application import Sphinx
@@ -128,6 +138,73 @@ class OptionalInclude(Include):
         return container.children
 
 
+# A domain that is a host name: dot-separated labels ending in letters ("example.org").
+_HOST = re.compile(r"^([A-Za-z0-9-]+\.)+[A-Za-z]{2,}$")
+
+
+class UnlinkNonAddresses(Transform):
+    """Turn ``mailto:`` links whose "domain" is no host name (``5@13x13``) back into text."""
+
+    default_priority = 100  # early: nothing else needs these references
+
+    def apply(self, **kwargs: Any) -> None:
+        for ref in list(self.document.findall(nodes.reference)):
+            uri = ref.get("refuri", "")
+            if not uri.startswith("mailto:") or _HOST.match(uri.rpartition("@")[2]):
+                continue
+            ref.replace_self(nodes.Text(ref.astext()))
+
+
+# Sphinx-Gallery's sg_execution_times.rst loads jQuery, DataTables and Bootstrap from CDNs
+# in a ``.. raw:: html`` block; the table reads as well without sorting by click.
+_CDN_BLOCK = re.compile(r"^( *)\.\. raw:: html\n(?:\1 +.*\n|\n)*", re.MULTILINE)
+
+
+def strip_cdn_assets(text: str) -> str:
+    """``text`` without its ``.. raw:: html`` blocks that reference another host."""
+    return _CDN_BLOCK.sub(lambda m: "" if "://" in m.group(0) else m.group(0), text)
+
+
+def _source_read(app: Sphinx, docname: str, source: list[str]) -> None:
+    if docname.rsplit("/", 1)[-1] == "sg_execution_times":
+        source[0] = strip_cdn_assets(source[0])
+
+
+class ExecutionTimesDirective(SphinxDirective):
+    """The gallery's table of execution times, as this build wrote it."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        conf = self.config.sphinx_gallery_conf
+        path = Path(self.env.srcdir, conf["gallery_dirs"], "sg_execution_times.rst")
+        self.env.note_dependency(str(path))
+        if not path.is_file():
+            note = nodes.note()
+            note += nodes.paragraph(text="This build did not execute the gallery.")
+            return [note]
+        text = strip_cdn_assets(path.read_text(encoding="utf-8"))
+        # drop the page's label and title: the table follows its title's underline
+        body = re.split(r"^=+\n", text, maxsplit=1, flags=re.MULTILINE)[-1]
+        container = nodes.container(classes=["rpsbook-execution-times"])
+        self.state.nested_parse(StringList(body.splitlines(), str(path)), 0, container)
+        return [container]
+
+
+def _trim_thumbnails(app: Sphinx) -> None:
+    from PIL import Image
+
+    conf = app.config.sphinx_gallery_conf
+    dirs = conf["gallery_dirs"]
+    for gallery in [dirs] if isinstance(dirs, str) else dirs:
+        for path in sorted(Path(app.srcdir, gallery, "images", "thumb").glob("*.png")):
+            with Image.open(path) as image:
+                image.load()
+            box = image.getchannel("A").getbbox() if image.mode == "RGBA" else None
+            if box and box != (0, 0, *image.size):
+                image.crop(box).save(path)
+
+
 def _resolve_alias(
     app: Sphinx, env: BuildEnvironment, node: addnodes.pending_xref, contnode: nodes.Element
 ) -> nodes.Element | None:
@@ -191,6 +268,11 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("rpsbook_type_aliases", {}, "env", types=frozenset({dict}))
     app.add_directive("rpsbook-results", ResultsDirective)
     app.add_directive("optional-include", OptionalInclude)
+    app.add_directive("rpsbook-execution-times", ExecutionTimesDirective)
+    app.add_transform(UnlinkNonAddresses)
+    app.connect("source-read", _source_read)
+    # after Sphinx-Gallery (priority 500) has executed the scripts and made the thumbnails
+    app.connect("builder-inited", _trim_thumbnails, priority=900)
     app.connect("builder-inited", _env_init)
     app.connect("env-purge-doc", _purge)
     app.connect("env-merge-info", _merge)
