@@ -53,7 +53,7 @@ class CNN2(nn.Module):
 
     @property
     def n_feature(self) -> int:
-        """The book notebook's name for :attr:`n_filters`."""
+        """The book notebook's name for ``n_filters``."""
         return self.n_filters
 
     def featurizer(self, x: Tensor) -> Tensor:

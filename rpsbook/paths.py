@@ -244,9 +244,9 @@ class PathResult:
         ``{layer: {param_name: Tensor (n_steps, *shape)}}`` for the hooked layers (the
         book's ``layers_to_hook``, else the path's layer).
 
-    The book's keys work too: ``result["parms"]``, ``["grads"]`` (``{layer: {param_name:
-    [one value per step]}}``), ``["losses"]``, ``["val_losses"]`` (NumPy arrays),
-    ``["state"]`` and ``["lrs"]``.
+    The book's keys work too: ``"parms"`` and ``"grads"`` give the hooked values as
+    ``{layer: {param_name: list}}`` (one entry per step), ``"losses"`` and ``"val_losses"``
+    NumPy arrays, ``"state"`` the optimizer state and ``"lrs"`` the learning rates.
     """
 
     name: str
@@ -332,8 +332,8 @@ def compare_optimizers(
     model: nn.Module,
     loss_fn: Callable[[Tensor, Tensor], Tensor],
     optimizers: Mapping[str, Mapping[str, Any]],
-    train_loader: DataLoader,
-    val_loader: DataLoader | None = None,
+    train_loader: torch.utils.data.DataLoader,
+    val_loader: torch.utils.data.DataLoader | None = None,
     schedulers: Mapping[str, Mapping[str, Any]] | None = None,
     layers_to_hook: str | Sequence[str] = "",
     n_epochs: int = 50,
