@@ -274,7 +274,7 @@ class LRRangeTestResult:
         skip_start: int = 10,
         skip_end: int = 5,
         mark_suggestion: bool = True,
-        methods: Sequence[SuggestionMethod] = ("steepest",),
+        methods: Sequence[str] = ("steepest",),
         show_raw: bool = False,
         label: str = "smoothed loss",
         **line_kwargs: Any,
