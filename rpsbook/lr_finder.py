@@ -20,8 +20,8 @@ Conventions (shared with the book and with torch-lr-finder):
 
 from __future__ import annotations
 
-import copy
 import math
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,7 +33,7 @@ from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 from tqdm import tqdm
 
-from ._utils import forked_rng, progress_enabled
+from ._utils import forked_rng, loader_generators, progress_enabled, snapshot_optimizer
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -49,6 +49,7 @@ __all__ = [
 ]
 
 StepMode = Literal["exp", "linear"]
+BatchFn = Callable[[Any], tuple[Any, Any]]
 _STEP_MODES = ("exp", "linear")
 
 
@@ -292,7 +293,7 @@ class LRRangeTestResult:
         skip_start: int = 10,
         skip_end: int = 5,
         mark_suggestion: bool = True,
-        methods: Sequence[SuggestionMethod] = ("steepest",),
+        methods: Sequence[str] = ("steepest",),
         show_raw: bool = False,
         label: str = "smoothed loss",
         **line_kwargs: Any,
@@ -394,6 +395,9 @@ def lr_range_test(
     diverge_th: float | None = None,
     device: str | torch.device | None = None,
     progress: bool | None = None,
+    accumulation_steps: int = 1,
+    mixed_precision: bool = False,
+    batch_fn: BatchFn | None = None,
 ) -> LRRangeTestResult:
     """Run the learning-rate range test and restore the model and optimizer afterwards.
 
@@ -442,6 +446,23 @@ def lr_range_test(
         Where mini-batches are sent; defaults to the device of the model's parameters.
     progress : bool, optional
         Show a tqdm bar; ``None`` follows ``RPSBOOK_PROGRESS``.
+    accumulation_steps : int
+        Mini-batches per optimizer step, as in torch-lr-finder: each loss is divided by
+        ``accumulation_steps`` before ``backward()``, so the gradients add up to those of the
+        mean loss, and the recorded loss of the step is the sum of the divided losses. Use it
+        to test the lr of an effective batch larger than fits in memory.
+    mixed_precision : bool
+        Run the training forward pass and loss under ``torch.autocast``: float16 with a
+        ``GradScaler`` on CUDA (a step whose gradients overflow is skipped by the scaler, as
+        in training), bfloat16 without a scaler elsewhere. Validation losses stay in full
+        precision. Off by default.
+    batch_fn : callable, optional
+        ``batch_fn(batch) -> (inputs, targets)`` for loaders whose batches are not
+        ``(x, y, ...)`` tuples of tensors (dicts, several inputs). ``inputs`` may be a tensor,
+        a tuple (passed as ``model(*inputs)``) or a dict (``model(**inputs)``); ``targets`` is
+        passed to ``loss_fn`` as it is. Tensors found in either (also inside tuples, lists and
+        dicts) are moved to ``device``. Example:
+        ``batch_fn=lambda b: ((b["image"], b["mask"]), b["label"])``.
 
     Returns
     -------
@@ -462,6 +483,10 @@ def lr_range_test(
         raise ValueError(f"diverge_th must be > 1 (a multiple of the best loss), got {diverge_th}")
     if not optimizer.param_groups:
         raise ValueError("optimizer has no param_groups")
+    if isinstance(accumulation_steps, bool) or not (
+        isinstance(accumulation_steps, int) and accumulation_steps >= 1
+    ):
+        raise ValueError(f"accumulation_steps must be an integer >= 1, got {accumulation_steps!r}")
     first_lr = float(optimizer.param_groups[0]["lr"]) if start_lr is None else start_lr
     lr_fn = make_lr_fn(first_lr, end_lr, num_iter, step_mode)
     target = _batch_device(model, device)
@@ -483,22 +508,21 @@ def lr_range_test(
         batches = _cycle(train_loader, "train_loader")
         bar = tqdm(total=num_iter, desc="LR range test", disable=not progress_enabled(progress))
         best = math.inf
+        step = _Step(model, optimizer, loss_fn, target, accumulation_steps, mixed_precision)
         try:
             for _ in range(num_iter):
-                x, y = _unpack(next(batches), target, "train_loader")
-                model.train()
-                loss = loss_fn(model(x), y)
-                value = loss.item()
-                if not math.isfinite(value):
+                lr = float(optimizer.param_groups[0]["lr"])
+                value = step(batches, batch_fn)
+                if value is None:  # a non-finite loss: the step was not taken
                     diverged = True
                     break
-                loss.backward()
-                lr = float(optimizer.param_groups[0]["lr"])
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-                scheduler.step()
+                with warnings.catch_warnings():
+                    # A GradScaler skips the steps whose gradients overflow; LambdaLR would
+                    # warn that it is stepped before the optimizer.
+                    warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step")
+                    scheduler.step()
                 if val_loader is not None:
-                    value = _validation_loss(model, loss_fn, val_loader, target)
+                    value = _validation_loss(model, loss_fn, val_loader, target, batch_fn)
                     if not math.isfinite(value):
                         diverged = True
                         break
@@ -543,6 +567,101 @@ def _batch_device(model: nn.Module, device: str | torch.device | None) -> torch.
     return device
 
 
+class _Step:
+    """One optimizer step of the range test, over ``accumulation_steps`` mini-batches."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        loss_fn: Callable[..., torch.Tensor],
+        device: torch.device,
+        accumulation_steps: int,
+        mixed_precision: bool,
+    ) -> None:
+        self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
+        self.device, self.accumulation_steps = device, accumulation_steps
+        self.dtype: torch.dtype | None = None
+        self.scaler: torch.amp.GradScaler | None = None
+        if mixed_precision:
+            # float16 needs loss scaling against underflowing gradients; bfloat16 does not.
+            self.dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+            if device.type == "cuda":
+                self.scaler = torch.amp.GradScaler("cuda")
+
+    def __call__(self, batches: Iterator[Any], batch_fn: BatchFn | None) -> float | None:
+        """Take the step; its loss, or ``None`` (no step taken) if a loss is not finite."""
+        self.model.train()
+        total: torch.Tensor | None = None
+        for _ in range(self.accumulation_steps):
+            inputs, targets = _prepare(next(batches), self.device, "train_loader", batch_fn)
+            with torch.autocast(
+                self.device.type, dtype=self.dtype, enabled=self.dtype is not None
+            ):
+                loss = self.loss_fn(_forward(self.model, inputs), targets)
+            if not math.isfinite(loss.item()):
+                self.optimizer.zero_grad(set_to_none=True)
+                return None
+            loss = loss / self.accumulation_steps
+            (loss if self.scaler is None else self.scaler.scale(loss)).backward()
+            total = loss.detach() if total is None else total + loss.detach()
+        if self.scaler is None:
+            self.optimizer.step()
+        else:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        assert total is not None
+        return total.item()
+
+
+def _forward(model: nn.Module, inputs: Any) -> Any:
+    if isinstance(inputs, dict):
+        return model(**inputs)
+    if isinstance(inputs, tuple | list):
+        return model(*inputs)
+    return model(inputs)
+
+
+def _to_device(value: Any, device: torch.device) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.to(device, non_blocking=True)
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return type(value)(*(_to_device(item, device) for item in value))
+    if isinstance(value, tuple | list):
+        return type(value)(_to_device(item, device) for item in value)
+    if isinstance(value, dict):
+        return {key: _to_device(item, device) for key, item in value.items()}
+    return value
+
+
+def _prepare(
+    batch: Any, device: torch.device, name: str, batch_fn: BatchFn | None
+) -> tuple[Any, Any]:
+    """``(inputs, targets)`` of a mini-batch, on ``device``."""
+    if batch_fn is None:
+        return _unpack(batch, device, name)
+    pair = batch_fn(batch)
+    if not (isinstance(pair, tuple | list) and len(pair) == 2):
+        raise TypeError(
+            f"batch_fn must return an (inputs, targets) pair for each {name} batch, got "
+            f"{type(pair).__name__}"
+        )
+    return _to_device(pair[0], device), _to_device(pair[1], device)
+
+
+def _batch_size(targets: Any) -> int:
+    """The length of the first tensor in ``targets`` (1 when it holds none)."""
+    if isinstance(targets, torch.Tensor):
+        return len(targets) if targets.ndim else 1
+    items = targets.values() if isinstance(targets, dict) else targets
+    if isinstance(items, Iterable) and not isinstance(items, str | bytes):
+        for item in items:
+            if isinstance(item, torch.Tensor | tuple | list | dict):
+                return _batch_size(item)
+    return 1
+
+
 def _unpack(batch: Any, device: torch.device, name: str) -> tuple[torch.Tensor, torch.Tensor]:
     if not (
         isinstance(batch, list | tuple)
@@ -550,7 +669,8 @@ def _unpack(batch: Any, device: torch.device, name: str) -> tuple[torch.Tensor, 
         and all(isinstance(item, torch.Tensor) for item in batch[:2])
     ):
         raise TypeError(
-            f"{name} must yield (x, y, ...) tuples of tensors, got {type(batch).__name__}"
+            f"{name} must yield (x, y, ...) tuples of tensors, got {type(batch).__name__}; "
+            "pass batch_fn=... to adapt other batches"
         )
     return batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
 
@@ -567,33 +687,23 @@ def _cycle(loader: Iterable[Any], name: str) -> Iterator[Any]:
 
 def _validation_loss(
     model: nn.Module,
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    loss_fn: Callable[..., torch.Tensor],
     loader: Iterable[Any],
     device: torch.device,
+    batch_fn: BatchFn | None,
 ) -> float:
     model.eval()
     weighted: list[torch.Tensor] = []
     count = 0
     with torch.no_grad():
         for batch in loader:
-            x, y = _unpack(batch, device, "val_loader")
-            weighted.append(loss_fn(model(x), y).detach() * len(y))
-            count += len(y)
+            inputs, targets = _prepare(batch, device, "val_loader", batch_fn)
+            size = _batch_size(targets)
+            weighted.append(loss_fn(_forward(model, inputs), targets).detach().float() * size)
+            count += size
     if count == 0:
         raise ValueError("val_loader yielded no mini-batches")
     return torch.stack(weighted).sum().item() / count
-
-
-def _loader_generators(loaders: Iterable[Any]) -> list[torch.Generator]:
-    found: dict[int, torch.Generator] = {}
-    for loader in loaders:
-        sampler = getattr(loader, "sampler", None)
-        batch_sampler = getattr(loader, "batch_sampler", None)
-        for owner in (loader, sampler, batch_sampler, getattr(batch_sampler, "sampler", None)):
-            generator = getattr(owner, "generator", None)
-            if isinstance(generator, torch.Generator):
-                found[id(generator)] = generator
-    return list(found.values())
 
 
 @contextmanager
@@ -616,18 +726,14 @@ def _preserved(
         for tensor in tensors.values()
     ]
     modes = [(module, module.training) for module in model.modules()]
-    groups = list(optimizer.param_groups)
-    group_items = [
-        {key: value if key == "params" else copy.deepcopy(value) for key, value in g.items()}
-        for g in groups
-    ]
-    state = {param: copy.deepcopy(s) for param, s in optimizer.state.items()}
+    restore_optimizer = snapshot_optimizer(optimizer)
     # LambdaLR replaces ``optimizer.step`` by a counting wrapper stored on the instance and sets
     # ``optimizer._opt_called``; both are undone so the optimizer is left as it was found.
     instance_attrs = {
         key: vars(optimizer)[key] for key in ("step", "_opt_called") if key in vars(optimizer)
     }
-    generators = [(g, g.get_state()) for g in _loader_generators(loaders)]
+    unique = {id(g): g for loader in loaders for g in loader_generators(loader)}
+    generators = [(g, g.get_state()) for g in unique.values()]
     try:
         with forked_rng(device):
             yield
@@ -639,12 +745,7 @@ def _preserved(
             tensor.grad = grad
         for module, training in modes:
             module.training = training
-        optimizer.param_groups[:] = groups
-        for group, items in zip(groups, group_items, strict=True):
-            group.clear()
-            group.update(items)
-        optimizer.state.clear()
-        optimizer.state.update(state)
+        restore_optimizer()
         for key in ("step", "_opt_called"):
             if key in instance_attrs:
                 vars(optimizer)[key] = instance_attrs[key]

@@ -289,7 +289,11 @@ class StepByStep:
         for name, loader in (("train_loader", self.train_loader), ("val_loader", self.val_loader)):
             # Checked before the first epoch, so that an empty validation loader does not
             # surface only after a whole epoch of training.
-            if loader is not None and hasattr(loader, "__len__") and len(loader) == 0:
+            try:
+                empty = loader is not None and len(loader) == 0
+            except TypeError:  # no length (an IterableDataset): checked when it runs out
+                empty = False
+            if empty:
                 raise ValueError(empty_loader_message(loader, name))
 
     def _batch_loss(self, x: Tensor, y: Tensor) -> Tensor:

@@ -634,3 +634,156 @@ def test_range_test_reports_every_suggestion_and_the_plot_marks_them():
     assert [c.get_offsets()[0][0] for c in ax.collections] == pytest.approx(
         [result.suggestions[m] for m in SUGGESTION_METHODS]
     )
+
+
+# accumulation, mixed precision, other batch layouts -------------------------------------------
+
+
+def test_accumulation_steps_agrees_with_torch_lr_finder(tmp_path, capsys):
+    from torch_lr_finder import LRFinder
+
+    num_iter, start_lr, end_lr = 12, 1e-4, 0.1
+
+    def build():
+        torch.manual_seed(3)
+        model = _model(seed=5)
+        return model, torch.optim.SGD(model.parameters(), lr=start_lr, momentum=0.9)
+
+    model, optimizer = build()
+    ours = lr_range_test(
+        model,
+        optimizer,
+        nn.MSELoss(),
+        _loader(),
+        end_lr,
+        num_iter,
+        alpha=0.1,
+        accumulation_steps=3,
+    )
+    model, optimizer = build()
+    finder = LRFinder(model, optimizer, nn.MSELoss(), device="cpu", cache_dir=str(tmp_path))
+    finder.range_test(
+        _loader(),
+        end_lr=end_lr,
+        num_iter=num_iter + 1,
+        smooth_f=0.1,
+        diverge_th=1e12,
+        accumulation_steps=3,
+    )
+    finder.reset()
+    theirs = {key: values[:num_iter] for key, values in finder.history.items()}
+    assert ours.lr == theirs["lr"]
+    assert ours.loss == theirs["loss"]  # the same floating-point operations, bit for bit
+    capsys.readouterr()
+
+    # Three mini-batches per step: different from one, and the first loss is their mean.
+    model, optimizer = build()
+    single = lr_range_test(model, optimizer, nn.MSELoss(), _loader(), end_lr, num_iter, alpha=0.1)
+    assert ours.raw_loss[0] != single.raw_loss[0]
+    with pytest.raises(ValueError, match="accumulation_steps"):
+        lr_range_test(model, optimizer, nn.MSELoss(), _loader(), end_lr, accumulation_steps=0)
+
+
+class _TwoInputs(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = _model()
+
+    def forward(self, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        return self.net(x * scale)
+
+
+class _DictBatches:
+    """Batches as dicts, with a second model input: ``{"x", "scale", "y"}``."""
+
+    def __init__(self, loader: DataLoader) -> None:
+        self.loader = loader
+
+    def __iter__(self):
+        for x, y in self.loader:
+            yield {"x": x, "scale": torch.ones(len(x), 1), "y": y}
+
+
+def test_batch_fn_adapts_dict_batches_with_several_inputs():
+    two = _TwoInputs()
+    optimizer = torch.optim.SGD(two.parameters(), lr=1e-3)
+    before = _snapshot(two, optimizer)
+    with pytest.raises(TypeError, match="pass batch_fn"):
+        lr_range_test(two, optimizer, nn.MSELoss(), _DictBatches(_loader(False)), 1.0, 10)
+    adapted = lr_range_test(
+        two,
+        optimizer,
+        nn.MSELoss(),
+        _DictBatches(_loader(False)),
+        end_lr=1.0,
+        num_iter=10,
+        val_loader=_DictBatches(DataLoader(_data(1, 20), batch_size=8)),
+        batch_fn=lambda b: ((b["x"], b["scale"]), b["y"]),
+    )
+    assert len(adapted.raw_loss) == 10 and all(math.isfinite(v) for v in adapted.raw_loss)
+    _assert_restored(two, optimizer, before)
+    with pytest.raises(TypeError, match="batch_fn must return an"):
+        lr_range_test(
+            two, optimizer, nn.MSELoss(), _DictBatches(_loader()), 1.0, 5, batch_fn=lambda b: b
+        )
+
+
+def test_batch_fn_with_keyword_inputs_gives_the_plain_curve():
+    kwargs = {"end_lr": 1.0, "num_iter": 10}
+    model = _model()
+    model[2].p = 0.0
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    plain = lr_range_test(model, optimizer, nn.MSELoss(), _loader(False), **kwargs)
+
+    class Keyword(nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, *, image):
+            return self.net(image)
+
+    wrapped = Keyword(model)
+    adapted = lr_range_test(
+        wrapped,
+        optimizer,
+        nn.MSELoss(),
+        _loader(False),
+        batch_fn=lambda b: ({"image": b[0]}, b[1]),
+        **kwargs,
+    )
+    assert adapted.raw_loss == plain.raw_loss
+
+
+def test_mixed_precision_on_cpu_uses_bfloat16_autocast_and_restores():
+    model = _model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    dtypes = []
+    handle = model[0].register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
+    before = _snapshot(model, optimizer)
+    full = lr_range_test(model, optimizer, nn.MSELoss(), _loader(), end_lr=0.1, num_iter=8)
+    mixed = lr_range_test(
+        model, optimizer, nn.MSELoss(), _loader(), end_lr=0.1, num_iter=8, mixed_precision=True
+    )
+    handle.remove()
+    assert dtypes[:8] == [torch.float32] * 8 and dtypes[8:] == [torch.bfloat16] * 8
+    assert mixed.lr == full.lr
+    assert mixed.raw_loss != full.raw_loss
+    assert mixed.raw_loss == pytest.approx(full.raw_loss, rel=0.05)
+    _assert_restored(model, optimizer, before)
+    assert not torch.is_autocast_enabled("cpu")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_mixed_precision_on_cuda_uses_float16_and_a_grad_scaler():
+    model = _model().cuda()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    dtypes = []
+    model[0].register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
+    before = _snapshot(model, optimizer)
+    result = lr_range_test(
+        model, optimizer, nn.MSELoss(), _loader(), end_lr=0.1, num_iter=20, mixed_precision=True
+    )
+    assert set(dtypes) == {torch.float16}
+    assert len(result.lr) == 20 and all(math.isfinite(v) for v in result.loss)
+    _assert_restored(model, optimizer, before)

@@ -13,6 +13,8 @@ from torch import nn
 from torch.optim.lr_scheduler import (
     CosineAnnealingWarmRestarts,
     CyclicLR,
+    LambdaLR,
+    OneCycleLR,
     ReduceLROnPlateau,
     StepLR,
 )
@@ -489,3 +491,37 @@ def test_load_checkpoint_on_cuda_keeps_adam_state_usable(tmp_path):
     assert math.isfinite(gpu.losses[-1])
     for state in gpu.optimizer.state.values():
         assert state["step"].item() == 12
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda opt: CyclicLR(opt, base_lr=0.01, max_lr=0.1, step_size_up=2),
+        lambda opt: OneCycleLR(opt, max_lr=0.1, total_steps=20),
+        lambda opt: CosineAnnealingWarmRestarts(opt, T_0=1),
+        lambda opt: ReduceLROnPlateau(opt, patience=0),
+        lambda opt: LambdaLR(opt, lambda epoch: 0.5**epoch),
+    ],
+    ids=["cyclic", "onecycle", "warm-restarts", "plateau", "lambda"],
+)
+def test_every_scheduler_kind_round_trips_through_a_weights_only_checkpoint(make, tmp_path):
+    def build():
+        torch.manual_seed(0)
+        model = nn.Linear(2, 1)
+        sbs = StepByStep(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1))
+        data = TensorDataset(torch.randn(8, 2), torch.randn(8, 1))
+        sbs.set_loaders(DataLoader(data, batch_size=4, shuffle=True), DataLoader(data, 4))
+        sbs.set_lr_scheduler(make(sbs.optimizer))
+        return sbs
+
+    straight = build()
+    straight.train(4)
+    first = build()
+    first.train(2)
+    first.save_checkpoint(tmp_path / "c.pth")
+    resumed = build()
+    resumed.load_checkpoint(tmp_path / "c.pth")
+    resumed.train(2, seed=None)
+    assert resumed.losses == straight.losses
+    assert resumed.val_losses == straight.val_losses
+    assert resumed.learning_rates == straight.learning_rates
