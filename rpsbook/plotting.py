@@ -291,7 +291,8 @@ def plot_feature_maps(
         raise ValueError("outputs is empty: pass {layer name: output tensor}")
     rows: list[tuple[str, Tensor, tuple[float, float]]] = []
     for name, out in outputs.items():
-        out = out.detach().cpu().float()[:n_images]
+        # Tensors, or the NumPy arrays that StepByStep.visualization holds (as in the book).
+        out = torch.as_tensor(out).detach().cpu().float()[:n_images]
         if out.ndim == 4:
             rows += [
                 (f"{name}\nch {c}", out[:, c], (float(out[:, c].min()), float(out[:, c].max())))
