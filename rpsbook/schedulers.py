@@ -253,8 +253,9 @@ def plot_lr_sequences(
 
         n = len(sequences)
         # Wide enough for the longest title: a constructor call with its arguments is the
-        # natural label, and a clipped one is useless.
-        width = max(4.0, 1.2 + 0.1 * max(len(label) for label in sequences))
+        # natural label, and a clipped one is useless. Otherwise the row fits the site's
+        # ~1,100 px content column (11 inches at 100 dpi), so its text is not scaled down.
+        width = max(min(4.0, 11 / n), 1.2 + 0.1 * max(len(label) for label in sequences))
         _, grid = plt.subplots(
             1, n, figsize=(width * n, 3.5), sharey=True, squeeze=False, layout="constrained"
         )
