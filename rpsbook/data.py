@@ -237,18 +237,24 @@ def _visible_files(folder: Path) -> list[Path]:
     ]
 
 
-def _is_complete(split_dir: Path) -> bool:
+def _is_complete(split_dir: Path, origin: str | None = None) -> bool:
+    """Whether ``split_dir`` was written completely (and, if ``origin`` is given, from it)."""
     marker = split_dir / _MARKER
     if not marker.is_file():
         return False
     try:
-        expected = json.loads(marker.read_text())["files"]
+        recorded = json.loads(marker.read_text())
+        expected = recorded["files"]
     except (ValueError, KeyError, TypeError):
+        return False
+    if origin is not None and recorded.get("origin") != origin:
         return False
     return len(_visible_files(split_dir)) == expected
 
 
-def _install_split(root: Path, folder: str, fill: Callable[[Path], None]) -> None:
+def _install_split(
+    root: Path, folder: str, fill: Callable[[Path], None], origin: str | None = None
+) -> None:
     """Create ``root/folder`` all at once: ``fill(tmp)`` writes ``tmp/folder``, then a rename.
 
     The caller holds :func:`_locked` on ``root``. An incomplete earlier ``root/folder`` is set
@@ -264,7 +270,8 @@ def _install_split(root: Path, folder: str, fill: Callable[[Path], None]) -> Non
                 f"expected a top-level folder {folder}/; "
                 f"found {sorted(p.name for p in tmp.iterdir())}."
             )
-        (built / _MARKER).write_text(json.dumps({"files": len(_visible_files(built))}))
+        record = {"files": len(_visible_files(built)), "origin": origin}
+        (built / _MARKER).write_text(json.dumps(record))
         target = root / folder
         if target.exists():
             stale = _temp_path(root, f"{folder}-stale")
@@ -464,18 +471,24 @@ def load_embedded(split: Literal["train", "val"] = "train") -> ImageTensorDatase
 def extract_embedded(root: str | os.PathLike[str], *, progress: bool | None = None) -> Path:
     """Write the embedded copy as ``root/rps/<class>/<file>.png`` (and ``rps-test-set/``).
 
-    Done once: a complete split is left alone. Each split is written into a temporary folder
-    and renamed into place under a lock, so concurrent or interrupted calls never leave a
-    half-written split. The PNGs are RGB; they decode to exactly the embedded pixels.
+    Done once: a complete split written from this same array (its recorded SHA-256) is left
+    alone; one written from another version of the array is replaced. Each split is written
+    into a temporary folder and renamed into place under a lock, so concurrent or interrupted
+    calls never leave a half-written split. The PNGs are RGB; they decode to exactly the
+    embedded pixels.
     """
     root = Path(root).expanduser()
-    if all(_is_complete(root / folder) for folder in SPLITS.values()):
+    try:
+        origin = EMBEDDED_FILE.with_suffix(".sha256").read_text().split()[0]
+    except (OSError, IndexError):
+        origin = None  # _read_embedded below explains what is missing
+    if origin and all(_is_complete(root / folder, origin) for folder in SPLITS.values()):
         return root
     arrays = _read_embedded()
     root.mkdir(parents=True, exist_ok=True)
     with _locked(root):
         for code, folder in enumerate(SPLITS.values()):
-            if _is_complete(root / folder):
+            if _is_complete(root / folder, origin):
                 continue
 
             def fill(tmp: Path, code: int = code) -> None:
@@ -487,7 +500,7 @@ def extract_embedded(root: str | os.PathLike[str], *, progress: bool | None = No
                     path.parent.mkdir(parents=True, exist_ok=True)
                     Image.fromarray(arrays["images"][i], mode="RGB").save(path, format="PNG")
 
-            _install_split(root, folder, fill)
+            _install_split(root, folder, fill, origin)
     return root
 
 

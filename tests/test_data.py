@@ -544,6 +544,13 @@ def test_find_data_writes_the_embedded_copy_once(monkeypatch, tmp_path):
     assert find_data() == root
     assert (root / "rps" / ".rpsbook-complete").stat().st_mtime_ns == stamp
     assert data.main(["extract", "--root", str(root)]) == 0
+    assert (root / "rps" / ".rpsbook-complete").stat().st_mtime_ns == stamp
+    # Written from another version of the array (an upgrade): written again.
+    marker = root / "rps-test-set" / ".rpsbook-complete"
+    marker.write_text(marker.read_text().replace('"origin": "', '"origin": "old'))
+    assert find_data() == root
+    assert '"origin": "old' not in marker.read_text()
+    assert (root / "rps" / ".rpsbook-complete").stat().st_mtime_ns == stamp
     assert load_rps(root, preload=False).normalizer.mean == load_rps().normalizer.mean
 
 
