@@ -300,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         env["JUPYTER_PATH"] = os.environ["JUPYTER_PATH"]
         origin = rpsbook_origin(env, tmp)
         print(f"rpsbook imported from {origin}")
-        if origin.is_relative_to(ROOT) and not args.allow_checkout:
+        if origin.is_relative_to(ROOT / "rpsbook") and not args.allow_checkout:
             raise SystemExit(
                 f"the kernels import rpsbook from this checkout ({origin}), not from an "
                 "installed wheel; run through `nox -s notebooks`"
