@@ -207,7 +207,8 @@ fig = plot_lr_sequences({"ReduceLROnPlateau(patience=4, factor=0.1)": plateau_lr
 # :func:`~rpsbook.schedulers.scheduler_kind` when to step it: epoch schedulers after each
 # epoch's validation, ``ReduceLROnPlateau`` at the same moment with the validation loss it
 # just measured, mini-batch schedulers right after every ``optimizer.step()`` (next
-# page). The trainer records the rate of every update in its ``learning_rates`` list. Here
+# page). The trainer records the rate of every update in ``step_lrs`` (and, as the book
+# does, one list of group rates per scheduler step in ``learning_rates``). Here
 # it is on the regression playground of the previous pages (5 mini-batches per epoch) with
 # ``StepLR`` halving a rate of 0.1 every two epochs:
 
@@ -228,7 +229,7 @@ sbs.train(4)
 n_batches = len(data.train_loader)
 print(f"{n_batches} mini-batches per epoch")
 for epoch in range(4):
-    print(f"epoch {epoch}: lrs {sbs.learning_rates[n_batches * epoch : n_batches * (epoch + 1)]}")
+    print(f"epoch {epoch}: lrs {sbs.step_lrs[n_batches * epoch : n_batches * (epoch + 1)]}")
 
 # %%
 # Every mini-batch of an epoch uses the same rate, and the rate changes between epochs only.

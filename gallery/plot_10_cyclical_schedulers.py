@@ -146,13 +146,13 @@ sbs.set_loaders(data.train_loader, data.val_loader)
 sbs.set_lr_scheduler(CosineAnnealingWarmRestarts(sbs.optimizer, T_0=2))
 sbs.train(6)
 naive_lrs = record_lrs(
-    lambda opt: CosineAnnealingWarmRestarts(opt, T_0=2), len(sbs.learning_rates), lr=0.1
+    lambda opt: CosineAnnealingWarmRestarts(opt, T_0=2), len(sbs.step_lrs), lr=0.1
 )
-print("trainer, first epoch:  ", [f"{lr:.4f}" for lr in sbs.learning_rates[:n_batches]])
+print("trainer, first epoch:  ", [f"{lr:.4f}" for lr in sbs.step_lrs[:n_batches]])
 print("step() per mini-batch: ", [f"{lr:.4f}" for lr in naive_lrs[:n_batches]])
 fig = plot_lr_sequences(
     {
-        "StepByStep (fractional epochs)": sbs.learning_rates,
+        "StepByStep (fractional epochs)": sbs.step_lrs,
         "step() without argument": naive_lrs,
     },
     log=False,

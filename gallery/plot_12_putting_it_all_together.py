@@ -128,9 +128,9 @@ print(f"final losses: training {sbs.losses[-1]:.4f}, validation {sbs.val_losses[
 # closely, and the shrinking cycles let it settle at the end.
 #
 # The learning rates, mini-batch by mini-batch, as the trainer recorded them in
-# ``sbs.learning_rates``:
+# ``sbs.step_lrs``:
 
-lrs = sbs.learning_rates
+lrs = sbs.step_lrs
 print(f"{len(lrs)} mini-batches, lr from {min(lrs):.2e} to {max(lrs):.2e}")
 fig, ax = plt.subplots(figsize=(9, 3.5), layout="constrained")
 fig = plot_lr_sequences({"CyclicLR, triangular2": lrs}, ax, log=False, xlabel="mini-batch")
