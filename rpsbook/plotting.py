@@ -125,7 +125,7 @@ def show_standardized(
     labels: Tensor | Sequence[int] | None = None,
     classes: Sequence[str] | None = None,
     *,
-    normalizer: v2.Normalize,
+    normalizer: torchvision.transforms.v2.Normalize,
     size: float = 1.8,
 ) -> Figure:
     """Standardized images three ways: the originals, the standardized values, wrapped bytes.
