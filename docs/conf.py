@@ -206,9 +206,6 @@ sphinx_gallery_conf = {
     "image_srcset": ["2x"],  # sharp figures on HiDPI screens
 }
 
-# -- Sphinx-Gallery: parallel execution (engineer "perf" sets this) -----------------------
-# sphinx_gallery_conf["parallel"] = ...
-
 # -- Math ----------------------------------------------------------------------------------
 # MathJax 3.2.2 (npm package "mathjax", Apache-2.0) ships in docs/_static/mathjax: the
 # single-file TeX-to-CommonHTML build with every TeX extension (no extension is fetched
