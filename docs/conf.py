@@ -68,6 +68,7 @@ rpsbook_type_aliases = {
     "Axes": "matplotlib.axes.Axes",
     "Figure": "matplotlib.figure.Figure",
     "Tensor": "torch.Tensor",
+    "DataLoader": "torch.utils.data.DataLoader",
     "nn.Module": "torch.nn.Module",
 }
 # numpy-style docstrings state shapes in their types, e.g. "Tensor (N, 3, 28, 28)";
@@ -138,6 +139,8 @@ def _reachable(url: str) -> bool:
 
 
 intersphinx_mapping: dict[str, tuple[str, str | tuple[str | None, ...] | None]] = {}
+# PyTorch documents no page for the hook handle its register_*_hook methods return.
+nitpick_ignore = [("py:class", "torch.utils.hooks.RemovableHandle")]
 nitpick_ignore_regex: list[tuple[str, str]] = []
 offline_projects = []
 for _name, (_url, _packages) in INTERSPHINX.items():

@@ -78,7 +78,9 @@ model = make_model()
 optimizer = optim.SGD(model.parameters(), lr=start_lr)
 sbs = StepByStep(model, nn.MSELoss(), optimizer, device="cpu")
 sbs.set_loaders(data.train_loader)
-result = sbs.lr_range_test(data.train_loader, end_lr, num_iter=num_iter, step_mode="linear", progress=False)
+result = sbs.lr_range_test(
+    data.train_loader, end_lr, num_iter=num_iter, step_mode="linear", progress=False
+)
 print("asked for step_mode='linear'")
 print("book (re-created):", np.round(book_lrs, 4))
 print("rpsbook:          ", np.round(result.lr, 4))

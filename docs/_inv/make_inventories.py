@@ -68,7 +68,9 @@ OBJECTS: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
                 "torch.Generator torch.nn.Module torch.nn.Sequential torch.nn.Conv2d "
                 "torch.nn.Dropout torch.nn.Dropout2d torch.nn.CrossEntropyLoss "
                 "torch.nn.parameter.Parameter torch.optim.lr_scheduler.LRScheduler "
-                "torch.optim.lr_scheduler.StepLR torch.optim.lr_scheduler.LambdaLR "
+                "torch.optim.lr_scheduler.StepLR torch.optim.lr_scheduler.MultiStepLR "
+                "torch.optim.lr_scheduler.ExponentialLR "
+                "torch.optim.lr_scheduler.CosineAnnealingLR torch.optim.lr_scheduler.LambdaLR "
                 "torch.optim.lr_scheduler.CyclicLR torch.optim.lr_scheduler.ReduceLROnPlateau "
                 "torch.optim.lr_scheduler.CosineAnnealingWarmRestarts",
                 "class",
