@@ -29,7 +29,7 @@ from torch import nn, optim
 from rpsbook.data import load_rps
 from rpsbook.models import CNN2
 from rpsbook.report import compare_with_book
-from rpsbook.trainer import StepByStep
+from rpsbook.trainer import StepByStep, eval_mode
 
 SECTION = "Model training"
 
@@ -60,6 +60,33 @@ print("training:  ", " ".join(f"{loss:.3f}" for loss in sbs_cnn2.losses))
 print("validation:", " ".join(f"{loss:.3f}" for loss in sbs_cnn2.val_losses))
 
 # %%
+# What is an epoch's loss? Like the book, the trainer averages the losses of the epoch's
+# mini-batches. The 372 validation images make 23 mini-batches of 16 and a last one of 4,
+# so that average gives each of the last four images four times the weight of any other.
+# Averaging over the images instead gives a slightly different number for the same model;
+# both, for the final epoch:
+
+loss_sum = 0.0
+with eval_mode(model_cnn2), torch.no_grad():
+    for x, y in rps.val_loader:
+        logits = model_cnn2(x.to(sbs_cnn2.device))
+        loss_sum += nn.functional.cross_entropy(logits, y.to(sbs_cnn2.device), reduction="sum")
+per_image = float(loss_sum) / len(rps.val_loader.dataset)
+print(
+    compare_with_book(
+        "final validation loss, mean of the mini-batch losses (the book's definition)",
+        f"{sbs_cnn2.val_losses[-1]:.4f}",
+        "0.2576 (notebook on this 28x28 copy, torch 2.14.1, CPU)",
+        section=SECTION,
+    )
+)
+print(f"final validation loss, mean over the 372 images: {per_image:.4f}")
+
+# %%
+# The curves and numbers on these pages use the book's definition, so they can be laid
+# next to the book's figures; the per-image mean is the one to use when comparing with
+# a loss computed over a whole dataset at once.
+#
 # Both losses fall over the ten epochs, the validation loss more slowly than the training
 # loss once the first epochs are over. Keep in mind that the curves measure two different
 # models: the training loss is averaged over mini-batches *while training*, with dropout
@@ -134,9 +161,10 @@ print(
 # %%
 # The model is nearly perfect on the training images and clearly worse on the validation
 # images. The per-class rows show where the validation errors are: look at which class
-# has the lowest share of correct answers in the table above. The validation images were
-# taken by other people, with other hands and other lighting, so some gap is to be
-# expected; the question is how much dropout helps to keep it small.
+# has the lowest share of correct answers in the table above. Both sets are
+# computer-generated, but the validation set is a separate set of renderings the model
+# never saw, so some gap is to be expected; the question is how much dropout helps to keep
+# it small.
 #
 # The regularizing effect of dropout
 # ----------------------------------
@@ -186,8 +214,9 @@ print("p=0 validation:", " ".join(f"{loss:.3f}" for loss in sbs_cnn2_nodrop.val_
 # Without dropout the training loss keeps falling, far below the other model's, while its
 # validation loss stops improving and stays well above its training loss: the model is
 # fitting details of the training images that do not carry over to new ones. With
-# dropout the training loss is higher (the model is trained handicapped, on a different
-# thinned network for every mini-batch) but the two curves stay much closer together.
+# dropout the training loss is higher (the model is trained handicapped: every image of
+# every mini-batch loses its own random selection of its linear layers' inputs) but the two
+# curves stay much closer together.
 # Side by side:
 
 rows = {
