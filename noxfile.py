@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -66,15 +65,10 @@ def docs(session: nox.Session) -> None:
     session.run(python, "-m", "rpsbook.data", "locate", external=True)
     shutil.rmtree(BUILD_DIR / "html", ignore_errors=True)
     sphinx = ["-b", "html", "-W", "--keep-going", "-n", "docs", str(BUILD_DIR / "html")]
-    # Parallel processes: Sphinx reads and writes the pages in -j processes, and
-    # sphinx-gallery (its "parallel" option in docs/conf.py follows -j) executes the gallery
-    # scripts in as many; most of the build is those scripts, each on one core. The gallery
-    # part needs joblib; without it the build stays serial. RPSBOOK_DOCS_JOBS=1: serial.
+    # Sphinx reads and writes the pages in -j processes. The gallery scripts themselves run
+    # one after another unless RPSBOOK_GALLERY_JOBS says otherwise (docs/conf.py says why).
+    # RPSBOOK_DOCS_JOBS=1: a fully serial build.
     jobs = os.environ.get("RPSBOOK_DOCS_JOBS", "auto")
-    has_joblib = subprocess.run([python, "-c", "import joblib"], check=False).returncode == 0
-    if jobs != "1" and not has_joblib:
-        session.warn("joblib is not installed: building serially (pip install joblib)")
-        jobs = "1"
     sphinx += ["-j", jobs]
     session.run(
         python,

@@ -172,7 +172,12 @@ sphinx_gallery_conf = {
     "filename_pattern": re.escape(os.sep) + "plot_",
     "within_subsection_order": "FileNameSortKey",
     "abort_on_example_error": True,
-    "parallel": True,  # run the scripts in as many processes as sphinx's -j (needs joblib)
+    # The scripts run one after another by default. In parallel, joblib's workers give torch
+    # cpu_count // jobs threads each, and CPU results depend on the thread count (the final
+    # model of "Putting it all together": 336/372 with 2 threads, 347/372 with 1), so the
+    # pages would print numbers that a reader's notebook on the same machine does not.
+    # RPSBOOK_GALLERY_JOBS=N runs N at once where that matters less than time.
+    "parallel": int(os.environ.get("RPSBOOK_GALLERY_JOBS", "1")),
     "only_warn_on_example_error": False,
     "download_all_examples": True,
     "doc_module": ("rpsbook",),

@@ -223,8 +223,12 @@ print(
 #   test, however, computes the gradients of its last mini-batch and never clears them, so
 #   they are *added* to the gradients of the first mini-batch of the next training run;
 #   rpsbook's test clears them (see
-#   :ref:`sphx_glr_auto_examples_plot_06_learning_rates.py`). That one stale gradient is
-#   enough to send the notebook's run down a different path from ours.
+#   :ref:`sphx_glr_auto_examples_plot_06_learning_rates.py`). Here that test ends at an lr
+#   of about 0.2, where the loss has blown up: run with the book's own ``stepbystep.v3``
+#   package on this copy, the sequence of this page ends at 2295/2520 and 241/372 with the
+#   leftover gradients (their norm is about 1958) and at 2509/2520 and 336/372, this page's
+#   counts, once they are cleared. The notebook's 335/372 comes from its own run of the
+#   cells and is not reproduced by either.
 # * **GPU.** On a GPU, cuDNN's convolution algorithms round differently, and the counts
 #   need not match the CPU's exactly.
 # * **Cost.** One range test (100 mini-batches) and one 10-epoch training.
