@@ -45,8 +45,8 @@ sbs_cnn2.train(10)
 # %%
 # On a CPU the trainer draws random numbers in the same order as the book's notebook and
 # reproduces its run on this dataset exactly, given the same number of CPU threads (the
-# order in which floating-point sums are added up depends on it; these pages were built
-# with two). On a GPU (the trainer uses one when it finds
+# order in which floating-point sums are added up depends on it; the notebook's numbers
+# quoted on these pages were measured with two). On a GPU (the trainer uses one when it finds
 # one) the convolutions run other kernels whose floating-point results differ in the last
 # digits, and over ten epochs those differences grow into counts that differ by a few
 # images, without changing the story. The device that ran this page:
