@@ -215,8 +215,8 @@ ax.plot(positions, book_lrs, "o--", label="book's stepping (re-created): epochs 
 ax.plot(positions, sbs.step_lrs, "s-", markersize=4, label="rpsbook's trainer")
 ax.set_xlabel("fractional epoch at the start of the mini-batch")
 ax.set_ylabel("learning rate")
-ax.set_title("CosineAnnealingWarmRestarts(T_0=2): lr of each mini-batch")
 ax.legend()
+ax.set_title("CosineAnnealingWarmRestarts(T_0=2): lr of each mini-batch")
 
 # %%
 # **exp_range shrinks the cycle every iteration, not every cycle.** In ``CyclicLR``'s

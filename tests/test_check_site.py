@@ -181,6 +181,20 @@ def test_wide_output_fails_and_wide_code_is_reported(check_site, site, capsys):
     assert failures[0].endswith(" px: " + "x" * 60)
 
 
+def test_default_repr_in_output_fails(check_site, site, capsys):
+    page = site / "auto_examples" / "plot_x.html"
+    output = (
+        "<div class='sphx-glr-script-out'><pre>loss 0.25\n"
+        "&lt;matplotlib.legend.Legend object at 0x7f4fe4c5fb90&gt;</pre></div>"
+        "<div class='sphx-glr-script-out'><pre>Linear(in_features=2, out_features=1)</pre></div>"
+    )
+    page.write_text(page.read_text().replace("<body>", "<body>" + output))
+    assert _failures(check_site, site, capsys) == [
+        "auto_examples/plot_x.html: output shows a default repr "
+        "<matplotlib.legend.Legend object at 0x7f4fe4c5fb90>: end the block otherwise"
+    ]
+
+
 def test_public_api_page_without_backreferences_fails(check_site, site, capsys):
     (site / "generated").mkdir()
     (site / "generated" / "rpsbook.trainer.StepByStep.html").write_text(_page("<h1>x</h1>"))

@@ -18,7 +18,8 @@ Results and Performance pages. On each page:
 - no ``mailto:`` link (shape notation such as ``3@28x28`` is not an address).
 
 Each gallery page must offer its ``.py`` and ``.ipynb`` downloads, served with status 200;
-no block of printed output may be wider than its box (code blocks that are only reported);
+no block of printed output may be wider than its box (code blocks that are only reported)
+or show an object's default repr (``<... object at 0x...>``);
 every figure must offer a 2x image in its ``srcset``, served with status 200. The API pages
 of the names users import from ``rpsbook`` (:data:`PUBLIC_API_PAGES`) must list the gallery
 pages using them. Every notebook must pass ``nbformat.validate``, and one (``--notebook``) is
@@ -123,6 +124,13 @@ _OVERFLOW_JS = """
   }
   return found;
 }
+"""
+
+# Printed outputs holding an object's default repr (``<... object at 0x7f...>``): a block
+# whose last line is a call like ``ax.legend()`` prints what it returns.
+_DEFAULT_REPR_JS = """
+() => Array.from(document.querySelectorAll("div.sphx-glr-script-out pre"))
+  .flatMap((el) => el.textContent.match(/<[^<>\\n]* object at 0x[0-9a-f]+>/g) || [])
 """
 
 # Every gallery figure (not thumbnails): its src and srcset.
@@ -250,6 +258,8 @@ def _check_page(page, base: str, path: str, report: Report, external: list[str])
                     report.fail(path, f"output wider than its box by {width} px: {line[:60]}")
                 else:
                     report.wide_code.setdefault(path, []).append(f"+{width} px: {line[:60]}")
+            for leaked in page.evaluate(_DEFAULT_REPR_JS):
+                report.fail(path, f"output shows a default repr {leaked}: end the block otherwise")
             for figure in page.evaluate(_FIGURES_JS):
                 hidpi = hidpi_candidate(figure["srcset"])
                 if hidpi is None:

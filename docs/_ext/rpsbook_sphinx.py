@@ -17,6 +17,8 @@
 - ``.. rpsbook-execution-times::`` renders the gallery's table of execution times written by
   this very build (``<gallery_dir>/sg_execution_times.rst``); Sphinx-Gallery's DataTables
   scripts and styles from CDNs are removed from that table, here and on its own page.
+- The build's long-lived objects are exempted from garbage collection as they accumulate
+  (``sg_hooks.freeze_survivors``).
 - Gallery thumbnails lose the transparent padding Sphinx-Gallery adds around a figure of
   another aspect ratio, so that a card shows the figure, not an empty frame.
 """
@@ -31,7 +33,7 @@ from typing import Any
 from docutils import nodes
 from docutils.statemachine import StringList
 from docutils.transforms import Transform
-from sg_hooks import results_root
+from sg_hooks import freeze_survivors, results_root
 from sphinx import addnodes
 from sphinx.application import Sphinx
 from sphinx.directives.other import Include
@@ -264,6 +266,10 @@ def _public_bases(app: Sphinx, name: str, obj: Any, options: Any, bases: list[ty
         bases[index] = base
 
 
+def _freeze(app: Sphinx, *_: Any) -> None:
+    freeze_survivors()
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("rpsbook_type_aliases", {}, "env", types=frozenset({dict}))
     app.add_directive("rpsbook-results", ResultsDirective)
@@ -274,6 +280,12 @@ def setup(app: Sphinx) -> dict[str, Any]:
     # after Sphinx-Gallery (priority 500) has executed the scripts and made the thumbnails
     app.connect("builder-inited", _trim_thumbnails, priority=900)
     app.connect("builder-inited", _env_init)
+    # The build's long-lived objects, frozen out of the garbage collector's walks
+    # (sg_hooks.freeze_survivors says why): torch and the rest conf.py imported, what the
+    # gallery run left, and the environment once every page is read.
+    app.connect("config-inited", _freeze)
+    app.connect("builder-inited", _freeze, priority=950)
+    app.connect("env-updated", _freeze)
     app.connect("env-purge-doc", _purge)
     app.connect("env-merge-info", _merge)
     app.connect("env-get-outdated", _outdated)
