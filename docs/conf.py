@@ -184,7 +184,7 @@ sphinx_gallery_conf = {
     "backreferences_dir": "gen_modules/backreferences",
     "exclude_implicit_doc": {r"rpsbook\._utils\..*"},
     "matplotlib_animations": False,
-    "image_scrapers": ("matplotlib",),
+    "image_scrapers": ("sg_hooks.hidpi_scraper",),  # one render per figure, at 2x
     # sphinx-gallery's own matplotlib reset (rcParams), then ours: figures, CUDA cache,
     # seeds, and the per-example folder of recorded comparisons (see docs/_ext/sg_hooks.py)
     "reset_modules": ("matplotlib", "sg_hooks.reset_state"),

@@ -1,0 +1,97 @@
+"""docs/_ext/sg_hooks.py: the one-render HiDPI scraper of the docs build."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+pytest.importorskip("sphinx_gallery")
+from PIL import Image
+from sphinx.errors import ConfigError
+from sphinx_gallery.scrapers import matplotlib_scraper
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def sg_hooks():
+    path = ROOT / "docs" / "_ext" / "sg_hooks.py"
+    spec = importlib.util.spec_from_file_location("sg_hooks", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        del sys.modules[spec.name]
+
+
+def _figure(title: str, size: tuple[float, float] = (3.0, 2.0)) -> None:
+    _, ax = plt.subplots(figsize=size, layout="constrained")
+    ax.plot([0, 1, 2], [2, 0, 1])
+    ax.set_title(title)
+
+
+def _scrape(scraper, folder: Path, names: list[str], srcset=(2.0,)) -> str:
+    paths = [str(folder / "images" / name) for name in names]
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    conf = {
+        "image_srcset": list(srcset),
+        "src_dir": str(folder),
+        "matplotlib_animations": (False, None),
+        "compress_images": (),
+    }
+    return scraper(None, {"image_path_iterator": iter(paths)}, conf)
+
+
+def test_one_figure_gives_sphinx_gallery_rst_and_a_reduced_1x(sg_hooks, tmp_path):
+    plt.close("all")
+    _figure("loss")
+    ours = _scrape(sg_hooks.hidpi_scraper, tmp_path / "ours", ["sphx_glr_plot_x_001.png"])
+    assert plt.get_fignums() == []
+    _figure("loss")
+    theirs = _scrape(matplotlib_scraper, tmp_path / "theirs", ["sphx_glr_plot_x_001.png"])
+    assert ours == theirs
+    srcset = "/images/sphx_glr_plot_x_001.png, /images/sphx_glr_plot_x_001_2_00x.png 2.00x"
+    assert f":srcset: {srcset}" in ours
+    assert ":alt: loss" in ours
+    images = tmp_path / "ours" / "images"
+    with (
+        Image.open(images / "sphx_glr_plot_x_001.png") as low,
+        Image.open(images / "sphx_glr_plot_x_001_2_00x.png") as high,
+    ):
+        assert low.size == (300, 200)  # 3 x 2 inches at 100 dpi
+        assert high.size == (600, 400)
+        assert np.array_equal(np.asarray(low), np.asarray(high.reduce(2)))
+    with Image.open(tmp_path / "theirs" / "images" / "sphx_glr_plot_x_001.png") as native:
+        assert native.size == (300, 200)
+
+
+def test_several_figures_of_one_block_sit_side_by_side(sg_hooks, tmp_path):
+    plt.close("all")
+    _figure("first")
+    _figure("second", size=(2.0, 2.0))
+    rst = _scrape(sg_hooks.hidpi_scraper, tmp_path, ["a_001.png", "a_002.png"])
+    assert rst.startswith("\n.. rst-class:: sphx-glr-horizontal\n")
+    assert rst.count(":class: sphx-glr-multi-img") == 2
+    assert ":alt: first" in rst and ":alt: second" in rst
+    with Image.open(tmp_path / "images" / "a_002_2_00x.png") as high:
+        assert high.size == (400, 400)
+
+
+@pytest.mark.parametrize("srcset", [(), (1.5,), (2.0, 3.0)])
+def test_other_srcset_settings_are_refused(sg_hooks, tmp_path, srcset):
+    plt.close("all")
+    _figure("x")
+    refused = r'image_srcset to hold one whole factor such as \["2x"\]'
+    with pytest.raises(ConfigError, match=refused):
+        _scrape(sg_hooks.hidpi_scraper, tmp_path, ["x_001.png"], srcset=srcset)
+    plt.close("all")
