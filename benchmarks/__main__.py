@@ -224,7 +224,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="chapter: regular expression selecting gallery/plot_*.py pages (default: all)",
     )
     parser.add_argument(
-        "--jobs", default="auto", help="chapter: -j of the parallel docs build (auto, as nox)"
+        "--jobs", default="auto", help="chapter: -j of the docs builds (auto, as nox)"
     )
     parser.add_argument("--docs-dir", type=Path, default=DOCS_DIR, help=argparse.SUPPRESS)
     parser.add_argument("--project", type=Path, default=PACKAGE_DIR.parent, help=argparse.SUPPRESS)

@@ -22,10 +22,11 @@ Three kinds of run are timed side by side, interleaved repeat by repeat (``timin
 ``docs``
     The site build that ``nox -s docs`` runs (``sphinx -b html -W --keep-going -n``), from a
     fresh copy of the project every time (so sphinx-gallery executes every page), with
-    ``RPSBOOK_OFFLINE=1`` (no intersphinx downloads). Two variants: ``docs serial`` (``-j 1``)
-    and ``docs parallel`` (``-j <jobs>`` and ``RPSBOOK_GALLERY_JOBS``, so that sphinx-gallery
-    executes the pages in as many processes; ``nox -s docs`` runs them serially, see
-    ``docs/conf.py``).
+    ``RPSBOOK_OFFLINE=1`` (no intersphinx downloads). Two variants: ``docs``, the build
+    ``nox -s docs`` runs (Sphinx reads and writes in ``-j <jobs>`` processes, the gallery
+    executes its pages one after another, see ``docs/conf.py``), and ``docs parallel``
+    (``RPSBOOK_GALLERY_JOBS`` as well, so that sphinx-gallery executes the pages in as many
+    processes).
 
 Every variant reads the same dataset and uses the same interpreter, torch and threads.
 """
@@ -61,10 +62,9 @@ _COPY_IGNORE = shutil.ignore_patterns(
 #: (key, numerator, denominator, target, meaning); targets from issue #15
 RATIOS = [
     ("pages/notebook", "pages", "notebook", ("<=", 0.7), "pages as scripts vs the notebook"),
-    # nox -s docs runs the pages serially (docs/conf.py): "docs serial" is the default build
-    ("docs/notebook", "docs serial", "notebook", ("<=", 0.6), "default docs build vs notebook"),
+    ("docs/notebook", "docs", "notebook", ("<=", 0.6), "nox -s docs vs the notebook"),
     ("docs parallel/notebook", "docs parallel", "notebook", None, "parallel pages vs notebook"),
-    ("docs parallel/serial", "docs parallel", "docs serial", None, "gain of parallel pages"),
+    ("docs parallel/docs", "docs parallel", "docs", None, "gain of parallel pages"),
 ]
 
 
@@ -225,8 +225,8 @@ def measure(
 
     ``cache_dir`` must already hold the decoded-image cache of ``data_root`` (the pages and
     builds read it, as a reader's second page does). ``pattern`` selects pages (regular
-    expression on the file name, also passed to sphinx-gallery); ``jobs`` is the parallel
-    build's ``-j``.
+    expression on the file name, also passed to sphinx-gallery); ``jobs`` is the docs builds'
+    ``-j``.
     """
     from .timing import interleaved
 
@@ -251,7 +251,7 @@ def measure(
         if repo is not None:
             variants["notebook"] = _notebook_run(repo, data_root, scratch, kernel_env)
         variants["pages"] = _pages_run(pages, scripts_env, per_page)
-        variants["docs serial"] = _docs_run(project, scratch, "1", pattern, base)
+        variants["docs"] = _docs_run(project, scratch, jobs, pattern, base)
         gallery_jobs = str(os.cpu_count() or 1) if jobs == "auto" else jobs
         parallel_env = {**base, "RPSBOOK_GALLERY_JOBS": gallery_jobs}
         variants["docs parallel"] = _docs_run(project, scratch, jobs, pattern, parallel_env)

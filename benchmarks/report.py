@@ -67,8 +67,8 @@ def _heading(text: str) -> list[str]:
 CHAPTER_LABELS = {
     "notebook": "the book's ``Chapter06.ipynb`` in a new Jupyter kernel",
     "pages": "every gallery page as ``python plot_XX.py``, one after another",
-    "docs serial": "docs build, ``-j 1`` (pages executed one after another)",
-    "docs parallel": "docs build, parallel (pages executed in parallel processes)",
+    "docs": "docs build as ``nox -s docs`` runs it (pages executed one after another)",
+    "docs parallel": "docs build with the pages executed in parallel processes",
 }
 
 
@@ -83,7 +83,7 @@ def _chapter(results: dict[str, Any]) -> list[str]:
         "by side, interleaved; each run starts new processes (kernel, scripts, Sphinx), so "
         "imports are counted. The pages run with ``MPLBACKEND=Agg`` and a warm decoded-image "
         "cache; the notebook renders its figures inline; the docs builds start from a fresh "
-        f"copy of the project (the parallel one with ``-j {table['jobs']}``) and skip "
+        f"copy of the project (Sphinx with ``-j {table['jobs']}``) and skip "
         "intersphinx downloads. See ``benchmarks/chapter.py`` for the exact setup.",
         "",
     ]

@@ -278,7 +278,7 @@ def test_chapter_only_times_notebook_pages_and_docs(tmp_path: Path) -> None:
     table = results["chapter"]
     assert table["notebook"] == f"Chapter06.ipynb from {book}"
     assert table["pages"] == ["plot_01_one.py", "plot_02_two.py"]
-    assert set(table["times"]) == {"notebook", "pages", "docs serial", "docs parallel"}
+    assert set(table["times"]) == {"notebook", "pages", "docs", "docs parallel"}
     assert set(table["per_page"]) == {"plot_01_one.py", "plot_02_two.py"}
     pages = table["times"]["pages"]["median"]
     assert pages >= sum(s["median"] for s in table["per_page"].values())
