@@ -340,11 +340,12 @@ def _core(args, results, root, devices, cache_dir) -> None:
         root, primary, factors, 1 if args.quick else min(repeats, 2), naive, preloaded
     )
     _log("import times, in new processes")
-    imports = probes.import_times(1 if args.quick else repeats)
+    imports, processes = probes.import_times(1 if args.quick else repeats)
     torch_median = Stats.of(imports["torch"]).median
     results["imports"] = {
         "statements": probes.IMPORTS,
         "times": _summary(imports),
+        "process": _summary(processes),
         "minus_torch": {
             label: Stats.of(values).median - torch_median for label, values in imports.items()
         },

@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,18 @@ import torchvision
 
 __all__ = ["IMPORTS", "decode_cache_times", "gallery_times", "import_times", "machine"]
 
-#: What each import probe imports (label -> statement).
+#: What each import probe runs (label -> statement). The last two are what every training
+#: page pays before its first line of work: any optimizer's constructor (its
+#: ``add_param_group``) and torchvision's ``ops`` import ``torch._dynamo``, and the pages plot.
 IMPORTS: dict[str, str] = {
     "torch": "import torch",
     "rpsbook": "import rpsbook",
     "rpsbook API": "from rpsbook import CNN2, StepByStep, load_rps",
+    "optimizer": "import torch; torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)",
+    "page floor": (
+        "import torch, matplotlib.pyplot; from rpsbook import StepByStep, load_rps; "
+        "torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)"
+    ),
 }
 
 _LOAD_SPLITS = """
@@ -48,15 +56,23 @@ print(json.dumps({{"seconds": time.perf_counter() - start}}))
 
 def _child_seconds(code: str) -> float:
     """Run ``python -c code`` and return the ``seconds`` it printed as its last line."""
+    return _child_times(code)[0]
+
+
+def _child_times(code: str) -> tuple[float, float]:
+    """Run ``python -c code``: the ``seconds`` it printed last, and the whole process's wall
+    time (interpreter start and exit included)."""
     env = {**os.environ, "RPSBOOK_PROGRESS": "0"}
+    start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
     )
+    wall = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(
             f"benchmark child process failed (exit {done.returncode}):\n{done.stderr[-2000:]}"
         )
-    return float(json.loads(done.stdout.strip().splitlines()[-1])["seconds"])
+    return float(json.loads(done.stdout.strip().splitlines()[-1])["seconds"]), wall
 
 
 def decode_cache_times(
@@ -82,18 +98,23 @@ def decode_cache_times(
     return times
 
 
-def import_times(repeats: int) -> dict[str, list[float]]:
-    """Seconds spent in each statement of :data:`IMPORTS`, each in a new interpreter.
+def import_times(repeats: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Each statement of :data:`IMPORTS` in a new interpreter: the seconds the statement
+    took, and the whole process's wall time (start and exit included: after
+    ``torch._dynamo`` the interpreter's final garbage collections take about a second).
 
     The probes are interleaved repeat by repeat, like the in-process variants.
     """
     times: dict[str, list[float]] = {label: [] for label in IMPORTS}
+    walls: dict[str, list[float]] = {label: [] for label in IMPORTS}
     labels = list(IMPORTS)
     for repeat in range(repeats):
         shift = repeat % len(labels)
         for label in labels[shift:] + labels[:shift]:
-            times[label].append(_child_seconds(_IMPORT.format(statement=IMPORTS[label])))
-    return times
+            seconds, wall = _child_times(_IMPORT.format(statement=IMPORTS[label]))
+            times[label].append(seconds)
+            walls[label].append(wall)
+    return times, walls
 
 
 _TOTAL = re.compile(r"\*\*(\d+):(\d+(?:\.\d+)?)\*\* total execution time for (\d+) files?")

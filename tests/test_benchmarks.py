@@ -145,7 +145,10 @@ def test_quick_run_writes_json_and_rst(tmp_path: Path) -> None:
     )
 
     assert set(results["decode_cache"]["times"]) == {"cold", "warm"}
-    assert set(results["imports"]["times"]) == {"torch", "rpsbook", "rpsbook API"}
+    labels = {"torch", "rpsbook", "rpsbook API", "optimizer", "page floor"}
+    assert set(results["imports"]["times"]) == set(results["imports"]["process"]) == labels
+    for label, stats in results["imports"]["process"].items():  # the process outlives its work
+        assert stats["median"] > results["imports"]["times"][label]["median"]
     assert results["imports"]["minus_torch"]["torch"] == 0.0
 
     assert results["gallery"]["examples"] == {f"../gallery/{k}": v for k, v in gallery.items()}

@@ -1,9 +1,11 @@
-"""docs/_ext/sg_hooks.py: the one-render HiDPI scraper of the docs build."""
+"""docs/_ext/sg_hooks.py: the docs build's one-render HiDPI scraper and its frozen heap."""
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import sys
+import weakref
 from pathlib import Path
 
 import matplotlib
@@ -95,3 +97,23 @@ def test_other_srcset_settings_are_refused(sg_hooks, tmp_path, srcset):
     with pytest.raises(ConfigError, match=refused):
         _scrape(sg_hooks.hidpi_scraper, tmp_path, ["x_001.png"], srcset=srcset)
     plt.close("all")
+
+
+def test_freeze_survivors_collects_first_then_freezes_what_lives(sg_hooks):
+    class Node:
+        pass
+
+    garbage = Node()
+    garbage.cycle = garbage  # only the cyclic collector can free it
+    dead = weakref.ref(garbage)
+    del garbage
+    alive = [Node()]
+    frozen_before = gc.get_freeze_count()
+    try:
+        sg_hooks.freeze_survivors()
+        assert dead() is None  # collected, not frozen alive
+        assert gc.get_freeze_count() > frozen_before
+        assert not any(obj is alive for obj in gc.get_objects())  # out of the collector's walks
+    finally:
+        gc.unfreeze()
+    assert any(obj is alive for obj in gc.get_objects())
