@@ -67,13 +67,16 @@ def reset_state(gallery_conf: dict, fname: str | None, when: str) -> None:
     import torch
 
     plt.close("all")
-    gc.collect()
+    leaving = when == "after" or fname is None
+    if leaving:
+        gc.collect()
+    else:
+        freeze_survivors()  # what the previous scripts left is garbage by now, or lives on
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-    if when == "after" or fname is None:
+    if leaving:
         os.environ.pop(RESULTS_DIR_ENV, None)
         return
-    gc.freeze()  # the previous scripts' objects are collected or live on (freeze_survivors)
     random.seed(SEED)
     np.random.seed(SEED)  # noqa: NPY002 - the legacy global RNG is what scripts may draw from
     torch.manual_seed(SEED)  # seeds every CUDA device too
@@ -89,9 +92,9 @@ def hidpi_scraper(block: Any, block_vars: dict[str, Any], gallery_conf: dict[str
     Sphinx-Gallery's ``"matplotlib"`` scraper renders every figure once per resolution: at
     1x for the page's ``src``, then again at 2x for its ``srcset``. Here the 2x PNG is the
     only render, and the 1x image is that render averaged down by Pillow (``Image.reduce``,
-    a box filter), which costs a few milliseconds instead of a second constrained-layout
-    pass and rasterisation: the 43 figures of the gallery took 11.7 s at 1x and 14.1 s at
-    2x with the default scraper. File names, ``srcset`` and alt text are Sphinx-Gallery's.
+    a box filter): about 60 ms a figure to read, reduce and write it (2.6 s for the 43
+    figures of the gallery), where rendering them at 1x took 11.7 s on top of 14.1 s at 2x
+    with the default scraper. File names, ``srcset`` and alt text are Sphinx-Gallery's.
     ``image_srcset`` must hold one whole factor (``["2x"]``).
     """
     import matplotlib.pyplot as plt
