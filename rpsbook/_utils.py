@@ -197,3 +197,30 @@ def empty_loader_message(loader: Any, name: str) -> str:
         f"{name} yields no mini-batches{why}: give it a non-empty dataset, or a batch_size no "
         "larger than the dataset when drop_last=True."
     )
+
+
+def map_tensors(value: Any, fn: Callable[[torch.Tensor], Any]) -> Any:
+    """``fn`` applied to a tensor, or to every tensor inside tuples, lists and dicts.
+
+    Containers keep their type: a namedtuple (``PackedSequence`` is one) is rebuilt field by
+    field, an ``OrderedDict`` stays ordered; a mapping type that cannot be built from a dict
+    (``defaultdict``) becomes a plain dict. Other values are returned as they are.
+    """
+    if isinstance(value, torch.Tensor):
+        return fn(value)
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return type(value)(*(map_tensors(item, fn) for item in value))
+    if isinstance(value, tuple | list):
+        return type(value)(map_tensors(item, fn) for item in value)
+    if isinstance(value, dict):
+        mapped = {key: map_tensors(item, fn) for key, item in value.items()}
+        try:
+            return type(value)(mapped)
+        except TypeError:
+            return mapped
+    return value
+
+
+def cpu_copy(value: Any) -> Any:
+    """A detached CPU copy of the tensors in ``value`` (see :func:`map_tensors`)."""
+    return map_tensors(value, lambda tensor: tensor.detach().to("cpu", copy=True))

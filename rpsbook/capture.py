@@ -21,6 +21,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
+from ._utils import cpu_copy
+
 __all__ = [
     "ActivationCapture",
     "Capture",
@@ -48,28 +50,6 @@ def _resolve_layers(model: nn.Module, layers: str | Sequence[str]) -> dict[str, 
             f"valid names (from model.named_modules()) are: {valid}."
         )
     return {name: modules[name] for name in dict.fromkeys(names)}
-
-
-def _to_cpu(value: Any) -> Any:
-    """A detached CPU copy of a tensor, or of the tensors inside tuples, lists and dicts.
-
-    Containers keep their type: a namedtuple (``PackedSequence`` is one; its ``batch_sizes``
-    already live on the CPU) is rebuilt field by field, an ``OrderedDict`` stays ordered. Other
-    values are kept as they are.
-    """
-    if isinstance(value, Tensor):
-        return value.detach().to("cpu", copy=True)
-    if isinstance(value, tuple) and hasattr(value, "_fields"):
-        return type(value)(*(_to_cpu(item) for item in value))
-    if isinstance(value, tuple | list):
-        return type(value)(_to_cpu(item) for item in value)
-    if isinstance(value, dict):
-        copied = {key: _to_cpu(item) for key, item in value.items()}
-        try:
-            return type(value)(copied)
-        except TypeError:  # a mapping type that cannot be built from a dict (defaultdict)
-            return copied
-    return value
 
 
 def _stack(values: list[Tensor], like: Tensor) -> Tensor:
@@ -277,7 +257,7 @@ class ActivationCapture(Capture):
                 if self.hook_fn is not None:
                     with torch.no_grad():
                         output = self.hook_fn(layer, module, inputs, output)
-                self._outputs[layer] = _to_cpu(output)
+                self._outputs[layer] = cpu_copy(output)
 
             handles.append(module.register_forward_hook(hook))
         return handles

@@ -33,7 +33,13 @@ from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 from tqdm import tqdm
 
-from ._utils import forked_rng, loader_generators, progress_enabled, snapshot_optimizer
+from ._utils import (
+    forked_rng,
+    loader_generators,
+    map_tensors,
+    progress_enabled,
+    snapshot_optimizer,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -623,18 +629,6 @@ def _forward(model: nn.Module, inputs: Any) -> Any:
     return model(inputs)
 
 
-def _to_device(value: Any, device: torch.device) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.to(device, non_blocking=True)
-    if isinstance(value, tuple) and hasattr(value, "_fields"):
-        return type(value)(*(_to_device(item, device) for item in value))
-    if isinstance(value, tuple | list):
-        return type(value)(_to_device(item, device) for item in value)
-    if isinstance(value, dict):
-        return {key: _to_device(item, device) for key, item in value.items()}
-    return value
-
-
 def _prepare(
     batch: Any, device: torch.device, name: str, batch_fn: BatchFn | None
 ) -> tuple[Any, Any]:
@@ -647,7 +641,8 @@ def _prepare(
             f"batch_fn must return an (inputs, targets) pair for each {name} batch, got "
             f"{type(pair).__name__}"
         )
-    return _to_device(pair[0], device), _to_device(pair[1], device)
+    move = lambda tensor: tensor.to(device, non_blocking=True)  # noqa: E731
+    return map_tensors(pair[0], move), map_tensors(pair[1], move)
 
 
 def _batch_size(targets: Any) -> int:

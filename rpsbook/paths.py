@@ -35,8 +35,7 @@ from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 from torch.utils.data import DataLoader, Subset, TensorDataset, random_split
 
 from . import plotting
-from ._utils import forked_rng, resolve_device, seeded_cpu_rng
-from .capture import _to_cpu
+from ._utils import cpu_copy, forked_rng, resolve_device, seeded_cpu_rng
 from .trainer import StepByStep
 
 __all__ = [
@@ -540,7 +539,7 @@ def _run(
         losses=list(trainer.losses),
         val_losses=list(trainer.val_losses),
         learning_rates=list(trainer.step_lrs),
-        optimizer_state=_to_cpu(optimizer.state_dict()),
+        optimizer_state=cpu_copy(optimizer.state_dict()),
         model=model,
         hooked_parameters=hooked[1].parameters,
         hooked_gradients=hooked[0].gradients,

@@ -20,15 +20,24 @@ import re
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 RESULTS_DIR_ENV = "RPSBOOK_RESULTS_DIR"
 # Characters of a printed comparison line: what an output block of the site shows
 # without wrapping, and what a notebook or terminal shows too.
 LINE_WIDTH = 88
+# Where book_figure records the figures a page draws, beside the comparisons' files.
+FIGURES_FILE = "figures.ndjson"  # not *.jsonl: those are the comparisons
+_BOOK_FIGURE_RE = re.compile(r"6\.([1-9]|[12][0-9]|3[01])")
 
 __all__ = [
+    "FIGURES_FILE",
     "LINE_WIDTH",
     "RESULTS_DIR_ENV",
+    "book_figure",
     "compare_with_book",
     "format_comparison",
     "format_value",
@@ -117,15 +126,70 @@ def compare_with_book(
     """
     slug = section_slug(section)  # checked even when nothing is recorded
     ours_text = format_value(ours, digits)
-    results_dir = os.environ.get(RESULTS_DIR_ENV)
-    if results_dir:
-        record = {"section": section, "quantity": quantity, "ours": ours_text, "book": book}
-        path = Path(results_dir) / f"{slug}.jsonl"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(record, ensure_ascii=False) + "\n"
-        with path.open("a", encoding="utf-8") as file:
-            file.write(line)
+    record = {"section": section, "quantity": quantity, "ours": ours_text, "book": book}
+    _append_record(f"{slug}.jsonl", record)
     return format_comparison(quantity, ours_text, book)
+
+
+def _append_record(name: str, record: dict[str, object]) -> None:
+    """Append one JSON line to ``$RPSBOOK_RESULTS_DIR/<name>`` when the variable is set."""
+    results_dir = os.environ.get(RESULTS_DIR_ENV)
+    if not results_dir:
+        return
+    path = Path(results_dir) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(record, ensure_ascii=False) + "\n"
+    with path.open("a", encoding="utf-8") as file:
+        file.write(line)  # one write: a reader never sees half a record
+
+
+def book_figure(fig: Figure, number: str | None, alt: str, *, verdict: str = "same") -> Figure:
+    """Say which of the book's figures ``fig`` reproduces and what it shows.
+
+    The figure's label (:meth:`matplotlib.artist.Artist.set_label`) becomes
+    ``"Figure 6.21 in the book: <alt>"``, or ``"Not in the book: <alt>"`` for a figure of
+    the site's own; the docs build uses it as the image's alt text. When
+    ``$RPSBOOK_RESULTS_DIR`` is set, ``{"figure", "alt", "verdict"}`` is also appended to
+    its :data:`FIGURES_FILE`, from which the concordance page is generated.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure, fully drawn.
+    number : str or None
+        The book's figure number, ``"6.1"`` to ``"6.31"``; None for the site's own figures.
+    alt : str
+        One sentence saying what the figure shows, for a reader who cannot see it.
+    verdict : str
+        ``"same"``, or ``"differs: <why>"`` when the figure departs from the book's.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        ``fig``, so the call can wrap the figure's last line.
+
+    Raises
+    ------
+    ValueError
+        For a number outside 6.1-6.31, an empty ``alt``, or a verdict that is neither
+        ``"same"`` nor starts with ``"differs: "``.
+    """
+    if number is not None and not _BOOK_FIGURE_RE.fullmatch(number):
+        raise ValueError(
+            f"number={number!r} is not one of the chapter's figures; pass '6.1' to '6.31', "
+            "or None for a figure of the site's own"
+        )
+    if not alt.strip():
+        raise ValueError("alt is empty; pass one sentence saying what the figure shows")
+    if verdict != "same" and not verdict.startswith("differs: "):
+        raise ValueError(
+            f"verdict={verdict!r}; pass 'same' or 'differs: <why the figure departs from "
+            "the book>'"
+        )
+    alt = alt.strip()
+    fig.set_label(f"Figure {number} in the book: {alt}" if number else f"Not in the book: {alt}")
+    _append_record(FIGURES_FILE, {"figure": number, "alt": alt, "verdict": verdict})
+    return fig
 
 
 def format_comparison(quantity: str, ours: str, book: str, width: int = LINE_WIDTH) -> str:

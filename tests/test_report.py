@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
 
 from rpsbook.report import (
+    FIGURES_FILE,
     LINE_WIDTH,
     RESULTS_DIR_ENV,
+    book_figure,
     compare_with_book,
     format_comparison,
     format_value,
@@ -115,3 +118,40 @@ def test_comparison_that_fits_stays_on_one_line():
     assert (
         format_comparison("q", "1", "x" * (LINE_WIDTH + 1 - len("q: 1 | book: "))).count("\n") == 2
     )
+
+
+def test_book_figure_labels_and_records(tmp_path, monkeypatch):
+    monkeypatch.setenv(RESULTS_DIR_ENV, str(tmp_path))
+    fig = plt.figure()
+    try:
+        assert book_figure(fig, "6.21", " Loss against the learning rate. ") is fig
+        assert fig.get_label() == "Figure 6.21 in the book: Loss against the learning rate."
+        book_figure(fig, None, "Thread counts.", verdict="differs: not in the book")
+        assert fig.get_label() == "Not in the book: Thread counts."
+    finally:
+        plt.close(fig)
+    lines = (tmp_path / FIGURES_FILE).read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line) for line in lines] == [
+        {"figure": "6.21", "alt": "Loss against the learning rate.", "verdict": "same"},
+        {"figure": None, "alt": "Thread counts.", "verdict": "differs: not in the book"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("number", "alt", "verdict", "match"),
+    [
+        ("6.32", "x", "same", "6.1"),
+        ("6.0", "x", "same", "6.1"),
+        ("5.3", "x", "same", "6.1"),
+        ("6.3", "  ", "same", "alt is empty"),
+        ("6.3", "x", "differs", "differs: "),
+    ],
+)
+def test_book_figure_rejects(number, alt, verdict, match):
+    fig = plt.figure()
+    try:
+        with pytest.raises(ValueError, match=match):
+            book_figure(fig, number, alt, verdict=verdict)
+        assert fig.get_label() == ""
+    finally:
+        plt.close(fig)
