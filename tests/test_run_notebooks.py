@@ -129,15 +129,94 @@ print("data dir:", os.environ.get("RPSBOOK_DATA_DIR"))
 """
 
 
+SHA = "ab" * 32
+WHEEL = "rpsbook-0.1.0-py3-none-any.whl"
+# Passes the install check without installing anything (the real cell is distribution.py's).
+INSTALL_CELL = f"""\
+RPSBOOK_WHEEL = 'dist/{WHEEL}#sha256={SHA}'
+if False:
+    %pip install --quiet "rpsbook[notebooks] @ {{_site}}{{RPSBOOK_WHEEL}}"
+"""
+
+
+def _site(tmp_path: Path) -> Path:
+    site = tmp_path / "site"
+    (site / "dist").mkdir(parents=True)
+    (site / "dist" / "SHA256SUMS").write_text(f"{SHA}  {WHEEL}\n{'cd' * 32}  x.tar.gz\n")
+    (site / "dist" / WHEEL).write_bytes(b"not really a wheel")
+    return site
+
+
+def _notebook(cells) -> dict:
+    kinds = {"code": {"outputs": [], "execution_count": None}, "markdown": {}}
+    return {
+        "cells": [
+            {"cell_type": kind, "source": source, "metadata": {}, **kinds[kind]}
+            for kind, source in cells
+        ]
+    }
+
+
+def test_check_install_cells(runner):
+    sums = {WHEEL: SHA}
+    good = _notebook([("markdown", "# x"), ("code", INSTALL_CELL), ("code", "1")])
+    assert runner.check_install_cells(good, sums) == []
+    assert runner.check_install_cells(good, {WHEEL: "ef" * 32}) == [
+        f"the first cell pins dist/{WHEEL} with sha256 abababababab..., which is not the wheel "
+        "of this site's dist/SHA256SUMS"
+    ]
+    bare = _notebook([("code", INSTALL_CELL), ("code", "%pip install -q 'rpsbook[notebooks]'")])
+    assert runner.check_install_cells(bare, sums) == [
+        "code cell 2 asks an index for a bare rpsbook: pip install -q 'rpsbook[notebooks]'"
+    ]
+    old = _notebook([("code", '%pip install --quiet "rpsbook[notebooks]"')])
+    assert runner.check_install_cells(old, sums) == [
+        'code cell 1 asks an index for a bare rpsbook: pip install --quiet "rpsbook[notebooks]"',
+        "the first code cell does not install the site's wheel by URL and hash",
+    ]
+
+
+def test_serve_and_read_sums(runner, tmp_path):
+    import urllib.request
+
+    site = _site(tmp_path)
+    assert runner.read_sums(site) == {WHEEL: SHA, "x.tar.gz": "cd" * 32}
+    with runner.serve(site) as url:
+        assert url.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(f"{url}dist/{WHEEL}") as response:
+            assert response.read() == b"not really a wheel"
+    with pytest.raises(SystemExit, match="SHA256SUMS is missing"):
+        runner.read_sums(tmp_path)
+
+
+def test_check_installed(runner):
+    site = "http://127.0.0.1:9/"
+    sums = {WHEEL: SHA}
+    direct = {"url": f"{site}dist/{WHEEL}", "archive_info": {"hash": f"sha256={SHA}"}}
+    assert runner.check_installed({"direct_url": direct}, site, sums) == []
+    assert runner.check_installed(None, site, sums) == [
+        "after the first cell, rpsbook is not importable"
+    ]
+    assert runner.check_installed({"direct_url": None}, site, sums) == [
+        "rpsbook was installed from an index, not the site's wheel"
+    ]
+    other = {**direct, "archive_info": {"hash": "sha256=" + "00" * 32}}
+    assert runner.check_installed({"direct_url": other}, site, sums)[0].startswith(
+        "the installed wheel's hash is not the site's"
+    )
+
+
 def test_main_runs_checks_and_compares(runner, tmp_path, monkeypatch, capsys):
-    downloads = tmp_path / "_downloads"
+    site = _site(tmp_path)
+    notebooks = site / "notebooks"
     _write_notebook(
-        downloads / "a1" / "plot_01_good.ipynb",
+        notebooks / "plot_01_good.ipynb",
         ("markdown", "# Good\n\nSee [the API](https://example.org/api.html)."),
+        ("code", INSTALL_CELL),
         ("code", RECORD_CELL),
     )
     _write_notebook(
-        downloads / "b2" / "plot_02_bad.ipynb",
+        notebooks / "plot_02_bad.ipynb",
         ("markdown", "Uses :func:`rpsbook.x` (`sphx_glr_auto_examples_plot_01_good.py`)."),
         ("code", RECORD_CELL),
         ("code", "raise ValueError('the notebook broke')"),
@@ -155,13 +234,14 @@ def test_main_runs_checks_and_compares(runner, tmp_path, monkeypatch, capsys):
     )
     monkeypatch.setenv("RPSBOOK_DATA_DIR", "/should/not/reach/the/kernel")
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
-    argv = [str(downloads), "--results", str(results), "--allow-checkout", "--timeout", "120"]
+    argv = [str(site), "--results", str(results), "--allow-checkout", "--timeout", "120"]
     assert runner.main(argv) == 1
     out = capsys.readouterr().out
     assert "ok     plot_01_good.ipynb" not in out  # it misses one of the page's values
     assert "FAILED plot_01_good.ipynb" in out
     assert "missing value 'never measured' (page: 1)" in out
     assert "FAILED plot_02_bad.ipynb" in out
+    assert "the first code cell does not install the site's wheel by URL and hash" in out
     assert (
         "2 raw Sphinx roles/labels in Markdown: :func:`, sphx_glr_auto_examples_plot_01_good"
         in out
@@ -179,14 +259,16 @@ def test_main_runs_checks_and_compares(runner, tmp_path, monkeypatch, capsys):
     assert "ok     plot_01_good.ipynb" in out
     assert "1 values checked against 1 on the page" in out
     notebook = json.loads((executed / "plot_01_good.ipynb").read_text())
-    assert "".join(notebook["cells"][1]["outputs"][0]["text"]) == "data dir: None\n"
+    assert "".join(notebook["cells"][2]["outputs"][0]["text"]) == "data dir: None\n"
+    # the kernel is told where the served copy of the site is
+    assert "site served at http://127.0.0.1:" in out
 
 
 def test_main_refuses_an_rpsbook_from_the_checkout(runner, tmp_path, monkeypatch):
-    downloads = tmp_path / "_downloads"
-    _write_notebook(downloads / "plot_01.ipynb", ("code", "1"))
+    site = _site(tmp_path)
+    _write_notebook(site / "notebooks" / "plot_01.ipynb", ("code", INSTALL_CELL))
     (tmp_path / "results").mkdir()
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     monkeypatch.setattr(runner, "rpsbook_origin", lambda env, cwd: ROOT / "rpsbook" / "x.py")
     with pytest.raises(SystemExit, match="import rpsbook from this checkout"):
-        runner.main([str(downloads), "--results", str(tmp_path / "results")])
+        runner.main([str(site), "--results", str(tmp_path / "results")])

@@ -1,14 +1,23 @@
-"""Execute every downloadable notebook of the built site the way a reader would.
+"""Execute every notebook of the built site the way a reader would.
 
-``nox -s notebooks`` runs this with the interpreter of a fresh virtual environment that
-holds the built wheel (``rpsbook[notebooks]``), nbclient and ipykernel, after
-``nox -s docs``. Each ``docs/_build/html/_downloads/**/*.ipynb`` is executed top to bottom,
-one after another, in a kernel of this interpreter:
+``nox -s notebooks`` runs this, after ``nox -s docs``, with the interpreter of a fresh
+virtual environment that has PyTorch, what the notebooks import besides rpsbook, nbclient
+and ipykernel, but no rpsbook: what a hosted kernel such as Colab has. The built site
+(``docs/_build/html``) is served on 127.0.0.1 and each ``notebooks/*.ipynb`` of it (the
+fixed paths the "Open in Colab" links open) is executed top to bottom, one after another,
+in a kernel of this interpreter:
 
+* with ``--install``, rpsbook is uninstalled before each notebook, so that the notebook's own
+  first cell installs it, from the served copy of the site (``RPSBOOK_SITE_URL`` points the
+  cell there); the run checks that the cell said so, and that the installed rpsbook is the
+  site's wheel with the SHA-256 of ``dist/SHA256SUMS``. Afterwards the first cell of every
+  notebook runs once more, in a fresh kernel, where it must do nothing (its time is printed);
+* every notebook's first cell must install rpsbook by URL with its hash, and no cell may ask
+  a package index for a bare ``rpsbook``;
 * its working directory is a new temporary folder, so the checkout cannot be imported;
 * its environment has no ``RPSBOOK_*`` variable (the dataset comes from wherever
-  ``rpsbook`` finds it for a reader: its own default) except ``RPSBOOK_DEVICE``, and a
-  fresh ``XDG_CACHE_HOME``;
+  ``rpsbook`` finds it for a reader: its own default) except ``RPSBOOK_DEVICE`` and
+  ``RPSBOOK_SITE_URL``, and a fresh ``XDG_CACHE_HOME``;
 * Python cannot open a network connection (a ``sitecustomize`` refuses every address but
   loopback), so a notebook that needs the network fails here.
 
@@ -23,15 +32,20 @@ the docs build recorded for the same page (``docs/auto_examples/_rpsbook_results
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,11 +53,17 @@ sys.path.insert(0, str(ROOT / "docs" / "_ext"))
 
 from notebook_links import find_raw_markup  # noqa: E402 - found through the line above
 
-DEFAULT_NOTEBOOKS = ROOT / "docs" / "_build" / "html" / "_downloads"
+DEFAULT_SITE = ROOT / "docs" / "_build" / "html"
 DEFAULT_RESULTS = ROOT / "docs" / "auto_examples" / "_rpsbook_results"
 KERNEL_NAME = "rpsbook-notebooks"
 KEPT_VARIABLES = frozenset({"RPSBOOK_DEVICE"})
 _ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")  # the colours of IPython's tracebacks
+# A pip command that names rpsbook without "@ <url>": what a package index would answer.
+_BARE_INSTALL_RE = re.compile(r"pip\s+install\b[^\n]*\brpsbook\b(?![^\n]*@)[^\n]*")
+_WHEEL_LINE_RE = re.compile(
+    r"^RPSBOOK_WHEEL = '(?P<path>[^'#]+)#sha256=(?P<sha>[0-9a-f]{64})'$", re.M
+)
+INSTALL_LINE = '%pip install --quiet "rpsbook[notebooks] @ {_site}{RPSBOOK_WHEEL}"'
 
 NETWORK_GUARD = '''\
 """Installed by tools/run_notebooks.py: no connection leaves this machine."""
@@ -104,6 +124,7 @@ class Outcome:
     name: str
     seconds: float = 0.0
     first_cell_seconds: float | None = None
+    first_cell_output: str = ""
     errors: list[str] = field(default_factory=list)
     records: list[dict[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -140,6 +161,105 @@ def compare_records(page: Sequence[Mapping[str, str]], notebook: Sequence[Mappin
     return problems
 
 
+def read_sums(site: Path) -> dict[str, str]:
+    """``{file name: sha256}`` from the site's ``dist/SHA256SUMS``."""
+    path = site / "dist" / "SHA256SUMS"
+    if not path.is_file():
+        raise SystemExit(f"{path} is missing: build the site with `nox -s docs` first")
+    sums = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        digest, name = line.split(maxsplit=1)
+        sums[name] = digest
+    return sums
+
+
+def check_install_cells(notebook: Mapping, sums: Mapping[str, str]) -> list[str]:
+    """Problems with how a notebook installs rpsbook (an empty list when there are none).
+
+    The first code cell must install the site's wheel by URL with the SHA-256 the site
+    lists for it; no cell may name ``rpsbook`` to ``pip install`` without an ``@ <url>``.
+    """
+    problems = []
+    code = ["".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    for number, source in enumerate(code, 1):
+        for line in _BARE_INSTALL_RE.findall(source):
+            problems.append(f"code cell {number} asks an index for a bare rpsbook: {line}")
+    first = code[0] if code else ""
+    wheel = _WHEEL_LINE_RE.search(first)
+    if INSTALL_LINE not in (line.strip() for line in first.splitlines()) or wheel is None:
+        problems.append("the first code cell does not install the site's wheel by URL and hash")
+    elif sums.get(Path(wheel["path"]).name) != wheel["sha"]:
+        problems.append(
+            f"the first cell pins {wheel['path']} with sha256 {wheel['sha'][:12]}..., which is "
+            "not the wheel of this site's dist/SHA256SUMS"
+        )
+    return problems
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def serve(folder: Path) -> Iterator[str]:
+    """Serve ``folder`` on 127.0.0.1 (a free port) for the ``with`` block; yields its URL."""
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def installed_rpsbook(env: Mapping[str, str], cwd: Path) -> dict[str, object] | None:
+    """Version, file and pip's ``direct_url.json`` of the rpsbook the kernels would import."""
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import importlib.metadata as m, json, rpsbook\n"
+            "d = m.distribution('rpsbook')\n"
+            "print(json.dumps({'version': d.version, 'file': rpsbook.__file__,"
+            " 'direct_url': json.loads(d.read_text('direct_url.json') or 'null')}))",
+        ],
+        env=dict(env),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return json.loads(probe.stdout) if probe.returncode == 0 else None
+
+
+def uninstall_rpsbook() -> None:
+    """Remove rpsbook from this interpreter's environment (a no-op when it is absent)."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "uninstall", "--yes", "--quiet", "rpsbook"],
+        check=True,
+        capture_output=True,
+    )
+
+
+def check_installed(found: Mapping[str, object] | None, site_url: str, sums: Mapping[str, str]):
+    """Problems with the rpsbook a first cell installed: it must be the site's wheel."""
+    if found is None:
+        return ["after the first cell, rpsbook is not importable"]
+    direct = found.get("direct_url") or {}
+    url = direct.get("url", "")
+    name = url.rsplit("/", 1)[-1]
+    problems = []
+    if url != f"{site_url}dist/{name}" or name not in sums:
+        problems.append(f"rpsbook was installed from {url or 'an index'}, not the site's wheel")
+    elif direct.get("archive_info", {}).get("hash") != f"sha256={sums[name]}":
+        problems.append(f"the installed wheel's hash is not the site's: {direct}")
+    return problems
+
+
 def kernel_environment(
     base: Mapping[str, str],
     *,
@@ -170,6 +290,18 @@ def install_kernel(folder: Path) -> Path:
     kernel = {"argv": argv, "display_name": "rpsbook notebooks", "language": "python"}
     (spec / "kernel.json").write_text(json.dumps(kernel), encoding="utf-8")
     return folder
+
+
+def _first_code_cell(notebook):
+    return next((cell for cell in notebook.cells if cell.cell_type == "code"), None)
+
+
+def _stdout_text(cell) -> str:
+    return "".join(
+        output.get("text", "")
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "stream" and output.get("name") == "stdout"
+    )
 
 
 def _stderr_text(notebook) -> list[str]:
@@ -210,13 +342,10 @@ def run_notebook(
         if output is not None:
             output.mkdir(parents=True, exist_ok=True)
             nbformat.write(notebook, output / path.name)
-    timing = notebook.cells[0].get("metadata", {}).get("execution", {}) if notebook.cells else {}
-    if "shell.execute_reply" in timing and "iopub.execute_input" in timing:
-        from datetime import datetime
-
-        started = datetime.fromisoformat(timing["iopub.execute_input"].replace("Z", "+00:00"))
-        ended = datetime.fromisoformat(timing["shell.execute_reply"].replace("Z", "+00:00"))
-        outcome.first_cell_seconds = (ended - started).total_seconds()
+    first = _first_code_cell(notebook)
+    if first is not None:
+        outcome.first_cell_seconds = _cell_seconds(first)
+        outcome.first_cell_output = _stdout_text(first)
     for text in _stderr_text(notebook):
         if "Warning" in text:
             outcome.warnings.append(text.strip())
@@ -224,6 +353,31 @@ def run_notebook(
                 outcome.errors.append(f"tqdm cannot draw its widgets: {text.strip()}")
     outcome.records = read_records(results) if results.is_dir() else []
     return outcome
+
+
+def _cell_seconds(cell) -> float | None:
+    """How long the kernel took to run a cell, from nbclient's timing metadata."""
+    from datetime import datetime
+
+    timing = cell.get("metadata", {}).get("execution", {})
+    if "shell.execute_reply" not in timing or "iopub.execute_input" not in timing:
+        return None
+    started = datetime.fromisoformat(timing["iopub.execute_input"].replace("Z", "+00:00"))
+    ended = datetime.fromisoformat(timing["shell.execute_reply"].replace("Z", "+00:00"))
+    return (ended - started).total_seconds()
+
+
+def run_first_cell(path: Path, *, env: Mapping[str, str], workdir: Path, timeout: int) -> Outcome:
+    """Execute only the first code cell of a notebook, in a fresh kernel."""
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    first = _first_code_cell(notebook)
+    notebook.cells = [first] if first is not None else []
+    workdir.mkdir(parents=True, exist_ok=True)
+    single = workdir / path.name
+    nbformat.write(notebook, single)
+    return run_notebook(single, env=env, workdir=workdir, timeout=timeout, output=None)
 
 
 def rpsbook_origin(env: Mapping[str, str], cwd: Path) -> Path:
@@ -247,12 +401,21 @@ def rpsbook_origin(env: Mapping[str, str], cwd: Path) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("notebooks", nargs="?", type=Path, default=DEFAULT_NOTEBOOKS)
+    parser.add_argument(
+        "site", nargs="?", type=Path, default=DEFAULT_SITE, help="the built site (docs)"
+    )
     parser.add_argument(
         "--results",
         type=Path,
         default=DEFAULT_RESULTS,
         help="folder of the docs build's records, one sub-folder per page",
+    )
+    parser.add_argument(
+        "--install",
+        action="store_true",
+        help="uninstall rpsbook from this interpreter before each notebook, so that the "
+        "notebook's first cell installs it from the served site (nox -s notebooks does this "
+        "in a virtual environment of its own)",
     )
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
     parser.add_argument("--only", default="", help="run notebooks whose name contains this")
@@ -267,25 +430,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    paths = sorted(
-        (p for p in args.notebooks.rglob("*.ipynb") if args.only in p.name),
-        key=lambda p: p.name,
-    )
+    notebooks = args.site / "notebooks"
+    paths = sorted(p for p in notebooks.glob("*.ipynb") if args.only in p.name)
     if not paths:
-        parser.error(f"no notebook under {args.notebooks}: run `nox -s docs` first")
+        parser.error(f"no notebook in {notebooks}: run `nox -s docs` first")
     if not args.results.is_dir():
         parser.error(f"--results {args.results} is not a folder: run `nox -s docs` first")
+    if args.install and sys.prefix == sys.base_prefix:
+        parser.error("--install uninstalls rpsbook: run it in a virtual environment")
+    sums = read_sums(args.site)
 
     failures: dict[str, list[str]] = {}
     for path in paths:
-        raw = find_raw_markup(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        problems = check_install_cells(json.loads(text), sums)
+        raw = find_raw_markup(text)
         if raw:
             shown = ", ".join(sorted(set(raw))[:5])
-            failures.setdefault(path.name, []).append(
-                f"{len(raw)} raw Sphinx roles/labels in Markdown: {shown}"
-            )
+            problems.append(f"{len(raw)} raw Sphinx roles/labels in Markdown: {shown}")
+        if problems:
+            failures.setdefault(path.name, []).extend(problems)
 
-    with tempfile.TemporaryDirectory(prefix="rpsbook-notebooks-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="rpsbook-notebooks-") as tmp, serve(args.site) as url:
         tmp = Path(tmp)
         guard = tmp / "guard"
         guard.mkdir()
@@ -298,15 +464,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.environ, guard_dir=guard, cache_dir=tmp / "cache", data_dir=args.data_dir
         )
         env["JUPYTER_PATH"] = os.environ["JUPYTER_PATH"]
-        origin = rpsbook_origin(env, tmp)
-        print(f"rpsbook imported from {origin}")
-        if origin.is_relative_to(ROOT / "rpsbook") and not args.allow_checkout:
-            raise SystemExit(
-                f"the kernels import rpsbook from this checkout ({origin}), not from an "
-                "installed wheel; run through `nox -s notebooks`"
-            )
+        env["RPSBOOK_SITE_URL"] = url
+        print(f"site served at {url}")
+        if not args.install:
+            origin = rpsbook_origin(env, tmp)
+            print(f"rpsbook imported from {origin}")
+            if origin.is_relative_to(ROOT / "rpsbook") and not args.allow_checkout:
+                raise SystemExit(
+                    f"the kernels import rpsbook from this checkout ({origin}), not from an "
+                    "installed wheel; run through `nox -s notebooks`"
+                )
         total = time.perf_counter()
         for path in paths:
+            if args.install:
+                uninstall_rpsbook()
             workdir = tmp / "run" / path.stem
             workdir.mkdir(parents=True)
             outcome = run_notebook(
@@ -314,6 +485,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             page = read_records(args.results / path.stem)
             problems = outcome.errors + compare_records(page, outcome.records)
+            if args.install:
+                if not outcome.first_cell_output.startswith("Installing rpsbook "):
+                    problems.append(
+                        f"the first cell did not install rpsbook: {outcome.first_cell_output!r}"
+                    )
+                found = installed_rpsbook(env, tmp)
+                problems += check_installed(found, url, sums)
             if problems:
                 failures.setdefault(path.name, []).extend(problems)
             first = (
@@ -330,7 +508,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             for warning in outcome.warnings:
                 print(f"       warning: {warning.splitlines()[-1]}")
         total = time.perf_counter() - total
-    print(f"{len(paths)} notebooks in {total:.1f} s")
+        print(f"{len(paths)} notebooks in {total:.1f} s")
+        if args.install:
+            # rpsbook is now the site's build: every first cell must leave it alone
+            seconds = []
+            for path in paths:
+                again = run_first_cell(
+                    path, env=env, workdir=tmp / "again" / path.stem, timeout=args.timeout
+                )
+                if again.errors or again.first_cell_output:
+                    failures.setdefault(path.name, []).append(
+                        "with the right rpsbook installed, the first cell still did something: "
+                        f"{again.first_cell_output!r} {' '.join(again.errors)}"
+                    )
+                if again.first_cell_seconds is not None:
+                    seconds.append(again.first_cell_seconds)
+            if seconds:
+                median = statistics.median(seconds)
+                print(
+                    f"first cells with rpsbook installed: no-ops in {median:.3f} s (median; "
+                    f"{min(seconds):.3f}-{max(seconds):.3f} s) over {len(seconds)} notebooks"
+                )
     for name, problems in failures.items():
         print(f"\n{name}:")
         for problem in problems:
