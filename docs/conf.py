@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS / "_ext"))  # sg_hooks (importable by sphinx-gallery) and the extension
 
-from distribution import build_distributions, first_cell
+from distribution import build_distributions, first_cell, wheel_url
 
 import rpsbook
 
@@ -179,6 +179,15 @@ if offline_projects:
 # docs/_ext/notebook_links.py turns the notebooks' cross-references into links under
 # rpsbook_site_url.
 rpsbook_distribution = build_distributions(DOCS.parent, DOCS / "_build" / "dist")
+_wheel, _sdist = rpsbook_distribution.wheel.name, rpsbook_distribution.sdist.name
+# The Install page names them (links relative to the site's root, where that page lives).
+rst_epilog = f"""
+.. |rpsbook_wheel_link| replace:: `{_wheel} <dist/{_wheel}>`__
+.. |rpsbook_sdist_link| replace:: `{_sdist} <dist/{_sdist}>`__
+.. |rpsbook_sums_link| replace:: `SHA256SUMS <dist/SHA256SUMS>`__
+.. |rpsbook_site| replace:: {rpsbook_site_url}
+.. |rpsbook_wheel_url| replace:: {wheel_url(rpsbook_site_url, rpsbook_distribution)}
+"""
 sphinx_gallery_conf = {
     "examples_dirs": "../gallery",
     "gallery_dirs": "auto_examples",
