@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.metadata
 import importlib.util
 import io
+import re
 import sys
 import tarfile
+import tomllib
 import zipfile
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -116,6 +119,37 @@ def test_first_cell_does_nothing_when_the_kernel_has_this_build(distribution, bu
     )
     printed, calls = _run_cell(distribution.first_cell(built, SITE), {}, monkeypatch)
     assert (printed, calls) == ("", [])
+
+
+@pytest.mark.parametrize("missing", ["torch_lr_finder", "ipywidgets"])
+def test_first_cell_installs_when_a_notebook_module_is_missing(
+    distribution, built, monkeypatch, missing
+):
+    real_version, real_find_spec = importlib.metadata.version, importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.metadata,
+        "version",
+        lambda name: built.version if name == "rpsbook" else real_version(name),
+    )
+    present = importlib.machinery.ModuleSpec("present", loader=None)
+    monkeypatch.setattr(  # the kernel has everything but one module of the extra
+        importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == missing else (real_find_spec(name) or present),
+    )
+    printed, calls = _run_cell(distribution.first_cell(built, SITE), {}, monkeypatch)
+    assert len(calls) == 1 and "rpsbook[notebooks] @ " in calls[0]
+    assert missing in printed
+
+
+def test_first_cell_checks_every_module_of_the_notebooks_extra(distribution):
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]["notebooks"]
+    names = {re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0] for requirement in extra}
+    assert {name.lower().replace("-", "_") for name in names} == set(
+        distribution.NOTEBOOK_MODULES
+    )
 
 
 def test_first_cell_never_names_a_bare_rpsbook(distribution, built):

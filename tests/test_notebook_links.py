@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import ast
 import importlib.machinery
 import importlib.util
 import json
 import sys
-import tomllib
 import zipfile
 from pathlib import Path
 
@@ -291,57 +289,3 @@ def test_targets_from_a_real_sphinx_build(tmp_path):
         "[the demo](https://example.org/book/pages/demo.html#demo-label) and "
         "[Home](https://example.org/book/index.html)."
     )
-
-
-def _first_notebook_cell() -> str:
-    """The cell as docs/conf.py writes it (its text may use the conf's site URL)."""
-    tree = ast.parse((ROOT / "docs" / "conf.py").read_text())
-    names = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
-            names.update({target.id: node.value.value for target in node.targets})
-        if isinstance(node, ast.Dict):
-            for key, value in zip(node.keys, node.values, strict=True):
-                if isinstance(key, ast.Constant) and key.value == "first_notebook_cell":
-                    expression = compile(ast.Expression(value), "conf.py", "eval")
-                    return eval(expression, {"__builtins__": {}}, names)
-    raise AssertionError("docs/conf.py sets no first_notebook_cell")
-
-
-def _run_cell(monkeypatch, missing: set[str]) -> list[tuple[str, str]]:
-    """Run the first notebook cell as IPython would; return the magics it called."""
-    transformer = pytest.importorskip("IPython.core.inputtransformer2")
-    code = transformer.TransformerManager().transform_cell(_first_notebook_cell())
-    magics = []
-
-    class Shell:
-        def run_line_magic(self, name, line, _stack_depth=1):
-            magics.append((name, line))
-
-    # Every other module counts as installed, whatever this environment holds.
-    present = importlib.machinery.ModuleSpec("present", loader=None)
-    monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name, *args: None if name in missing else present
-    )
-    exec(compile(code, "first_cell", "exec"), {"get_ipython": Shell})
-    return magics
-
-
-def test_first_notebook_cell_does_nothing_when_everything_is_importable(monkeypatch):
-    assert _run_cell(monkeypatch, missing=set()) == [("matplotlib", "inline")]
-
-
-@pytest.mark.parametrize("missing", ["rpsbook", "torch_lr_finder", "ipywidgets"])
-def test_first_notebook_cell_installs_what_is_missing(monkeypatch, missing):
-    magics = _run_cell(monkeypatch, missing={missing})
-    assert magics == [("pip", 'install --quiet "rpsbook[notebooks]"'), ("matplotlib", "inline")]
-
-
-def test_first_notebook_cell_checks_every_module_of_the_notebooks_extra():
-    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    extra = pyproject["project"]["optional-dependencies"]["notebooks"]
-    names = {requirement.split(">")[0].split("=")[0].strip() for requirement in extra}
-    modules = {name.lower().replace("-", "_") for name in names}
-    cell = _first_notebook_cell()
-    assert "torch_lr_finder" in modules
-    assert all(f'"{module}"' in cell for module in [*modules, "rpsbook"])

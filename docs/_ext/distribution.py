@@ -136,10 +136,12 @@ try:
     _found = importlib.metadata.version("rpsbook")
 except importlib.metadata.PackageNotFoundError:
     _found = None
-if _found != RPSBOOK_VERSION or not all(importlib.util.find_spec(m) for m in ({modules},)):
+_missing = [m for m in ({modules},) if importlib.util.find_spec(m) is None]
+if _found != RPSBOOK_VERSION or _missing:
     _site = os.environ.get("RPSBOOK_SITE_URL", {site_url!r})
-    print(f"Installing rpsbook {{RPSBOOK_VERSION}} from {{_site}} (this kernel has "
-          f"{{'rpsbook ' + _found if _found else 'no rpsbook'}}).")
+    _has = f"rpsbook {{_found}}" if _found else "no rpsbook"
+    _lacks = f", lacks {{', '.join(_missing)}}" if _missing else ""
+    print(f"Installing rpsbook {{RPSBOOK_VERSION}} from {{_site}} (this kernel has {{_has}}{{_lacks}}).")
     %pip install --quiet "rpsbook[notebooks] @ {{_site}}{{RPSBOOK_WHEEL}}"
     importlib.invalidate_caches()
 %matplotlib inline"""
