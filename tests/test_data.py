@@ -611,6 +611,15 @@ def test_pack_dataset_is_reproducible_and_resizes_like_the_copy(tmp_path, tree, 
     (tree / "rps" / "paper" / "paper00.png").write_bytes(_png_bytes(np.random.default_rng(7)))
     assert pack.main(["--from-copy", str(tree), "--out", str(out), "--check"]) == 1
     assert "differs from the rebuild in: images" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".tmp") == []
+
+
+def test_pack_dataset_names_an_original_it_cannot_decode(tmp_path, tree, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # every 32x32 PNG is a "bomb" now
+    out = tmp_path / "a.npz"
+    with pytest.raises(DatasetLayoutError, match=r"rps/paper/paper00\.png: .*exceeds limit"):
+        _pack_module().main(["--from-originals", str(tree), "--out", str(out)])
+    assert not out.exists()
 
 
 def test_download_rps_book_signature_extracts_into_the_current_folder(
