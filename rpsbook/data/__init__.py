@@ -16,17 +16,17 @@ Two pipelines produce the same tensors:
 
 The modules of the package, in the order data flows through them:
 
-* :mod:`~rpsbook.data.errors`: the errors and warnings, each naming the file and the fix;
-* :mod:`~rpsbook.data.files`: locks, temporary names and all-at-once folder installs;
-* :mod:`~rpsbook.data.layout`: what a dataset folder looks like (splits, classes, scanning);
-* :mod:`~rpsbook.data.sources`: which copy to use (:func:`locate`, :func:`find_data`), from
-  :mod:`~rpsbook.data.embedded` (the shipped copy) or :mod:`~rpsbook.data.download`;
-* :mod:`~rpsbook.data.decoding`: images decoded as ``ImageFolder`` does (torchvision);
-* :mod:`~rpsbook.data.cache`: each split decoded once, cached on disk (:func:`load_split`);
-* :mod:`~rpsbook.data.statistics`: the normalizer, in plain torch;
-* :mod:`~rpsbook.data.datasets` and :mod:`~rpsbook.data.loaders`: tensors served in
+* ``errors``: the errors and warnings, each naming the file and the fix;
+* ``files``: locks, temporary names and all-at-once folder installs;
+* ``layout``: what a dataset folder looks like (splits, classes, scanning);
+* ``sources``: which copy to use (:func:`locate`, :func:`find_data`), from
+  ``embedded`` (the shipped copy) or ``download``;
+* ``decoding``: images decoded as ``ImageFolder`` does (torchvision);
+* ``cache``: each split decoded once, cached on disk (:func:`load_split`);
+* ``statistics``: the normalizer, in plain torch;
+* ``datasets`` and ``loaders``: tensors served in
   mini-batches (:func:`load_rps`);
-* :mod:`~rpsbook.data.cli`: ``python -m rpsbook.data {locate,download,extract}``.
+* ``cli``: ``python -m rpsbook.data {locate,download,extract}``.
 
 torchvision is imported only by what needs it (``image_folder``, ``make_normalizer``,
 ``load_split``'s decoding and :attr:`RPSData.normalizer`): ``load_rps()`` on the embedded copy

@@ -20,9 +20,9 @@ from .errors import DatasetLayoutError, ImageDecodeWarning
 from .layout import CLASSES, IMAGE_SIZE, _scan, _split_dir
 
 if TYPE_CHECKING:  # pragma: no cover
+    import torchvision.datasets
+    import torchvision.transforms.v2
     from PIL import Image
-    from torchvision.datasets import ImageFolder
-    from torchvision.transforms import v2
 
 # Modes whose values go beyond 0-255: ``convert("RGB")`` clips them (65535 becomes 255).
 _WIDE_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
@@ -55,7 +55,7 @@ def _load_rgb(path: str) -> Image.Image:
         raise DatasetLayoutError(f"cannot decode image {path}: {exc}") from exc
 
 
-def _base_transforms() -> list[v2.Transform]:
+def _base_transforms() -> list[torchvision.transforms.v2.Transform]:
     from torchvision.transforms import v2
 
     return [v2.Resize(IMAGE_SIZE), v2.ToImage()]
@@ -111,8 +111,8 @@ def __getattr__(name: str) -> Any:
 def image_folder(
     root: str | os.PathLike[str],
     split: Literal["train", "val"] = "train",
-    normalizer: v2.Normalize | None = None,
-) -> ImageFolder:
+    normalizer: torchvision.transforms.v2.Normalize | None = None,
+) -> torchvision.datasets.ImageFolder:
     """The book's ``ImageFolder`` pipeline: decodes every PNG on every access.
 
     Transforms: ``Resize(28)``, ``ToImage()``, ``ToDtype(float32, scale=True)`` and, when given,

@@ -21,7 +21,7 @@ from .sources import find_data, locate
 from .statistics import make_normalizer, normalize, normalizer_statistics, to_float
 
 if TYPE_CHECKING:  # pragma: no cover
-    from torchvision.transforms import v2
+    import torchvision.transforms.v2
 
 
 def _positive_int(value: Any, name: str) -> int:
@@ -78,7 +78,7 @@ class RPSData:
     classes: list[str]
 
     @cached_property
-    def normalizer(self) -> v2.Normalize:
+    def normalizer(self) -> torchvision.transforms.v2.Normalize:
         """``v2.Normalize(mean, std)``, built on first use (only then is torchvision imported)."""
         from torchvision.transforms import v2
 

@@ -16,7 +16,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 if TYPE_CHECKING:  # pragma: no cover
-    from torchvision.transforms import v2
+    import torchvision.transforms.v2
 
 
 def statistics_per_channel(images: Tensor, labels: Tensor | None = None) -> Tensor:
@@ -80,7 +80,7 @@ def normalizer_statistics(loader: DataLoader) -> tuple[list[float], list[float]]
     return (sum_means / n).tolist(), (sum_stds / n).tolist()
 
 
-def make_normalizer(loader: DataLoader) -> v2.Normalize:
+def make_normalizer(loader: DataLoader) -> torchvision.transforms.v2.Normalize:
     """``v2.Normalize`` with the mean of per-image means and the mean of per-image stds.
 
     Always compute it on the training set (see :func:`normalizer_statistics`).

@@ -12,8 +12,8 @@ CPU generator for the duration of the draw and restore its previous state afterw
 When ``ax``/``axes``/``fig`` is not given, figures are created with :mod:`matplotlib.pyplot`
 (so Sphinx-Gallery's scraper picks them up); close them with ``plt.close(fig)`` when done.
 
-Its modules: :mod:`~rpsbook.diagrams.convolutions` (Figs 6.3-6.5),
-:mod:`~rpsbook.diagrams.dropout` (Figs 6.6-6.9) and the cell drawing they share.
+Its modules: ``convolutions`` (Figs 6.3-6.5),
+``dropout`` (Figs 6.6-6.9) and the cell drawing they share.
 """
 
 from __future__ import annotations

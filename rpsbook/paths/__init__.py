@@ -12,9 +12,9 @@ A one-feature regression (``y = 1 + 2x + noise``) small enough to draw: the loss
 ...      OptimizerConfig("Adam", partial(torch.optim.Adam, lr=0.1))], data=data)
 >>> fig = plot_paths(results, surface)
 
-Its modules: :mod:`~rpsbook.paths.regression` (the data, the model, the loss surface),
-:mod:`~rpsbook.paths.compare` (one training run per configuration, its path and captures)
-and :mod:`~rpsbook.paths.plots` (the figures).
+Its modules: ``regression`` (the data, the model, the loss surface),
+``compare`` (one training run per configuration, its path and captures)
+and ``plots`` (the figures).
 """
 
 from __future__ import annotations
