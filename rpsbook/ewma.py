@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from torch import Tensor
+
+from ._figures import axes_list
 
 __all__ = [
     "EWMA",
@@ -341,6 +342,8 @@ def adapted_gradients(
     ``param -= lr * adapted``.
     """
     grads = _check_grads(grads)
+    if not len(grads):  # no steps, no updates: as calc_ewma does
+        return grads.clone()
     beta1, beta2 = betas
     smoothed = calc_corrected_ewma(grads, beta=beta1)
     squares = calc_ewma(grads * grads, beta=beta2)
@@ -368,18 +371,11 @@ def temperature_series(n: int = 30, seed: int = 17) -> Tensor:
     return 8 + 5 * torch.sin(2 * torch.pi * days / (2 * n)) + walk + noise
 
 
-def _new_axes(ax: Axes | None, **fig_kw: Any) -> Axes:
-    if ax is not None:
-        return ax
-    _, ax = plt.subplots(**fig_kw)
-    return ax
-
-
 def plot_ewma_weights(
     alpha: float = 1 / 3, periods: int = 5, lags: int = 20, ax: Axes | None = None
 ) -> Figure:
     """Fig 6.15: the weight of each past value in an EWMA and in a simple moving average."""
-    ax = _new_axes(ax, figsize=(7, 4))
+    (ax,) = axes_list(ax, 1, panel=(7, 4))
     ages = np.arange(1, lags + 1)
     width = 0.4
     ewma_age = ewma_average_age(alpha, lags)
@@ -403,7 +399,7 @@ def plot_ewma_series(values: Any, period: int = 19, ax: Axes | None = None) -> F
     series, _ = _as_series(values)
     if series.ndim != 1:
         raise ValueError(f"values must be one-dimensional, got shape {tuple(series.shape)}.")
-    ax = _new_axes(ax, figsize=(8, 4))
+    (ax,) = axes_list(ax, 1, panel=(8, 4))
     days = np.arange(1, len(series) + 1)
     ax.plot(days, series.numpy(), "o", color="0.5", ms=4, label="values")
     ax.plot(days, calc_ma(series, period).numpy(), label=f"MA {period}")
@@ -416,22 +412,14 @@ def plot_ewma_series(values: Any, period: int = 19, ax: Axes | None = None) -> F
 
 def _scalar_series(grads: Tensor) -> Tensor:
     grads = _check_grads(grads)
+    if not len(grads):
+        raise ValueError("grads is empty: there is nothing to plot without at least one step.")
     if grads[0].numel() != 1:
         raise ValueError(
             f"grads must hold one value per step, got shape {tuple(grads.shape)}; "
             "select one element, e.g. grads[:, 0, 0]."
         )
     return grads.reshape(len(grads))
-
-
-def _axes_row(axes: Sequence[Axes] | None, n: int, width: float) -> list[Axes]:
-    if axes is None:
-        _, created = plt.subplots(1, n, figsize=(width * n, 4), squeeze=False)
-        return list(created[0])
-    axes = list(axes)
-    if len(axes) != n:
-        raise ValueError(f"axes must hold {n} Axes, got {len(axes)}.")
-    return axes
 
 
 def plot_adapted_gradients(
@@ -453,7 +441,7 @@ def plot_adapted_gradients(
     beta1, beta2 = betas
     steps = np.arange(1, len(grads) + 1)
     scaling = 1 / (calc_corrected_ewma(grads**2, beta=beta2).sqrt() + eps)
-    smooth_ax, scale_ax, adapt_ax = _axes_row(axes, 3, 3.7)  # 3 x 3.7 in fits the site
+    smooth_ax, scale_ax, adapt_ax = axes_list(axes, 3, name="axes")
     smooth_ax.plot(steps, grads.numpy(), "o-", ms=3, label="gradients")
     smooth_ax.plot(steps, calc_corrected_ewma(grads, beta=beta1).numpy(), label="corrected EWMA")
     smooth_ax.set(title=f"Smoothing (β1={beta1})", xlabel="step")
@@ -506,7 +494,7 @@ def plot_sgd_terms(
     grads = _scalar_series(grads)
     if ax is not None and not isinstance(ax, Axes):
         raise ValueError("ax must be a single Axes when grads is one tensor.")
-    ax = _new_axes(ax, figsize=(8, 4))
+    (ax,) = axes_list(ax, 1, panel=(8, 4))
     steps = np.arange(1, len(grads) + 1)
     ax.plot(steps, grads.numpy(), "o-", ms=3, label="gradient")
     ax.plot(steps, calc_momentum(grads, beta, dampening).numpy(), label=f"momentum (β={beta})")
@@ -529,15 +517,7 @@ def _plot_sgd_runs(
             f"grads must map flavours to gradients, with keys among 'SGD', 'Momentum' and "
             f"'Nesterov' (any case); got {list(runs)}."
         )
-    if isinstance(ax, Axes):
-        raise ValueError(f"ax must hold one Axes per flavour ({len(runs)}), got a single Axes.")
-    if ax is None:
-        _, created = plt.subplots(
-            1, len(runs), figsize=(3.7 * len(runs), 4), sharey=True, squeeze=False
-        )
-        axes = list(created[0])
-    else:
-        axes = _axes_row(ax, len(runs), 3.7)
+    axes = axes_list(ax, len(runs), per="flavour", sharey=True)
     for panel, (name, run_grads) in zip(axes, runs.items(), strict=True):
         series = _scalar_series(run_grads)
         label, term_fn = _SGD_FLAVOURS[name.lower()]

@@ -17,6 +17,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from ._figures import axes_list
+
 if TYPE_CHECKING:  # torchvision is imported only by code that reads images (rpsbook.data)
     import torchvision.transforms.v2
 
@@ -31,8 +33,33 @@ __all__ = [
 ]
 
 
+def _tensor(values: Tensor | np.ndarray, name: str, shape: str) -> Tensor:
+    """``values`` as a tensor: NumPy arrays are taken as they are (the book's images often are)."""
+    if isinstance(values, Tensor):
+        return values
+    if isinstance(values, np.ndarray):
+        return torch.from_numpy(values)
+    raise TypeError(f"{name} must be a torch.Tensor or NumPy array {shape}, got {type(values)!r}")
+
+
+def _positive(value: int, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _class_name(label: int, classes: Sequence[str] | None) -> str:
+    """The title of an image: its class name, or its label when no names are given."""
+    if classes is None:
+        return str(label)
+    if not 0 <= label < len(classes):
+        raise ValueError(f"label {label} has no name in classes ({len(classes)} names)")
+    return classes[label]
+
+
 def denormalize(images: Tensor, normalizer: torchvision.transforms.v2.Normalize) -> Tensor:
     """Undo ``normalizer`` on ``(..., C, H, W)`` images: ``x * std + mean``."""
+    images = _tensor(images, "images", "(..., C, H, W)")
     mean = torch.as_tensor(normalizer.mean, dtype=images.dtype, device=images.device)
     std = torch.as_tensor(normalizer.std, dtype=images.dtype, device=images.device)
     return images * std[:, None, None] + mean[:, None, None]
@@ -89,10 +116,14 @@ def show_images(
     Figure
         With ``ceil(N / ncols) * ncols`` axes (the unused ones hidden).
     """
-    if images.ndim != 4:
-        raise ValueError(f"images must be (N, C, H, W), got shape {tuple(images.shape)}")
+    images = _tensor(images, "images", "(N, C, H, W)")
+    if images.ndim != 4 or images.shape[0] == 0:
+        raise ValueError(
+            f"images must be (N, C, H, W) with N >= 1, got shape {tuple(images.shape)}"
+        )
     if labels is not None and len(labels) != images.shape[0]:
         raise ValueError(f"got {len(labels)} labels for {images.shape[0]} images")
+    ncols = _positive(ncols, "ncols")
     if normalizer is not None:
         images = denormalize(images.float(), normalizer)
     n = images.shape[0]
@@ -113,8 +144,7 @@ def show_images(
             continue
         ax.imshow(_displayable(images[i]))
         if labels is not None:
-            label = int(labels[i])
-            ax.set_title(classes[label] if classes is not None else str(label))
+            ax.set_title(_class_name(int(labels[i]), classes))
     if title:
         fig.suptitle(title)
     return fig
@@ -154,9 +184,10 @@ def show_standardized(
     Figure
         With ``3 * N`` image axes and one colorbar for row 2.
     """
-    if images.ndim != 4 or images.dtype == torch.uint8:
+    images = _tensor(images, "images", "(N, C, H, W)")
+    if images.ndim != 4 or images.shape[0] == 0 or not images.is_floating_point():
         raise ValueError(
-            f"images must be standardized floats (N, C, H, W), got {images.dtype} "
+            f"images must be standardized floats (N, C, H, W) with N >= 1, got {images.dtype} "
             f"of shape {tuple(images.shape)}"
         )
     if labels is not None and len(labels) != images.shape[0]:
@@ -182,8 +213,7 @@ def show_standardized(
             if i == 0:
                 ax.set_ylabel(row_label, rotation=0, ha="right", va="center", fontsize=10)
             if r == 0 and labels is not None:
-                label = int(labels[i])
-                ax.set_title(classes[label] if classes is not None else str(label))
+                ax.set_title(_class_name(int(labels[i]), classes))
     mappable = plt.cm.ScalarMappable(plt.Normalize(-m, m), cmap="gray")
     fig.colorbar(mappable, ax=axes[1, :].tolist(), shrink=0.9, label="standardized value")
     return fig
@@ -202,7 +232,9 @@ def plot_class_examples(
 
     Images and ``normalizer`` are as in :func:`show_images`; one axes per class.
     """
-    labels = torch.as_tensor(labels)
+    if not len(classes):
+        raise ValueError("classes is empty: pass the class names, indexed by label")
+    images, labels = _tensor(images, "images", "(N, C, H, W)"), torch.as_tensor(labels)
     picks = []
     for c, name in enumerate(classes):
         found = torch.nonzero(labels == c)
@@ -228,8 +260,12 @@ def plot_filters(
     Row ``i`` is filter ``i``, column ``j`` its slice for input channel ``j``. All cells share
     one color scale, so brighter always means a larger weight.
     """
-    if weights.ndim != 4:
-        raise ValueError(f"weights must be (out, in, kH, kW), got shape {tuple(weights.shape)}")
+    weights = _tensor(weights, "weights", "(out, in, kH, kW)")
+    if weights.ndim != 4 or weights.numel() == 0:
+        raise ValueError(
+            "weights must be (out, in, kH, kW) with at least one filter, got shape "
+            f"{tuple(weights.shape)}"
+        )
     weights = weights.detach().cpu()
     n_out, n_in = weights.shape[:2]
     vmin, vmax = float(weights.min()), float(weights.max())
@@ -289,10 +325,13 @@ def plot_feature_maps(
     """
     if not outputs:
         raise ValueError("outputs is empty: pass {layer name: output tensor}")
+    n_images = _positive(n_images, "n_images")
     rows: list[tuple[str, Tensor, tuple[float, float]]] = []
     for name, out in outputs.items():
         # Tensors, or the NumPy arrays that StepByStep.visualization holds (as in the book).
         out = torch.as_tensor(out).detach().cpu().float()[:n_images]
+        if out.numel() == 0:
+            raise ValueError(f"output of {name!r} is empty (shape {tuple(out.shape)})")
         if out.ndim == 4:
             rows += [
                 (f"{name}\nch {c}", out[:, c], (float(out[:, c].min()), float(out[:, c].max())))
@@ -313,9 +352,6 @@ def plot_feature_maps(
         layout="constrained",
     )
 
-    def name(label: int) -> str:
-        return classes[label] if classes is not None else str(label)
-
     font = max(8.0, 6.5 * size)  # labels stay readable when cells are drawn larger
 
     for r, (label, maps, (vmin, vmax)) in enumerate(rows):
@@ -329,9 +365,9 @@ def plot_feature_maps(
                 ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=font)
     if y is not None:
         for c in range(n_cols):
-            title = f"label {name(int(y[c]))}"
+            title = f"label {_class_name(int(y[c]), classes)}"
             if yhat is not None:
-                title += f"\npred {name(int(yhat[c]))}"
+                title += f"\npred {_class_name(int(yhat[c]), classes)}"
             axes[0, c].set_title(title, fontsize=font)
     return fig
 
@@ -347,8 +383,7 @@ def plot_losses(
 
     Pass the same ``ax`` and different ``label`` values to compare several runs on one axes.
     """
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+    (ax,) = axes_list(ax, 1, panel=(7, 4), layout="constrained")
     prefix = f"{label}: " if label else ""
     losses, val_losses = _floats(losses), _floats(val_losses)
     epochs = range(1, len(losses) + 1)

@@ -246,26 +246,15 @@ def plot_lr_sequences(
 
     if not sequences:
         raise ValueError("sequences is empty; pass at least one {label: lrs} entry")
-    if ax is None:
-        # Managed by pyplot, unlike a bare Figure: Sphinx-Gallery's scraper and plt.show()
-        # only see those.
-        import matplotlib.pyplot as plt
+    from ._figures import SITE_WIDTH, axes_list
 
-        n = len(sequences)
-        # Wide enough for the longest title: a constructor call with its arguments is the
-        # natural label, and a clipped one is useless. Otherwise the row fits the site's
-        # ~1,100 px content column (11 inches at 100 dpi), so its text is not scaled down.
-        width = max(min(4.0, 11 / n), 1.2 + 0.1 * max(len(label) for label in sequences))
-        _, grid = plt.subplots(
-            1, n, figsize=(width * n, 3.5), sharey=True, squeeze=False, layout="constrained"
-        )
-        axes = list(grid[0])
-    elif isinstance(ax, Sequence):
-        axes = list(ax)
-        if len(axes) != len(sequences):
-            raise ValueError(f"ax has {len(axes)} axes for {len(sequences)} sequences")
-    else:
-        axes = [ax] * len(sequences)
+    n = len(sequences)
+    # Wide enough for the longest title: a constructor call with its arguments is the natural
+    # label, and a clipped one is useless. Otherwise the row fits the site's content column.
+    width = max(min(4.0, SITE_WIDTH / n), 1.2 + 0.1 * max(len(label) for label in sequences))
+    axes = axes_list(
+        ax, n, per="sequence", shared=True, panel=(width, 3.5), sharey=True, layout="constrained"
+    )
     shared = len(set(map(id, axes))) == 1 and len(sequences) > 1
 
     for index, ((label, lrs), axis) in enumerate(zip(sequences.items(), axes, strict=True)):

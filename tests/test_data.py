@@ -23,6 +23,7 @@ from rpsbook.data import (
     ChecksumError,
     DataNotFoundError,
     DatasetLayoutError,
+    ImageDecodeWarning,
     UnsafeArchiveError,
     download_rps,
     find_data,
@@ -389,7 +390,7 @@ def test_decoded_cache_is_reused_and_invalidated(tree, tmp_path, monkeypatch):
     def no_decoding(path):
         raise AssertionError("the cache should have been used")
 
-    monkeypatch.setattr(data, "_decode", no_decoding)
+    monkeypatch.setattr(data.decoding, "_decode", no_decoding)
     again = load_split(tree, "val", cache_dir=cache)
     assert torch.equal(first.images, again.images)
     os.utime(touched, ns=(1, 1))  # a new time, same bytes: still the same images
@@ -463,7 +464,7 @@ def test_embedded_copy_is_the_default_and_needs_no_files(monkeypatch):
     def no_decoding(path):
         raise AssertionError("the embedded copy must not decode any file")
 
-    monkeypatch.setattr(data, "_decode", no_decoding)
+    monkeypatch.setattr(data.decoding, "_decode", no_decoding)
     rps = load_rps()
     assert len(rps.train_dataset) == 2520 and len(rps.val_dataset) == 372
     assert len(rps.train_loader) == 158 and len(rps.val_loader) == 24
@@ -560,7 +561,7 @@ def test_damaged_embedded_copy_is_refused(monkeypatch, tmp_path):
     payload[len(payload) // 2] ^= 0xFF
     copy.write_bytes(bytes(payload))
     (tmp_path / "rps28.sha256").write_text(data.EMBEDDED_FILE.with_suffix(".sha256").read_text())
-    monkeypatch.setattr(data, "EMBEDDED_FILE", copy)
+    monkeypatch.setattr(data.embedded, "EMBEDDED_FILE", copy)
     with pytest.raises(ChecksumError, match=r"rps28\.npz has SHA-256 .* records") as info:
         data.load_embedded("train")
     assert "pip install --force-reinstall" in str(info.value)
@@ -610,6 +611,15 @@ def test_pack_dataset_is_reproducible_and_resizes_like_the_copy(tmp_path, tree, 
     (tree / "rps" / "paper" / "paper00.png").write_bytes(_png_bytes(np.random.default_rng(7)))
     assert pack.main(["--from-copy", str(tree), "--out", str(out), "--check"]) == 1
     assert "differs from the rebuild in: images" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".tmp") == []
+
+
+def test_pack_dataset_names_an_original_it_cannot_decode(tmp_path, tree, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # every 32x32 PNG is a "bomb" now
+    out = tmp_path / "a.npz"
+    with pytest.raises(DatasetLayoutError, match=r"rps/paper/paper00\.png: .*exceeds limit"):
+        _pack_module().main(["--from-originals", str(tree), "--out", str(out)])
+    assert not out.exists()
 
 
 def test_download_rps_book_signature_extracts_into_the_current_folder(
@@ -664,7 +674,12 @@ def test_unusual_images_decode_as_image_folder_does(tree, mode, suffix, size):
     with Image.open(victim.with_suffix(suffix)) as reread:
         assert reread.mode in ({"I;16", "I"} if mode == "I;16" else {mode})
     reference = ImageFolder(str(tree / "rps"), transform=v2.Compose([v2.Resize(28), v2.ToImage()]))
-    ours = load_split(tree, "train", cache_dir=False)
+    if mode == "I;16":  # clipped to 255 as ImageFolder does, but not silently
+        with pytest.warns(ImageDecodeWarning, match=r"paper01\.png has 'I;16' pixels") as caught:
+            ours = load_split(tree, "train", cache_dir=False)
+        assert len(caught) == 1
+    else:
+        ours = load_split(tree, "train", cache_dir=False)
     expected = torch.stack([reference[i][0] for i in range(len(reference))])
     assert torch.equal(ours.images, expected)
     assert ours.targets.tolist() == [label for _, label in reference.samples]
@@ -731,3 +746,99 @@ def test_bad_arguments_name_the_argument(tree):
         statistics_per_channel(images.numpy())
     with pytest.raises(ValueError, match="loader yielded no batches"):
         make_normalizer(DataLoader([], batch_size=4))
+
+
+# --------------------------------------------------------------------------- odd inputs
+
+
+def test_file_name_that_is_not_utf8_loads_with_and_without_the_cache(tree, tmp_path):
+    odd = tree / "rps-test-set" / "rock" / os.fsdecode(b"rock\xff.png")
+    (tree / "rps-test-set" / "rock" / "rock01.png").rename(odd)
+    uncached = load_split(tree, "val", cache_dir=False)
+    cached = load_split(tree, "val", cache_dir=tmp_path / "decoded")
+    assert torch.equal(cached.images, uncached.images)
+    again = load_split(tree, "val", cache_dir=tmp_path / "decoded")  # from the cache file
+    assert torch.equal(again.images, cached.images)
+    assert len(image_folder(tree, "val")) == len(cached) == 6
+
+
+def test_decompression_bomb_names_the_file(tree, monkeypatch):
+    # 32x32 = 1024 pixels, more than twice the limit: Pillow refuses to open the file.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    with pytest.raises(DatasetLayoutError, match=r"rps-test-set/paper/paper00\.png: .*MAX_IMAGE"):
+        load_split(tree, "val", cache_dir=False)
+    with pytest.raises(DatasetLayoutError, match=r"rps-test-set/paper/paper00\.png"):
+        image_folder(tree, "val")[0]
+
+
+def test_tilde_paths_mean_the_home_folder(tree, tmp_path, monkeypatch):
+    home, cwd = tmp_path / "home", tmp_path / "cwd"
+    home.mkdir()
+    cwd.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(cwd)
+    load_split(tree, "val", cache_dir="~/argument")
+    monkeypatch.setenv("RPSBOOK_CACHE_DIR", "~/variable")
+    load_split(tree, "val")
+    monkeypatch.setenv("XDG_CACHE_HOME", "~/xdg")
+    assert data.default_cache_dir() == home / "xdg" / "rpsbook"
+    assert list(cwd.iterdir()) == []
+    assert len(list((home / "argument").glob("rps-test-set-*.pt"))) == 1
+    assert len(list((home / "variable").glob("rps-test-set-*.pt"))) == 1
+
+
+def test_every_public_name_has_a_docstring():
+    missing = []
+    for name in data.__all__:
+        obj = getattr(data, name)
+        if callable(obj) and not (obj.__doc__ or "").strip():
+            missing.append(name)
+        for attr, member in vars(obj).items() if isinstance(obj, type) else ():
+            public = callable(member) and not attr.startswith("_")
+            if public and not (member.__doc__ or "").strip():
+                missing.append(f"{name}.{attr}")
+    assert missing == []
+
+
+def test_torch_only_normalization_equals_torchvisions_bit_for_bit():
+    images = torch.randint(0, 256, (7, 3, 28, 28), dtype=torch.uint8, generator=torch.Generator())
+    mean, std = [0.8489311337471008, 0.8198, 0.1], [0.2164733111858368, 0.26, 0.3]
+    expected = v2.Normalize(mean, std)(v2.ToDtype(torch.float32, scale=True)(images))
+    assert torch.equal(data.normalize(data.to_float(images), mean, std), expected)
+    with pytest.raises(ValueError, match="std has a zero"):
+        data.normalize(data.to_float(images), mean, [1.0, 0.0, 1.0])
+    with pytest.raises(TypeError, match="must be uint8"):
+        data.to_float(images.float())
+
+
+_LAZY_PROBE = """
+import pickle, sys
+from rpsbook import data
+rps = data.load_rps()
+before = "torchvision" in sys.modules
+folder = pickle.loads(sys.stdin.buffer.read())
+image, label = folder[0]
+print(before, type(folder).__module__, type(folder).__qualname__, len(folder), tuple(image.shape))
+print(rps.normalizer.mean == rps.mean, "torchvision" in sys.modules)
+"""
+
+
+def test_load_rps_needs_no_torchvision_and_image_folders_pickle(tree):
+    import pickle
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env.pop("RPSBOOK_DATA_DIR", None)
+    done = subprocess.run(
+        [sys.executable, "-c", _LAZY_PROBE],
+        input=pickle.dumps(image_folder(tree, "val")),
+        capture_output=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout.decode().split("\n")[:2] == [
+        "False rpsbook.data.decoding _CheckedImageFolder 6 (3, 28, 28)",
+        "True True",
+    ]

@@ -322,3 +322,23 @@ def test_plots_return_figures():
     assert len(fig.axes[0].get_lines()) == 4
     with pytest.raises(ValueError, match="one value per step"):
         plot_adapted_gradients(torch.zeros(5, 2))
+
+
+def test_adapted_gradients_of_no_steps_are_no_steps():
+    # as calc_ewma and calc_momentum answer an empty series
+    assert adapted_gradients(torch.zeros(0, 2, 3)).shape == (0, 2, 3)
+    assert adapted_gradients(torch.zeros(0)).dtype == torch.float32
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda: plot_adapted_gradients(torch.zeros(0)),
+        lambda: plot_sgd_terms(torch.zeros(0)),
+        lambda: plot_sgd_terms({"SGD": torch.zeros(0)}),
+    ],
+    ids=["adapted", "sgd-terms", "sgd-runs"],
+)
+def test_plots_of_no_steps_say_so(draw):
+    with pytest.raises(ValueError, match="grads is empty: there is nothing to plot"):
+        draw()

@@ -63,8 +63,9 @@ def test_plot_sgd_terms_rejects_unknown_flavours_and_wrong_axes(flavour_runs):
     with pytest.raises(ValueError, match="'SGD', 'Momentum' and 'Nesterov'"):
         plot_sgd_terms({"Adam": grads})
     fig = plot_sgd_terms(grads)
-    with pytest.raises(ValueError, match="one Axes per flavour"):
-        plot_sgd_terms({"SGD": grads}, ax=fig.axes[0])
+    with pytest.raises(ValueError, match="single Axes for 2 flavours; pass one Axes per flavour"):
+        plot_sgd_terms({"SGD": grads, "Momentum": grads}, ax=fig.axes[0])
+    assert plot_sgd_terms({"SGD": grads}, ax=fig.axes[0]) is fig  # one flavour, one Axes
 
 
 def test_fig_6_27_nesterov_range_test_on_the_regression_diverges(data):

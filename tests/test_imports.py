@@ -2,8 +2,8 @@
 
 A gallery page runs as a new process and pays for every import. torchvision costs more
 than a second on top of torch (its ``__init__`` loads ``torchvision.models``, whose
-``torchvision.ops`` import ``torch._dynamo``), so only the module that reads images,
-``rpsbook.data``, may import it; the trainer, the regression playground and the
+``torchvision.ops`` import ``torch._dynamo``), so only the functions that decode images
+(``rpsbook.data.decoding``) import it, when called; the trainer, the regression playground and the
 learning-rate tools must not. matplotlib is loaded only by modules that draw at import
 time by design (``plotting``, ``diagrams``, ``ewma``, ``paths``), never by the training side.
 """
@@ -24,6 +24,7 @@ HEAVY = ("torchvision", "torchvision.models", "matplotlib", "matplotlib.pyplot",
 MUST_NOT_IMPORT = {
     "rpsbook": HEAVY,
     "rpsbook.report": (*HEAVY, "torch"),
+    "rpsbook.data": ("torchvision", "torchvision.models", "matplotlib", "matplotlib.pyplot"),
     "rpsbook.models": HEAVY,
     "rpsbook.capture": HEAVY,
     "rpsbook.lr_finder": HEAVY,
@@ -58,8 +59,8 @@ def test_module_imports_no_more_than_it_needs(module: str) -> None:
 
 
 def test_the_probe_sees_heavy_imports() -> None:
-    # rpsbook.data reads images through torchvision: the probe must report it (and with it
+    # ImageFolder comes with torchvision: the probe must report it (and with it
     # torchvision.models, which torchvision's own __init__ imports).
-    loaded = _imported("rpsbook.data")
+    loaded = _imported("torchvision.datasets")
     assert {"torch", "torchvision", "torchvision.models", "PIL.Image"} <= set(loaded)
     assert "matplotlib" not in loaded

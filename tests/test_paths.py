@@ -241,7 +241,7 @@ def test_plot_paths_panels_and_shared_axes(data, results):
         "Adam",
         "least squares",
     ]
-    with pytest.raises(ValueError, match="one Axes or 2 Axes"):
+    with pytest.raises(ValueError, match="1 axes for 2 results; pass one Axes per result, or"):
         plot_paths(results, surface, ax=[shared])
 
 

@@ -342,3 +342,65 @@ def test_show_standardized_shows_originals_standardized_values_and_wrapped_bytes
 def test_show_standardized_rejects_bytes():
     with pytest.raises(ValueError, match="standardized floats"):
         show_standardized(torch.zeros(1, 3, 2, 2, dtype=torch.uint8), normalizer=NORMALIZER)
+
+
+# ------------------------------------------------------------------ empty and odd input
+
+
+@pytest.mark.parametrize(
+    ("draw", "match"),
+    [
+        (lambda: show_images(torch.zeros(0, 3, 4, 4)), r"N >= 1, got shape \(0, 3, 4, 4\)"),
+        (lambda: show_images(torch.zeros(2, 3, 4, 4), ncols=0), "ncols must be a positive int"),
+        (lambda: show_standardized(torch.zeros(0, 3, 2, 2), normalizer=NORMALIZER), "N >= 1"),
+        (lambda: plot_filters(torch.zeros(0, 3, 3, 3)), "at least one filter"),
+        (
+            lambda: plot_feature_maps({"conv": torch.zeros(2, 1, 3, 3)}, n_images=0),
+            "n_images must be a positive integer, got 0",
+        ),
+        (lambda: plot_feature_maps({"conv": torch.zeros(2, 0, 3, 3)}), "'conv' is empty"),
+        (lambda: show_images(torch.zeros(1, 3, 2, 2), [3], CLASSES), "label 3 has no name"),
+        (lambda: plot_class_examples(torch.zeros(1, 3, 2, 2), [0], []), "classes is empty"),
+    ],
+    ids=[
+        "no-images",
+        "ncols-0",
+        "standardized-no-images",
+        "no-filters",
+        "n_images-0",
+        "no-channels",
+        "label-out-of-range",
+        "no-classes",
+    ],
+)
+def test_empty_or_out_of_range_input_is_named(draw, match):
+    with pytest.raises(ValueError, match=match):
+        draw()
+
+
+def test_numpy_arrays_are_drawn_as_the_same_tensors_would_be():
+    images = np.random.default_rng(0).random((3, 3, 4, 4)).astype(np.float32)
+    labels = np.array([2, 0, 1])
+    tensors = torch.from_numpy(images)
+    pairs = [
+        (show_images(images, labels, CLASSES), show_images(tensors, labels, CLASSES)),
+        (
+            show_standardized(images, normalizer=NORMALIZER),
+            show_standardized(tensors, normalizer=NORMALIZER),
+        ),
+        (
+            plot_class_examples(images, labels, CLASSES),
+            plot_class_examples(tensors, labels, CLASSES),
+        ),
+        (plot_filters(images), plot_filters(tensors)),
+    ]
+    for from_numpy, from_tensor in pairs:
+        assert len(from_numpy.axes) == len(from_tensor.axes)
+        for a, b in zip(from_numpy.axes, from_tensor.axes, strict=True):
+            assert a.get_title() == b.get_title()
+            for x, y in zip(a.get_images(), b.get_images(), strict=True):
+                np.testing.assert_array_equal(x.get_array(), y.get_array())
+    restored = denormalize(images, NORMALIZER)
+    np.testing.assert_array_equal(restored, denormalize(tensors, NORMALIZER))
+    with pytest.raises(TypeError, match=r"images must be a torch\.Tensor or NumPy array"):
+        show_images(images.tolist())

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import os
 import sys
 import zipfile
 from pathlib import Path
@@ -44,11 +45,14 @@ _ZIP_TIME = (2020, 1, 1, 0, 0, 0)
 
 def _resize(path: str, how: str) -> np.ndarray:
     """One original as a ``(28, 28, 3)`` uint8 array, resized the way ``how`` names."""
-    with Image.open(path) as image:
-        if how == "lanczos":
+    if how != "lanczos":
+        return data._decode(path).permute(1, 2, 0).numpy()
+    try:
+        with Image.open(path) as image:
             small = image.resize((data.IMAGE_SIZE, data.IMAGE_SIZE), Image.Resampling.LANCZOS)
             return np.asarray(small.convert("RGB"))
-    return data._decode(path).permute(1, 2, 0).numpy()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise data.DatasetLayoutError(f"cannot decode image {path}: {exc}") from exc
 
 
 def collect(folder: Path, *, resize: str | None) -> dict[str, np.ndarray]:
@@ -88,6 +92,15 @@ def to_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     return buffer.getvalue()
 
 
+def _replace(path: Path, payload: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(payload)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
@@ -113,8 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     payload = to_bytes(arrays)
     digest = hashlib.sha256(payload).hexdigest()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_bytes(payload)
-    args.out.with_suffix(".sha256").write_text(f"{digest}  {args.out.name}\n")
+    # Each file is replaced whole (a killed run leaves the old one, never half of a new one);
+    # a new .npz beside the old checksum is refused on load until the checksum follows.
+    _replace(args.out, payload)
+    _replace(args.out.with_suffix(".sha256"), f"{digest}  {args.out.name}\n".encode())
     print(f"wrote {args.out} ({len(payload):,} bytes, {counts}), SHA-256 {digest}")
     return 0
 
