@@ -13,13 +13,16 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "capture",
+    "checkpoint",
     "data",
     "diagrams",
     "ewma",
     "lr_finder",
+    "lr_suggest",
     "models",
     "paths",
     "plotting",
+    "report",
     "schedulers",
     "trainer",
 )

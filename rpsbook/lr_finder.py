@@ -34,11 +34,19 @@ from torch.optim.lr_scheduler import LambdaLR
 from tqdm import tqdm
 
 from ._utils import (
+    check_int,
     forked_rng,
+    is_real,
     loader_generators,
     map_tensors,
     progress_enabled,
     snapshot_optimizer,
+)
+from .lr_suggest import (
+    METHOD_LABELS,
+    SUGGESTION_METHODS,
+    suggest_lr,
+    suggest_lrs,
 )
 
 if TYPE_CHECKING:
@@ -86,19 +94,18 @@ def make_lr_fn(
     >>> 0.01 * lr_fn(1)
     0.012589254117941673
     """
-    if not (isinstance(start_lr, int | float) and math.isfinite(start_lr) and start_lr > 0):
+    if not (is_real(start_lr) and math.isfinite(start_lr) and start_lr > 0):
         raise ValueError(f"start_lr must be a positive finite number, got {start_lr!r}")
-    if not (isinstance(end_lr, int | float) and math.isfinite(end_lr) and end_lr > start_lr):
+    if not (is_real(end_lr) and math.isfinite(end_lr) and end_lr > start_lr):
         raise ValueError(
             f"end_lr must be a finite number larger than start_lr={start_lr!r}, got {end_lr!r}; "
             "the range test only increases the learning rate"
         )
-    if isinstance(num_iter, bool) or not isinstance(num_iter, int) or num_iter < 1:
-        raise ValueError(f"num_iter must be an integer >= 1, got {num_iter!r}")
+    num_iter = check_int(num_iter, "num_iter", 1)
     if step_mode not in _STEP_MODES:
         raise ValueError(f"step_mode must be one of {_STEP_MODES}, got {step_mode!r}")
 
-    ratio = end_lr / start_lr
+    ratio = float(end_lr) / float(start_lr)  # NumPy scalars in, Python floats out
     if step_mode == "exp":
 
         def lr_fn(iteration: int) -> float:
@@ -110,136 +117,6 @@ def make_lr_fn(
             return 1 + iteration * (ratio - 1) / num_iter
 
     return lr_fn
-
-
-SuggestionMethod = Literal["steepest", "valley", "slide", "minimum"]
-SUGGESTION_METHODS: tuple[SuggestionMethod, ...] = ("steepest", "valley", "slide", "minimum")
-_METHOD_LABELS = {
-    "steepest": "steepest descent",
-    "valley": "valley",
-    "slide": "slide",
-    "minimum": "minimum / 10",
-}
-
-
-def suggest_lr(
-    lrs: Iterable[float],
-    losses: Iterable[float],
-    skip_start: int = 10,
-    skip_end: int = 5,
-    method: SuggestionMethod = "steepest",
-) -> float | None:
-    """A learning rate read off a range-test curve, by one of four rules.
-
-    The first ``skip_start`` and last ``skip_end`` points are dropped first (the flat start
-    and the divergent end are noisy; fastai drops ``num_iter // 10`` and 5, the same for 100
-    iterations). Then, for ``method``:
-
-    ``"steepest"`` (default)
-        The lr where the loss falls fastest on a log-lr axis: the most negative
-        ``numpy.gradient(loss, log10(lr))`` (central differences, one-sided at the ends).
-        torch-lr-finder differentiates with respect to the *index* of the point, which picks
-        the same point on an exponential grid (evenly spaced in log lr) but favours small
-        learning rates on a linear one; fastai's ``steep`` uses forward differences and
-        returns the left end of the steepest segment.
-    ``"valley"`` (fastai's default)
-        Find the longest strictly decreasing subsequence of the losses (not necessarily
-        contiguous); with ``L`` its length and ``end`` the first index where one of that
-        length ends, take ``start = end - L`` and return the lr at
-        ``start + int(L / 3) + int(L / 3 / 2)`` (clamped to 0): about halfway along the
-        valley, well before its bottom.
-    ``"slide"`` (fastai's interval slide rule; ``lr_diff=15``, ``thresh=0.005``)
-        With ``g = numpy.gradient(loss)`` (per index), compare ``g`` at the last point and 15
-        points before it, and slide both towards the start while they differ by more than
-        0.005; return the lr of the left point at the last such position (the point 15 before
-        the end when they never differ). The threshold is in loss units per step, so the rule
-        depends on the scale of the loss.
-    ``"minimum"``
-        One tenth of the lr with the lowest loss.
-
-    Parameters
-    ----------
-    lrs, losses : sequence of float, shape (n,)
-        Strictly increasing positive learning rates and their (smoothed) losses.
-    skip_start, skip_end : int
-        Points dropped at each end before applying the rule.
-    method : {"steepest", "valley", "slide", "minimum"}
-
-    Returns
-    -------
-    float or None
-        The suggested lr, or ``None`` when too few points remain after skipping (fewer than
-        two; for ``"slide"``, no more than 15).
-    """
-    if method not in SUGGESTION_METHODS:
-        raise ValueError(f"method must be one of {SUGGESTION_METHODS}, got {method!r}")
-    lr_array = np.asarray(list(lrs), dtype=float)
-    loss_array = np.asarray(list(losses), dtype=float)
-    if lr_array.ndim != 1 or lr_array.shape != loss_array.shape:
-        raise ValueError(
-            f"lrs and losses must be 1-D and of the same length, got shapes "
-            f"{lr_array.shape} and {loss_array.shape}"
-        )
-    if skip_start < 0 or skip_end < 0:
-        raise ValueError(f"skip_start and skip_end must be >= 0, got {skip_start}, {skip_end}")
-    stop = len(lr_array) - skip_end
-    lr_array, loss_array = lr_array[skip_start:stop], loss_array[skip_start:stop]
-    if len(lr_array) < 2:
-        return None
-    if np.any(lr_array <= 0) or np.any(np.diff(lr_array) <= 0):
-        raise ValueError("lrs must be positive and strictly increasing")
-    if not np.all(np.isfinite(loss_array)):
-        raise ValueError("losses must be finite (a range test stops before a non-finite loss)")
-    if method == "steepest":
-        slopes = np.gradient(loss_array, np.log10(lr_array))
-        return float(lr_array[int(np.argmin(slopes))])
-    if method == "valley":
-        return float(lr_array[_valley_index(loss_array)])
-    if method == "slide":
-        index = _slide_index(loss_array, lr_diff=15, thresh=0.005)
-        return None if index is None else float(lr_array[index])
-    return float(lr_array[int(np.argmin(loss_array))]) / 10
-
-
-def _valley_index(losses: np.ndarray) -> int:
-    """fastai's ``valley`` index (see :func:`suggest_lr`)."""
-    n = len(losses)
-    # lengths[i]: the longest strictly decreasing subsequence that ends at point i.
-    lengths = np.ones(n, dtype=int)
-    for i in range(1, n):
-        higher = losses[:i] > losses[i]
-        if higher.any():
-            lengths[i] = lengths[:i][higher].max() + 1
-    end = int(np.argmax(lengths))  # the first index of the longest
-    length = int(lengths[end])
-    start = end - length
-    return max(start + int(length / 3) + int(length / 3 / 2), 0)
-
-
-def _slide_index(losses: np.ndarray, lr_diff: int, thresh: float) -> int | None:
-    """fastai's ``slide`` index (see :func:`suggest_lr`), counted from the start."""
-    n = len(losses)
-    if n <= lr_diff:
-        return None
-    grads = np.gradient(losses)
-    right, left = n - 1, n - 1 - lr_diff
-    chosen = left
-    while left >= 0 and abs(grads[right] - grads[left]) > thresh:
-        chosen = left
-        right, left = right - 1, left - 1
-    return chosen
-
-
-def suggest_lrs(
-    lrs: Iterable[float],
-    losses: Iterable[float],
-    skip_start: int = 10,
-    skip_end: int = 5,
-    methods: Iterable[SuggestionMethod] = SUGGESTION_METHODS,
-) -> dict[str, float | None]:
-    """``{method: suggest_lr(lrs, losses, skip_start, skip_end, method)}`` for ``methods``."""
-    lrs, losses = list(lrs), list(losses)
-    return {m: suggest_lr(lrs, losses, skip_start, skip_end, method=m) for m in methods}
 
 
 @dataclass
@@ -367,7 +244,7 @@ class LRRangeTestResult:
             for index, (method, suggestion) in enumerate(found.items()):
                 if suggestion is None:
                     continue
-                name = _METHOD_LABELS[method]
+                name = METHOD_LABELS[method]
                 ax.scatter(
                     [suggestion],
                     [np.interp(np.log10(suggestion), np.log10(lrs), losses)],
@@ -483,18 +360,16 @@ def lr_range_test(
     loaders' samplers, so that the training run that follows sees the same random numbers as
     without the test.
     """
-    if not (isinstance(alpha, int | float) and 0 < alpha <= 1):
+    if not (is_real(alpha) and 0 < alpha <= 1):
         raise ValueError(f"alpha must be in (0, 1] (1 = no smoothing), got {alpha!r}")
     if diverge_th is not None and not diverge_th > 1:
         raise ValueError(f"diverge_th must be > 1 (a multiple of the best loss), got {diverge_th}")
     if not optimizer.param_groups:
         raise ValueError("optimizer has no param_groups")
-    if isinstance(accumulation_steps, bool) or not (
-        isinstance(accumulation_steps, int) and accumulation_steps >= 1
-    ):
-        raise ValueError(f"accumulation_steps must be an integer >= 1, got {accumulation_steps!r}")
+    accumulation_steps = check_int(accumulation_steps, "accumulation_steps", 1)
     first_lr = float(optimizer.param_groups[0]["lr"]) if start_lr is None else start_lr
     lr_fn = make_lr_fn(first_lr, end_lr, num_iter, step_mode)
+    start_lr = None if start_lr is None else float(start_lr)
     target = _batch_device(model, device)
 
     lrs: list[float] = []

@@ -63,3 +63,11 @@ def test_the_probe_sees_heavy_imports() -> None:
     loaded = _imported("rpsbook.data")
     assert {"torch", "torchvision", "torchvision.models", "PIL.Image"} <= set(loaded)
     assert "matplotlib" not in loaded
+
+
+def test_every_submodule_is_an_attribute_of_the_package() -> None:
+    import rpsbook
+
+    for name in rpsbook._SUBMODULES:
+        assert getattr(rpsbook, name).__name__ == f"rpsbook.{name}"
+    assert rpsbook.report.compare_with_book  # AttributeError before it was listed
