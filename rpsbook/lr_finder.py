@@ -212,8 +212,8 @@ class LRRangeTestResult:
         -------
         matplotlib.figure.Figure
         """
-        if skip_start < 0 or skip_end < 0:
-            raise ValueError(f"skip_start and skip_end must be >= 0, got {skip_start}, {skip_end}")
+        skip_start = check_int(skip_start, "skip_start", 0)
+        skip_end = check_int(skip_end, "skip_end", 0)
         if ax is None:
             # A pyplot figure, unlike a bare Figure, is seen by plt.show() and by
             # Sphinx-Gallery's scraper.

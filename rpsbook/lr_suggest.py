@@ -11,6 +11,8 @@ from typing import Literal
 
 import numpy as np
 
+from ._utils import check_int
+
 __all__ = ["SUGGESTION_METHODS", "SuggestionMethod", "suggest_lr", "suggest_lrs"]
 
 SuggestionMethod = Literal["steepest", "valley", "slide", "minimum"]
@@ -81,8 +83,8 @@ def suggest_lr(
             f"lrs and losses must be 1-D and of the same length, got shapes "
             f"{lr_array.shape} and {loss_array.shape}"
         )
-    if skip_start < 0 or skip_end < 0:
-        raise ValueError(f"skip_start and skip_end must be >= 0, got {skip_start}, {skip_end}")
+    skip_start = check_int(skip_start, "skip_start", 0)
+    skip_end = check_int(skip_end, "skip_end", 0)
     stop = len(lr_array) - skip_end
     lr_array, loss_array = lr_array[skip_start:stop], loss_array[skip_start:stop]
     if len(lr_array) < 2:

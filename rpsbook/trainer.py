@@ -320,8 +320,8 @@ class StepByStep:
 
     def accuracy(self, loader: DataLoader) -> float:
         """Fraction of correctly classified samples over ``loader``."""
-        counts = self.loader_apply(loader, self.correct)
-        return float(counts[:, 0].sum() / counts[:, 1].sum())
+        hits, total = self.loader_apply(loader, self.correct).sum(dim=0).tolist()
+        return hits / total  # Python ints: exact, not a float32 division
 
     # The book's static methods. rpsbook.data is imported when called: it imports
     # torchvision, which training does not need.

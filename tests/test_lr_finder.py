@@ -446,8 +446,13 @@ def test_plot_makes_a_pyplot_figure_that_galleries_and_show_can_see():
     result = LRRangeTestResult(lrs, losses, losses, suggest_lr(lrs, losses), False, "exp")
     figure = result.plot()
     assert plt.fignum_exists(figure.number)
-    with pytest.raises(ValueError, match="skip_start and skip_end must be >= 0"):
+    with pytest.raises(ValueError, match="skip_end must be an integer >= 0, got -1"):
         result.plot(skip_end=-1)
+    with pytest.raises(ValueError, match=r"skip_start must be an integer >= 0, got 2\.5"):
+        result.plot(skip_start=2.5)  # a TypeError from slicing before
+    with pytest.raises(ValueError, match="skip_start must be an integer >= 0, got True"):
+        suggest_lr(lrs, losses, skip_start=True)
+    assert suggest_lr(lrs, losses, np.int64(10), np.int64(5)) == suggest_lr(lrs, losses, 10, 5)
 
 
 def test_plot_shows_raw_losses_and_forwards_label_and_line_style():
