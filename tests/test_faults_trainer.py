@@ -186,6 +186,15 @@ def _fresh() -> StepByStep:
     return sbs
 
 
+def _assert_refused(sbs: StepByStep, path, match: str) -> None:
+    """``sbs.load_checkpoint(path)`` raises a ValueError matching ``match``, changing nothing."""
+    before = _state(sbs)
+    with pytest.raises(ValueError, match=match):
+        sbs.load_checkpoint(path)
+    assert_nested_equal(_state(sbs), before)
+    assert sbs.losses == [] and sbs.total_epochs == 0
+
+
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
 def test_truncated_or_corrupt_files_raise_and_change_nothing(saved, damage):
     data = saved.read_bytes()
@@ -197,10 +206,7 @@ def test_truncated_or_corrupt_files_raise_and_change_nothing(saved, damage):
         }[damage]
     )
     sbs = _fresh()
-    before = _state(sbs)
-    with pytest.raises(ValueError, match=r"ckpt.pth is not a readable checkpoint"):
-        sbs.load_checkpoint(saved)
-    assert_nested_equal(_state(sbs), before)
+    _assert_refused(sbs, saved, r"ckpt.pth is not a readable checkpoint")
 
 
 def test_missing_file_and_foreign_content(saved, tmp_path):
@@ -223,11 +229,7 @@ def test_optimizer_mismatch_is_detected_before_the_weights_change(saved):
     )
     sbs.set_optimizer(two_groups)
     sbs.set_lr_scheduler(StepLR(two_groups, step_size=1))
-    before = _state(sbs)
-    with pytest.raises(ValueError, match=r"param groups of sizes \[6\].*\[2, 4\]"):
-        sbs.load_checkpoint(saved)
-    assert_nested_equal(_state(sbs), before)
-    assert sbs.losses == [] and sbs.total_epochs == 0
+    _assert_refused(sbs, saved, r"param groups of sizes \[6\].*\[2, 4\]")
 
 
 def test_other_architecture_and_scheduler_kind_are_rejected(saved):
@@ -238,10 +240,7 @@ def test_other_architecture_and_scheduler_kind_are_rejected(saved):
         other.load_checkpoint(saved)
     sbs = _fresh()
     sbs.set_lr_scheduler(ExponentialLR(sbs.optimizer, gamma=0.9))
-    before = _state(sbs)
-    with pytest.raises(ValueError, match=r"holds a StepLR state.*ExponentialLR"):
-        sbs.load_checkpoint(saved)
-    assert_nested_equal(_state(sbs), before)
+    _assert_refused(sbs, saved, r"holds a StepLR state.*ExponentialLR")
 
 
 def test_a_failure_while_applying_rolls_everything_back(saved, monkeypatch):
@@ -298,11 +297,7 @@ def test_every_entry_is_checked_before_anything_changes(saved, tmp_path, key, va
     damaged[key] = value
     torch.save(damaged, tmp_path / "damaged.pth")
     sbs = _fresh()
-    before = _state(sbs)
-    with pytest.raises(ValueError, match=match):
-        sbs.load_checkpoint(tmp_path / "damaged.pth")
-    assert_nested_equal(_state(sbs), before)
-    assert sbs.total_epochs == 0 and sbs.losses == []
+    _assert_refused(sbs, tmp_path / "damaged.pth", match)
 
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["class-saved", "book-without-class"])
@@ -315,11 +310,8 @@ def test_an_adam_checkpoint_is_refused_by_an_sgd_trainer(saved, tmp_path, legacy
     sgd = torch.optim.SGD(sbs.model.parameters(), lr=0.1)
     sbs.set_optimizer(sgd)
     sbs.set_lr_scheduler(StepLR(sgd, step_size=1, gamma=0.5))
-    before = _state(sbs)
     saved_as = r"optimizer with \['betas'\]" if legacy else "Adam"
-    with pytest.raises(ValueError, match=rf"state of a {saved_as}, but .* is a SGD"):
-        sbs.load_checkpoint(saved)
-    assert_nested_equal(_state(sbs), before)
+    _assert_refused(sbs, saved, rf"state of a {saved_as}, but .* is a SGD")
     sbs.train(1)  # no KeyError: 'momentum' later
 
 
