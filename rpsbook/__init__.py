@@ -18,7 +18,6 @@ _SUBMODULES = (
     "diagrams",
     "ewma",
     "lr_finder",
-    "lr_suggest",
     "models",
     "paths",
     "plotting",

@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -33,20 +32,11 @@ from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 from tqdm import tqdm
 
+from ._range_test import BatchFn, OptimizerStep, batch_device, cycle, preserved, validation_loss
 from ._utils import (
     check_int,
-    forked_rng,
     is_real,
-    loader_generators,
-    map_tensors,
     progress_enabled,
-    snapshot_optimizer,
-)
-from .lr_suggest import (
-    METHOD_LABELS,
-    SUGGESTION_METHODS,
-    suggest_lr,
-    suggest_lrs,
 )
 
 if TYPE_CHECKING:
@@ -63,7 +53,6 @@ __all__ = [
 ]
 
 StepMode = Literal["exp", "linear"]
-BatchFn = Callable[[Any], tuple[Any, Any]]
 _STEP_MODES = ("exp", "linear")
 
 
@@ -117,6 +106,136 @@ def make_lr_fn(
             return 1 + iteration * (ratio - 1) / num_iter
 
     return lr_fn
+
+
+SuggestionMethod = Literal["steepest", "valley", "slide", "minimum"]
+SUGGESTION_METHODS: tuple[SuggestionMethod, ...] = ("steepest", "valley", "slide", "minimum")
+_METHOD_LABELS = {
+    "steepest": "steepest descent",
+    "valley": "valley",
+    "slide": "slide",
+    "minimum": "minimum / 10",
+}
+
+
+def suggest_lr(
+    lrs: Iterable[float],
+    losses: Iterable[float],
+    skip_start: int = 10,
+    skip_end: int = 5,
+    method: SuggestionMethod = "steepest",
+) -> float | None:
+    """A learning rate read off a range-test curve, by one of four rules.
+
+    The first ``skip_start`` and last ``skip_end`` points are dropped first (the flat start
+    and the divergent end are noisy; fastai drops ``num_iter // 10`` and 5, the same for 100
+    iterations). Then, for ``method``:
+
+    ``"steepest"`` (default)
+        The lr where the loss falls fastest on a log-lr axis: the most negative
+        ``numpy.gradient(loss, log10(lr))`` (central differences, one-sided at the ends).
+        torch-lr-finder differentiates with respect to the *index* of the point, which picks
+        the same point on an exponential grid (evenly spaced in log lr) but favours small
+        learning rates on a linear one; fastai's ``steep`` uses forward differences and
+        returns the left end of the steepest segment.
+    ``"valley"`` (fastai's default)
+        Find the longest strictly decreasing subsequence of the losses (not necessarily
+        contiguous); with ``L`` its length and ``end`` the first index where one of that
+        length ends, take ``start = end - L`` and return the lr at
+        ``start + int(L / 3) + int(L / 3 / 2)`` (clamped to 0): about halfway along the
+        valley, well before its bottom.
+    ``"slide"`` (fastai's interval slide rule; ``lr_diff=15``, ``thresh=0.005``)
+        With ``g = numpy.gradient(loss)`` (per index), compare ``g`` at the last point and 15
+        points before it, and slide both towards the start while they differ by more than
+        0.005; return the lr of the left point at the last such position (the point 15 before
+        the end when they never differ). The threshold is in loss units per step, so the rule
+        depends on the scale of the loss.
+    ``"minimum"``
+        One tenth of the lr with the lowest loss.
+
+    Parameters
+    ----------
+    lrs, losses : sequence of float, shape (n,)
+        Strictly increasing positive learning rates and their (smoothed) losses.
+    skip_start, skip_end : int
+        Points dropped at each end before applying the rule.
+    method : {"steepest", "valley", "slide", "minimum"}
+
+    Returns
+    -------
+    float or None
+        The suggested lr, or ``None`` when too few points remain after skipping (fewer than
+        two; for ``"slide"``, no more than 15).
+    """
+    if method not in SUGGESTION_METHODS:
+        raise ValueError(f"method must be one of {SUGGESTION_METHODS}, got {method!r}")
+    lr_array = np.asarray(list(lrs), dtype=float)
+    loss_array = np.asarray(list(losses), dtype=float)
+    if lr_array.ndim != 1 or lr_array.shape != loss_array.shape:
+        raise ValueError(
+            f"lrs and losses must be 1-D and of the same length, got shapes "
+            f"{lr_array.shape} and {loss_array.shape}"
+        )
+    skip_start = check_int(skip_start, "skip_start", 0)
+    skip_end = check_int(skip_end, "skip_end", 0)
+    stop = len(lr_array) - skip_end
+    lr_array, loss_array = lr_array[skip_start:stop], loss_array[skip_start:stop]
+    if len(lr_array) < 2:
+        return None
+    if np.any(lr_array <= 0) or np.any(np.diff(lr_array) <= 0):
+        raise ValueError("lrs must be positive and strictly increasing")
+    if not np.all(np.isfinite(loss_array)):
+        raise ValueError("losses must be finite (a range test stops before a non-finite loss)")
+    if method == "steepest":
+        slopes = np.gradient(loss_array, np.log10(lr_array))
+        return float(lr_array[int(np.argmin(slopes))])
+    if method == "valley":
+        return float(lr_array[_valley_index(loss_array)])
+    if method == "slide":
+        index = _slide_index(loss_array, lr_diff=15, thresh=0.005)
+        return None if index is None else float(lr_array[index])
+    return float(lr_array[int(np.argmin(loss_array))]) / 10
+
+
+def _valley_index(losses: np.ndarray) -> int:
+    """fastai's ``valley`` index (see :func:`suggest_lr`)."""
+    n = len(losses)
+    # lengths[i]: the longest strictly decreasing subsequence that ends at point i.
+    lengths = np.ones(n, dtype=int)
+    for i in range(1, n):
+        higher = losses[:i] > losses[i]
+        if higher.any():
+            lengths[i] = lengths[:i][higher].max() + 1
+    end = int(np.argmax(lengths))  # the first index of the longest
+    length = int(lengths[end])
+    start = end - length
+    return max(start + int(length / 3) + int(length / 3 / 2), 0)
+
+
+def _slide_index(losses: np.ndarray, lr_diff: int, thresh: float) -> int | None:
+    """fastai's ``slide`` index (see :func:`suggest_lr`), counted from the start."""
+    n = len(losses)
+    if n <= lr_diff:
+        return None
+    grads = np.gradient(losses)
+    right, left = n - 1, n - 1 - lr_diff
+    chosen = left
+    while left >= 0 and abs(grads[right] - grads[left]) > thresh:
+        chosen = left
+        right, left = right - 1, left - 1
+    return chosen
+
+
+def suggest_lrs(
+    lrs: Iterable[float],
+    losses: Iterable[float],
+    skip_start: int = 10,
+    skip_end: int = 5,
+    methods: Iterable[SuggestionMethod] = SUGGESTION_METHODS,
+) -> dict[str, float | None]:
+    """``{method: suggest_lr(lrs, losses, skip_start, skip_end, method)}`` for ``methods``."""
+    lrs, losses = list(lrs), list(losses)
+    return {m: suggest_lr(lrs, losses, skip_start, skip_end, method=m) for m in methods}
 
 
 @dataclass
@@ -244,7 +363,7 @@ class LRRangeTestResult:
             for index, (method, suggestion) in enumerate(found.items()):
                 if suggestion is None:
                     continue
-                name = METHOD_LABELS[method]
+                name = _METHOD_LABELS[method]
                 ax.scatter(
                     [suggestion],
                     [np.interp(np.log10(suggestion), np.log10(lrs), losses)],
@@ -370,13 +489,13 @@ def lr_range_test(
     first_lr = float(optimizer.param_groups[0]["lr"]) if start_lr is None else start_lr
     lr_fn = make_lr_fn(first_lr, end_lr, num_iter, step_mode)
     start_lr = None if start_lr is None else float(start_lr)
-    target = _batch_device(model, device)
+    target = batch_device(model, device)
 
     lrs: list[float] = []
     raw_losses: list[float] = []
     losses: list[float] = []
     diverged = False
-    with _preserved(model, optimizer, (train_loader, val_loader), target):
+    with preserved(model, optimizer, (train_loader, val_loader), target):
         model.zero_grad(set_to_none=True)
         optimizer.zero_grad(set_to_none=True)
         for group in optimizer.param_groups:
@@ -386,10 +505,12 @@ def lr_range_test(
             if start_lr is not None:
                 group["lr"] = start_lr
         scheduler = LambdaLR(optimizer, lr_fn)
-        batches = _cycle(train_loader, "train_loader")
+        batches = cycle(train_loader, "train_loader")
         bar = tqdm(total=num_iter, desc="LR range test", disable=not progress_enabled(progress))
         best = math.inf
-        step = _Step(model, optimizer, loss_fn, target, accumulation_steps, mixed_precision)
+        step = OptimizerStep(
+            model, optimizer, loss_fn, target, accumulation_steps, mixed_precision
+        )
         try:
             for _ in range(num_iter):
                 lr = float(optimizer.param_groups[0]["lr"])
@@ -403,7 +524,7 @@ def lr_range_test(
                     warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step")
                     scheduler.step()
                 if val_loader is not None:
-                    value = _validation_loss(model, loss_fn, val_loader, target, batch_fn)
+                    value = validation_loss(model, loss_fn, val_loader, target, batch_fn)
                     if not math.isfinite(value):
                         diverged = True
                         break
@@ -428,198 +549,3 @@ def lr_range_test(
         step_mode=step_mode,
         suggestions=suggest_lrs(lrs, losses),
     )
-
-
-def _batch_device(model: nn.Module, device: str | torch.device | None) -> torch.device:
-    tensors = [*model.parameters(), *model.buffers()]
-    model_device = tensors[0].device if tensors else torch.device("cpu")
-    if device is None:
-        return model_device
-    device = torch.device(device)
-    for tensor in tensors:
-        same = tensor.device.type == device.type and (
-            device.index is None or tensor.device.index == device.index
-        )
-        if not same:
-            raise ValueError(
-                f"device={str(device)!r} but the model has tensors on {tensor.device}; move the "
-                "model there before creating its optimizer, or leave device=None"
-            )
-    return device
-
-
-class _Step:
-    """One optimizer step of the range test, over ``accumulation_steps`` mini-batches."""
-
-    def __init__(
-        self,
-        model: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        loss_fn: Callable[..., torch.Tensor],
-        device: torch.device,
-        accumulation_steps: int,
-        mixed_precision: bool,
-    ) -> None:
-        self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
-        self.device, self.accumulation_steps = device, accumulation_steps
-        self.dtype: torch.dtype | None = None
-        self.scaler: torch.amp.GradScaler | None = None
-        if mixed_precision:
-            # float16 needs loss scaling against underflowing gradients; bfloat16 does not.
-            self.dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
-            if device.type == "cuda":
-                self.scaler = torch.amp.GradScaler("cuda")
-
-    def __call__(self, batches: Iterator[Any], batch_fn: BatchFn | None) -> float | None:
-        """Take the step; its loss, or ``None`` (no step taken) if a loss is not finite."""
-        self.model.train()
-        total: torch.Tensor | None = None
-        for _ in range(self.accumulation_steps):
-            inputs, targets = _prepare(next(batches), self.device, "train_loader", batch_fn)
-            with torch.autocast(
-                self.device.type, dtype=self.dtype, enabled=self.dtype is not None
-            ):
-                loss = self.loss_fn(_forward(self.model, inputs), targets)
-            if not math.isfinite(loss.item()):
-                self.optimizer.zero_grad(set_to_none=True)
-                return None
-            loss = loss / self.accumulation_steps
-            (loss if self.scaler is None else self.scaler.scale(loss)).backward()
-            total = loss.detach() if total is None else total + loss.detach()
-        if self.scaler is None:
-            self.optimizer.step()
-        else:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        self.optimizer.zero_grad(set_to_none=True)
-        assert total is not None
-        return total.item()
-
-
-def _forward(model: nn.Module, inputs: Any) -> Any:
-    if isinstance(inputs, dict):
-        return model(**inputs)
-    if isinstance(inputs, tuple | list):
-        return model(*inputs)
-    return model(inputs)
-
-
-def _prepare(
-    batch: Any, device: torch.device, name: str, batch_fn: BatchFn | None
-) -> tuple[Any, Any]:
-    """``(inputs, targets)`` of a mini-batch, on ``device``."""
-    if batch_fn is None:
-        return _unpack(batch, device, name)
-    pair = batch_fn(batch)
-    if not (isinstance(pair, tuple | list) and len(pair) == 2):
-        raise TypeError(
-            f"batch_fn must return an (inputs, targets) pair for each {name} batch, got "
-            f"{type(pair).__name__}"
-        )
-    move = lambda tensor: tensor.to(device, non_blocking=True)  # noqa: E731
-    return map_tensors(pair[0], move), map_tensors(pair[1], move)
-
-
-def _batch_size(targets: Any) -> int:
-    """The length of the first tensor in ``targets`` (1 when it holds none)."""
-    if isinstance(targets, torch.Tensor):
-        return len(targets) if targets.ndim else 1
-    items = targets.values() if isinstance(targets, dict) else targets
-    if isinstance(items, Iterable) and not isinstance(items, str | bytes):
-        for item in items:
-            if isinstance(item, torch.Tensor | tuple | list | dict):
-                return _batch_size(item)
-    return 1
-
-
-def _unpack(batch: Any, device: torch.device, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-    if not (
-        isinstance(batch, list | tuple)
-        and len(batch) >= 2
-        and all(isinstance(item, torch.Tensor) for item in batch[:2])
-    ):
-        raise TypeError(
-            f"{name} must yield (x, y, ...) tuples of tensors, got {type(batch).__name__}; "
-            "pass batch_fn=... to adapt other batches"
-        )
-    return batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
-
-
-def _cycle(loader: Iterable[Any], name: str) -> Iterator[Any]:
-    while True:
-        empty = True
-        for batch in loader:
-            empty = False
-            yield batch
-        if empty:
-            raise ValueError(f"{name} yielded no mini-batches")
-
-
-def _validation_loss(
-    model: nn.Module,
-    loss_fn: Callable[..., torch.Tensor],
-    loader: Iterable[Any],
-    device: torch.device,
-    batch_fn: BatchFn | None,
-) -> float:
-    model.eval()
-    weighted: list[torch.Tensor] = []
-    count = 0
-    with torch.no_grad():
-        for batch in loader:
-            inputs, targets = _prepare(batch, device, "val_loader", batch_fn)
-            size = _batch_size(targets)
-            weighted.append(loss_fn(_forward(model, inputs), targets).detach().float() * size)
-            count += size
-    if count == 0:
-        raise ValueError("val_loader yielded no mini-batches")
-    return torch.stack(weighted).sum().item() / count
-
-
-@contextmanager
-def _preserved(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    loaders: Iterable[Any],
-    device: torch.device,
-) -> Iterator[None]:
-    """Snapshot everything the range test mutates and put it back on exit, even on errors."""
-    tensors: dict[int, torch.Tensor] = {}
-    for tensor in [*model.parameters(), *model.buffers()]:
-        tensors[id(tensor)] = tensor
-    for group in optimizer.param_groups:
-        for param in group["params"]:
-            tensors[id(param)] = param
-    values = [(tensor, tensor.detach().clone()) for tensor in tensors.values()]
-    grads = [
-        (tensor, None if tensor.grad is None else tensor.grad.detach().clone())
-        for tensor in tensors.values()
-    ]
-    modes = [(module, module.training) for module in model.modules()]
-    restore_optimizer = snapshot_optimizer(optimizer)
-    # LambdaLR replaces ``optimizer.step`` by a counting wrapper stored on the instance and sets
-    # ``optimizer._opt_called``; both are undone so the optimizer is left as it was found.
-    instance_attrs = {
-        key: vars(optimizer)[key] for key in ("step", "_opt_called") if key in vars(optimizer)
-    }
-    unique = {id(g): g for loader in loaders for g in loader_generators(loader)}
-    generators = [(g, g.get_state()) for g in unique.values()]
-    try:
-        with forked_rng(device):
-            yield
-    finally:
-        with torch.no_grad():
-            for tensor, value in values:
-                tensor.copy_(value)
-        for tensor, grad in grads:
-            tensor.grad = grad
-        for module, training in modes:
-            module.training = training
-        restore_optimizer()
-        for key in ("step", "_opt_called"):
-            if key in instance_attrs:
-                vars(optimizer)[key] = instance_attrs[key]
-            else:
-                vars(optimizer).pop(key, None)
-        for generator, generator_state in generators:
-            generator.set_state(generator_state)

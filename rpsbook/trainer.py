@@ -1,7 +1,7 @@
 """``StepByStep``: the chapter's trainer, a facade over its collaborators.
 
 Configuration, the training loop and evaluation live here; checkpoints in
-:mod:`rpsbook.checkpoint`, hooks in :class:`rpsbook.capture.HookRegistry`, scheduler stepping
+``rpsbook.checkpoint``, hooks in :class:`rpsbook.capture.HookRegistry`, scheduler stepping
 in :class:`rpsbook.schedulers.SchedulerStepper` and the range test in :mod:`rpsbook.lr_finder`.
 """
 
@@ -364,16 +364,20 @@ class StepByStep:
         """Write everything needed to resume training to ``path``, atomically.
 
         The book's keys, plus the optimizer's and scheduler's classes, the scheduler's state,
-        ``learning_rates``, ``step_lrs`` and the random state: see :mod:`rpsbook.checkpoint`.
+        ``learning_rates``, ``step_lrs`` and the random state (see ``rpsbook.checkpoint``).
         """
         checkpoint.save(self, path)
 
     def load_checkpoint(self, path: str | os.PathLike[str]) -> None:
         """Restore what :meth:`save_checkpoint` wrote, all or nothing.
 
-        Set the optimizer (and the same kind of scheduler, if one was saved) first; what is
-        checked before anything changes: :func:`rpsbook.checkpoint.load`. The saved
-        random state is kept for the next ``train(seed=None)``; the model is left in train mode.
+        Set the optimizer (and the same kind of scheduler, if one was saved) first. Before
+        anything changes, every entry is checked: the model's keys and shapes, the optimizer's
+        class (for the book's checkpoints, which name none: ``momentum`` against ``betas``) and
+        param groups, the scheduler's class, the losses (lists, one value per epoch). The file
+        is read with ``torch.load(weights_only=True)``: a book checkpoint's NumPy losses need
+        ``torch.serialization.safe_globals`` (only for a file you trust). The saved random state
+        is kept for the next ``train(seed=None)``; the model is left in train mode.
         """
         self._resume_rng = checkpoint.load(self, path)
 

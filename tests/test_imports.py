@@ -26,6 +26,7 @@ MUST_NOT_IMPORT = {
     "rpsbook.report": (*HEAVY, "torch"),
     "rpsbook.models": HEAVY,
     "rpsbook.capture": HEAVY,
+    "rpsbook.checkpoint": HEAVY,
     "rpsbook.lr_finder": HEAVY,
     "rpsbook.schedulers": HEAVY,
     "rpsbook.trainer": HEAVY,
