@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "capture",
+    "checkpoint",
     "data",
     "diagrams",
     "ewma",
@@ -20,6 +21,7 @@ _SUBMODULES = (
     "models",
     "paths",
     "plotting",
+    "report",
     "schedulers",
     "trainer",
 )

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import copy
+import numbers
 import os
 import random
-from collections.abc import Callable, Iterator
+import secrets
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 import torch
@@ -224,3 +227,64 @@ def map_tensors(value: Any, fn: Callable[[torch.Tensor], Any]) -> Any:
 def cpu_copy(value: Any) -> Any:
     """A detached CPU copy of the tensors in ``value`` (see :func:`map_tensors`)."""
     return map_tensors(value, lambda tensor: tensor.detach().to("cpu", copy=True))
+
+
+def as_lists(captured: Mapping[str, Mapping[str, torch.Tensor]]) -> dict[str, dict[str, list]]:
+    """``{layer: {name: Tensor (n, ...)}}`` as the book holds it, ``{layer: {name: [n tensors]}}``.
+
+    The trainer's ``_gradients`` / ``_parameters`` and the playground's results use it.
+    """
+    return {
+        layer: {name: list(values) for name, values in params.items()}
+        for layer, params in captured.items()
+    }
+
+
+def check_int(value: Any, name: str, minimum: int | None = None) -> int:
+    """``value`` as an ``int``: any integer (NumPy's too), not a bool; ``>= minimum`` if given.
+
+    Anything else raises ``ValueError`` (as rpsbook's checks always did), naming ``name``.
+    """
+    wrong_type = isinstance(value, bool) or not isinstance(value, numbers.Integral)
+    if wrong_type or (minimum is not None and value < minimum):
+        bound = "" if minimum is None else f" >= {minimum}"
+        raise ValueError(f"{name} must be an integer{bound}, got {value!r}")
+    return int(value)
+
+
+def is_real(value: Any) -> bool:
+    """Whether ``value`` is a real number (Python's or NumPy's), and not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def write_atomically(
+    path: str | os.PathLike[str], write: Callable[[IO[bytes]], None], what: str = "file"
+) -> Path:
+    """Call ``write(file)`` on a temporary file next to ``path``, then rename it over ``path``.
+
+    ``path`` is either its old content or the complete new one, never half written, and the
+    temporary file is removed whatever happens. The file is opened as ``open`` does, so the
+    umask sets its mode (``tempfile.mkstemp`` would make it 0600).
+    """
+    path = Path(path)
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            file = open(tmp, "xb")  # noqa: SIM115 (closed below, before the rename)
+        except FileExistsError:
+            continue
+        except OSError as error:
+            raise OSError(
+                f"cannot write the {what} {path}: its folder {path.parent} does not exist or "
+                f"is not writable ({error.strerror})."
+            ) from error
+        break
+    try:
+        with file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

@@ -13,20 +13,24 @@ along a new leading dimension when read.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Self
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
-from ._utils import cpu_copy
+from ._utils import as_lists, cpu_copy
 
 __all__ = [
     "ActivationCapture",
     "Capture",
+    "ForwardHooks",
     "GradientCapture",
+    "HookRegistry",
     "ParameterCapture",
     "capture_activations",
     "capture_gradients",
@@ -34,6 +38,7 @@ __all__ = [
 ]
 
 HookFn = Callable[[str, nn.Module, tuple[Any, ...], Any], Any]
+ForwardHookFn = Callable[[nn.Module, tuple[Any, ...], Any], Any]
 
 
 def _resolve_layers(model: nn.Module, layers: str | Sequence[str]) -> dict[str, nn.Module]:
@@ -226,7 +231,7 @@ class ParameterCapture(_PerParameterCapture):
 
 
 class ActivationCapture(Capture):
-    """The latest output of each layer (detached, on the CPU).
+    """The outputs of each layer (detached, on the CPU): the latest, or all of them.
 
     Parameters
     ----------
@@ -235,17 +240,31 @@ class ActivationCapture(Capture):
     hook_fn : callable, optional
         ``hook_fn(layer_name, module, inputs, output)`` computes what is stored instead of the
         output itself; it runs without autograd and its tensors are copied to the CPU.
+    accumulate : bool
+        Concatenate what each forward pass stores (tensors or NumPy arrays) along the batch
+        dimension, as the book's ``attach_hooks`` does, instead of keeping the latest only.
+    store : dict, optional
+        The dict written to (by layer name) instead of a private one: the trainer's
+        ``visualization``.
     """
 
     def __init__(
-        self, model: nn.Module, layers: str | Sequence[str], hook_fn: HookFn | None = None
+        self,
+        model: nn.Module,
+        layers: str | Sequence[str],
+        hook_fn: HookFn | None = None,
+        *,
+        accumulate: bool = False,
+        store: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(model, layers)
         self.hook_fn = hook_fn
-        self._outputs: dict[str, Any] = {}
+        self.accumulate = accumulate
+        self._outputs: dict[str, Any] = {} if store is None else store
 
     def clear(self) -> None:
-        self._outputs.clear()
+        for layer in self.layers:
+            self._outputs.pop(layer, None)
 
     def _register(self) -> list[RemovableHandle]:
         handles = []
@@ -257,15 +276,44 @@ class ActivationCapture(Capture):
                 if self.hook_fn is not None:
                     with torch.no_grad():
                         output = self.hook_fn(layer, module, inputs, output)
-                self._outputs[layer] = cpu_copy(output)
+                value = cpu_copy(output)
+                previous = self._outputs.get(layer)
+                if self.accumulate and previous is not None:
+                    join = torch.cat if torch.is_tensor(value) else np.concatenate
+                    value = join([previous, value])
+                self._outputs[layer] = value
 
             handles.append(module.register_forward_hook(hook))
         return handles
 
     @property
     def outputs(self) -> dict[str, Any]:
-        """``{layer: Tensor}``: the latest output (or ``hook_fn`` result) of each layer run."""
-        return dict(self._outputs)
+        """``{layer: Tensor}``: what each layer that ran stored (see ``accumulate``)."""
+        return {
+            layer: self._outputs[layer]
+            for layer in self.layers
+            if self._outputs.get(layer) is not None
+        }
+
+
+class ForwardHooks(Capture):
+    """``hook_fn(module, inputs, output)`` registered as the forward hook of each layer.
+
+    The book's ``attach_hooks(layers, hook_fn)``: the function is the hook itself (a value it
+    returns replaces the output, as in PyTorch); nothing is stored.
+    """
+
+    def __init__(
+        self, model: nn.Module, layers: str | Sequence[str], hook_fn: ForwardHookFn
+    ) -> None:
+        super().__init__(model, layers)
+        self.hook_fn = hook_fn
+
+    def clear(self) -> None:
+        """Nothing is stored."""
+
+    def _register(self) -> list[RemovableHandle]:
+        return [module.register_forward_hook(self.hook_fn) for module in self.modules.values()]
 
 
 def capture_gradients(model: nn.Module, layers: str | Sequence[str]) -> GradientCapture:
@@ -285,3 +333,124 @@ def capture_activations(
 ) -> ActivationCapture:
     """An attached :class:`ActivationCapture` keeping the latest output of ``layers``."""
     return ActivationCapture(model, layers, hook_fn=hook_fn).attach()
+
+
+def _as_numpy(layer: str, module: nn.Module, inputs: tuple[Any, ...], output: Tensor) -> Any:
+    return output.detach().cpu().numpy()
+
+
+class HookRegistry:
+    """The hooks a :class:`~rpsbook.trainer.StepByStep` attached, and the book's views of them.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The model the hooks go on.
+
+    Attributes
+    ----------
+    captures : list of Capture
+        Every capture attached since the last :meth:`remove`, in order.
+    visualization : dict
+        The book's stored outputs: ``{layer: NumPy array or None}`` (see :meth:`attach_hooks`).
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.captures: list[Capture] = []
+        self.visualization: dict[str, Any] = {}
+        self._gradients: GradientCapture | None = None
+        self._parameters: ParameterCapture | None = None
+
+    def _keep(self, capture: Any) -> Any:
+        self.captures.append(capture.attach())
+        return capture
+
+    def attach_hooks(
+        self, layers: str | Sequence[str], hook_fn: ForwardHookFn | None = None
+    ) -> Capture:
+        """The book's forward hooks on ``layers``; see ``StepByStep.attach_hooks``."""
+        self.visualization.clear()  # in place: earlier hooks keep writing to this dict
+        if hook_fn is not None:
+            hooks: Capture = ForwardHooks(self.model, layers, hook_fn)
+        else:
+            hooks = ActivationCapture(
+                self.model, layers, _as_numpy, accumulate=True, store=self.visualization
+            )
+        self.visualization.update(dict.fromkeys(hooks.layers))
+        return self._keep(hooks)
+
+    def capture_gradients(self, layers: str | Sequence[str]) -> GradientCapture:
+        """An attached :class:`GradientCapture`, also seen by :attr:`gradients`."""
+        self._gradients = self._keep(GradientCapture(self.model, layers))
+        return self._gradients
+
+    def capture_parameters(
+        self, layers: str | Sequence[str], training_only: bool = True
+    ) -> ParameterCapture:
+        """An attached :class:`ParameterCapture`, also seen by :attr:`parameters`."""
+        capture = ParameterCapture(self.model, layers, training_only=training_only)
+        self._parameters = self._keep(capture)
+        return capture
+
+    def remove(self) -> None:
+        """Remove every hook; captured values stay readable."""
+        for capture in self.captures:
+            capture.remove()
+        self.captures.clear()
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Detach the attached captures for the block (a range test), then attach them again."""
+        paused = [capture for capture in self.captures if capture.attached]
+        for capture in paused:
+            capture.remove()
+        try:
+            yield
+        finally:
+            for capture in paused:
+                capture.attach()
+
+    @property
+    def handles(self) -> dict[str, RemovableHandle]:
+        """The attached hooks' handles, keyed as in the book (see ``StepByStep.handles``)."""
+        handles: dict[str, RemovableHandle] = {}
+        for capture in self.captures:
+            if isinstance(capture, GradientCapture):
+                keys = [
+                    f"{layer}.{name}.grad"
+                    for layer, module in capture.modules.items()
+                    for name, p in module.named_parameters()
+                    if p.requires_grad
+                ]
+            else:
+                keys = list(capture.layers)
+            for key, handle in zip(keys, capture._handles, strict=False):
+                unique, n = key, 1
+                while unique in handles:
+                    n += 1
+                    unique = f"{key}#{n}"
+                handles[unique] = handle
+        return handles
+
+    def plot_outputs(self, layers: Sequence[str], n_images: int = 10, **kwargs: Any) -> Any:
+        """:func:`rpsbook.plotting.plot_feature_maps` of the stored ``visualization``."""
+        missing = [name for name in layers if self.visualization.get(name) is None]
+        if missing:
+            raise ValueError(
+                f"no stored outputs for {missing}: call attach_hooks(...) and predict"
+            )
+        from . import plotting  # matplotlib is imported only when something is drawn
+
+        maps = {name: torch.as_tensor(self.visualization[name]) for name in layers}
+        return plotting.plot_feature_maps(maps, n_images, **kwargs)
+
+    @property
+    def gradients(self) -> dict[str, dict[str, list[Tensor]]]:
+        """The latest gradient capture as the book's lists (``{}`` before any)."""
+        return {} if self._gradients is None else as_lists(self._gradients.gradients)
+
+    @property
+    def parameters(self) -> dict[str, dict[str, list[Tensor]]]:
+        """The latest parameter capture as the book's lists (``{}`` before any)."""
+        return {} if self._parameters is None else as_lists(self._parameters.parameters)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -33,12 +32,11 @@ from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 from tqdm import tqdm
 
+from ._range_test import BatchFn, OptimizerStep, batch_device, cycle, preserved, validation_loss
 from ._utils import (
-    forked_rng,
-    loader_generators,
-    map_tensors,
+    check_int,
+    is_real,
     progress_enabled,
-    snapshot_optimizer,
 )
 
 if TYPE_CHECKING:
@@ -55,7 +53,6 @@ __all__ = [
 ]
 
 StepMode = Literal["exp", "linear"]
-BatchFn = Callable[[Any], tuple[Any, Any]]
 _STEP_MODES = ("exp", "linear")
 
 
@@ -86,19 +83,18 @@ def make_lr_fn(
     >>> 0.01 * lr_fn(1)
     0.012589254117941673
     """
-    if not (isinstance(start_lr, int | float) and math.isfinite(start_lr) and start_lr > 0):
+    if not (is_real(start_lr) and math.isfinite(start_lr) and start_lr > 0):
         raise ValueError(f"start_lr must be a positive finite number, got {start_lr!r}")
-    if not (isinstance(end_lr, int | float) and math.isfinite(end_lr) and end_lr > start_lr):
+    if not (is_real(end_lr) and math.isfinite(end_lr) and end_lr > start_lr):
         raise ValueError(
             f"end_lr must be a finite number larger than start_lr={start_lr!r}, got {end_lr!r}; "
             "the range test only increases the learning rate"
         )
-    if isinstance(num_iter, bool) or not isinstance(num_iter, int) or num_iter < 1:
-        raise ValueError(f"num_iter must be an integer >= 1, got {num_iter!r}")
+    num_iter = check_int(num_iter, "num_iter", 1)
     if step_mode not in _STEP_MODES:
         raise ValueError(f"step_mode must be one of {_STEP_MODES}, got {step_mode!r}")
 
-    ratio = end_lr / start_lr
+    ratio = float(end_lr) / float(start_lr)  # NumPy scalars in, Python floats out
     if step_mode == "exp":
 
         def lr_fn(iteration: int) -> float:
@@ -180,8 +176,8 @@ def suggest_lr(
             f"lrs and losses must be 1-D and of the same length, got shapes "
             f"{lr_array.shape} and {loss_array.shape}"
         )
-    if skip_start < 0 or skip_end < 0:
-        raise ValueError(f"skip_start and skip_end must be >= 0, got {skip_start}, {skip_end}")
+    skip_start = check_int(skip_start, "skip_start", 0)
+    skip_end = check_int(skip_end, "skip_end", 0)
     stop = len(lr_array) - skip_end
     lr_array, loss_array = lr_array[skip_start:stop], loss_array[skip_start:stop]
     if len(lr_array) < 2:
@@ -335,8 +331,8 @@ class LRRangeTestResult:
         -------
         matplotlib.figure.Figure
         """
-        if skip_start < 0 or skip_end < 0:
-            raise ValueError(f"skip_start and skip_end must be >= 0, got {skip_start}, {skip_end}")
+        skip_start = check_int(skip_start, "skip_start", 0)
+        skip_end = check_int(skip_end, "skip_end", 0)
         if ax is None:
             # A pyplot figure, unlike a bare Figure, is seen by plt.show() and by
             # Sphinx-Gallery's scraper.
@@ -483,25 +479,23 @@ def lr_range_test(
     loaders' samplers, so that the training run that follows sees the same random numbers as
     without the test.
     """
-    if not (isinstance(alpha, int | float) and 0 < alpha <= 1):
+    if not (is_real(alpha) and 0 < alpha <= 1):
         raise ValueError(f"alpha must be in (0, 1] (1 = no smoothing), got {alpha!r}")
     if diverge_th is not None and not diverge_th > 1:
         raise ValueError(f"diverge_th must be > 1 (a multiple of the best loss), got {diverge_th}")
     if not optimizer.param_groups:
         raise ValueError("optimizer has no param_groups")
-    if isinstance(accumulation_steps, bool) or not (
-        isinstance(accumulation_steps, int) and accumulation_steps >= 1
-    ):
-        raise ValueError(f"accumulation_steps must be an integer >= 1, got {accumulation_steps!r}")
+    accumulation_steps = check_int(accumulation_steps, "accumulation_steps", 1)
     first_lr = float(optimizer.param_groups[0]["lr"]) if start_lr is None else start_lr
     lr_fn = make_lr_fn(first_lr, end_lr, num_iter, step_mode)
-    target = _batch_device(model, device)
+    start_lr = None if start_lr is None else float(start_lr)
+    target = batch_device(model, device)
 
     lrs: list[float] = []
     raw_losses: list[float] = []
     losses: list[float] = []
     diverged = False
-    with _preserved(model, optimizer, (train_loader, val_loader), target):
+    with preserved(model, optimizer, (train_loader, val_loader), target):
         model.zero_grad(set_to_none=True)
         optimizer.zero_grad(set_to_none=True)
         for group in optimizer.param_groups:
@@ -511,10 +505,12 @@ def lr_range_test(
             if start_lr is not None:
                 group["lr"] = start_lr
         scheduler = LambdaLR(optimizer, lr_fn)
-        batches = _cycle(train_loader, "train_loader")
+        batches = cycle(train_loader, "train_loader")
         bar = tqdm(total=num_iter, desc="LR range test", disable=not progress_enabled(progress))
         best = math.inf
-        step = _Step(model, optimizer, loss_fn, target, accumulation_steps, mixed_precision)
+        step = OptimizerStep(
+            model, optimizer, loss_fn, target, accumulation_steps, mixed_precision
+        )
         try:
             for _ in range(num_iter):
                 lr = float(optimizer.param_groups[0]["lr"])
@@ -528,7 +524,7 @@ def lr_range_test(
                     warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step")
                     scheduler.step()
                 if val_loader is not None:
-                    value = _validation_loss(model, loss_fn, val_loader, target, batch_fn)
+                    value = validation_loss(model, loss_fn, val_loader, target, batch_fn)
                     if not math.isfinite(value):
                         diverged = True
                         break
@@ -553,198 +549,3 @@ def lr_range_test(
         step_mode=step_mode,
         suggestions=suggest_lrs(lrs, losses),
     )
-
-
-def _batch_device(model: nn.Module, device: str | torch.device | None) -> torch.device:
-    tensors = [*model.parameters(), *model.buffers()]
-    model_device = tensors[0].device if tensors else torch.device("cpu")
-    if device is None:
-        return model_device
-    device = torch.device(device)
-    for tensor in tensors:
-        same = tensor.device.type == device.type and (
-            device.index is None or tensor.device.index == device.index
-        )
-        if not same:
-            raise ValueError(
-                f"device={str(device)!r} but the model has tensors on {tensor.device}; move the "
-                "model there before creating its optimizer, or leave device=None"
-            )
-    return device
-
-
-class _Step:
-    """One optimizer step of the range test, over ``accumulation_steps`` mini-batches."""
-
-    def __init__(
-        self,
-        model: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        loss_fn: Callable[..., torch.Tensor],
-        device: torch.device,
-        accumulation_steps: int,
-        mixed_precision: bool,
-    ) -> None:
-        self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
-        self.device, self.accumulation_steps = device, accumulation_steps
-        self.dtype: torch.dtype | None = None
-        self.scaler: torch.amp.GradScaler | None = None
-        if mixed_precision:
-            # float16 needs loss scaling against underflowing gradients; bfloat16 does not.
-            self.dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
-            if device.type == "cuda":
-                self.scaler = torch.amp.GradScaler("cuda")
-
-    def __call__(self, batches: Iterator[Any], batch_fn: BatchFn | None) -> float | None:
-        """Take the step; its loss, or ``None`` (no step taken) if a loss is not finite."""
-        self.model.train()
-        total: torch.Tensor | None = None
-        for _ in range(self.accumulation_steps):
-            inputs, targets = _prepare(next(batches), self.device, "train_loader", batch_fn)
-            with torch.autocast(
-                self.device.type, dtype=self.dtype, enabled=self.dtype is not None
-            ):
-                loss = self.loss_fn(_forward(self.model, inputs), targets)
-            if not math.isfinite(loss.item()):
-                self.optimizer.zero_grad(set_to_none=True)
-                return None
-            loss = loss / self.accumulation_steps
-            (loss if self.scaler is None else self.scaler.scale(loss)).backward()
-            total = loss.detach() if total is None else total + loss.detach()
-        if self.scaler is None:
-            self.optimizer.step()
-        else:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        self.optimizer.zero_grad(set_to_none=True)
-        assert total is not None
-        return total.item()
-
-
-def _forward(model: nn.Module, inputs: Any) -> Any:
-    if isinstance(inputs, dict):
-        return model(**inputs)
-    if isinstance(inputs, tuple | list):
-        return model(*inputs)
-    return model(inputs)
-
-
-def _prepare(
-    batch: Any, device: torch.device, name: str, batch_fn: BatchFn | None
-) -> tuple[Any, Any]:
-    """``(inputs, targets)`` of a mini-batch, on ``device``."""
-    if batch_fn is None:
-        return _unpack(batch, device, name)
-    pair = batch_fn(batch)
-    if not (isinstance(pair, tuple | list) and len(pair) == 2):
-        raise TypeError(
-            f"batch_fn must return an (inputs, targets) pair for each {name} batch, got "
-            f"{type(pair).__name__}"
-        )
-    move = lambda tensor: tensor.to(device, non_blocking=True)  # noqa: E731
-    return map_tensors(pair[0], move), map_tensors(pair[1], move)
-
-
-def _batch_size(targets: Any) -> int:
-    """The length of the first tensor in ``targets`` (1 when it holds none)."""
-    if isinstance(targets, torch.Tensor):
-        return len(targets) if targets.ndim else 1
-    items = targets.values() if isinstance(targets, dict) else targets
-    if isinstance(items, Iterable) and not isinstance(items, str | bytes):
-        for item in items:
-            if isinstance(item, torch.Tensor | tuple | list | dict):
-                return _batch_size(item)
-    return 1
-
-
-def _unpack(batch: Any, device: torch.device, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-    if not (
-        isinstance(batch, list | tuple)
-        and len(batch) >= 2
-        and all(isinstance(item, torch.Tensor) for item in batch[:2])
-    ):
-        raise TypeError(
-            f"{name} must yield (x, y, ...) tuples of tensors, got {type(batch).__name__}; "
-            "pass batch_fn=... to adapt other batches"
-        )
-    return batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
-
-
-def _cycle(loader: Iterable[Any], name: str) -> Iterator[Any]:
-    while True:
-        empty = True
-        for batch in loader:
-            empty = False
-            yield batch
-        if empty:
-            raise ValueError(f"{name} yielded no mini-batches")
-
-
-def _validation_loss(
-    model: nn.Module,
-    loss_fn: Callable[..., torch.Tensor],
-    loader: Iterable[Any],
-    device: torch.device,
-    batch_fn: BatchFn | None,
-) -> float:
-    model.eval()
-    weighted: list[torch.Tensor] = []
-    count = 0
-    with torch.no_grad():
-        for batch in loader:
-            inputs, targets = _prepare(batch, device, "val_loader", batch_fn)
-            size = _batch_size(targets)
-            weighted.append(loss_fn(_forward(model, inputs), targets).detach().float() * size)
-            count += size
-    if count == 0:
-        raise ValueError("val_loader yielded no mini-batches")
-    return torch.stack(weighted).sum().item() / count
-
-
-@contextmanager
-def _preserved(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    loaders: Iterable[Any],
-    device: torch.device,
-) -> Iterator[None]:
-    """Snapshot everything the range test mutates and put it back on exit, even on errors."""
-    tensors: dict[int, torch.Tensor] = {}
-    for tensor in [*model.parameters(), *model.buffers()]:
-        tensors[id(tensor)] = tensor
-    for group in optimizer.param_groups:
-        for param in group["params"]:
-            tensors[id(param)] = param
-    values = [(tensor, tensor.detach().clone()) for tensor in tensors.values()]
-    grads = [
-        (tensor, None if tensor.grad is None else tensor.grad.detach().clone())
-        for tensor in tensors.values()
-    ]
-    modes = [(module, module.training) for module in model.modules()]
-    restore_optimizer = snapshot_optimizer(optimizer)
-    # LambdaLR replaces ``optimizer.step`` by a counting wrapper stored on the instance and sets
-    # ``optimizer._opt_called``; both are undone so the optimizer is left as it was found.
-    instance_attrs = {
-        key: vars(optimizer)[key] for key in ("step", "_opt_called") if key in vars(optimizer)
-    }
-    unique = {id(g): g for loader in loaders for g in loader_generators(loader)}
-    generators = [(g, g.get_state()) for g in unique.values()]
-    try:
-        with forked_rng(device):
-            yield
-    finally:
-        with torch.no_grad():
-            for tensor, value in values:
-                tensor.copy_(value)
-        for tensor, grad in grads:
-            tensor.grad = grad
-        for module, training in modes:
-            module.training = training
-        restore_optimizer()
-        for key in ("step", "_opt_called"):
-            if key in instance_attrs:
-                vars(optimizer)[key] = instance_attrs[key]
-            else:
-                vars(optimizer).pop(key, None)
-        for generator, generator_state in generators:
-            generator.set_state(generator_state)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import numbers
+
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from ._utils import is_real
 
 __all__ = ["CNN2"]
 
@@ -36,11 +40,15 @@ class CNN2(nn.Module):
                 f"CNN2 got n_filters={n_filters} and n_feature={n_feature}: they are the same "
                 "argument (n_feature is the book notebook's name); pass only one."
             )
+        name = "n_feature" if n_feature is not None else "n_filters"
         n_filters = n_feature if n_feature is not None else 5 if n_filters is None else n_filters
+        if not (isinstance(n_filters, numbers.Integral) and not isinstance(n_filters, bool)):
+            raise ValueError(f"{name} must be a positive integer, got {n_filters!r}")
         if n_filters < 1:
-            raise ValueError(f"n_filters must be a positive integer, got {n_filters}")
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"dropout probability p must be in [0, 1), got {p}")
+            raise ValueError(f"{name} must be a positive integer, got {n_filters}")
+        if not (is_real(p) and 0.0 <= p < 1.0):
+            raise ValueError(f"dropout probability p must be a number in [0, 1), got {p!r}")
+        n_filters, p = int(n_filters), float(p)
         self.n_filters = n_filters
         self.p = p
         self.conv1 = nn.Conv2d(3, n_filters, kernel_size=3)

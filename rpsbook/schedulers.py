@@ -48,12 +48,15 @@ from torch.optim.lr_scheduler import (
     SequentialLR,
 )
 
+from ._utils import check_int
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 __all__ = [
     "SchedulerKind",
+    "SchedulerStepper",
     "cosine_warm_restarts_epoch",
     "plot_lr_sequences",
     "record_lrs",
@@ -132,6 +135,85 @@ def cosine_warm_restarts_epoch(epoch: int, batch_index: int, n_batches: int) -> 
     return epoch + batch_index / n_batches
 
 
+class SchedulerStepper:
+    """Calls ``scheduler.step()`` at the moments its :func:`scheduler_kind` asks for.
+
+    The training loop calls :meth:`after_batch` after every optimizer step and
+    :meth:`after_epoch` after every epoch's validation; each steps the scheduler only when it is
+    its moment. :func:`record_lrs` calls :meth:`step` directly, once per step.
+
+    Parameters
+    ----------
+    scheduler : LRScheduler or ReduceLROnPlateau, optional
+        ``None`` makes every call a no-op.
+    history : list, optional
+        After every step, the lr of each param group is appended here (the book's
+        ``learning_rates``).
+    """
+
+    def __init__(
+        self,
+        scheduler: LRScheduler | ReduceLROnPlateau | None,
+        history: list[list[float]] | None = None,
+    ) -> None:
+        self.scheduler = scheduler
+        self.kind: SchedulerKind | None = None if scheduler is None else scheduler_kind(scheduler)
+        self.history = history
+
+    def check_loaders(self, n_batches: int | None, has_val_loader: bool) -> None:
+        """Raise before training if the loaders cannot drive this scheduler.
+
+        ReduceLROnPlateau needs a validation loader; CosineAnnealingWarmRestarts the number of
+        mini-batches per epoch (``None``: a loader without a length).
+        """
+        if self.kind == "plateau" and not has_val_loader:
+            raise RuntimeError(
+                "ReduceLROnPlateau steps with the validation loss, but there is no validation "
+                "loader: call set_loaders(train_loader, val_loader)."
+            )
+        if isinstance(self.scheduler, CosineAnnealingWarmRestarts) and n_batches is None:
+            self.after_batch(0, 0, None)  # raises
+
+    def step(self, metric: float | None = None, epoch: float | None = None) -> None:
+        """One scheduler step: with ``metric`` for ReduceLROnPlateau, ``epoch`` if given."""
+        assert self.scheduler is not None
+        if self.kind == "plateau":
+            if metric is None:
+                raise ValueError("ReduceLROnPlateau steps with a metric (the validation loss)")
+            self.scheduler.step(metric)
+        elif epoch is not None:
+            self.scheduler.step(epoch)
+        else:
+            self.scheduler.step()
+        if self.history is not None:
+            groups = self.scheduler.optimizer.param_groups
+            self.history.append([float(group["lr"]) for group in groups])
+
+    def after_batch(self, epoch: int, batch_index: int, n_batches: int | None) -> None:
+        """After the optimizer step of mini-batch ``batch_index`` (from 0) of ``epoch``.
+
+        ``CosineAnnealingWarmRestarts`` is stepped with the fractional epoch of the next
+        mini-batch, so that batch ``i`` of epoch ``e`` trains with the lr of
+        ``e + i / n_batches`` (see :func:`cosine_warm_restarts_epoch`).
+        """
+        if self.kind != "batch":
+            return
+        if isinstance(self.scheduler, CosineAnnealingWarmRestarts):
+            if n_batches is None:
+                raise ValueError(
+                    "CosineAnnealingWarmRestarts is stepped with fractional epochs, which needs "
+                    "the number of mini-batches: use a training loader with a length."
+                )
+            self.step(epoch=cosine_warm_restarts_epoch(epoch, batch_index + 1, n_batches))
+        else:
+            self.step()
+
+    def after_epoch(self, val_loss: float | None) -> None:
+        """After an epoch and its validation (``val_loss`` is ``None`` without one)."""
+        if self.kind in ("epoch", "plateau"):
+            self.step(val_loss)
+
+
 def record_lrs(
     scheduler_factory: Callable[[Optimizer], LRScheduler | ReduceLROnPlateau],
     n_steps: int,
@@ -165,8 +247,7 @@ def record_lrs(
         step ``k``. ``StepLR(step_size=2, gamma=0.1)`` from 0.01 over 4 steps gives
         ``[0.01, 0.01, 0.001, 0.001]``.
     """
-    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 0:
-        raise ValueError(f"n_steps must be an integer >= 0, got {n_steps!r}")
+    n_steps = check_int(n_steps, "n_steps", 0)
     # A parameter without a gradient: optimizer.step() leaves it alone but still counts as a
     # step, which keeps the scheduler from warning that it was stepped first.
     params = [torch.nn.Parameter(torch.zeros(1))]
@@ -179,7 +260,8 @@ def record_lrs(
             "scheduler_factory must build its scheduler on the optimizer it is given "
             "(e.g. lambda opt: StepLR(opt, 2, 0.1))"
         )
-    plateau = scheduler_kind(scheduler) == "plateau"
+    stepper = SchedulerStepper(scheduler)
+    plateau = stepper.kind == "plateau"
     if plateau and metrics is None:
         raise ValueError("metrics is required to step a ReduceLROnPlateau (e.g. metrics=1.0)")
     if not plateau and metrics is not None:
@@ -192,10 +274,7 @@ def record_lrs(
     for step in range(n_steps):
         lrs.append(float(optimizer.param_groups[0]["lr"]))
         optimizer.step()
-        if values is None:
-            scheduler.step()
-        else:
-            scheduler.step(values[step])
+        stepper.step(None if values is None else values[step])
     return lrs
 
 

@@ -10,11 +10,45 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import pytest
+import torch
 
 matplotlib.use("Agg")
+
+
+# Helpers shared by several test modules (``from conftest import ...``).
+
+
+def clone_nested(value: Any) -> Any:
+    """A copy of ``value`` with every tensor inside dicts, lists and tuples cloned."""
+    if isinstance(value, torch.Tensor):
+        return value.clone()
+    if isinstance(value, dict):
+        return {k: clone_nested(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(clone_nested(v) for v in value)
+    return value
+
+
+def assert_nested_equal(actual: Any, expected: Any) -> None:
+    """Exact equality of nested dicts, lists and tuples of tensors (dtype included)."""
+    if isinstance(expected, torch.Tensor):
+        assert isinstance(actual, torch.Tensor)
+        assert actual.dtype == expected.dtype
+        assert torch.equal(actual, expected)
+    elif isinstance(expected, dict):
+        assert actual.keys() == expected.keys()
+        for key in expected:
+            assert_nested_equal(actual[key], expected[key])
+    elif isinstance(expected, list | tuple):
+        assert len(actual) == len(expected)
+        for a, e in zip(actual, expected, strict=True):
+            assert_nested_equal(a, e)
+    else:
+        assert actual == expected
 
 
 @pytest.fixture(autouse=True)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 import os
 
 import numpy as np
 import pytest
 import torch
+from conftest import assert_nested_equal, clone_nested
 from torch import nn
 from torch.optim.lr_scheduler import ExponentialLR, StepLR
 from torch.utils.data import DataLoader, TensorDataset
@@ -41,25 +41,10 @@ def _trainer(loss_fn=None, scheduler: bool = True) -> StepByStep:
 def _state(sbs: StepByStep) -> dict:
     return {
         "model": {k: v.clone() for k, v in sbs.model.state_dict().items()},
-        "optimizer": copy.deepcopy(sbs.optimizer.state_dict()),
-        "scheduler": copy.deepcopy(sbs.scheduler.state_dict()) if sbs.scheduler else None,
+        "optimizer": clone_nested(sbs.optimizer.state_dict()),
+        "scheduler": clone_nested(sbs.scheduler.state_dict()) if sbs.scheduler else None,
         "grads": [None if p.grad is None else p.grad.clone() for p in sbs.model.parameters()],
     }
-
-
-def _assert_equal(actual, expected) -> None:
-    if isinstance(expected, torch.Tensor):
-        assert torch.equal(actual, expected)
-    elif isinstance(expected, dict):
-        assert actual.keys() == expected.keys()
-        for key in expected:
-            _assert_equal(actual[key], expected[key])
-    elif isinstance(expected, list | tuple):
-        assert len(actual) == len(expected)
-        for a, e in zip(actual, expected, strict=True):
-            _assert_equal(a, e)
-    else:
-        assert actual == expected
 
 
 class _FaultyLoss:
@@ -92,7 +77,7 @@ def test_non_finite_loss_stops_with_the_epoch_and_batch_and_keeps_the_pre_step_s
     sbs.model.register_forward_pre_hook(lambda module, args: snapshots.append(_state(sbs)))
     with pytest.raises(FloatingPointError, match=r"at epoch 1, mini-batch 2 of 5"):
         sbs.train(3)
-    _assert_equal(_state(sbs), snapshots[-1])  # as before the failing forward pass
+    assert_nested_equal(_state(sbs), snapshots[-1])  # as before the failing forward pass
     assert torch.isfinite(sbs.model[1].running_mean).all()
     assert sbs.total_epochs == 1 and len(sbs.losses) == len(sbs.val_losses) == 1
     assert len(sbs.step_lrs) == 5 + 2
@@ -123,7 +108,7 @@ def test_an_exception_mid_epoch_leaves_hooks_and_the_last_finished_step(tmp_path
     sbs.model.register_forward_pre_hook(lambda module, args: snapshots.append(_state(sbs)))
     with pytest.raises(KeyboardInterrupt):
         sbs.train(2)
-    _assert_equal(_state(sbs), snapshots[-1])
+    assert_nested_equal(_state(sbs), snapshots[-1])
     assert gradients.attached and gradients.gradients["3"]["weight"].shape == (2, 2, 8)
     assert sbs.model.training
     sbs.remove_hooks()
@@ -161,7 +146,7 @@ def test_a_read_only_folder_gives_a_clear_error(tmp_path, monkeypatch):
         raise PermissionError(13, "Permission denied")
 
     # A real read-only folder does not stop root (the CI user); the test below checks it too.
-    monkeypatch.setattr("tempfile.mkstemp", refuse)
+    monkeypatch.setattr("rpsbook._utils.open", refuse, raising=False)
     with pytest.raises(OSError, match=r"cannot write the checkpoint .*ro/c.pth.*not writable"):
         sbs.save_checkpoint(folder / "c.pth")
     assert list(folder.iterdir()) == []
@@ -201,6 +186,15 @@ def _fresh() -> StepByStep:
     return sbs
 
 
+def _assert_refused(sbs: StepByStep, path, match: str) -> None:
+    """``sbs.load_checkpoint(path)`` raises a ValueError matching ``match``, changing nothing."""
+    before = _state(sbs)
+    with pytest.raises(ValueError, match=match):
+        sbs.load_checkpoint(path)
+    assert_nested_equal(_state(sbs), before)
+    assert sbs.losses == [] and sbs.total_epochs == 0
+
+
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
 def test_truncated_or_corrupt_files_raise_and_change_nothing(saved, damage):
     data = saved.read_bytes()
@@ -212,10 +206,7 @@ def test_truncated_or_corrupt_files_raise_and_change_nothing(saved, damage):
         }[damage]
     )
     sbs = _fresh()
-    before = _state(sbs)
-    with pytest.raises(ValueError, match=r"ckpt.pth is not a readable checkpoint"):
-        sbs.load_checkpoint(saved)
-    _assert_equal(_state(sbs), before)
+    _assert_refused(sbs, saved, r"ckpt.pth is not a readable checkpoint")
 
 
 def test_missing_file_and_foreign_content(saved, tmp_path):
@@ -238,11 +229,7 @@ def test_optimizer_mismatch_is_detected_before_the_weights_change(saved):
     )
     sbs.set_optimizer(two_groups)
     sbs.set_lr_scheduler(StepLR(two_groups, step_size=1))
-    before = _state(sbs)
-    with pytest.raises(ValueError, match=r"param groups of sizes \[6\].*\[2, 4\]"):
-        sbs.load_checkpoint(saved)
-    _assert_equal(_state(sbs), before)
-    assert sbs.losses == [] and sbs.total_epochs == 0
+    _assert_refused(sbs, saved, r"param groups of sizes \[6\].*\[2, 4\]")
 
 
 def test_other_architecture_and_scheduler_kind_are_rejected(saved):
@@ -253,10 +240,7 @@ def test_other_architecture_and_scheduler_kind_are_rejected(saved):
         other.load_checkpoint(saved)
     sbs = _fresh()
     sbs.set_lr_scheduler(ExponentialLR(sbs.optimizer, gamma=0.9))
-    before = _state(sbs)
-    with pytest.raises(ValueError, match=r"holds a StepLR state.*ExponentialLR"):
-        sbs.load_checkpoint(saved)
-    _assert_equal(_state(sbs), before)
+    _assert_refused(sbs, saved, r"holds a StepLR state.*ExponentialLR")
 
 
 def test_a_failure_while_applying_rolls_everything_back(saved, monkeypatch):
@@ -272,7 +256,7 @@ def test_a_failure_while_applying_rolls_everything_back(saved, monkeypatch):
     monkeypatch.setattr(sbs.optimizer, "load_state_dict", load_then_fail)
     with pytest.raises(RuntimeError, match=r"could not be applied.*the trainer is unchanged"):
         sbs.load_checkpoint(saved)
-    _assert_equal(_state(sbs), before)
+    assert_nested_equal(_state(sbs), before)
     assert sbs.total_epochs == 0
 
 
@@ -292,3 +276,130 @@ def test_a_book_checkpoint_with_numpy_losses_needs_allow_listing(tmp_path):
     with torch.serialization.safe_globals(numpy_types):
         sbs.load_checkpoint(tmp_path / "book.pth")
     assert sbs.losses == [0.375] and sbs.val_losses == [0.4] and sbs.total_epochs == 1
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "match"),
+    [
+        # The PyTorch tutorials' format, the last loss alone, used to fail only after the
+        # weights, the optimizer state and total_epochs had been replaced.
+        ("loss", 0.3, r"'loss' holds 0.3, not a list .* nothing was loaded"),
+        ("val_loss", torch.tensor(0.4), r"'val_loss' holds tensor\(0.4000\), not a list"),
+        ("epoch", -1, r"'epoch' entry cannot be read \(epoch must be an integer >= 0"),
+        ("epoch", 1.5, r"'epoch' entry cannot be read"),
+        ("step_lrs", ["fast"], r"'step_lrs' entry cannot be read"),
+        ("learning_rates", [0.1], r"'learning_rates' entry cannot be read"),
+        ("rng_state", {"global": {}}, r"'rng_state' is not one that save_checkpoint writes"),
+    ],
+)
+def test_every_entry_is_checked_before_anything_changes(saved, tmp_path, key, value, match):
+    damaged = torch.load(saved, weights_only=True)
+    damaged[key] = value
+    torch.save(damaged, tmp_path / "damaged.pth")
+    sbs = _fresh()
+    _assert_refused(sbs, tmp_path / "damaged.pth", match)
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["class-saved", "book-without-class"])
+def test_an_adam_checkpoint_is_refused_by_an_sgd_trainer(saved, tmp_path, legacy):
+    if legacy:  # the book's checkpoints (and rpsbook's before 0.2) name no optimizer class
+        book = torch.load(saved, weights_only=True)
+        del book["optimizer_class"]
+        torch.save(book, saved)
+    sbs = _fresh()
+    sgd = torch.optim.SGD(sbs.model.parameters(), lr=0.1)
+    sbs.set_optimizer(sgd)
+    sbs.set_lr_scheduler(StepLR(sgd, step_size=1, gamma=0.5))
+    saved_as = r"optimizer with \['betas'\]" if legacy else "Adam"
+    _assert_refused(sbs, saved, rf"state of a {saved_as}, but .* is a SGD")
+    sbs.train(1)  # no KeyError: 'momentum' later
+
+
+def test_a_book_checkpoint_of_the_same_family_still_loads(saved):
+    book = torch.load(saved, weights_only=True)
+    del book["optimizer_class"]
+    torch.save(book, saved)
+    sbs = _fresh()
+    sbs.load_checkpoint(saved)
+    assert sbs.total_epochs == 1
+
+
+def test_an_interrupt_while_applying_rolls_back_and_propagates(saved, monkeypatch):
+    sbs = _fresh()
+    before = _state(sbs)
+    real_load = sbs.optimizer.load_state_dict
+
+    def load_then_interrupt(state_dict):
+        real_load(state_dict)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sbs.optimizer, "load_state_dict", load_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        sbs.load_checkpoint(saved)
+    assert_nested_equal(_state(sbs), before)
+    assert sbs.total_epochs == 0
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_checkpoints_get_the_umasks_mode(tmp_path, umask, mode):
+    sbs = _trainer()
+    old = os.umask(umask)
+    try:
+        sbs.save_checkpoint(tmp_path / "c.pth")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "c.pth").stat().st_mode & 0o777 == mode
+
+
+def test_an_interrupt_between_backward_and_step_leaves_no_stale_gradients(tmp_path):
+    sbs = _trainer()
+    calls = []
+
+    def interrupt_third_step(optimizer, args, kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+
+    handle = sbs.optimizer.register_step_pre_hook(interrupt_third_step)
+    snapshots = []
+    sbs.model.register_forward_pre_hook(lambda module, args: snapshots.append(_state(sbs)))
+    with pytest.raises(KeyboardInterrupt):
+        sbs.train(2)
+    handle.remove()
+    assert all(p.grad is None for p in sbs.model.parameters())
+    assert_nested_equal(_state(sbs), snapshots[-1])  # buffers too: as after the second step
+    assert len(sbs.step_lrs) == 2 and sbs.total_epochs == 0
+    # The next train() starts clean: it equals a trainer restored from a checkpoint, which
+    # holds no gradients (before the fix the interrupted one added the stale ones).
+    sbs.save_checkpoint(tmp_path / "c.pth")
+    restored = _fresh()
+    restored.load_checkpoint(tmp_path / "c.pth")
+    sbs.train(1, seed=3)
+    restored.train(1, seed=3)
+    assert sbs.losses == restored.losses and sbs.val_losses == restored.val_losses
+
+
+def test_numpy_integers_are_integers_and_booleans_are_not():
+    plain, numpy_args = _trainer(), _trainer()
+    plain.train(2, seed=13)
+    numpy_args.train(np.int64(2), seed=np.int64(13))
+    assert numpy_args.losses == plain.losses and numpy_args.total_epochs == 2
+    numpy_args.set_seed(np.int32(7))
+    for bad in (True, 2.0, "2"):
+        with pytest.raises(ValueError, match="n_epochs must be an integer >= 0"):
+            numpy_args.train(bad)
+    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+        numpy_args.train(1, seed=False)
+
+
+def test_correct_names_bad_labels():
+    sbs = _trainer(scheduler=False)
+    x, y = _data(8).tensors
+    assert sbs.correct(x, y)[:, 1].tolist() == torch.bincount(y, minlength=2).tolist()
+    with pytest.raises(ValueError, match=r"y holds 7 labels for a batch of 8 samples"):
+        sbs.correct(x, y[:7])
+    with pytest.raises(ValueError, match=r"y holds labels from 0 to 2, .* has 2 classes"):
+        sbs.correct(x, torch.tensor([0, 1, 2, 0, 1, 0, 1, 0]))
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 2\)"):
+        sbs.correct(x, -y)

@@ -27,6 +27,7 @@ MUST_NOT_IMPORT = {
     "rpsbook.data": ("torchvision", "torchvision.models", "matplotlib", "matplotlib.pyplot"),
     "rpsbook.models": HEAVY,
     "rpsbook.capture": HEAVY,
+    "rpsbook.checkpoint": HEAVY,
     "rpsbook.lr_finder": HEAVY,
     "rpsbook.schedulers": HEAVY,
     "rpsbook.trainer": HEAVY,
@@ -64,3 +65,11 @@ def test_the_probe_sees_heavy_imports() -> None:
     loaded = _imported("torchvision.datasets")
     assert {"torch", "torchvision", "torchvision.models", "PIL.Image"} <= set(loaded)
     assert "matplotlib" not in loaded
+
+
+def test_every_submodule_is_an_attribute_of_the_package() -> None:
+    import rpsbook
+
+    for name in rpsbook._SUBMODULES:
+        assert getattr(rpsbook, name).__name__ == f"rpsbook.{name}"
+    assert rpsbook.report.compare_with_book  # AttributeError before it was listed

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import assert_nested_equal, clone_nested
 from matplotlib.figure import Figure
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR, StepLR
@@ -41,7 +42,7 @@ def _snapshot(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict:
         "tensors": {k: v.clone() for k, v in model.state_dict().items()},
         "grads": [None if p.grad is None else p.grad.clone() for p in model.parameters()],
         "modes": [m.training for m in model.modules()],
-        "optimizer": _clone_nested(optimizer.state_dict()),
+        "optimizer": clone_nested(optimizer.state_dict()),
         "groups": [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups],
         "group_params": [list(g["params"]) for g in optimizer.param_groups],
         "attrs": set(vars(optimizer)),
@@ -49,39 +50,12 @@ def _snapshot(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict:
     }
 
 
-def _clone_nested(value):
-    if isinstance(value, torch.Tensor):
-        return value.clone()
-    if isinstance(value, dict):
-        return {k: _clone_nested(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(_clone_nested(v) for v in value)
-    return value
-
-
-def _assert_nested_equal(actual, expected) -> None:
-    if isinstance(expected, torch.Tensor):
-        assert isinstance(actual, torch.Tensor)
-        assert actual.dtype == expected.dtype
-        assert torch.equal(actual, expected)
-    elif isinstance(expected, dict):
-        assert actual.keys() == expected.keys()
-        for key in expected:
-            _assert_nested_equal(actual[key], expected[key])
-    elif isinstance(expected, list | tuple):
-        assert len(actual) == len(expected)
-        for a, e in zip(actual, expected, strict=True):
-            _assert_nested_equal(a, e)
-    else:
-        assert actual == expected
-
-
 def _assert_restored(model: nn.Module, optimizer: torch.optim.Optimizer, before: dict) -> None:
     after = _snapshot(model, optimizer)
-    _assert_nested_equal(after["tensors"], before["tensors"])
-    _assert_nested_equal(after["grads"], before["grads"])
+    assert_nested_equal(after["tensors"], before["tensors"])
+    assert_nested_equal(after["grads"], before["grads"])
     assert after["modes"] == before["modes"]
-    _assert_nested_equal(after["optimizer"], before["optimizer"])
+    assert_nested_equal(after["optimizer"], before["optimizer"])
     assert after["groups"] == before["groups"]
     assert all(
         a is b
@@ -472,8 +446,13 @@ def test_plot_makes_a_pyplot_figure_that_galleries_and_show_can_see():
     result = LRRangeTestResult(lrs, losses, losses, suggest_lr(lrs, losses), False, "exp")
     figure = result.plot()
     assert plt.fignum_exists(figure.number)
-    with pytest.raises(ValueError, match="skip_start and skip_end must be >= 0"):
+    with pytest.raises(ValueError, match="skip_end must be an integer >= 0, got -1"):
         result.plot(skip_end=-1)
+    with pytest.raises(ValueError, match=r"skip_start must be an integer >= 0, got 2\.5"):
+        result.plot(skip_start=2.5)  # a TypeError from slicing before
+    with pytest.raises(ValueError, match="skip_start must be an integer >= 0, got True"):
+        suggest_lr(lrs, losses, skip_start=True)
+    assert suggest_lr(lrs, losses, np.int64(10), np.int64(5)) == suggest_lr(lrs, losses, 10, 5)
 
 
 def test_plot_shows_raw_losses_and_forwards_label_and_line_style():
@@ -787,3 +766,17 @@ def test_mixed_precision_on_cuda_uses_float16_and_a_grad_scaler():
     assert set(dtypes) == {torch.float16}
     assert len(result.lr) == 20 and all(math.isfinite(v) for v in result.loss)
     _assert_restored(model, optimizer, before)
+
+
+def test_make_lr_fn_takes_numpy_numbers_and_refuses_booleans():
+    expected = make_lr_fn(0.01, 0.1, 10)
+    numpy_fn = make_lr_fn(np.float32(0.01), np.float64(0.1), np.int64(10))
+    # float32(0.01) is not 0.01: the factors are those of the float32 value, as Python floats.
+    ratio = float(np.float64(0.1)) / float(np.float32(0.01))
+    assert [numpy_fn(i) for i in range(3)] == [ratio ** (i / 10) for i in range(3)]
+    assert all(type(numpy_fn(i)) is float for i in range(3))
+    assert make_lr_fn(0.01, 0.1, np.int64(10))(4) == expected(4)
+    with pytest.raises(ValueError, match="num_iter must be an integer >= 1, got True"):
+        make_lr_fn(0.01, 0.1, True)
+    with pytest.raises(ValueError, match="start_lr must be a positive finite number"):
+        make_lr_fn(True, 2.0, 10)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import math
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 import torch
 from matplotlib.figure import Figure
@@ -21,6 +22,7 @@ from torch.optim.lr_scheduler import (
 )
 
 from rpsbook.schedulers import (
+    SchedulerStepper,
     cosine_warm_restarts_epoch,
     plot_lr_sequences,
     record_lrs,
@@ -295,3 +297,27 @@ def test_plot_lr_sequences_marks_short_sequences_only():
     shared = plot_lr_sequences({"a": [0.1] * 500, "b": [0.2] * 500}, ax=ax)
     labels = [text.get_text() for text in shared.axes[0].get_legend().get_texts()]
     assert labels == ["a", "b"]
+
+
+def test_record_lrs_takes_numpy_integers_and_refuses_booleans():
+    step = lambda opt: StepLR(opt, step_size=2, gamma=0.1)  # noqa: E731
+    assert record_lrs(step, np.int64(4)) == record_lrs(step, 4)
+    with pytest.raises(ValueError, match="n_steps must be an integer >= 0, got True"):
+        record_lrs(step, True)
+
+
+def test_the_stepper_steps_each_kind_at_its_moment():
+    history: list[list[float]] = []
+    plateau = SchedulerStepper(ReduceLROnPlateau(_sgd(0.1), patience=0, factor=0.5), history)
+    plateau.after_batch(0, 0, 4)  # not its moment
+    plateau.after_epoch(1.0)
+    plateau.after_epoch(1.0)  # no improvement: halved
+    assert history == [[0.1], [0.05]]
+    with pytest.raises(ValueError, match="ReduceLROnPlateau steps with a metric"):
+        plateau.after_epoch(None)
+    optimizer = _sgd(0.1)
+    warm = SchedulerStepper(CosineAnnealingWarmRestarts(optimizer, T_0=1))
+    warm.after_epoch(None)  # not its moment
+    warm.after_batch(0, 0, 4)  # the lr of epoch 0.25
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.05 * (1 + math.cos(math.pi / 4)))
+    assert warm.history is None and SchedulerStepper(None).kind is None

@@ -1,4 +1,4 @@
-"""rpsbook.models.CNN2 and rpsbook.trainer.StepByStep."""
+"""rpsbook.trainer.StepByStep (CNN2 itself: test_models.py)."""
 
 from __future__ import annotations
 
@@ -41,31 +41,6 @@ def _trainer(p: float = 0.0, lr: float = 3e-3, seed: int = 13, opt=torch.optim.A
         DataLoader(_blobs(), batch_size=16, shuffle=True), DataLoader(_blobs(48, 1), batch_size=16)
     )
     return sbs
-
-
-# --------------------------------------------------------------------------- model
-
-
-def test_cnn2_shapes_and_parameter_count():
-    model = CNN2(5, p=0.3)
-    assert sum(p.numel() for p in model.parameters()) == 6823
-    assert model.conv1.weight.shape == (5, 3, 3, 3)
-    assert model.conv2.weight.shape == (5, 5, 3, 3)
-    x = torch.zeros(4, 3, 28, 28)
-    assert model.featurizer(x).shape == (4, 125)
-    assert model(x).shape == (4, 3)
-    assert isinstance(model.drop, nn.Dropout)
-    assert model.drop.p == 0.3
-    assert not any(isinstance(m, nn.Dropout) for m in CNN2(5).modules())
-    assert sum(p.numel() for p in CNN2(10).parameters()) == 3 * 10 * 9 + 10 + 100 * 9 + 10 + (
-        250 * 50 + 50
-    ) + (50 * 3 + 3)
-
-
-@pytest.mark.parametrize(("kwargs", "match"), [({"n_filters": 0}, "n_filters"), ({"p": 1.0}, "p")])
-def test_cnn2_rejects_bad_arguments(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        CNN2(**kwargs)
 
 
 # --------------------------------------------------------------------------- training
@@ -328,6 +303,9 @@ def test_correct_counts_per_class_and_restores_mode():
     assert model.training
     binary = sbs.correct(torch.tensor([[1.0], [-1.0], [3.0]]), torch.tensor([1, 1, 0]))
     assert binary.tolist() == [[0, 1], [1, 2]]
+    # accuracy sums the counts over the loader's mini-batches: 2 of 4, plus 2 of 2.
+    loader = DataLoader(TensorDataset(torch.cat([logits, logits[:2]]), torch.cat([y, y[:2]])), 4)
+    assert sbs.accuracy(loader) == 4 / 6
 
 
 def test_predict_uses_eval_mode_and_no_grad():
@@ -401,30 +379,6 @@ def test_capture_gradients_through_the_trainer():
     assert grads.gradients["fc2"]["weight"].shape == (6, 3, 50)
     sbs.train(1)
     assert grads.gradients["fc2"]["weight"].shape == (6, 3, 50)
-
-
-# --------------------------------------------------------------------------- real data
-
-
-@pytest.mark.realdata
-@pytest.mark.slow
-def test_chapter_training_reproduces_the_notebook(real_data_dir):
-    """CNN2(5, p=0.3), Adam 3e-4, seed 13, 10 epochs: CHAPTER6.md's counts, exactly."""
-    from rpsbook.data import load_rps
-
-    rps = load_rps(real_data_dir)
-    torch.manual_seed(13)
-    model = CNN2(5, p=0.3)
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-4)
-    # CPU kernels: the exact counts depend on the floating-point path.
-    sbs = StepByStep(model, nn.CrossEntropyLoss(), optimizer, device="cpu")
-    sbs.set_loaders(rps.train_loader, rps.val_loader)
-    sbs.train(10)
-    val = StepByStep.loader_apply(rps.val_loader, sbs.correct)
-    train = StepByStep.loader_apply(rps.train_loader, sbs.correct)
-    assert val.tolist() == [[92, 124], [118, 124], [120, 124]]
-    assert int(train[:, 0].sum()) == 2504
-    assert 0.84 <= sbs.accuracy(rps.val_loader) <= 0.92
 
 
 # --------------------------------------------------------------------------- devices
@@ -527,3 +481,70 @@ def test_every_scheduler_kind_round_trips_through_a_weights_only_checkpoint(make
     assert resumed.losses == straight.losses
     assert resumed.val_losses == straight.val_losses
     assert resumed.learning_rates == straight.learning_rates
+
+
+def test_to_moves_a_capturable_adams_step_counter_with_the_state():
+    # Capturable and fused Adam read ``step`` on the parameters' device, the others on the
+    # host. Moving to the meta device shows a counter left behind on a CPU-only machine.
+    for flags, step_device in (({"capturable": True}, "meta"), ({}, "cpu")):
+        model, optimizer = _adam_after_one_step()  # a capturable one cannot step on the CPU
+        optimizer.param_groups[0].update(flags)
+        sbs = StepByStep(model, nn.MSELoss(), optimizer, device="cpu")
+        sbs.to("meta")
+        devices = {k: v.device.type for s in optimizer.state.values() for k, v in s.items()}
+        assert devices == {"step": step_device, "exp_avg": "meta", "exp_avg_sq": "meta"}
+
+
+class _Stream(torch.utils.data.IterableDataset):
+    """The samples of a TensorDataset, as a stream without a length."""
+
+    def __init__(self, dataset: TensorDataset) -> None:
+        self.dataset = dataset
+
+    def __iter__(self):
+        return iter(self.dataset)
+
+
+def test_train_accepts_loaders_without_a_length():
+    sized, streamed = _trainer(), _trainer()
+    train, val = _blobs(), _blobs(48, 1)
+    sized.set_loaders(DataLoader(train, batch_size=16), DataLoader(val, batch_size=16))
+    streamed.set_loaders(
+        DataLoader(_Stream(train), batch_size=16), DataLoader(_Stream(val), batch_size=16)
+    )
+    sized.train(2)
+    streamed.train(2)
+    assert streamed.losses == sized.losses and streamed.val_losses == sized.val_losses
+    assert len(streamed.step_lrs) == 12
+    streamed.set_lr_scheduler(CosineAnnealingWarmRestarts(streamed.optimizer, T_0=1))
+    with pytest.raises(ValueError, match=r"fractional epochs.*a training loader with a length"):
+        streamed.train(1)
+    assert streamed.total_epochs == 2
+
+
+class _Writer:
+    """What train() calls on a TensorBoard SummaryWriter."""
+
+    def __init__(self) -> None:
+        self.scalars: list[tuple] = []
+        self.flushes = 0
+
+    def add_scalars(self, main_tag: str, tag_scalar_dict: dict, global_step: int) -> None:
+        self.scalars.append((main_tag, dict(tag_scalar_dict), global_step))
+
+    def flush(self) -> None:
+        self.flushes += 1
+
+
+def test_train_logs_the_losses_to_the_tensorboard_writer():
+    sbs = _trainer()
+    sbs.writer = _Writer()
+    sbs.train(2)
+    sbs.set_loaders(sbs.train_loader)  # no validation: only the training loss
+    sbs.train(1)
+    assert sbs.writer.scalars == [
+        ("loss", {"training": sbs.losses[0], "validation": sbs.val_losses[0]}, 0),
+        ("loss", {"training": sbs.losses[1], "validation": sbs.val_losses[1]}, 1),
+        ("loss", {"training": sbs.losses[2]}, 2),
+    ]
+    assert sbs.writer.flushes == 2

@@ -17,7 +17,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 from torch.utils.data import DataLoader
 
-from .._utils import cpu_copy, forked_rng, resolve_device
+from .._utils import as_lists, cpu_copy, forked_rng, resolve_device
 from ..trainer import StepByStep
 from .regression import RegressionData, make_model, make_regression_data
 
@@ -91,9 +91,9 @@ class PathResult:
     def __getitem__(self, key: str) -> Any:
         """The book's view: ``result["parms"]``, ``["grads"]``, ``["losses"]``..."""
         if key == "parms":
-            return _as_lists(self.hooked_parameters)
+            return as_lists(self.hooked_parameters)
         if key == "grads":
-            return _as_lists(self.hooked_gradients)
+            return as_lists(self.hooked_gradients)
         if key in ("losses", "val_losses"):
             return np.array(getattr(self, key))
         if key == "state":
@@ -105,13 +105,6 @@ class PathResult:
             lrs = [group["lr"] for group in self.optimizer_state["param_groups"]]
             return [lrs] * len(self.losses)
         raise KeyError(f"{key!r}: the book's keys are {list(self._BOOK_KEYS)}")
-
-
-def _as_lists(captured: Mapping[str, Mapping[str, Tensor]]) -> dict[str, dict[str, list]]:
-    return {
-        layer: {name: list(values) for name, values in params.items()}
-        for layer, params in captured.items()
-    }
 
 
 @contextmanager

@@ -1,0 +1,305 @@
+"""Checkpoints of a :class:`~rpsbook.trainer.StepByStep`: atomic writes, all-or-nothing loads.
+
+A checkpoint is a dict of tensors and plain Python values, so ``torch.load(weights_only=True)``
+reads it back: the book's keys (``epoch``, ``model_state_dict``, ``optimizer_state_dict``,
+``loss``, ``val_loss``) plus ``optimizer_class``, ``scheduler_class``, ``scheduler_state_dict``,
+``learning_rates``, ``step_lrs`` and ``rng_state`` (torch's CPU and accelerator generators,
+NumPy's, Python's ``random``, the loaders' generators). :func:`save` writes it atomically: the
+file is either the old one or the complete new one, with the mode the umask gives.
+
+:func:`load` reads the whole file and checks every entry against the trainer before it changes
+anything: the model's keys and shapes, the optimizer's class and param-group sizes, the
+scheduler's class, and the history (losses as lists of numbers, as :func:`save` writes them; the
+PyTorch tutorials' single ``loss`` value is refused). A checkpoint without ``optimizer_class``
+(the book's, or rpsbook's before 0.2) is refused when its param groups belong to another family
+than the trainer's optimizer: ``momentum`` (SGD, RMSprop) against ``betas`` (Adam and its
+relatives). If loading the states still fails, everything is put back.
+
+The file is read with ``torch.load(weights_only=True)``, which unpickles tensors and plain
+Python values only. A checkpoint written by the book's trainer holds NumPy floats as losses:
+load it inside ``torch.serialization.safe_globals([...])`` with the NumPy types the error names,
+and only if you trust the file.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import pickle
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch.optim import Optimizer
+
+from ._utils import (
+    check_int,
+    global_rng_states,
+    is_real,
+    loader_generators,
+    set_global_rng_states,
+    snapshot_optimizer,
+    write_atomically,
+)
+
+if TYPE_CHECKING:
+    from .trainer import StepByStep
+
+__all__ = ["BOOK_KEYS", "load", "read", "restore_rng", "resume_rng", "rng_state", "save"]
+
+BOOK_KEYS = ("epoch", "model_state_dict", "optimizer_state_dict", "loss", "val_loss")
+# Hyper-parameters that tell optimizer families apart in a checkpoint that names no class.
+_FAMILY_KEYS = ("momentum", "betas")
+
+
+def rng_state(device: torch.device, loaders: Mapping[str, Any]) -> dict[str, Any]:
+    """The random streams a resumed run needs: the global generators and the loaders'."""
+    return {
+        "global": global_rng_states(device),
+        "loaders": {
+            name: [g.get_state() for g in loader_generators(loader)]
+            for name, loader in loaders.items()
+        },
+    }
+
+
+def restore_rng(state: Mapping[str, Any], loaders: Mapping[str, Any]) -> None:
+    """Put back what :func:`rng_state` returned; warn for a loader built differently."""
+    set_global_rng_states(state["global"])
+    for name, saved in state["loaders"].items():
+        generators = loader_generators(loaders.get(name))
+        if len(generators) != len(saved):
+            warnings.warn(
+                f"the checkpoint holds {len(saved)} generator state(s) for {name}, which "
+                f"now has {len(generators)} generator(s): its shuffling is not resumed "
+                "exactly (use a loader built like the saved run's).",
+                stacklevel=4,
+            )
+            continue
+        for generator, generator_state in zip(generators, saved, strict=True):
+            generator.set_state(generator_state.cpu())
+
+
+def resume_rng(trainer: StepByStep, state: Mapping[str, Any]) -> None:
+    """Put back a saved random state (from :func:`load`) for ``trainer``'s next epoch."""
+    restore_rng(state, _loaders(trainer))
+
+
+def save(trainer: StepByStep, path: str | os.PathLike[str]) -> None:
+    """Write ``trainer``'s checkpoint to ``path`` atomically (see :func:`write_atomically`)."""
+    if trainer.optimizer is None:
+        raise RuntimeError("nothing to resume without an optimizer: call set_optimizer first.")
+    scheduler = trainer.scheduler
+    checkpoint = {
+        "epoch": trainer.total_epochs,
+        "model_state_dict": trainer.model.state_dict(),
+        "optimizer_state_dict": trainer.optimizer.state_dict(),
+        "loss": list(trainer.losses),
+        "val_loss": list(trainer.val_losses),
+        "optimizer_class": type(trainer.optimizer).__name__,
+        "scheduler_class": type(scheduler).__name__ if scheduler else None,
+        "scheduler_state_dict": scheduler.state_dict() if scheduler else None,
+        "learning_rates": [list(lrs) for lrs in trainer.learning_rates],
+        "step_lrs": list(trainer.step_lrs),
+        "rng_state": rng_state(trainer.device, _loaders(trainer)),
+    }
+    write_atomically(path, lambda file: torch.save(checkpoint, file), "checkpoint")
+
+
+def load(trainer: StepByStep, path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """Restore a checkpoint into ``trainer``, all or nothing; return its saved random state.
+
+    See :meth:`~rpsbook.trainer.StepByStep.load_checkpoint`.
+    """
+    path = Path(path)
+    optimizer, scheduler = trainer.optimizer, trainer.scheduler
+    if optimizer is None:
+        raise RuntimeError(f"{path}: call set_optimizer(...) before load_checkpoint().")
+    checkpoint = read(path)
+    history = _check(checkpoint, trainer, path)
+    model_values = [(t, t.detach().clone()) for t in trainer.model.state_dict().values()]
+    restore_optimizer = snapshot_optimizer(optimizer)
+    scheduler_state = copy.deepcopy(scheduler.state_dict()) if scheduler else None
+    try:
+        trainer.model.load_state_dict(checkpoint["model_state_dict"])
+        optimizer.load_state_dict(checkpoint["optimizer_state_dict"])
+        if scheduler is not None and checkpoint.get("scheduler_state_dict") is not None:
+            scheduler.load_state_dict(checkpoint["scheduler_state_dict"])
+    except BaseException as error:  # a KeyboardInterrupt too: nothing half-loaded stays
+        with torch.no_grad():
+            for tensor, value in model_values:
+                tensor.copy_(value)
+        restore_optimizer()
+        if scheduler is not None:
+            scheduler.load_state_dict(scheduler_state)
+        if not isinstance(error, Exception):
+            raise
+        raise RuntimeError(
+            f"{path} could not be applied ({error}); the trainer is unchanged."
+        ) from error
+    trainer.total_epochs = history["epoch"]
+    trainer.losses = history["loss"]
+    trainer.val_losses = history["val_loss"]
+    trainer.learning_rates = history["learning_rates"]
+    trainer.step_lrs = history["step_lrs"]
+    trainer.model.train()
+    return history["rng_state"]
+
+
+def read(path: Path) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU, with errors that name the file."""
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "Unsupported global" not in str(error):
+            raise ValueError(
+                f"{path} is not a readable checkpoint (truncated or corrupt?): {error}"
+            ) from error
+        raise ValueError(
+            f"{path} holds objects that torch.load(weights_only=True) refuses to unpickle. If "
+            f"you trust the file, allow-list them (torch.serialization.safe_globals). "
+            f"torch said: {error}"
+        ) from error
+    except (RuntimeError, EOFError, OSError, ValueError) as error:
+        raise ValueError(
+            f"{path} is not a readable checkpoint (truncated or corrupt?): {error}"
+        ) from error
+
+
+def _loaders(trainer: StepByStep) -> dict[str, Any]:
+    return {"train_loader": trainer.train_loader, "val_loader": trainer.val_loader}
+
+
+def _check(checkpoint: Any, trainer: StepByStep, path: Path) -> dict[str, Any]:
+    """Raise, naming ``path``, if ``checkpoint`` does not fit ``trainer``; else its history.
+
+    The history (epoch count, losses, learning rates, random state) comes back as the values
+    the trainer will hold, so that nothing can fail once the first state is loaded.
+    """
+    if not isinstance(checkpoint, dict):
+        checkpoint = {}
+    missing = [key for key in BOOK_KEYS if key not in checkpoint]
+    if missing:
+        raise ValueError(
+            f"{path} is not a StepByStep checkpoint: it lacks {missing} (written by "
+            "save_checkpoint?)."
+        )
+    _check_model(checkpoint["model_state_dict"], trainer.model.state_dict(), path)
+    assert trainer.optimizer is not None
+    _check_optimizer(checkpoint, trainer.optimizer, path)
+    _check_scheduler(checkpoint, trainer.scheduler, path)
+    history = {
+        "epoch": _entry(path, "epoch", lambda: check_int(checkpoint["epoch"], "epoch", 0)),
+        "loss": _numbers(checkpoint, "loss", path),
+        "val_loss": _numbers(checkpoint, "val_loss", path),
+        "step_lrs": _numbers(checkpoint, "step_lrs", path),
+        "learning_rates": _entry(
+            path,
+            "learning_rates",
+            lambda: [_floats(lrs) for lrs in checkpoint.get("learning_rates", [])],
+        ),
+        "rng_state": checkpoint.get("rng_state"),
+    }
+    state = history["rng_state"]
+    valid_rng = state is None or (
+        isinstance(state, dict)
+        and isinstance(state.get("global"), dict)
+        and isinstance(state.get("loaders"), dict)
+        and set(state["loaders"]) <= set(_loaders(trainer))
+    )
+    if not valid_rng:
+        raise ValueError(f"{path}: its 'rng_state' is not one that save_checkpoint writes.")
+    return history
+
+
+def _entry(path: Path, key: str, convert: Any) -> Any:
+    try:
+        return convert()
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{path}: its {key!r} entry cannot be read ({error}).") from error
+
+
+def _floats(values: Any) -> list[float]:
+    """``values`` as a list of floats: a list or tuple of numbers or one-element tensors."""
+    if not isinstance(values, list | tuple):
+        raise TypeError(f"expected a list of numbers, got {type(values).__name__} {values!r}")
+    if not all(is_real(v) or (torch.is_tensor(v) and v.numel() == 1) for v in values):
+        raise TypeError(f"expected a list of numbers, got {values!r}")
+    return [float(v) for v in values]
+
+
+def _numbers(checkpoint: dict[str, Any], key: str, path: Path) -> list[float]:
+    value = checkpoint.get(key, [])
+    if not isinstance(value, list | tuple):
+        # The PyTorch tutorials save the last loss alone; a trainer needs the whole history.
+        raise ValueError(
+            f"{path}: {key!r} holds {value!r}, not a list with one value per epoch as "
+            "save_checkpoint writes it; nothing was loaded. Save losses as lists."
+        )
+    return _entry(path, key, lambda: _floats(value))
+
+
+def _check_model(saved: Any, own: dict[str, torch.Tensor], path: Path) -> None:
+    if not isinstance(saved, dict):
+        raise ValueError(
+            f"{path}: its 'model_state_dict' is a {type(saved).__name__}, not a dict."
+        )
+    problems = [f"missing {k}" for k in own if k not in saved]
+    problems += [f"unexpected {k}" for k in saved if k not in own]
+    problems += [
+        f"{k}: {tuple(saved[k].shape)} in the file, {tuple(v.shape)} in the model"
+        for k, v in own.items()
+        if k in saved and torch.is_tensor(saved[k]) and saved[k].shape != v.shape
+    ]
+    if problems:
+        raise ValueError(f"{path} holds weights of another model: {'; '.join(problems)}.")
+
+
+def _check_optimizer(checkpoint: dict[str, Any], optimizer: Optimizer, path: Path) -> None:
+    saved = checkpoint["optimizer_state_dict"]
+    groups = saved.get("param_groups") if isinstance(saved, dict) else None
+    if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+        raise ValueError(f"{path}: its 'optimizer_state_dict' has no list of param_groups.")
+    own_sizes = [len(g["params"]) for g in optimizer.param_groups]
+    saved_sizes = [len(g.get("params", ())) for g in groups]
+    if own_sizes != saved_sizes:
+        raise ValueError(
+            f"{path} holds the state of an optimizer with param groups of sizes "
+            f"{saved_sizes}; this trainer's optimizer has {own_sizes}: build it the same way."
+        )
+    own_class = type(optimizer).__name__
+    saved_class = checkpoint.get("optimizer_class")
+    if saved_class is None:
+        # The book's checkpoints name no class. Their hyper-parameters tell the families
+        # apart: SGD and RMSprop have a momentum, Adam and its relatives betas.
+        def family(param_groups: list[dict[str, Any]]) -> set[str]:
+            return {key for g in param_groups for key in g if key in _FAMILY_KEYS}
+
+        saved_family, own_family = family(groups), family(optimizer.param_groups)
+        if saved_family != own_family:
+            saved_class = f"optimizer with {sorted(saved_family) or 'neither momentum nor betas'}"
+    if saved_class is not None and saved_class != own_class:
+        raise ValueError(
+            f"{path} holds the state of a {saved_class}, but the trainer's optimizer is a "
+            f"{own_class}: set_optimizer(...) with the kind of optimizer that was saved."
+        )
+
+
+def _check_scheduler(checkpoint: dict[str, Any], scheduler: Any, path: Path) -> None:
+    saved_class = checkpoint.get("scheduler_class")
+    if checkpoint.get("scheduler_state_dict") is None:
+        return
+    if scheduler is None:
+        raise RuntimeError(
+            f"{path} holds a {saved_class or 'scheduler'} state: call "
+            "set_lr_scheduler(...) with the same kind of scheduler before load_checkpoint()."
+        )
+    if saved_class is not None and saved_class != type(scheduler).__name__:
+        raise ValueError(
+            f"{path} holds a {saved_class} state, but the trainer's scheduler is a "
+            f"{type(scheduler).__name__}: set the same kind of scheduler."
+        )
