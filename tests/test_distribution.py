@@ -147,9 +147,7 @@ def test_first_cell_checks_every_module_of_the_notebooks_extra(distribution):
         "optional-dependencies"
     ]["notebooks"]
     names = {re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0] for requirement in extra}
-    assert {name.lower().replace("-", "_") for name in names} == set(
-        distribution.NOTEBOOK_MODULES
-    )
+    assert {name.lower().replace("-", "_") for name in names} == set(distribution.NOTEBOOK_MODULES)
 
 
 def test_first_cell_never_names_a_bare_rpsbook(distribution, built):
