@@ -162,11 +162,11 @@ def _append_record(name: str, record: dict[str, object]) -> None:
 def book_figure(fig: Figure, number: str | None, alt: str, *, verdict: str = "same") -> Figure:
     """Say which of the book's figures ``fig`` reproduces and what it shows.
 
-    The figure's label (:meth:`matplotlib.artist.Artist.set_label`) becomes
+    The figure's label (``fig.set_label``) becomes
     ``"Figure 6.21 in the book: <alt>"``, or ``"Not in the book: <alt>"`` for a figure of
     the site's own; the docs build uses it as the image's alt text. When
     ``$RPSBOOK_RESULTS_DIR`` is set, ``{"figure", "alt", "verdict"}`` is also appended to
-    its :data:`FIGURES_FILE`, from which the concordance page is generated.
+    its ``FIGURES_FILE``, from which the concordance page is generated.
 
     Parameters
     ----------
