@@ -7,11 +7,13 @@ thread count and its CPU kernels once, at start-up), and writes
 variation table. A configuration is a thread count (``torch.set_num_threads``) and a set
 of CPU kernels:
 
+``auto``
+    Nothing set: torch and oneDNN pick the best kernels the CPU has, as on a reader's
+    machine (``torch.backends.cpu.get_cpu_capability()`` names torch's choice).
 ``default``, ``avx2``, ``avx512``
     ``ATEN_CPU_CAPABILITY`` (torch's own vectorized kernels: ``default`` is the plain,
     unvectorized build of them) together with oneDNN's ``ONEDNN_MAX_CPU_ISA`` (the
-    convolutions), so ``avx2`` stands for a CPU without AVX-512. Unset, torch picks the
-    best one the CPU has (``torch.backends.cpu.get_cpu_capability()`` names it).
+    convolutions), so ``avx2`` stands for a CPU without AVX-512.
 
 The runs, as the gallery pages make them (seed 13 before each model is built):
 
@@ -27,7 +29,10 @@ The runs, as the gallery pages make them (seed 13 before each model is built):
 Each run records the validation set's correct count and the last epoch's training and
 validation losses. ``--threads`` and ``--kernels`` choose the configurations; kernels the
 CPU lacks are skipped (and said so). One configuration takes about 30 s with 2 threads on
-2 cores; more threads than cores make OpenMP threads wait for each other.
+2 idle cores. On a busy machine, ``OMP_WAIT_POLICY=PASSIVE`` keeps OpenMP's threads from
+spinning while they wait for each other (the numbers do not change: the work is split
+across threads the same way); the policy is recorded. ``--resume`` adds configurations to
+an existing file.
 """
 
 from __future__ import annotations
@@ -45,11 +50,11 @@ from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "variation.json"
 THREADS = (1, 2, 4)
-KERNELS = ("default", "avx2", "avx512")
+KERNELS = ("auto", "default", "avx2", "avx512")
 # ATEN_CPU_CAPABILITY value -> oneDNN's ISA cap for the same CPU
 _ONEDNN_ISA = {"default": "SSE41", "avx2": "AVX2", "avx512": "AVX512_CORE"}
 # /proc/cpuinfo flag a kernel set needs
-_CPU_FLAG = {"default": None, "avx2": "avx2", "avx512": "avx512f"}
+_CPU_FLAG = {"auto": None, "default": None, "avx2": "avx2", "avx512": "avx512f"}
 RUNS = ("adam 3e-4", "adam 0.005", "final")
 
 
@@ -132,12 +137,12 @@ def measure_here() -> dict[str, Any]:
     }
 
 
-def run_config(threads: int, kernels: str | None) -> dict[str, Any]:
-    """Measure one configuration in a new process; ``kernels=None`` lets torch choose."""
+def run_config(threads: int, kernels: str) -> dict[str, Any]:
+    """Measure one configuration in a new process; ``kernels="auto"`` sets nothing."""
     env = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY",)}
     env.pop("ONEDNN_MAX_CPU_ISA", None)
     env.update({"OMP_NUM_THREADS": str(threads), "RPSBOOK_PROGRESS": "0"})
-    if kernels is not None:
+    if kernels != "auto":
         env["ATEN_CPU_CAPABILITY"] = kernels
         env["ONEDNN_MAX_CPU_ISA"] = _ONEDNN_ISA[kernels]
     start = time.perf_counter()
@@ -152,7 +157,7 @@ def run_config(threads: int, kernels: str | None) -> dict[str, Any]:
     if done.returncode != 0:
         raise RuntimeError(f"threads={threads} kernels={kernels} failed:\n{done.stderr}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    result["kernels"] = kernels or "auto"
+    result["kernels"] = kernels
     result["seconds"] = round(time.perf_counter() - start, 1)
     return result
 
@@ -171,6 +176,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, nargs="+", default=list(THREADS))
     parser.add_argument("--kernels", nargs="+", default=list(KERNELS), choices=KERNELS)
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the configurations already in --output (same torch) and add the others",
+    )
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker is not None:
@@ -189,8 +199,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "cores": os.cpu_count(),
         "auto_capability": torch.backends.cpu.get_cpu_capability(),
         "date": time.strftime("%Y-%m-%d"),
+        "wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
         "configs": [],
     }
+    if args.resume and args.output.is_file():
+        kept = json.loads(args.output.read_text(encoding="utf-8"))
+        if kept["torch"] == record["torch"]:
+            record["configs"] = kept["configs"]
+    done = {(c["threads"], c["kernels"]) for c in record["configs"]}
     for kernels in args.kernels:
         if _CPU_FLAG[kernels] and _CPU_FLAG[kernels] not in flags:
             print(f"skipped kernels={kernels}: this CPU lacks {_CPU_FLAG[kernels]}")
@@ -198,7 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         (threads, kernels)
         for threads in args.threads
         for kernels in args.kernels
-        if not _CPU_FLAG[kernels] or _CPU_FLAG[kernels] in flags
+        if (not _CPU_FLAG[kernels] or _CPU_FLAG[kernels] in flags)
+        and (threads, kernels) not in done
     ]
     for threads, kernels in configs:
         result = run_config(threads, kernels)

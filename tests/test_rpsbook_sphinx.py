@@ -119,14 +119,14 @@ def test_variation_rows_and_spread(ext):
          "2.79e-02 / 5.12e-02"],
     ]  # fmt: skip
     spread = ext.variation_spread(record)
-    assert spread[0] == (
-        "CNN2(5, p=0.3), Adam 3e-4: 324-324 of 372 correct (1 distinct counts), "
-        "validation loss 0.2576-0.2576"
-    )
-    assert spread[2] == (
-        "Putting it all together: 336-347 of 372 correct (2 distinct counts), "
-        "validation loss 0.2500-0.3000"
-    )
+    assert spread == [
+        "CNN2(5, p=0.3), Adam 3e-4 (Model training): 324 of 372 correct in every "
+        "configuration; validation loss 0.2576.",
+        "the same model, Adam 0.005 (Learning rates): 318 of 372 correct in every "
+        "configuration; validation loss 0.5000.",
+        "CNN2(5, p=0.5), SGD + CyclicLR (Putting it all together): 336 to 347 of 372 correct "
+        "(2 different counts); validation loss 0.2500 to 0.3000.",
+    ]
 
 
 def test_toc_toggles_get_the_name_of_their_page(ext):
@@ -140,3 +140,9 @@ def test_toc_toggles_get_the_name_of_their_page(ext):
     assert '<summary aria-label="Pages under rpsbook.data &amp; co">' in labelled
     assert labelled.replace(' aria-label="Pages under rpsbook.data &amp; co"', "") == html
     assert ext.label_toc_toggles(labelled) == labelled  # a named summary is left alone
+    current = (
+        '<li class="toctree-l1 current active has-children"><a aria-current="page" '
+        'class="current reference internal" href="#">rpsbook.data</a><details open="open">'
+        "<summary><span></span></summary></details></li>"
+    )
+    assert '<summary aria-label="Pages under rpsbook.data">' in ext.label_toc_toggles(current)

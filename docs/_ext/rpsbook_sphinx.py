@@ -563,26 +563,23 @@ def _fill_concordance(app: Sphinx, doctree: nodes.document, docname: str) -> Non
     for number in BOOK_FIGURES:
         places = found.get(number, [])
         if not places:
-            figure_rows.append(
-                [
-                    _cell(f"Figure {number}"),
-                    _cell("not labelled on any page yet"),
-                    _cell(""),
-                    _cell(""),
-                ]
-            )
+            figure_rows.append([_cell(number), _cell("not labelled on any page yet"), _cell("")])
             continue
         for stem, record in places:
             target = labels.get(figure_target(stem, number))
             doc, anchor = (target[0], target[1]) if target else (page(stem), "")
             if not target:
                 logger.warning(f"concordance: no image target for Figure {number} on {stem}")
+            verdict = record["verdict"].replace("differs: ", "Differs: ", 1)
             figure_rows.append(
                 [
-                    _cell(f"Figure {number}"),
+                    _cell(number),
                     _cell(_link(app, docname, doc, anchor, titles[stem])),
-                    _cell(record["verdict"]),
-                    _cell(record["alt"]),
+                    _cell(
+                        record["alt"]
+                        + " "
+                        + ("Same as the book's." if verdict == "same" else verdict)
+                    ),
                 ]
             )
     covered = sum(1 for n in BOOK_FIGURES if n in found)
@@ -591,7 +588,7 @@ def _fill_concordance(app: Sphinx, doctree: nodes.document, docname: str) -> Non
         _node_table(["Book section", "Gallery page and section"], section_rows, [35, 65]),
         nodes.rubric(text=f"The book's figures ({covered} of {len(BOOK_FIGURES)} labelled)"),
         _node_table(
-            ["Book", "Gallery page", "Verdict", "What it shows"], figure_rows, [10, 25, 25, 40]
+            ["Figure", "Gallery page", "What it shows; verdict"], figure_rows, [12, 33, 55]
         ),
     ]
     if own:
@@ -609,10 +606,10 @@ def _fill_concordance(app: Sphinx, doctree: nodes.document, docname: str) -> Non
 
 # -- Variation table ----------------------------------------------------------------------
 
-_VARIATION_RUNS = [
-    ("adam 3e-4", "CNN2(5, p=0.3), Adam 3e-4"),
-    ("adam 0.005", "the same, Adam 0.005"),
-    ("final", "Putting it all together"),
+_VARIATION_RUNS = [  # (key in variation.json, column, sentence)
+    ("adam 3e-4", "Adam 3e-4", "CNN2(5, p=0.3), Adam 3e-4 (Model training)"),
+    ("adam 0.005", "Adam 0.005", "the same model, Adam 0.005 (Learning rates)"),
+    ("final", "Final model", "CNN2(5, p=0.5), SGD + CyclicLR (Putting it all together)"),
 ]
 
 
@@ -622,7 +619,7 @@ def variation_rows(record: dict[str, Any]) -> list[list[str]]:
     for config in record["configs"]:
         runs = config["runs"]
         cells = [str(config["threads"]), f"{config['kernels']} ({config['capability']})"]
-        for key, _ in _VARIATION_RUNS:
+        for key, _, _ in _VARIATION_RUNS:
             run = runs[key]
             cells.append(f"{run['correct']}/{run['total']}, {run['val_loss']:.4f}")
         cells.append(f"{runs['adam 0.005']['suggestion']:.2e} / {runs['final']['suggestion']:.2e}")
@@ -633,15 +630,19 @@ def variation_rows(record: dict[str, Any]) -> list[list[str]]:
 def variation_spread(record: dict[str, Any]) -> list[str]:
     """One sentence per run: the range of its correct counts and validation losses."""
     out = []
-    for key, title in _VARIATION_RUNS:
+    for key, _, title in _VARIATION_RUNS:
         runs = [c["runs"][key] for c in record["configs"]]
         counts = sorted({r["correct"] for r in runs})
-        losses = [r["val_loss"] for r in runs]
+        low, high = min(r["val_loss"] for r in runs), max(r["val_loss"] for r in runs)
         total = runs[0]["total"]
-        out.append(
-            f"{title}: {counts[0]}-{counts[-1]} of {total} correct "
-            f"({len(counts)} distinct counts), validation loss {min(losses):.4f}-{max(losses):.4f}"
-        )
+        if len(counts) == 1:
+            moved = f"{counts[0]} of {total} correct in every configuration"
+        else:
+            moved = (
+                f"{counts[0]} to {counts[-1]} of {total} correct ({len(counts)} different counts)"
+            )
+        loss = f"{low:.4f}" if f"{low:.4f}" == f"{high:.4f}" else f"{low:.4f} to {high:.4f}"
+        out.append(f"{title}: {moved}; validation loss {loss}.")
     return out
 
 
@@ -659,7 +660,7 @@ class VariationDirective(SphinxDirective):
             raise self.error(
                 f"cannot read {path} ({err}); run `python -m benchmarks.variation` to write it"
             ) from err
-        header = ["Threads", "CPU kernels", *(t for _, t in _VARIATION_RUNS), "Range tests"]
+        header = ["Threads", "CPU kernels", *(t for _, t, _ in _VARIATION_RUNS), "Range tests"]
         output: list[nodes.Node] = [
             _table(header, variation_rows(record), [8, 16, 19, 19, 19, 19]),
         ]
@@ -680,7 +681,8 @@ class VariationDirective(SphinxDirective):
 # A toctree entry that has children, as pydata-sphinx-theme writes it: the page's link, then a
 # <details> whose <summary> holds only the chevron.
 _TOC_TOGGLE = re.compile(
-    r'(<a class="reference internal"[^>]*>(?P<text>(?:(?!</a>).)*)</a>\s*<details[^>]*>\s*)'
+    r'(<a [^>]*class="[^"]*\breference\b[^"]*"[^>]*>(?P<text>(?:(?!</a>).)*)</a>\s*'
+    r"<details[^>]*>\s*)"
     r"<summary>",
     re.DOTALL,
 )
