@@ -26,7 +26,8 @@ pages using them. Every notebook must pass ``nbformat.validate``, and one (``--n
 executed top to bottom with nbclient in a ``python3`` kernel of this interpreter
 (``RPSBOOK_DATA_DIR`` is passed through). The search page must find "dropout". Full-page
 screenshots are saved to ``--screenshots``: every gallery page at 1400 px, the landing
-page at 1400 px and at 390 px (``index-390.png``).
+page at 1400 px and at 390 px (``index-390.png``), and the top of the first gallery page
+at 390 px in the dark theme (``plot_01_...-390-dark.png``).
 
 Accessibility: every HTML page of the site (:func:`all_pages`) is opened in the light and in
 the dark theme (the browser's ``prefers-color-scheme``, which the theme's default "auto" mode

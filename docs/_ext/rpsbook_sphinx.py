@@ -422,11 +422,7 @@ BOOK_SECTIONS: list[tuple[str, str, str | None]] = [
         "plot_09_epoch_schedulers",
         "How StepByStep steps each kind",
     ),
-    (
-        "Scheduler Paths",
-        "plot_11_schedulers_on_the_regression",
-        "What a schedule changes: paths on the loss surface",
-    ),
+    ("Scheduler Paths", "plot_11_schedulers_on_the_regression", None),
     ("Adaptive vs Cycling", "plot_11_schedulers_on_the_regression", None),
     ("Putting It All Together", "plot_12_putting_it_all_together", None),
     ("Recap", "plot_12_putting_it_all_together", "Recap of the chapter"),
@@ -547,7 +543,8 @@ def _fill_concordance(app: Sphinx, doctree: nodes.document, docname: str) -> Non
         link = _link(app, docname, page(place[0]), place[1], where)
         section_rows.append([_cell(book_section), _cell(link)])
 
-    labels = env.get_domain("std").labels
+    # a target before an image (no section, no caption) is an "anonymous" label
+    labels = env.get_domain("std").anonlabels
     root = results_root(env.srcdir, gallery)
     found: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     own: list[tuple[str, dict[str, Any]]] = []
