@@ -146,3 +146,16 @@ def test_toc_toggles_get_the_name_of_their_page(ext):
         "<summary><span></span></summary></details></li>"
     )
     assert '<summary aria-label="Pages under rpsbook.data">' in ext.label_toc_toggles(current)
+
+
+def test_committed_variation_results_render(ext):
+    record = json.loads((ROOT / "benchmarks" / "variation.json").read_text())
+    measured = {(c["threads"], c["kernels"]) for c in record["configs"]}
+    assert {(1, "auto"), (2, "auto"), (4, "auto")} <= measured
+    rows = ext.variation_rows(record)
+    assert len(rows) == len(record["configs"])
+    for config in record["configs"]:
+        for key in ("adam 3e-4", "adam 0.005", "final"):
+            run = config["runs"][key]
+            assert 0 <= run["correct"] <= run["total"] == 372
+    assert len(ext.variation_spread(record)) == 3
