@@ -112,10 +112,13 @@ def test_variation_rows_and_spread(ext):
             _config(1, "avx512", "AVX512", 347, 0.25),
         ]
     }
-    assert ext.variation_rows(record) == [
-        ["2", "avx512 (AVX512)", "324/372, 0.2576", "318/372, 0.5000", "336/372, 0.3000",
+    record["configs"].append(_config(2, "auto", "AVX512", 336, 0.3))
+    assert ext.variation_rows(record) == [  # torch's own choice first, then by kernels, threads
+        ["2", "auto (AVX512)", "324/372, 0.2576", "318/372, 0.5000", "336/372, 0.3000",
          "2.79e-02 / 5.12e-02"],
         ["1", "avx512 (AVX512)", "324/372, 0.2576", "318/372, 0.5000", "347/372, 0.2500",
+         "2.79e-02 / 5.12e-02"],
+        ["2", "avx512 (AVX512)", "324/372, 0.2576", "318/372, 0.5000", "336/372, 0.3000",
          "2.79e-02 / 5.12e-02"],
     ]  # fmt: skip
     spread = ext.variation_spread(record)

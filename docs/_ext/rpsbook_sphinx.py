@@ -611,9 +611,13 @@ _VARIATION_RUNS = [  # (key in variation.json, column, sentence)
 
 
 def variation_rows(record: dict[str, Any]) -> list[list[str]]:
-    """The variation table's rows: one per configuration, then the spread of each column."""
+    """The variation table's rows: one per configuration."""
     rows = []
-    for config in record["configs"]:
+    # torch's own choice first (what a reader gets), then each kernel set; threads ascending
+    order = sorted(
+        record["configs"], key=lambda c: (c["kernels"] != "auto", c["kernels"], c["threads"])
+    )
+    for config in order:
         runs = config["runs"]
         cells = [str(config["threads"]), f"{config['kernels']} ({config['capability']})"]
         for key, _, _ in _VARIATION_RUNS:
