@@ -162,3 +162,23 @@ def test_committed_variation_results_render(ext):
             run = config["runs"][key]
             assert 0 <= run["correct"] <= run["total"] == 372
     assert len(ext.variation_spread(record)) == 3
+
+
+def test_image_targets_get_an_html_anchor(ext):
+    from docutils import nodes
+    from docutils.frontend import get_default_settings
+    from docutils.parsers.rst import Parser
+    from docutils.utils import new_document
+    from sphinx_gallery.directives import imgsgnode
+
+    document = new_document("page", get_default_settings(Parser))
+    section = nodes.section()
+    first, second = imgsgnode(), imgsgnode()
+    first["ids"] = ["plot-05-model-training-figure-6-10"]
+    section += [first, second]
+    document += section
+    assert ext.anchor_figure_targets(document) == 1
+    raw = section[0]
+    assert isinstance(raw, nodes.raw) and raw["format"] == "html"
+    assert raw.astext() == '<span id="plot-05-model-training-figure-6-10"></span>'
+    assert section[1] is first and section[2] is second

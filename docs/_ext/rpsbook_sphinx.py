@@ -718,6 +718,30 @@ def _named_toc_toggles(
     context["generate_toctree_html"] = generate_with_names
 
 
+def anchor_figure_targets(doctree: nodes.document) -> int:
+    """Put an empty ``<span id=...>`` before every Sphinx-Gallery image that has ids.
+
+    ``sg_hooks.hidpi_scraper`` puts a reST target before the first image of each book figure;
+    docutils gives its id to the image node, but Sphinx-Gallery's HTML writer for its
+    ``image-sg`` node writes no ``id``, so the concordance's links would lead nowhere.
+    Returns how many anchors were added.
+    """
+    from sphinx_gallery.directives import imgsgnode
+
+    added = 0
+    for image in list(doctree.findall(imgsgnode)):
+        ids = [i for i in image["ids"] if i]
+        if ids:
+            spans = "".join(f'<span id="{i}"></span>' for i in ids)
+            image.parent.insert(image.parent.index(image), nodes.raw("", spans, format="html"))
+            added += 1
+    return added
+
+
+def _anchor_figure_targets(app: Sphinx, doctree: nodes.document) -> None:
+    anchor_figure_targets(doctree)
+
+
 def _provenance_once(app: Sphinx) -> None:
     provenance(Path(app.srcdir).parent)
 
@@ -740,6 +764,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     # once, in the main process, before -j workers read pages in forks of it
     app.connect("builder-inited", _provenance_once, priority=960)
     app.connect("doctree-resolved", _fill_concordance)
+    app.connect("doctree-read", _anchor_figure_targets)
     # after pydata-sphinx-theme (priority 500) has put generate_toctree_html in the context
     app.connect("html-page-context", _named_toc_toggles, priority=900)
     app.add_transform(UnlinkNonAddresses)
