@@ -8,7 +8,10 @@ it for every gallery script), the comparison is also appended to
     {"section": "Data preparation", "quantity": "normalizer mean",
      "ours": "[0.8489, 0.8198, 0.8098]", "book": "[0.8502, 0.8215, 0.8116]"}
 
-The site's Results page is generated from those files.
+The site's Results page is generated from those files. Every comparison is also kept in
+memory for the process's lifetime (:func:`recorded`), so that the last cell of a
+downloaded notebook can set the reader's values next to the page's
+(:func:`compare_with_page`), with the run's :func:`environment`.
 """
 
 from __future__ import annotations
@@ -18,9 +21,9 @@ import math
 import os
 import re
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -32,15 +35,27 @@ LINE_WIDTH = 88
 # Where book_figure records the figures a page draws, beside the comparisons' files.
 FIGURES_FILE = "figures.ndjson"  # not *.jsonl: those are the comparisons
 _BOOK_FIGURE_RE = re.compile(r"6\.([1-9]|[12][0-9]|3[01])")
+# The labels book_figure gives: "Figure 6.21 in the book: ..." or "Not in the book: ...".
+#: The Results page's table of how much the headline numbers move (threads, kernels, device).
+VARIATION_URL = "https://rpsbook.github.io/rpsbook/results.html#numbers-variation"
+# Every compare_with_book record of this process, oldest first.
+_RECORDED: list[dict[str, str]] = []
+_LABEL_RE = re.compile(r"(Figure 6\.([1-9]|[12][0-9]|3[01]) in the book|Not in the book): \S")
 
 __all__ = [
     "FIGURES_FILE",
     "LINE_WIDTH",
     "RESULTS_DIR_ENV",
+    "VARIATION_URL",
     "book_figure",
+    "book_figure_label",
     "compare_with_book",
+    "compare_with_page",
+    "describe_environment",
+    "environment",
     "format_comparison",
     "format_value",
+    "recorded",
     "section_slug",
 ]
 
@@ -120,13 +135,14 @@ def compare_with_book(
 
     Notes
     -----
-    When ``$RPSBOOK_RESULTS_DIR`` is set, the record is appended to
-    ``$RPSBOOK_RESULTS_DIR/<section_slug(section)>.jsonl`` (the folder is created) with a
-    single ``write`` of one line, so a reader never sees half a record.
+    The record is kept in memory (:func:`recorded`). When ``$RPSBOOK_RESULTS_DIR`` is set,
+    it is also appended to ``$RPSBOOK_RESULTS_DIR/<section_slug(section)>.jsonl`` (the
+    folder is created) with a single ``write`` of one line, so a reader never sees half a record.
     """
     slug = section_slug(section)  # checked even when nothing is recorded
     ours_text = format_value(ours, digits)
     record = {"section": section, "quantity": quantity, "ours": ours_text, "book": book}
+    _RECORDED.append(dict(record))
     _append_record(f"{slug}.jsonl", record)
     return format_comparison(quantity, ours_text, book)
 
@@ -146,11 +162,11 @@ def _append_record(name: str, record: dict[str, object]) -> None:
 def book_figure(fig: Figure, number: str | None, alt: str, *, verdict: str = "same") -> Figure:
     """Say which of the book's figures ``fig`` reproduces and what it shows.
 
-    The figure's label (:meth:`matplotlib.artist.Artist.set_label`) becomes
+    The figure's label (``fig.set_label``) becomes
     ``"Figure 6.21 in the book: <alt>"``, or ``"Not in the book: <alt>"`` for a figure of
     the site's own; the docs build uses it as the image's alt text. When
     ``$RPSBOOK_RESULTS_DIR`` is set, ``{"figure", "alt", "verdict"}`` is also appended to
-    its :data:`FIGURES_FILE`, from which the concordance page is generated.
+    its ``FIGURES_FILE``, from which the concordance page is generated.
 
     Parameters
     ----------
@@ -190,6 +206,124 @@ def book_figure(fig: Figure, number: str | None, alt: str, *, verdict: str = "sa
     fig.set_label(f"Figure {number} in the book: {alt}" if number else f"Not in the book: {alt}")
     _append_record(FIGURES_FILE, {"figure": number, "alt": alt, "verdict": verdict})
     return fig
+
+
+def book_figure_label(fig: Figure) -> str | None:
+    """The label :func:`book_figure` gave ``fig``, or None when it was not called on it."""
+    label = fig.get_label()
+    return label if _LABEL_RE.match(label) else None
+
+
+def recorded() -> list[dict[str, str]]:
+    """Copies of this process's :func:`compare_with_book` records, oldest first.
+
+    Each is ``{"section", "quantity", "ours", "book"}`` with the values as printed.
+    """
+    return [dict(record) for record in _RECORDED]
+
+
+def environment() -> dict[str, Any]:
+    """What a run's numbers depend on besides the code and the data.
+
+    ``{"torch": "2.14.1", "torchvision": "0.29.1", "device": "cpu", "threads": 2,
+    "cpu_kernels": "AVX512"}``: the versions, the device rpsbook trains on by default
+    (``$RPSBOOK_DEVICE``, else cuda > mps > cpu), torch's intra-op thread count and the CPU
+    kernels torch chose (``ATEN_CPU_CAPABILITY`` overrides them).
+    """
+    import torch
+
+    from rpsbook._utils import default_device
+
+    try:
+        import torchvision
+
+        vision = torchvision.__version__
+    except ImportError:
+        vision = "not installed"
+    return {
+        "torch": torch.__version__,
+        "torchvision": vision,
+        "device": str(default_device()),
+        "threads": torch.get_num_threads(),
+        "cpu_kernels": torch.backends.cpu.get_cpu_capability(),
+    }
+
+
+def describe_environment(env: Mapping[str, Any]) -> str:
+    """One line for an :func:`environment` dict, e.g. ``torch 2.14.1, torchvision 0.29.1,
+    cpu, 2 threads, AVX512 kernels``."""
+    return (
+        f"torch {env['torch']}, torchvision {env['torchvision']}, {env['device']}, "
+        f"{env['threads']} threads, {env['cpu_kernels']} kernels"
+    )
+
+
+def compare_with_page(
+    page: Mapping[str, Any],
+    *,
+    yours: Sequence[Mapping[str, str]] | None = None,
+    table_url: str = VARIATION_URL,
+) -> str:
+    """The reader's values next to the page's: the text of a notebook's last cell.
+
+    Parameters
+    ----------
+    page : mapping
+        ``{"environment": <environment() of the docs build>, "values": [{"section",
+        "quantity", "ours"}, ...]}``: what the page recorded with
+        :func:`compare_with_book`, in order.
+    yours : sequence of mappings, optional
+        The reader's records; by default :func:`recorded` (this kernel's). When a value was
+        recorded more than once (a cell run again), the last one counts.
+    table_url : str
+        Where the table of how much the numbers move lives.
+
+    Returns
+    -------
+    str
+        The two environments, one line per value (``same``, or both values), and a summary
+        that points to ``table_url`` when a value differs or was not measured.
+    """
+    mine = {
+        (r["section"], r["quantity"]): r["ours"] for r in (recorded() if yours is None else yours)
+    }
+    values = list(page["values"])
+    lines = [
+        "Your run vs this page",
+        f"  your run:  {describe_environment(environment())}",
+        f"  this page: {describe_environment(page['environment'])}",
+    ]
+    same = missing = 0
+    for value in values:
+        ours = mine.get((value["section"], value["quantity"]))
+        if ours == value["ours"]:
+            same += 1
+            lines.append(f"same      {value['quantity']}: {ours}")
+            continue
+        missing += ours is None
+        lines.append(f"DIFFERS   {value['quantity']}")
+        lines.append(
+            f"  your run:  {'not measured (run every cell above)' if ours is None else ours}"
+        )
+        lines.append(f"  this page: {value['ours']}")
+    if not values:
+        lines.append("This page records no values to compare.")
+        return "\n".join(lines)
+    differ = len(values) - same - missing
+    summary = f"{same} of {len(values)} values equal the page's"
+    if same == len(values):
+        lines.append(summary + ".")
+        return "\n".join(lines)
+    summary += f"; {differ} differ" + (f", {missing} not measured" if missing else "")
+    lines.append(summary + ".")
+    lines += textwrap.wrap(
+        "Counts and losses depend on torch's version, its thread count, the CPU kernels "
+        f"and the device; how much they move: {table_url}",
+        LINE_WIDTH,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+    return "\n".join(lines)
 
 
 def format_comparison(quantity: str, ours: str, book: str, width: int = LINE_WIDTH) -> str:

@@ -51,9 +51,24 @@ def _png(width: int, height: int) -> bytes:
     )
 
 
-def _page(body: str) -> str:
-    head = "<meta charset='utf-8'><title>page</title>"
-    return f"<!DOCTYPE html><html><head>{head}</head><body>{body}</body></html>"
+def _page(body: str, head: str = "") -> str:
+    head = "<meta charset='utf-8'><title>page</title>" + head
+    return f"<!DOCTYPE html><html lang='en'><head>{head}</head><body>{body}</body></html>"
+
+
+PROVENANCE = (
+    "<p class='rpsbook-provenance'>Computed by this site's build with torch 2.14.1, "
+    "torchvision 0.29.1, cpu, 2 threads, AVX512 kernels; data: the 28x28 copy, "
+    "SHA-256 <code>9b1b</code>; commit <code>abc</code>.</p>"
+)
+
+
+@pytest.fixture(scope="module")
+def axe(check_site):
+    try:
+        return check_site.ensure_axe()
+    except FileNotFoundError as err:
+        pytest.skip(str(err))
 
 
 @pytest.fixture
@@ -70,7 +85,7 @@ def site(tmp_path):
     (html / "_downloads" / "plot_x.py").write_text("print(42)\n")
     (html / "auto_examples" / "plot_x.html").write_text(
         _page(
-            "<img src='../_images/figure.png' alt='f'>"
+            PROVENANCE + "<img src='../_images/figure.png' alt='f'>"
             "<div class='sphx-glr-download sphx-glr-download-jupyter'>"
             "<a href='../_downloads/plot_x.ipynb'>nb</a></div>"
             "<div class='sphx-glr-download sphx-glr-download-python'>"
@@ -80,7 +95,7 @@ def site(tmp_path):
     return html
 
 
-def test_fake_site_passes_and_notebook_runs(check_site, site, tmp_path, capsys):
+def test_fake_site_passes_and_notebook_runs(check_site, site, axe, tmp_path, capsys):
     shots = tmp_path / "shots"
     status = check_site.main(
         [
@@ -97,7 +112,15 @@ def test_fake_site_passes_and_notebook_runs(check_site, site, tmp_path, capsys):
     assert status == 0, out
     assert "checked 2 pages" in out
     assert "executed notebook plot_x.ipynb" in out
-    assert sorted(p.name for p in shots.iterdir()) == ["index-390.png", "index.png", "plot_x.png"]
+    assert "axe-core 4.11.0 (wcag2a, wcag2aa, wcag21a, wcag21aa): 4 page views" in out
+    assert "  light: 0 serious/critical element(s), 0 minor/moderate, 0 allowed" in out
+    assert "  dark: 0 serious/critical element(s), 0 minor/moderate, 0 allowed" in out
+    assert sorted(p.name for p in shots.iterdir()) == [
+        "index-390.png",
+        "index.png",
+        "plot_x-390-dark.png",
+        "plot_x.png",
+    ]
     assert (shots / "index.png").read_bytes().startswith(b"\x89PNG")
     assert struct.unpack(">I", (shots / "index-390.png").read_bytes()[16:20]) == (390,)
 
@@ -107,7 +130,7 @@ def test_each_failure_names_its_page_and_culprit(check_site, site, tmp_path, cap
     (site / "_downloads" / "plot_x.py").unlink()
     (site / "_downloads" / "plot_x.ipynb").write_text('{"cells": "not a list"}')
     (site / "index.html").write_text(_page("<script>console.error('boom')</script>"))
-    argv = ["--build-dir", str(site), "--no-search", "--no-execute"]
+    argv = ["--build-dir", str(site), "--no-search", "--no-execute", "--no-axe"]
     status = check_site.main([*argv, "--screenshots", str(tmp_path / "shots")])
     out = capsys.readouterr().out
     assert status == 1
@@ -129,9 +152,10 @@ def test_missing_site_exits_2(check_site, tmp_path, capsys):
     assert "build it first with `nox -s docs`" in capsys.readouterr().err
 
 
-def _failures(check_site, site, capsys) -> list[str]:
-    """Run the check without search or notebooks; the failure lines it printed."""
-    status = check_site.main(["--build-dir", str(site), "--no-search", "--no-execute"])
+def _failures(check_site, site, capsys, *options: str) -> list[str]:
+    """Run the check without search, notebooks or axe (unless ``options`` say); the failures."""
+    argv = ["--build-dir", str(site), "--no-search", "--no-execute", *options]
+    status = check_site.main(argv if "--axe" in options else [*argv, "--no-axe"])
     out = capsys.readouterr().out
     if status == 0:
         return []
@@ -171,7 +195,7 @@ def test_wide_output_fails_and_wide_code_is_reported(check_site, site, capsys):
         f"<div class='sphx-glr-script-out'><pre style='width:200px'>{line}</pre></div>"
     )
     page.write_text(page.read_text().replace("<body>", "<body>" + blocks))
-    status = check_site.main(["--build-dir", str(site), "--no-search", "--no-execute"])
+    status = check_site.main(["--build-dir", str(site), "--no-search", "--no-execute", "--no-axe"])
     out = capsys.readouterr().out
     assert status == 1
     assert "code wider than its block (not failures) on 1 page(s):" in out
@@ -233,3 +257,84 @@ def test_hidpi_candidate(check_site):
     assert check_site.hidpi_candidate("a.png, b.png 1.5x, c.png 3x") == "c.png"
     assert check_site.hidpi_candidate("a.png 400w, b.png") is None
     assert check_site.hidpi_candidate("") is None
+
+
+def test_axe_fails_on_serious_violations_per_theme(check_site, site, axe, capsys):
+    # a button without a name in both themes; text too faint only in the dark one
+    dark = "<style>@media (prefers-color-scheme: dark) {p {color: #333; background: #222}}</style>"
+    body = "<main><p>Some text.</p><button></button></main>"
+    (site / "index.html").write_text(_page(body, head=dark))
+    failures = _failures(check_site, site, capsys, "--axe", str(axe))
+    button = "axe button-name (critical): Buttons must have discernible text: button"
+    contrast = "axe color-contrast (serious): Elements must meet minimum color contrast ratio"
+    assert failures == [
+        f"index.html [light]: {button}",
+        f"index.html [dark]: {button}",
+        f"index.html [dark]: {contrast} thresholds: p",
+    ]
+
+
+def test_axe_allow_list(check_site):
+    rules = [check_site.Allowed("button-name", r"\.theme-switch", "upstream issue #1")]
+    assert check_site.allowed("button-name", "button.theme-switch-button", rules)
+    assert not check_site.allowed("button-name", "button.search", rules)
+    assert not check_site.allowed("link-name", "button.theme-switch-button", rules)
+    for entry in check_site.AXE_ALLOWED:
+        assert entry.reason and "pydata-sphinx-theme" in entry.reason
+
+
+def test_ensure_axe_names_the_fix_without_npm(check_site, tmp_path, monkeypatch):
+    monkeypatch.setattr(check_site.shutil, "which", lambda name: None)
+    missing = tmp_path / "node_modules" / "axe-core" / "axe.min.js"
+    with pytest.raises(FileNotFoundError, match=r"no axe-core at .* and no npm"):
+        check_site.ensure_axe(missing)
+
+
+def test_gallery_page_without_provenance_fails(check_site, site, capsys):
+    page = site / "auto_examples" / "plot_x.html"
+    page.write_text(page.read_text().replace(PROVENANCE, ""))
+    assert _failures(check_site, site, capsys) == [
+        "auto_examples/plot_x.html: no provenance line (.rpsbook-provenance) under the title"
+    ]
+
+
+def test_figures_without_book_figure_label_are_reported_or_fail(check_site, site, capsys):
+    figures = (
+        "<img class='sphx-glr-single-img' src='../_images/figure.png' alt='Adam lr=3e-4' "
+        "srcset='../_images/figure.png, ../_images/figure.png 2.00x'>"
+        "<img class='sphx-glr-single-img' src='../_images/figure.png' "
+        "alt='Figure 6.10 in the book: Losses per epoch.' "
+        "srcset='../_images/figure.png, ../_images/figure.png 2.00x'>"
+    )
+    page = site / "auto_examples" / "plot_x.html"
+    page.write_text(page.read_text().replace("<body>", "<body>" + figures))
+    argv = ["--build-dir", str(site), "--no-search", "--no-execute", "--no-axe"]
+    assert check_site.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "1 gallery figure(s) on 1 page(s) without a book_figure label:" in out
+    assert check_site.main([*argv, "--require-figure-labels"]) == 1
+    assert capsys.readouterr().out.splitlines()[-1].strip() == (
+        "auto_examples/plot_x.html: figure without a book_figure label: "
+        "../_images/figure.png: alt 'Adam lr=3e-4'"
+    )
+
+
+def test_concordance_links_must_resolve(check_site, site, capsys):
+    page = site / "auto_examples" / "plot_x.html"
+    page.write_text(
+        page.read_text().replace(
+            "<body>", "<body><img id='fig-6-1' alt='x' src='../_images/figure.png'>"
+        )
+    )
+    links = (
+        "<a href='#'>top</a><table class='rpsbook-concordance'>"
+        "<tr><td><a href='auto_examples/plot_x.html#fig-6-1'>6.1</a></td></tr>"
+        "<tr><td><a href='auto_examples/plot_x.html'>6.2</a></td></tr>"
+        "<tr><td><a href='auto_examples/plot_x.html#fig-6-3'>6.3</a></td></tr>"
+        "<tr><td><a href='auto_examples/plot_y.html'>6.4</a></td></tr></table>"
+    )
+    (site / "concordance.html").write_text(_page(links))
+    assert _failures(check_site, site, capsys) == [
+        "concordance.html: link auto_examples/plot_x.html#fig-6-3: no element with id 'fig-6-3'",
+        "concordance.html: link auto_examples/plot_y.html: no such page",
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.machinery
 import importlib.util
 import json
@@ -289,3 +290,27 @@ def test_targets_from_a_real_sphinx_build(tmp_path):
         "[the demo](https://example.org/book/pages/demo.html#demo-label) and "
         "[Home](https://example.org/book/index.html)."
     )
+
+
+def test_comparison_cell_is_last_once_and_embeds_the_page(links):
+    page = {
+        "environment": {"torch": "2.14.1", "threads": 2},
+        "values": [{"section": "S", "quantity": "accuracy 'p=0.3'", "ours": "336/372"}],
+    }
+    notebook = {
+        "cells": [{"cell_type": "code", "metadata": {}, "source": "x = 1", "outputs": []}],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    once = links.add_comparison_cell(json.dumps(notebook), page)
+    twice = links.add_comparison_cell(once, page)
+    assert once == twice  # an earlier build's cell is replaced, not repeated
+    cells = json.loads(twice)["cells"]
+    assert [c["source"] for c in cells[:-1]] == ["x = 1"]
+    last = cells[-1]
+    assert last["metadata"] == {links.COMPARISON_CELL: True}
+    tree = ast.parse(last["source"])
+    (assign,) = [node for node in tree.body if isinstance(node, ast.Assign)]
+    assert ast.literal_eval(assign.value) == page
+    assert last["source"].endswith("print(compare_with_page(PAGE))")

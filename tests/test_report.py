@@ -14,9 +14,14 @@ from rpsbook.report import (
     LINE_WIDTH,
     RESULTS_DIR_ENV,
     book_figure,
+    book_figure_label,
     compare_with_book,
+    compare_with_page,
+    describe_environment,
+    environment,
     format_comparison,
     format_value,
+    recorded,
     section_slug,
 )
 
@@ -155,3 +160,102 @@ def test_book_figure_rejects(number, alt, verdict, match):
         assert fig.get_label() == ""
     finally:
         plt.close(fig)
+
+
+def test_book_figure_label_only_for_book_figure_labels():
+    fig = plt.figure()
+    try:
+        assert book_figure_label(fig) is None
+        fig.set_label("Figure 6.2 ")  # a label of another kind, not book_figure's
+        assert book_figure_label(fig) is None
+        book_figure(fig, "6.31", "Losses of the final model.")
+        assert book_figure_label(fig) == "Figure 6.31 in the book: Losses of the final model."
+        book_figure(fig, None, "Paths on the loss surface.")
+        assert book_figure_label(fig) == "Not in the book: Paths on the loss surface."
+    finally:
+        plt.close(fig)
+
+
+def test_compare_with_book_is_recorded_in_memory_without_env(monkeypatch):
+    monkeypatch.delenv(RESULTS_DIR_ENV, raising=False)
+    before = len(recorded())
+    compare_with_book("q", 0.123456, "0.12", section="Memory")
+    records = recorded()
+    assert len(records) == before + 1
+    assert records[-1] == {"section": "Memory", "quantity": "q", "ours": "0.1235", "book": "0.12"}
+    records[-1]["ours"] = "changed"  # copies: the kept record does not change
+    assert recorded()[-1]["ours"] == "0.1235"
+
+
+def test_environment_names_this_process():
+    env = environment()
+    assert env["torch"] == torch.__version__
+    assert env["threads"] == torch.get_num_threads()
+    assert env["cpu_kernels"] == torch.backends.cpu.get_cpu_capability()
+    assert describe_environment(env) == (
+        f"torch {env['torch']}, torchvision {env['torchvision']}, {env['device']}, "
+        f"{env['threads']} threads, {env['cpu_kernels']} kernels"
+    )
+
+
+_PAGE_ENV = {
+    "torch": "2.14.1",
+    "torchvision": "0.29.1",
+    "device": "cpu",
+    "threads": 2,
+    "cpu_kernels": "AVX512",
+}
+
+
+def _page(*values):
+    return {
+        "environment": _PAGE_ENV,
+        "values": [{"section": "S", "quantity": q, "ours": v} for q, v in values],
+    }
+
+
+def test_compare_with_page_all_same_uses_the_last_record_of_a_value():
+    page = _page(("accuracy", "336/372"), ("loss", "0.2576"))
+    yours = [
+        {"section": "S", "quantity": "accuracy", "ours": "330/372"},  # a cell run twice
+        {"section": "S", "quantity": "accuracy", "ours": "336/372"},
+        {"section": "S", "quantity": "loss", "ours": "0.2576"},
+    ]
+    lines = compare_with_page(page, yours=yours).splitlines()
+    assert lines[0] == "Your run vs this page"
+    assert lines[1] == f"  your run:  {describe_environment(environment())}"
+    assert (
+        lines[2] == "  this page: torch 2.14.1, torchvision 0.29.1, cpu, 2 threads, AVX512 kernels"
+    )
+    assert lines[3:] == [
+        "same      accuracy: 336/372",
+        "same      loss: 0.2576",
+        "2 of 2 values equal the page's.",
+    ]
+
+
+def test_compare_with_page_shows_differences_and_points_to_the_table():
+    page = _page(("accuracy", "336/372"), ("loss", "0.2576"), ("lr", "1.0e-02"))
+    yours = [
+        {"section": "S", "quantity": "accuracy", "ours": "347/372"},
+        {"section": "Other", "quantity": "loss", "ours": "0.2576"},  # another section's
+        {"section": "S", "quantity": "lr", "ours": "1.0e-02"},
+    ]
+    text = compare_with_page(page, yours=yours, table_url="https://x.org/results.html#t")
+    assert text.splitlines()[3:] == [
+        "DIFFERS   accuracy",
+        "  your run:  347/372",
+        "  this page: 336/372",
+        "DIFFERS   loss",
+        "  your run:  not measured (run every cell above)",
+        "  this page: 0.2576",
+        "same      lr: 1.0e-02",
+        "1 of 3 values equal the page's; 1 differ, 1 not measured.",
+        "Counts and losses depend on torch's version, its thread count, the CPU kernels and the",
+        "device; how much they move: https://x.org/results.html#t",
+    ]
+
+
+def test_compare_with_page_without_values():
+    text = compare_with_page({"environment": _PAGE_ENV, "values": []}, yours=[])
+    assert text.splitlines()[-1] == "This page records no values to compare."

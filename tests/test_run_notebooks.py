@@ -119,12 +119,10 @@ def _write_notebook(path: Path, *cells: tuple[str, str]) -> Path:
 
 
 RECORD_CELL = """\
-import json, os, pathlib
-folder = pathlib.Path(os.environ["RPSBOOK_RESULTS_DIR"])
-folder.mkdir(parents=True, exist_ok=True)
-record = {"section": "Dropout", "quantity": "cwd is new", "book": "-",
-          "ours": str(not (pathlib.Path.cwd() / "pyproject.toml").exists())}
-(folder / "dropout.jsonl").write_text(json.dumps(record) + "\\n")
+import os, pathlib
+from rpsbook.report import compare_with_book
+new = str(not (pathlib.Path.cwd() / "pyproject.toml").exists())
+compare_with_book("cwd is new", new, "-", section="Dropout")
 print("data dir:", os.environ.get("RPSBOOK_DATA_DIR"))
 """
 
@@ -206,6 +204,31 @@ def test_check_installed(runner):
     )
 
 
+def _add_comparison_cell(runner, path: Path, *values: tuple[str, str]) -> None:
+    """The last cell the docs build adds: the page's values next to the notebook's."""
+    environment = {"torch": "2", "torchvision": "0", "device": "cpu", "threads": 2}
+    page = {
+        "environment": {**environment, "cpu_kernels": "AVX2"},
+        "values": [{"section": "Dropout", "quantity": q, "ours": v} for q, v in values],
+    }
+    notebook_links = sys.modules["notebook_links"]
+    path.write_text(notebook_links.add_comparison_cell(path.read_text(), page))
+
+
+def test_comparison_cell_problems(runner):
+    cell = (True, "Your run vs this page\n  ...\n2 of 2 values equal the page's.\n")
+    assert runner.comparison_cell_problems(cell, 2, True) == []
+    assert runner.comparison_cell_problems(cell, 3, False) == [
+        'the last cell does not say "of 3 values equal the page\'s;": '
+        '"2 of 2 values equal the page\'s."'
+    ]
+    assert runner.comparison_cell_problems((False, "x"), 2, True) == [
+        "the last cell is not 'Your run vs this page' (notebook_links did not add it)"
+    ]
+    empty = (True, "Your run vs this page\nThis page records no values to compare.\n")
+    assert runner.comparison_cell_problems(empty, 0, True) == []
+
+
 def test_main_runs_checks_and_compares(runner, tmp_path, monkeypatch, capsys):
     site = _site(tmp_path)
     notebooks = site / "notebooks"
@@ -221,6 +244,7 @@ def test_main_runs_checks_and_compares(runner, tmp_path, monkeypatch, capsys):
         ("code", RECORD_CELL),
         ("code", "raise ValueError('the notebook broke')"),
     )
+    _add_comparison_cell(runner, notebooks / "plot_01_good.ipynb", ("cwd is new", "True"))
     results = tmp_path / "results"
     for stem in ("plot_01_good", "plot_02_bad"):
         (results / stem).mkdir(parents=True)
@@ -247,6 +271,7 @@ def test_main_runs_checks_and_compares(runner, tmp_path, monkeypatch, capsys):
         in out
     )
     assert "ValueError: the notebook broke" in out
+    assert "the last cell is not 'Your run vs this page'" in out  # plot_02_bad has none
     assert "2 notebooks in" in out
 
     (results / "plot_01_good" / "dropout.jsonl").write_text(
@@ -262,6 +287,9 @@ def test_main_runs_checks_and_compares(runner, tmp_path, monkeypatch, capsys):
     assert "".join(notebook["cells"][2]["outputs"][0]["text"]) == "data dir: None\n"
     # the kernel is told where the served copy of the site is
     assert "site served at http://127.0.0.1:" in out
+    printed = "".join(notebook["cells"][-1]["outputs"][0]["text"]).splitlines()
+    assert printed[0] == "Your run vs this page"
+    assert printed[-2:] == ["same      cwd is new: True", "1 of 1 values equal the page's."]
 
 
 def test_main_refuses_an_rpsbook_from_the_checkout(runner, tmp_path, monkeypatch):

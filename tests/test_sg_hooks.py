@@ -89,6 +89,39 @@ def test_several_figures_of_one_block_sit_side_by_side(sg_hooks, tmp_path):
         assert high.size == (400, 400)
 
 
+def test_alt_text_is_the_book_figure_label_and_the_first_image_gets_a_target(sg_hooks, tmp_path):
+    from rpsbook.report import book_figure
+
+    plt.close("all")
+    sg_hooks._TARGETED.clear()
+    _figure("CNN2(5, p=0.3), Adam lr=3e-4")
+    book_figure(plt.gcf(), "6.10", "Training and validation losses per epoch.")
+    _figure("untitled by book_figure")
+    conf_block = {"src_file": str(tmp_path / "plot_05_model_training.py")}
+    paths = [str(tmp_path / "images" / n) for n in ("b_001.png", "b_002.png", "b_003.png")]
+    (tmp_path / "images").mkdir()
+    conf = {"image_srcset": [2.0], "src_dir": str(tmp_path)}
+    rst = sg_hooks.hidpi_scraper(None, {**conf_block, "image_path_iterator": iter(paths)}, conf)
+    assert ":alt: Figure 6.10 in the book: Training and validation losses per epoch." in rst
+    assert ":alt: untitled by book_figure" in rst  # no label: the titles, as before
+    target = sg_hooks.figure_target("plot_05_model_training", "6.10")
+    assert target == "plot_05_model_training-figure-6-10"
+    assert rst.count(f".. _{target}:") == 1
+    # the same figure drawn again on the page: alt text, but no second target
+    _figure("again")
+    book_figure(plt.gcf(), "6.10", "The same losses.")
+    again = sg_hooks.hidpi_scraper(None, {**conf_block, "image_path_iterator": iter(paths)}, conf)
+    assert ":alt: Figure 6.10 in the book: The same losses." in again
+    assert ".. _" not in again
+    # a new run of the page (reset_state) targets its first image again
+    sg_hooks._TARGETED.pop(conf_block["src_file"])
+    _figure("third")
+    book_figure(plt.gcf(), "6.10", "The same losses.")
+    third = sg_hooks.hidpi_scraper(None, {**conf_block, "image_path_iterator": iter(paths)}, conf)
+    assert f".. _{target}:" in third
+    plt.close("all")
+
+
 @pytest.mark.parametrize("srcset", [(), (1.5,), (2.0, 3.0)])
 def test_other_srcset_settings_are_refused(sg_hooks, tmp_path, srcset):
     plt.close("all")

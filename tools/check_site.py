@@ -26,7 +26,23 @@ pages using them. Every notebook must pass ``nbformat.validate``, and one (``--n
 executed top to bottom with nbclient in a ``python3`` kernel of this interpreter
 (``RPSBOOK_DATA_DIR`` is passed through). The search page must find "dropout". Full-page
 screenshots are saved to ``--screenshots``: every gallery page at 1400 px, the landing
-page at 1400 px and at 390 px (``index-390.png``).
+page at 1400 px and at 390 px (``index-390.png``), and the top of the first gallery page
+at 390 px in the dark theme (``plot_01_...-390-dark.png``).
+
+Accessibility: every HTML page of the site (:func:`all_pages`) is opened in the light and in
+the dark theme (the browser's ``prefers-color-scheme``, which the theme's default "auto" mode
+follows) and checked with axe-core (npm ``axe-core``, :data:`AXE_VERSION`, installed with
+npm into ``.nox/axe`` on first use) against the WCAG 2.0/2.1 A and AA rules
+(:data:`AXE_TAGS`). Every serious or critical violation fails, except those in
+:data:`AXE_ALLOWED`, each with its reason and the theme's upstream issue. The counts per
+theme and rule are printed (``--no-axe`` skips this pass).
+
+Every gallery page must show its provenance line (``.rpsbook-provenance``: versions,
+device, threads, the dataset's SHA-256, the commit). Every link of the concordance page
+(``concordance.html``) must lead to a page of the site and to an element with its anchor.
+A gallery figure whose alt text is not a :func:`rpsbook.report.book_figure` label ("Figure
+6.N in the book: ..." / "Not in the book: ...") is reported; with
+``--require-figure-labels`` it fails.
 
 Exit status: 0 when every check passed, 1 when one failed (each failure is printed with its
 page and the image or link at fault), 2 when the site or the browser is missing.
@@ -38,6 +54,9 @@ import argparse
 import functools
 import http.server
 import os
+import re
+import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -67,6 +86,33 @@ NOTEBOOK_PREFERENCE = ("convolution", "dropout")
 PAGE_TIMEOUT_MS = 30_000
 VIEWPORT = {"width": 1400, "height": 900}
 PHONE_WIDTH = 390
+AXE_VERSION = "4.11.0"
+AXE_DIR = ROOT / ".nox" / "axe"
+AXE_JS = AXE_DIR / "node_modules" / "axe-core" / "axe.min.js"
+# WCAG 2.1 AA: the A and AA rules of WCAG 2.0 and those 2.1 added.
+AXE_TAGS = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa")
+FAILING_IMPACTS = frozenset({"serious", "critical"})
+THEMES = ("light", "dark")
+# Folders of the build that hold no pages of ours (sources, downloads, assets).
+_NOT_PAGES = {"_static", "_sources", "_downloads", "_images", "_modules"}
+# The alt text rpsbook.report.book_figure gives a figure (its label).
+_FIGURE_LABEL_RE = re.compile(
+    r"^(Figure 6\.([1-9]|[12][0-9]|3[01]) in the book|Not in the book): "
+)
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """An axe violation the theme alone can fix: ``rule`` on elements matching ``target``."""
+
+    rule: str
+    target: str  # a regular expression searched in the element's CSS selector
+    reason: str
+
+
+#: Serious or critical violations that only pydata-sphinx-theme can fix (see each reason).
+AXE_ALLOWED: tuple[Allowed, ...] = ()
+
 # The API pages of names re-exported by rpsbook/__init__.py that the gallery uses; each must
 # carry its "Gallery pages using ..." section (Sphinx-Gallery records the name as written).
 PUBLIC_API_PAGES = {
@@ -140,6 +186,26 @@ _FIGURES_JS = """
 """
 
 
+# axe-core's WCAG A/AA violations: one entry per element, with its own impact.
+_AXE_RUN_JS = """
+async (tags) => {
+  const result = await axe.run(document, {
+    runOnly: {type: "tag", values: tags}, resultTypes: ["violations"],
+  });
+  return result.violations.flatMap((rule) => rule.nodes.map((node) => ({
+    rule: rule.id, impact: node.impact || rule.impact, help: rule.help,
+    target: node.target.map(String).join(" "),
+  })));
+}
+"""
+
+# Every gallery figure's alt text.
+_FIGURE_ALTS_JS = """
+() => Array.from(document.querySelectorAll("img.sphx-glr-single-img, img.sphx-glr-multi-img"))
+  .map((img) => [img.getAttribute("src"), img.getAttribute("alt") || ""])
+"""
+
+
 def hidpi_candidate(srcset: str) -> str | None:
     """The URL of a ``srcset`` candidate for screens of 2 or more device pixels per px."""
     for candidate in srcset.split(","):
@@ -165,6 +231,12 @@ class Report:
     executed: str | None = None
     # page -> code blocks wider than their box (reported, not failures)
     wide_code: dict[str, list[str]] = field(default_factory=dict)
+    # (theme, impact, rule) -> elements with that violation, over all pages; allowed ones apart
+    axe: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    axe_allowed: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    axe_pages: int = 0
+    # page -> figures whose alt text is no book_figure label
+    unlabelled: dict[str, list[str]] = field(default_factory=dict)
 
     def fail(self, where: str, problem: str) -> None:
         self.failures.setdefault(where, []).append(problem)
@@ -179,11 +251,19 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+class _QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        # The browser drops connections it no longer needs (a page left while its images
+        # load): not a problem of the site, and no traceback for the log.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 @contextmanager
 def serve(directory: Path) -> Iterator[str]:
     """Serve ``directory`` on 127.0.0.1 (a free port) in a thread; yields the base URL."""
     handler = functools.partial(_QuietHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = _QuietServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -207,6 +287,119 @@ def pages_to_check(build_dir: Path) -> list[str]:
         found("generated/*.html"),
     ]
     return [page for group in candidates for page in group if (build_dir / page).is_file()]
+
+
+def all_pages(build_dir: Path) -> list[str]:
+    """Site-relative paths of every HTML page the build wrote (assets' folders left out)."""
+    return sorted(
+        p.relative_to(build_dir).as_posix()
+        for p in build_dir.rglob("*.html")
+        if not _NOT_PAGES & set(p.relative_to(build_dir).parts[:-1])
+    )
+
+
+def ensure_axe(path: Path = AXE_JS) -> Path:
+    """``axe.min.js``, installed with npm (pinned :data:`AXE_VERSION`) when missing."""
+    if path.is_file():
+        return path
+    npm = shutil.which("npm")
+    if npm is None:
+        raise FileNotFoundError(
+            f"no axe-core at {path} and no npm to install it: install Node.js and npm "
+            f"(Debian/Ubuntu: `apt-get install npm`), or run `npm install --prefix {AXE_DIR} "
+            f"axe-core@{AXE_VERSION}` where npm exists, or pass --no-axe"
+        )
+    prefix = path.parents[2]
+    prefix.mkdir(parents=True, exist_ok=True)
+    command = [npm, "install", "--prefix", str(prefix), "--no-save", "--no-package-lock",
+               "--no-audit", "--no-fund", f"axe-core@{AXE_VERSION}"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0 or not path.is_file():
+        raise FileNotFoundError(
+            f"`{' '.join(command)}` did not install {path}:\n{done.stderr.strip()}"
+        )
+    return path
+
+
+def allowed(rule: str, target: str, allow_list: Sequence[Allowed] = AXE_ALLOWED) -> bool:
+    """Whether a violation of ``rule`` on the element ``target`` is in the allow-list."""
+    return any(a.rule == rule and re.search(a.target, target) for a in allow_list)
+
+
+def _check_axe(page, base: str, path: str, theme: str, axe: Path, report: Report) -> None:
+    """Run axe-core on one page in one theme; record counts and failures."""
+    where = f"{path} [{theme}]"
+    response = page.goto(base + path, wait_until="load", timeout=PAGE_TIMEOUT_MS)
+    if response is None or response.status != 200:
+        report.fail(where, f"page answered {response.status if response else 'nothing'}")
+        return
+    page.evaluate(_RAW_TEX_JS, 15_000)  # formulas typeset: axe sees what a reader gets
+    shown = page.evaluate("() => document.documentElement.dataset.theme || ''")
+    if shown and shown != theme:
+        report.fail(where, f"the page shows the {shown} theme, not the {theme} one")
+    page.add_script_tag(path=str(axe))
+    failing: dict[str, list[str]] = {}
+    for found in page.evaluate(_AXE_RUN_JS, list(AXE_TAGS)):
+        key = (theme, found["impact"] or "unknown", found["rule"])
+        if allowed(found["rule"], found["target"]):
+            report.axe_allowed[key] = report.axe_allowed.get(key, 0) + 1
+            continue
+        report.axe[key] = report.axe.get(key, 0) + 1
+        if found["impact"] in FAILING_IMPACTS:
+            failing.setdefault(f"{found['rule']} ({found['impact']}): {found['help']}", []).append(
+                found["target"]
+            )
+    for problem, targets in failing.items():
+        more = f" and {len(targets) - 3} more" if len(targets) > 3 else ""
+        report.fail(where, f"axe {problem}: {', '.join(targets[:3])}{more}")
+    report.axe_pages += 1
+
+
+def _check_concordance(base: str, report: Report) -> None:
+    """Every link of the concordance page leads to a page and an element of the site."""
+    from html.parser import HTMLParser
+
+    class Links(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.hrefs: list[str] = []
+            self.ids: set[str] = set()
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            values = dict(attrs)
+            if values.get("id"):
+                self.ids.add(values["id"])
+            if tag == "a" and values.get("href"):
+                self.hrefs.append(values["href"])
+
+    def parse(url: str) -> Links | None:
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response:
+                text = response.read().decode("utf-8")
+        except urllib.error.HTTPError:
+            return None
+        parser = Links()
+        parser.feed(text)
+        return parser
+
+    page_url = base + "concordance.html"
+    concordance = parse(page_url)
+    if concordance is None:
+        report.fail("concordance.html", "no concordance page")
+        return
+    targets = [h for h in concordance.hrefs if "auto_examples/" in h]  # the gallery's
+    if not targets:
+        report.fail("concordance.html", "links to no gallery page")
+    pages: dict[str, Links | None] = {}
+    for href in dict.fromkeys(targets):
+        url = urljoin(page_url, href)
+        document, _, anchor = url.partition("#")
+        if document not in pages:
+            pages[document] = parse(document)
+        if pages[document] is None:
+            report.fail("concordance.html", f"link {href}: no such page")
+        elif anchor and anchor not in pages[document].ids:
+            report.fail("concordance.html", f"link {href}: no element with id {anchor!r}")
 
 
 def _status(url: str) -> int:
@@ -253,6 +446,14 @@ def _check_page(page, base: str, path: str, report: Report, external: list[str])
             report.fail(path, "no 'Gallery pages using' section (backreferences)")
         notebooks = []
         if path.startswith("auto_examples/plot_"):
+            provenance = page.eval_on_selector_all(
+                ".rpsbook-provenance", "els => els.map(e => e.textContent)"
+            )
+            if not any("SHA-256" in text and "torch" in text for text in provenance):
+                report.fail(path, "no provenance line (.rpsbook-provenance) under the title")
+            for src, alt in page.evaluate(_FIGURE_ALTS_JS):
+                if not _FIGURE_LABEL_RE.match(alt):
+                    report.unlabelled.setdefault(path, []).append(f"{src}: alt {alt!r}")
             for kind, width, line in page.evaluate(_OVERFLOW_JS):
                 if kind == "output":
                     report.fail(path, f"output wider than its box by {width} px: {line[:60]}")
@@ -348,8 +549,13 @@ def check_site(
     notebook: str | None = None,
     screenshot_dir: Path | None = None,
     chromium: Path = CHROMIUM,
+    axe: Path | None = None,
+    require_figure_labels: bool = False,
 ) -> Report:
-    """Run every check on the site in ``build_dir`` and return what was found."""
+    """Run every check on the site in ``build_dir`` and return what was found.
+
+    ``axe``: the ``axe.min.js`` to run on every page in both themes (None: no axe pass).
+    """
     from playwright.sync_api import sync_playwright
 
     report = Report()
@@ -378,17 +584,35 @@ def check_site(
                 report.checked.append(path)
             if search:
                 _check_search(page, base, report)
+            if (build_dir / "concordance.html").is_file():
+                _check_concordance(base, report)
+            if axe is not None:
+                for theme in THEMES:
+                    themed = browser.new_context(viewport=VIEWPORT, color_scheme=theme)
+                    themed.route("**/*", keep_local)
+                    try:
+                        axe_page = themed.new_page()
+                        for path in all_pages(build_dir):
+                            external.clear()
+                            _check_axe(axe_page, base, path, theme, axe, report)
+                    finally:
+                        themed.close()
             if screenshot_dir is not None:
                 screenshot_dir.mkdir(parents=True, exist_ok=True)
                 gallery = [p for p in pages if p.startswith("auto_examples/plot_")]
                 shots = [(p, VIEWPORT["width"], Path(p).stem) for p in ["index.html", *gallery]]
                 shots.append(("index.html", PHONE_WIDTH, f"index-{PHONE_WIDTH}"))
-                for path, width, name in shots:
+                # a reader on a phone, in the dark theme: the first gallery page, top only
+                dark = [
+                    (p, PHONE_WIDTH, f"{Path(p).stem}-{PHONE_WIDTH}-dark") for p in gallery[:1]
+                ]
+                for path, width, name in shots + dark:
                     page.set_viewport_size({"width": width, "height": VIEWPORT["height"]})
+                    page.emulate_media(color_scheme="dark" if name.endswith("-dark") else "light")
                     page.goto(base + path, wait_until="load", timeout=PAGE_TIMEOUT_MS)
                     page.evaluate(_RAW_TEX_JS, 15_000)  # formulas typeset before the shot
                     target = screenshot_dir / f"{name}.png"
-                    page.screenshot(path=str(target), full_page=True)
+                    page.screenshot(path=str(target), full_page=not name.endswith("-dark"))
                     report.screenshots.append(target)
         finally:
             browser.close()
@@ -396,7 +620,27 @@ def check_site(
         if execute and notebooks and chosen is None:
             report.fail(f"notebook {notebook}", "no gallery notebook matches --notebook")
         check_notebooks(notebooks, report, execute=chosen)
+    if require_figure_labels:
+        for where, figures in report.unlabelled.items():
+            for figure in figures:
+                report.fail(where, f"figure without a book_figure label: {figure}")
     return report
+
+
+def _print_axe(report: Report) -> None:
+    if not report.axe_pages:
+        return
+    print(f"axe-core {AXE_VERSION} ({', '.join(AXE_TAGS)}): {report.axe_pages} page views")
+    for theme in THEMES:
+        found = {k: v for k, v in report.axe.items() if k[0] == theme}
+        serious = sum(v for k, v in found.items() if k[1] in FAILING_IMPACTS)
+        allowed_count = sum(v for k, v in report.axe_allowed.items() if k[0] == theme)
+        print(
+            f"  {theme}: {serious} serious/critical element(s), "
+            f"{sum(found.values()) - serious} minor/moderate, {allowed_count} allowed"
+        )
+        for (_, impact, rule), count in sorted(found.items(), key=lambda kv: -kv[1]):
+            print(f"    {rule} ({impact}): {count}")
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -417,6 +661,13 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         f"(default: the first matching one of {', '.join(NOTEBOOK_PREFERENCE)})",
     )
     parser.add_argument("--chromium", type=Path, default=CHROMIUM)
+    parser.add_argument("--no-axe", action="store_true", help="skip the accessibility pass")
+    parser.add_argument("--axe", type=Path, default=AXE_JS, help="axe-core's axe.min.js")
+    parser.add_argument(
+        "--require-figure-labels",
+        action="store_true",
+        help="fail on gallery figures whose alt text is no book_figure label",
+    )
     return parser.parse_args(argv)
 
 
@@ -433,6 +684,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    axe = None
+    if not args.no_axe:
+        try:
+            axe = ensure_axe(args.axe)
+        except FileNotFoundError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
     os.environ.setdefault("RPSBOOK_PROGRESS", "0")  # the executed notebook's kernel inherits it
     report = check_site(
         build_dir,
@@ -441,8 +699,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         notebook=args.notebook,
         screenshot_dir=args.screenshots or build_dir.parent / "screenshots",
         chromium=args.chromium,
+        axe=axe,
+        require_figure_labels=args.require_figure_labels,
     )
     print(f"checked {len(report.checked)} pages in {build_dir}")
+    _print_axe(report)
+    if report.unlabelled:
+        count = sum(map(len, report.unlabelled.values()))
+        print(
+            f"{count} gallery figure(s) on {len(report.unlabelled)} page(s) "
+            "without a book_figure label:"
+        )
+        for where, figures in report.unlabelled.items():
+            print(f"  {where}: {len(figures)}, e.g. {figures[0][:100]}")
     if report.executed:
         print(f"executed notebook {report.executed}")
     for shot in report.screenshots:

@@ -21,7 +21,9 @@ in a kernel of this interpreter:
 * Python cannot open a network connection (a ``sitecustomize`` refuses every address but
   loopback), so a notebook that needs the network fails here.
 
-The run fails when a cell raises, when a notebook's Markdown still shows a Sphinx role or
+The run fails when a cell raises, when a notebook's last cell is not "Your run vs this
+page" or its output does not account for every value of the page
+(:func:`comparison_cell_problems`), when a notebook's Markdown still shows a Sphinx role or
 an internal label, when tqdm warns that it cannot draw widgets, or when a value the
 notebook records through :func:`rpsbook.report.compare_with_book` differs from the value
 the docs build recorded for the same page (``docs/auto_examples/_rpsbook_results``).
@@ -51,7 +53,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "docs" / "_ext"))
 
-from notebook_links import find_raw_markup  # noqa: E402 - found through the line above
+from notebook_links import COMPARISON_CELL, find_raw_markup  # noqa: E402 - found through the line above
 
 DEFAULT_SITE = ROOT / "docs" / "_build" / "html"
 DEFAULT_RESULTS = ROOT / "docs" / "auto_examples" / "_rpsbook_results"
@@ -128,6 +130,8 @@ class Outcome:
     errors: list[str] = field(default_factory=list)
     records: list[dict[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # the last cell: whether it is the comparison cell, and what it printed
+    last_cell: tuple[bool, str] = (False, "")
 
 
 def read_records(folder: Path) -> list[dict[str, str]]:
@@ -260,6 +264,29 @@ def check_installed(found: Mapping[str, object] | None, site_url: str, sums: Map
     return problems
 
 
+def comparison_cell_problems(last_cell: tuple[bool, str], n_values: int, same: bool) -> list[str]:
+    """What is wrong with a notebook's executed last cell, "Your run vs this page".
+
+    ``last_cell`` is (whether it is the cell ``notebook_links.add_comparison_cell`` wrote,
+    its printed text); ``n_values`` the values the page recorded; ``same`` whether the
+    notebook's values all equal the page's (then the cell must say so).
+    """
+    is_comparison, text = last_cell
+    if not is_comparison:
+        return ["the last cell is not 'Your run vs this page' (notebook_links did not add it)"]
+    if not text.startswith("Your run vs this page"):
+        return [f"the last cell printed {text[:60]!r}, not 'Your run vs this page'"]
+    if n_values == 0:
+        expected = "This page records no values to compare."
+    elif same:
+        expected = f"{n_values} of {n_values} values equal the page's."
+    else:
+        expected = f" of {n_values} values equal the page's;"
+    if expected not in text:
+        return [f"the last cell does not say {expected.strip()!r}: {text.splitlines()[-1]!r}"]
+    return []
+
+
 def kernel_environment(
     base: Mapping[str, str],
     *,
@@ -352,6 +379,12 @@ def run_notebook(
             if "TqdmWarning" in text:
                 outcome.errors.append(f"tqdm cannot draw its widgets: {text.strip()}")
     outcome.records = read_records(results) if results.is_dir() else []
+    if notebook.cells:
+        last = notebook.cells[-1]
+        printed = "".join(
+            o.get("text", "") for o in last.get("outputs", []) if o.get("name") == "stdout"
+        )
+        outcome.last_cell = (COMPARISON_CELL in last.get("metadata", {}), printed)
     return outcome
 
 
@@ -484,7 +517,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 path, env=env, workdir=workdir, timeout=args.timeout, output=args.output
             )
             page = read_records(args.results / path.stem)
-            problems = outcome.errors + compare_records(page, outcome.records)
+            differences = compare_records(page, outcome.records)
+            problems = outcome.errors + differences
+            problems += comparison_cell_problems(outcome.last_cell, len(page), not differences)
             if args.install:
                 if not outcome.first_cell_output.startswith("Installing rpsbook "):
                     problems.append(

@@ -140,8 +140,8 @@ _missing = [m for m in ({modules},) if importlib.util.find_spec(m) is None]
 if _found != RPSBOOK_VERSION or _missing:
     _site = os.environ.get("RPSBOOK_SITE_URL", {site_url!r})
     _has = f"rpsbook {{_found}}" if _found else "no rpsbook"
-    _lacks = f", lacks {{', '.join(_missing)}}" if _missing else ""
-    print(f"Installing rpsbook {{RPSBOOK_VERSION}} from {{_site}} (this kernel has {{_has}}{{_lacks}}).")
+    _has += f", lacks {{', '.join(_missing)}}" if _missing else ""
+    print(f"Installing rpsbook {{RPSBOOK_VERSION}} from {{_site}} (this kernel has {{_has}}).")
     %pip install --quiet "rpsbook[notebooks] @ {{_site}}{{RPSBOOK_WHEEL}}"
     importlib.invalidate_caches()
 %matplotlib inline"""

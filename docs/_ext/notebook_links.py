@@ -16,6 +16,11 @@ archives holding them):
 * ``:math:`` and code (fenced blocks, ``::`` literal blocks, inline literals, code cells,
   code lines) are left alone.
 
+Every notebook also gets a last code cell, "Your run vs this page"
+(:func:`add_comparison_cell`): the values the page recorded with
+:func:`rpsbook.report.compare_with_book` and the build's environment, embedded, and a call to
+:func:`rpsbook.report.compare_with_page` that prints the reader's values next to them.
+
 The functions below only need the standard library, so ``tools/run_notebooks.py`` can use
 :func:`find_raw_markup` in an environment without Sphinx.
 """
@@ -84,6 +89,8 @@ class Targets:
     labels: dict[str, Target] = field(default_factory=dict)
     docs: dict[str, Target] = field(default_factory=dict)
     function_parentheses: bool = True
+    #: notebook stem -> what its page recorded (see :func:`add_comparison_cell`)
+    pages: dict[str, dict] = field(default_factory=dict)
 
     def find_py(self, role: str, name: str) -> Target | None:
         """The object ``name`` names for ``role``; a leading ``.`` searches by suffix."""
@@ -284,6 +291,49 @@ def convert_notebook(text: str, targets: Targets, current_doc: str | None = None
     return json.dumps(notebook, indent=1, ensure_ascii=False) + "\n"
 
 
+#: Metadata key of the last cell that :func:`add_comparison_cell` writes.
+COMPARISON_CELL = "rpsbook_your_run_vs_this_page"
+
+
+def comparison_cell_source(page: dict) -> str:
+    """The code of a notebook's last cell, with ``page`` embedded as a Python literal."""
+    # one value a line; JSON's strings and numbers are Python literals too
+    values = "".join(f"        {json.dumps(v, ensure_ascii=False)},\n" for v in page["values"])
+    return (
+        "# Your run vs this page: the numbers this notebook printed next to the ones the\n"
+        "# page shows, with the torch version, threads and device of both runs.\n"
+        "from rpsbook.report import compare_with_page\n"
+        "\n"
+        "PAGE = {\n"
+        f'    "environment": {json.dumps(page["environment"], ensure_ascii=False)},\n'
+        f'    "values": [\n{values}    ],\n'
+        "}\n"
+        "print(compare_with_page(PAGE))"
+    )
+
+
+def add_comparison_cell(text: str, page: dict) -> str:
+    """A notebook (JSON text) ending with the comparison cell for ``page``.
+
+    ``page`` is ``{"environment": {...}, "values": [{"section", "quantity", "ours"}]}``. A
+    comparison cell already there (an earlier build's) is replaced, so the result does not
+    depend on how often this runs.
+    """
+    notebook = json.loads(text)
+    cells = [c for c in notebook.get("cells", []) if COMPARISON_CELL not in c.get("metadata", {})]
+    cells.append(
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "metadata": {COMPARISON_CELL: True},
+            "outputs": [],
+            "source": comparison_cell_source(page),
+        }
+    )
+    notebook["cells"] = cells
+    return json.dumps(notebook, indent=1, ensure_ascii=False) + "\n"
+
+
 def find_raw_markup(notebook_text: str) -> list[str]:
     """Sphinx roles and internal labels left in a notebook's Markdown cells."""
     found = []
@@ -314,7 +364,9 @@ def convert_file_text(name: str, text: str, targets: Targets, doc_for_stem) -> s
     stem = PurePosixPath(name).stem
     current = doc_for_stem(stem)
     if name.endswith(".ipynb"):
-        return convert_notebook(text, targets, current)
+        text = convert_notebook(text, targets, current)
+        page = targets.pages.get(stem)
+        return text if page is None else add_comparison_cell(text, page)
     return convert_script(text, targets, current)
 
 
@@ -390,11 +442,34 @@ def targets_from_sphinx(app: Sphinx) -> Targets:
     return targets
 
 
+def recorded_pages(app: Sphinx) -> dict[str, dict]:
+    """Gallery script stem -> the build's environment and the values its page recorded."""
+    from sg_hooks import results_root
+
+    from rpsbook.report import environment
+
+    conf = getattr(app.config, "sphinx_gallery_conf", None)
+    if not conf:
+        return {}  # a site without a gallery
+    root = results_root(app.srcdir, conf["gallery_dirs"])
+    build = environment()
+    pages = {}
+    for script in sorted(Path(app.srcdir, conf["examples_dirs"]).glob("plot_*.py")):
+        values = []
+        for path in sorted((root / script.stem).glob("*.jsonl")):
+            for line in path.read_text(encoding="utf-8").splitlines():
+                record = json.loads(line)
+                values.append({k: record[k] for k in ("section", "quantity", "ours")})
+        pages[script.stem] = {"environment": build, "values": values}
+    return pages
+
+
 def _build_finished(app: Sphinx, exception: BaseException | None) -> None:
     downloads = Path(app.outdir) / "_downloads"
     if exception is not None or app.builder.format != "html" or not downloads.is_dir():
         return
     targets = targets_from_sphinx(app)
+    targets.pages = recorded_pages(app)
     docs_by_stem = {PurePosixPath(name).name: name for name in app.env.found_docs}
     changed = convert_downloads(downloads, targets, docs_by_stem.get)
     from sphinx.util import logging

@@ -19,10 +19,14 @@ from pathlib import Path
 from textwrap import indent
 from typing import Any
 
-from rpsbook.report import RESULTS_DIR_ENV
+from rpsbook.report import RESULTS_DIR_ENV, book_figure_label
 
 RESULTS_FOLDER = "_rpsbook_results"
 SEED = 0
+# The book's figure numbers that already have a target on each script's page (by path):
+# the first image of a figure gets it, and the concordance page links there.
+_TARGETED: dict[str, set[str]] = {}
+_FIGURE_NUMBER_RE = re.compile(r"^Figure (6\.\d+) in the book: ")
 
 
 def freeze_survivors() -> None:
@@ -50,6 +54,16 @@ def results_root(src_dir: str | Path, gallery_dirs: str | list[str]) -> Path:
     """
     first = gallery_dirs if isinstance(gallery_dirs, str) else gallery_dirs[0]
     return Path(src_dir) / first / RESULTS_FOLDER
+
+
+def figure_target(page: str, number: str) -> str:
+    """The reST target of book figure ``number`` on gallery page ``page`` (a script's stem).
+
+    ``figure_target("plot_12_putting_it_all_together", "6.31")`` is
+    ``"plot_12_putting_it_all_together-figure-6-31"``; the HTML id is the same with
+    underscores as hyphens.
+    """
+    return f"{page}-figure-{number.replace('.', '-')}"
 
 
 def reset_state(gallery_conf: dict, fname: str | None, when: str) -> None:
@@ -80,10 +94,28 @@ def reset_state(gallery_conf: dict, fname: str | None, when: str) -> None:
     random.seed(SEED)
     np.random.seed(SEED)  # noqa: NPY002 - the legacy global RNG is what scripts may draw from
     torch.manual_seed(SEED)  # seeds every CUDA device too
+    _TARGETED.pop(str(fname), None)
     folder = results_root(gallery_conf["src_dir"], gallery_conf["gallery_dirs"]) / Path(fname).stem
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     os.environ[RESULTS_DIR_ENV] = str(folder)
+
+
+def figure_alt_text(fig: Any) -> str:
+    """The alt text of a figure's image.
+
+    The label :func:`rpsbook.report.book_figure` gave the figure ("Figure 6.21 in the
+    book: ..." / "Not in the book: ..."), else, as Sphinx-Gallery does, its titles (suptitle,
+    then each axes' left, center and right titles) joined by commas.
+    """
+    label = book_figure_label(fig)
+    if label is not None:
+        return label
+    suptitle = [fig.get_suptitle()] if fig.get_suptitle() else []
+    titles = suptitle + [
+        ax.get_title(loc) for ax in fig.axes for loc in ("left", "center", "right")
+    ]
+    return ", ".join(title for title in titles if title)
 
 
 def hidpi_scraper(block: Any, block_vars: dict[str, Any], gallery_conf: dict[str, Any]) -> str:
@@ -94,7 +126,8 @@ def hidpi_scraper(block: Any, block_vars: dict[str, Any], gallery_conf: dict[str
     only render, and the 1x image is that render averaged down by Pillow (``Image.reduce``,
     a box filter): about 60 ms a figure to read, reduce and write it (2.6 s for the 43
     figures of the gallery), where rendering them at 1x took 11.7 s on top of 14.1 s at 2x
-    with the default scraper. File names, ``srcset`` and alt text are Sphinx-Gallery's.
+    with the default scraper. File names and ``srcset`` are Sphinx-Gallery's; the alt text is
+    :func:`figure_alt_text`.
     ``image_srcset`` must hold one whole factor (``["2x"]``).
     """
     import matplotlib.pyplot as plt
@@ -121,18 +154,21 @@ def hidpi_scraper(block: Any, block_vars: dict[str, Any], gallery_conf: dict[str
             fig.savefig(hidpi_path, dpi=factor * (fig.dpi if dpi == "figure" else dpi))
             with Image.open(hidpi_path) as hidpi:
                 hidpi.reduce(factor).save(image_path)
-            suptitle = [fig.get_suptitle()] if fig.get_suptitle() else []
-            titles = suptitle + [
-                ax.get_title(loc) for ax in fig.axes for loc in ("left", "center", "right")
-            ]
-            images.append(
-                figure_rst(
-                    [image_path],
-                    gallery_conf["src_dir"],
-                    ", ".join(title for title in titles if title),
-                    srcsetpaths=[{0: image_path, float(factor): hidpi_path}],
-                )
+            alt = figure_alt_text(fig)
+            rst = figure_rst(
+                [image_path],
+                gallery_conf["src_dir"],
+                alt,
+                srcsetpaths=[{0: image_path, float(factor): hidpi_path}],
             )
+            if match := _FIGURE_NUMBER_RE.match(alt):
+                source = str(block_vars.get("src_file", ""))
+                targeted = _TARGETED.setdefault(source, set())
+                if match[1] not in targeted:  # the first image of that figure on the page
+                    targeted.add(match[1])
+                    target = figure_target(Path(source).stem, match[1])
+                    rst = f"\n.. _{target}:\n{rst}"
+            images.append(rst)
     finally:
         plt.close("all")
     if len(images) <= 1:

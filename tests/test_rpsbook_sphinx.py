@@ -1,0 +1,184 @@
+"""docs/_ext/rpsbook_sphinx.py: provenance, concordance records, variation table, nav toggles."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytest.importorskip("sphinx")
+
+
+@pytest.fixture(scope="module")
+def ext():
+    sys.path.insert(0, str(ROOT / "docs" / "_ext"))
+    spec = importlib.util.spec_from_file_location(
+        "rpsbook_sphinx", ROOT / "docs" / "_ext" / "rpsbook_sphinx.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.path.remove(str(ROOT / "docs" / "_ext"))
+
+
+GALLERY_RST = """\
+.. rst-class:: sphx-glr-example-title
+
+.. _sphx_glr_auto_examples_plot_05_model_training.py:
+
+
+Model training
+==============
+
+Time to train.
+
+Accuracy
+--------
+"""
+
+
+def test_provenance_goes_under_the_title(ext):
+    text = ext.add_provenance(GALLERY_RST, "Computed by this build.")
+    assert text.split("==============\n", 1)[1].startswith(
+        "\n.. rst-class:: rpsbook-provenance\n\nComputed by this build.\n\nTime to train."
+    )
+    with pytest.raises(ValueError, match="no Sphinx-Gallery title"):
+        ext.add_provenance("Just text\n", "x")
+
+
+def test_dataset_digest_of_a_folder_is_paths_and_bytes(ext, tmp_path):
+    for name, data in (("rps/rock/b.png", b"B"), ("rps/paper/a.png", b"A"), ("notes.txt", b"t")):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+    expected = hashlib.sha256(b"rps/paper/a.png\0A" + b"rps/rock/b.png\0B").hexdigest()
+    source = SimpleNamespace(kind="folder", path=tmp_path)
+    assert ext.dataset_digest(source) == expected
+    embedded = tmp_path / "rps28.npz"
+    embedded.with_suffix(".sha256").write_text("abc123  rps28.npz\n")
+    assert ext.dataset_digest(SimpleNamespace(kind="embedded", path=embedded)) == "abc123"
+
+
+def test_figure_records_are_read_in_order_and_bad_lines_name_the_file(ext, tmp_path):
+    assert ext.read_figure_records(tmp_path) == []
+    lines = [
+        {"figure": "6.10", "alt": "Losses.", "verdict": "same"},
+        {"figure": None, "alt": "Ours.", "verdict": "same"},
+    ]
+    path = tmp_path / "figures.ndjson"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert ext.read_figure_records(tmp_path) == lines
+    path.write_text('{"figure": "6.1"}\n')
+    with pytest.raises(ValueError, match=r"figures.ndjson:1: not a book_figure record"):
+        ext.read_figure_records(tmp_path)
+
+
+def test_book_sections_name_existing_gallery_scripts(ext):
+    scripts = {p.stem for p in (ROOT / "gallery").glob("plot_*.py")}
+    assert {stem for _, stem, _ in ext.BOOK_SECTIONS} <= scripts
+    assert ext.BOOK_FIGURES[0] == "6.1" and ext.BOOK_FIGURES[-1] == "6.31"
+    assert len(ext.BOOK_FIGURES) == 31
+
+
+def _config(threads, kernels, capability, final_correct, final_loss):
+    def run(correct, loss, suggestion=None):
+        extra = {} if suggestion is None else {"suggestion": suggestion}
+        return {"correct": correct, "total": 372, "train_loss": 0.1, "val_loss": loss, **extra}
+
+    return {
+        "threads": threads,
+        "kernels": kernels,
+        "capability": capability,
+        "runs": {
+            "adam 3e-4": run(324, 0.25759835),
+            "adam 0.005": run(318, 0.5, 0.0279),
+            "final": run(final_correct, final_loss, 0.0512),
+        },
+    }
+
+
+def test_variation_rows_and_spread(ext):
+    record = {
+        "configs": [
+            _config(2, "avx512", "AVX512", 336, 0.3),
+            _config(1, "avx512", "AVX512", 347, 0.25),
+        ]
+    }
+    record["configs"].append(_config(2, "auto", "AVX512", 336, 0.3))
+    assert ext.variation_rows(record) == [  # torch's own choice first, then by kernels, threads
+        ["2", "auto (AVX512)", "324/372, 0.2576", "318/372, 0.5000", "336/372, 0.3000",
+         "2.79e-02 / 5.12e-02"],
+        ["1", "avx512 (AVX512)", "324/372, 0.2576", "318/372, 0.5000", "347/372, 0.2500",
+         "2.79e-02 / 5.12e-02"],
+        ["2", "avx512 (AVX512)", "324/372, 0.2576", "318/372, 0.5000", "336/372, 0.3000",
+         "2.79e-02 / 5.12e-02"],
+    ]  # fmt: skip
+    spread = ext.variation_spread(record)
+    assert spread == [
+        "CNN2(5, p=0.3), Adam 3e-4 (Model training): 324 of 372 correct in every "
+        "configuration; validation loss 0.2576.",
+        "the same model, Adam 0.005 (Learning rates): 318 of 372 correct in every "
+        "configuration; validation loss 0.5000.",
+        "CNN2(5, p=0.5), SGD + CyclicLR (Putting it all together): 336 to 347 of 372 correct "
+        "(2 different counts); validation loss 0.2500 to 0.3000.",
+    ]
+
+
+def test_toc_toggles_get_the_name_of_their_page(ext):
+    html = (
+        '<li class="toctree-l1 has-children"><a class="reference internal" href="x.html">'
+        '<code>rpsbook.data</code> &amp; co</a><details open="open"><summary><span '
+        'class="toctree-toggle" role="presentation"></span></summary><ul><li>'
+        '<a class="reference internal" href="y.html">y</a></li></ul></details></li>'
+    )
+    labelled = ext.label_toc_toggles(html)
+    assert '<summary aria-label="Pages under rpsbook.data &amp; co">' in labelled
+    assert labelled.replace(' aria-label="Pages under rpsbook.data &amp; co"', "") == html
+    assert ext.label_toc_toggles(labelled) == labelled  # a named summary is left alone
+    current = (
+        '<li class="toctree-l1 current active has-children"><a aria-current="page" '
+        'class="current reference internal" href="#">rpsbook.data</a><details open="open">'
+        "<summary><span></span></summary></details></li>"
+    )
+    assert '<summary aria-label="Pages under rpsbook.data">' in ext.label_toc_toggles(current)
+
+
+def test_committed_variation_results_render(ext):
+    record = json.loads((ROOT / "benchmarks" / "variation.json").read_text())
+    measured = {(c["threads"], c["kernels"]) for c in record["configs"]}
+    assert {(1, "auto"), (2, "auto"), (4, "auto")} <= measured
+    rows = ext.variation_rows(record)
+    assert len(rows) == len(record["configs"])
+    for config in record["configs"]:
+        for key in ("adam 3e-4", "adam 0.005", "final"):
+            run = config["runs"][key]
+            assert 0 <= run["correct"] <= run["total"] == 372
+    assert len(ext.variation_spread(record)) == 3
+
+
+def test_image_targets_get_an_html_anchor(ext):
+    from docutils import nodes
+    from docutils.frontend import get_default_settings
+    from docutils.parsers.rst import Parser
+    from docutils.utils import new_document
+    from sphinx_gallery.directives import imgsgnode
+
+    document = new_document("page", get_default_settings(Parser))
+    section = nodes.section()
+    first, second = imgsgnode(), imgsgnode()
+    first["ids"] = ["plot-05-model-training-figure-6-10"]
+    section += [first, second]
+    document += section
+    assert ext.anchor_figure_targets(document) == 1
+    raw = section[0]
+    assert isinstance(raw, nodes.raw) and raw["format"] == "html"
+    assert raw.astext() == '<span id="plot-05-model-training-figure-6-10"></span>'
+    assert section[1] is first and section[2] is second
