@@ -208,8 +208,9 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         choices=["core", "chapter"],
-        help="run one part: core (epoch, LR test, cache, scaling, imports) or chapter (the "
-        "book's notebook vs the pages as scripts vs the docs build, minutes per repeat); "
+        help="run one part: core (epoch, LR test, cache, scaling, imports) or chapter (time "
+        "to section: the book's notebook vs the pages' notebooks; the docs build and its "
+        "incremental rebuilds; minutes per repeat); "
         "the other part's last results are kept from --out/results.json",
     )
     parser.add_argument(
@@ -269,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.only != "core":
             for split in ("train", "val"):  # the pages read a warm cache, as a reader's do
                 load_split(root, split, cache_dir=cache_dir, progress=False)
-            _log("chapter: the book's notebook, the pages as scripts, docs builds")
+            _log("chapter: the book's notebook, the pages' notebooks, docs builds")
             results["chapter"] = chapter.measure(
                 args.project,
                 Path(root),
