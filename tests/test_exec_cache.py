@@ -244,3 +244,11 @@ def test_docs_builds_rerun_after_a_library_change_and_only_the_edited_page(tmp_p
     page = docs / "gallery" / "plot_b.py"
     page.write_text(page.read_text().replace("Prose.", "Better prose."))
     assert build() == ["plot_b"]
+
+
+def test_a_missing_dataset_stops_the_build_before_anything_runs(exec_cache, tmp_path, monkeypatch):
+    from sphinx.errors import ConfigError
+
+    monkeypatch.setenv("RPSBOOK_DATA_DIR", str(tmp_path / "nowhere"))
+    with pytest.raises(ConfigError, match=r"gallery cannot run: .*nowhere.*\n?Fix"):
+        exec_cache._check_data(None, None)
