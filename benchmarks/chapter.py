@@ -54,6 +54,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .probes import gallery_times
 from .timing import Stats
 
 __all__ = ["BOOK_REPO_ENV", "NOTEBOOK", "find_notebook", "measure"]
@@ -285,6 +286,10 @@ def _docs_run(project, scratch, jobs, pattern, env, pages, notebooks, builds):
         shutil.copytree(project, copy, ignore=_COPY_IGNORE)
         try:
             builds.setdefault("docs", []).append(_sphinx(copy, jobs, pattern, env))
+            # where the build's time went: the scripts' own run times, as Sphinx-Gallery
+            # measured them; the rest is Sphinx, figures and hooks
+            scripts = gallery_times(copy / "docs")["total_s"] or 0.0
+            builds.setdefault("docs: gallery scripts", []).append(scripts)
             gallery = copy / "docs" / "auto_examples"
             shutil.rmtree(notebooks, ignore_errors=True)
             notebooks.mkdir()

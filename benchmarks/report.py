@@ -68,6 +68,7 @@ CHAPTER_LABELS = {
     "notebook": "the book's ``Chapter06.ipynb`` in a new Jupyter kernel, every cell",
     "pages": "every gallery page's notebook, each in a new kernel, one after another",
     "docs": "``nox -s docs`` from a fresh copy (every page executed)",
+    "docs: gallery scripts": "of which the gallery scripts ran (Sphinx-Gallery's times)",
     "docs prose edit": "``nox -s docs`` again after a prose edit of one page",
     "docs library edit": "``nox -s docs`` again after a change to ``rpsbook/``",
 }

@@ -291,6 +291,7 @@ def test_chapter_only_times_sections_pages_and_builds(tmp_path: Path) -> None:
         "notebook",
         "pages",
         "docs",
+        "docs: gallery scripts",
         "docs prose edit",
         "docs library edit",
     }
