@@ -225,6 +225,12 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="chapter: regular expression selecting gallery/plot_*.py pages (default: all)",
     )
     parser.add_argument(
+        "--chapter-threads",
+        type=int,
+        help="chapter: OMP_NUM_THREADS of every kernel and build (default: torch's, one per "
+        "core; 1 on a machine shared with other work)",
+    )
+    parser.add_argument(
         "--jobs", default="auto", help="chapter: -j of the docs builds (auto, as nox)"
     )
     parser.add_argument("--docs-dir", type=Path, default=DOCS_DIR, help=argparse.SUPPRESS)
@@ -279,6 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 book_repo=args.book_repo,
                 pattern=args.pages,
                 jobs=args.jobs,
+                threads=args.chapter_threads,
                 ratio=_ratio,
                 summary=_summary,
                 log=_log,

@@ -348,6 +348,7 @@ def measure(
     book_repo: str | os.PathLike[str] | None = None,
     pattern: str = ALL_PAGES,
     jobs: str = "auto",
+    threads: int | None = None,
     ratio: Callable[[dict[str, list[float]], str, str], dict[str, Any]],
     summary: Callable[[dict[str, list[float]]], dict[str, Any]],
     log: Callable[[str], None] = lambda message: None,
@@ -357,7 +358,9 @@ def measure(
     ``cache_dir`` must already hold the decoded-image cache of ``data_root`` (the pages and
     builds read it, as a reader's second page does). ``pattern`` selects pages (regular
     expression on the file name, also passed to sphinx-gallery); ``jobs`` is the docs builds'
-    ``-j``.
+    ``-j``; ``threads`` (``OMP_NUM_THREADS``) the intra-op threads of every kernel and build
+    (None: torch's default, one per core). On a machine busy with other work, 1 keeps
+    OpenMP threads from spin-waiting for siblings that are not scheduled.
     """
     from .timing import interleaved
 
@@ -372,6 +375,8 @@ def measure(
         "RPSBOOK_PROGRESS": "0",
         "RPSBOOK_OFFLINE": "1",
     }
+    if threads is not None:
+        base["OMP_NUM_THREADS"] = str(threads)
     base.pop("RPSBOOK_RESULTS_DIR", None)
     base.pop("MPLBACKEND", None)  # the kernels draw inline
     docs_env = {**base, "MPLBACKEND": "Agg"}  # as nox -s docs
@@ -412,6 +417,7 @@ def measure(
         "pages": [p.name for p in pages],
         "pattern": pattern,
         "jobs": jobs,
+        "threads": threads,
         "edit_page": next((p.name for p in pages if p.name.startswith(EDIT_PAGE)), pages[0].name),
         "times": summary(times),
         "per_page": summary(per_page),

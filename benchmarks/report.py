@@ -87,8 +87,13 @@ def _chapter(results: dict[str, Any]) -> list[str]:
         "to see a section, that is rpsbook's page for it as the downloaded notebook in a new "
         "kernel, against the book's notebook in a new kernel from its first cell to the last "
         "cell of that section (it is linear: each section needs the ones before). The docs "
-        f"builds run Sphinx with ``-j {table['jobs']}`` and skip intersphinx downloads; the "
-        f"prose edit adds a text block to ``{table.get('edit_page', '?')}``. See "
+        f"builds run Sphinx with ``-j {table['jobs']}`` and skip intersphinx downloads; "
+        + (
+            f"every kernel and build ran with ``OMP_NUM_THREADS={table['threads']}``; "
+            if table.get("threads")
+            else ""
+        )
+        + f"the prose edit adds a text block to ``{table.get('edit_page', '?')}``. See "
         "``benchmarks/chapter.py`` for the exact setup.",
         "",
     ]
