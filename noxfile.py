@@ -58,14 +58,35 @@ def tests(session: nox.Session) -> None:
     session.run(python, "-m", "pytest", *session.posargs, external=True)
 
 
+def _docs_tooling_key() -> str:
+    """SHA-256 of what Sphinx does not track itself: the extensions and conf.py's source."""
+    digest = hashlib.sha256()
+    for path in sorted([ROOT / "docs" / "conf.py", *(ROOT / "docs" / "_ext").glob("*.py")]):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 @nox.session(venv_backend="none")
 def docs(session: nox.Session) -> None:
-    """Build the HTML site, executing every gallery script, into docs/_build/html."""
+    """Build the HTML site into docs/_build/html, incrementally.
+
+    Sphinx re-reads and re-writes only the pages whose sources changed, and the gallery
+    runs only the scripts whose execution key changed (docs/_ext/exec_cache.py: the
+    script, rpsbook's files, the versions, the data, the device, the threads). The build
+    starts from nothing when the previous one did not finish green (its warnings would not
+    be repeated for pages Sphinx considers current) or when the extensions or conf.py
+    changed (Sphinx does not track them). ``rm -rf docs/_build docs/auto_examples`` builds
+    everything again, gallery included.
+    """
     python = _shared_python(session)
-    # Fail in one line, before Sphinx starts, when the dataset cannot be found or fetched.
-    session.run(python, "-m", "rpsbook.data", "locate", external=True)
-    shutil.rmtree(BUILD_DIR / "html", ignore_errors=True)
-    sphinx = ["-b", "html", "-W", "--keep-going", "-n", "docs", str(BUILD_DIR / "html")]
+    html = BUILD_DIR / "html"
+    complete = BUILD_DIR / "html.complete"  # the tooling key of the last green build
+    key = _docs_tooling_key()
+    if not complete.is_file() or complete.read_text() != key:
+        shutil.rmtree(html, ignore_errors=True)
+    complete.unlink(missing_ok=True)
+    # docs/_ext/exec_cache.py fails at once, in one line, when the dataset cannot be found.
+    sphinx = ["-b", "html", "-W", "--keep-going", "-n", "docs", str(html)]
     # Sphinx reads and writes the pages in -j processes. The gallery scripts themselves run
     # one after another unless RPSBOOK_GALLERY_JOBS says otherwise (docs/conf.py says why).
     # RPSBOOK_DOCS_JOBS=1: a fully serial build.
@@ -80,6 +101,7 @@ def docs(session: nox.Session) -> None:
         env={"RPSBOOK_PROGRESS": "0", "MPLBACKEND": "Agg"},
         external=True,
     )
+    complete.write_text(key)
 
 
 @nox.session(venv_backend="none")

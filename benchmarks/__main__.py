@@ -208,8 +208,9 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         choices=["core", "chapter"],
-        help="run one part: core (epoch, LR test, cache, scaling, imports) or chapter (the "
-        "book's notebook vs the pages as scripts vs the docs build, minutes per repeat); "
+        help="run one part: core (epoch, LR test, cache, scaling, imports) or chapter (time "
+        "to section: the book's notebook vs the pages' notebooks; the docs build and its "
+        "incremental rebuilds; minutes per repeat); "
         "the other part's last results are kept from --out/results.json",
     )
     parser.add_argument(
@@ -222,6 +223,12 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "--pages",
         default=chapter.ALL_PAGES,
         help="chapter: regular expression selecting gallery/plot_*.py pages (default: all)",
+    )
+    parser.add_argument(
+        "--chapter-threads",
+        type=int,
+        help="chapter: OMP_NUM_THREADS of every kernel and build (default: torch's, one per "
+        "core; 1 on a machine shared with other work)",
     )
     parser.add_argument(
         "--jobs", default="auto", help="chapter: -j of the docs builds (auto, as nox)"
@@ -269,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.only != "core":
             for split in ("train", "val"):  # the pages read a warm cache, as a reader's do
                 load_split(root, split, cache_dir=cache_dir, progress=False)
-            _log("chapter: the book's notebook, the pages as scripts, docs builds")
+            _log("chapter: the book's notebook, the pages' notebooks, docs builds")
             results["chapter"] = chapter.measure(
                 args.project,
                 Path(root),
@@ -278,6 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 book_repo=args.book_repo,
                 pattern=args.pages,
                 jobs=args.jobs,
+                threads=args.chapter_threads,
                 ratio=_ratio,
                 summary=_summary,
                 log=_log,

@@ -47,6 +47,7 @@ extensions = [
     "sphinx.ext.mathjax",
     "sphinx_copybutton",
     "sphinx_gallery.gen_gallery",
+    "exec_cache",  # re-runs a gallery script when rpsbook, torch, the data... changed
     "rpsbook_sphinx",
     "notebook_links",
     "distribution",
