@@ -152,6 +152,9 @@ def test_first_cell_checks_every_module_of_the_notebooks_extra(distribution):
 
 def test_first_cell_never_names_a_bare_rpsbook(distribution, built):
     cell = distribution.first_cell(built, SITE)
+    # notebook_links finds the cell by its start to refresh it in cached pages' notebooks
+    links = (ROOT / "docs" / "_ext" / "notebook_links.py").read_text()
+    assert f'FIRST_CELL_MARK = "{cell[: cell.index(built.version)]}"' in links
     (pip_line,) = [line for line in cell.splitlines() if "%pip" in line]
     assert '"rpsbook[notebooks] @ {_site}{RPSBOOK_WHEEL}"' in pip_line
     assert f"RPSBOOK_WHEEL = 'dist/{built.wheel.name}#sha256={built.wheel_sha256}'" in cell

@@ -38,6 +38,7 @@ ENVIRONMENT = {
     "data": "folder:" + "b" * 64,
     "device": "cpu",
     "threads": 2,
+    "cpu_kernels": "AVX512",
     "hooks": {"parallel": 1},
     "env": {"RPSBOOK_PROGRESS": "0"},
 }
@@ -95,6 +96,7 @@ def test_nothing_changed_runs_nothing(exec_cache, gallery):
         ("data", "embedded:" + "d" * 64),
         ("device", "cuda:0 (NVIDIA H100)"),
         ("threads", 1),
+        ("cpu_kernels", "AVX2"),
         ("env", {"RPSBOOK_PROGRESS": None}),
     ],
 )
@@ -174,6 +176,7 @@ def test_data_digest_follows_what_locate_chooses(exec_cache, tmp_path, monkeypat
 def test_environment_key_names_this_process(exec_cache):
     key = exec_cache.environment_key({"image_scrapers": (exec_cache.tree_digest,), "parallel": 1})
     assert key["threads"] == torch.get_num_threads()
+    assert key["cpu_kernels"] == torch.backends.cpu.get_cpu_capability()
     assert key["versions"]["torch"] == torch.__version__.split("+")[0]
     assert key["device"].startswith(os.environ.get("RPSBOOK_DEVICE") or "c")  # cpu or cuda
     assert key["hooks"]["image_scrapers"] == ["exec_cache.tree_digest"]

@@ -314,3 +314,25 @@ def test_comparison_cell_is_last_once_and_embeds_the_page(links):
     (assign,) = [node for node in tree.body if isinstance(node, ast.Assign)]
     assert ast.literal_eval(assign.value) == page
     assert last["source"].endswith("print(compare_with_page(PAGE))")
+
+
+def test_first_cell_of_an_earlier_build_is_replaced(links):
+    old = links.FIRST_CELL_MARK + "0.0.1.\nRPSBOOK_WHEEL = 'dist/old.whl#sha256=00'\n"
+    notebook = {
+        "cells": [
+            {"cell_type": "markdown", "metadata": {}, "source": "# Title"},
+            {"cell_type": "code", "metadata": {}, "source": old.splitlines(True), "outputs": []},
+            {"cell_type": "code", "metadata": {}, "source": "x = 1", "outputs": []},
+        ],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    new = links.FIRST_CELL_MARK + "0.2.0.\nRPSBOOK_WHEEL = 'dist/new.whl#sha256=ff'\n"
+    targets = links.Targets(first_cell=new)
+    cells = json.loads(links.convert_notebook(json.dumps(notebook), targets))["cells"]
+    assert ["".join(c["source"]) for c in cells] == ["# Title", new, "x = 1"]
+    # a first cell that is not rpsbook's (a reader's own notebook) stays as it is
+    notebook["cells"][1]["source"] = "import torch"
+    cells = json.loads(links.convert_notebook(json.dumps(notebook), targets))["cells"]
+    assert "".join(cells[1]["source"]) == "import torch"

@@ -63,6 +63,8 @@ CONF_KEYS = (
     "parallel",
 )
 VERSIONED = ("torch", "torchvision", "numpy", "matplotlib", "pillow", "sphinx-gallery")
+#: Settings read from the environment that change what a page prints.
+ENV_VARIABLES = ("RPSBOOK_PROGRESS", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")
 _HOOKS_FILE = Path(__file__).with_name("sg_hooks.py")
 
 
@@ -146,8 +148,10 @@ def environment_key(gallery_conf: dict[str, Any]) -> dict[str, Any]:
         "data": data_digest(),
         "device": device_name,
         "threads": torch.get_num_threads(),
+        # the vector kernels torch and oneDNN pick change CPU results (docs/results.rst)
+        "cpu_kernels": torch.backends.cpu.get_cpu_capability(),
         "hooks": hooks,
-        "env": {"RPSBOOK_PROGRESS": os.environ.get("RPSBOOK_PROGRESS")},
+        "env": {name: os.environ.get(name) for name in ENV_VARIABLES},
     }
 
 

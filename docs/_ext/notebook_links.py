@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from sphinx.application import Sphinx
 
 DEFAULT_SITE_URL = "https://rpsbook.github.io/rpsbook/"
+#: How the first notebook cell that docs/_ext/distribution.py writes begins.
+FIRST_CELL_MARK = "# This page was executed with rpsbook "
 
 #: Roles of the Python domain this extension resolves (``py:`` prefix optional).
 PY_ROLES = frozenset({"func", "class", "meth", "attr", "mod", "obj", "data", "exc", "const"})
@@ -91,6 +93,8 @@ class Targets:
     function_parentheses: bool = True
     #: notebook stem -> what its page recorded (see :func:`add_comparison_cell`)
     pages: dict[str, dict] = field(default_factory=dict)
+    #: this build's first notebook cell; it replaces the one a cached page's notebook kept
+    first_cell: str | None = None
 
     def find_py(self, role: str, name: str) -> Target | None:
         """The object ``name`` names for ``role``; a leading ``.`` searches by suffix."""
@@ -276,8 +280,20 @@ def _convert_comment_run(
 
 
 def convert_notebook(text: str, targets: Targets, current_doc: str | None = None) -> str:
-    """A notebook (JSON text) with its Markdown cells converted; code cells untouched."""
+    """A notebook (JSON text) with its Markdown cells converted.
+
+    Code cells are untouched but the first, which becomes ``targets.first_cell`` when it is
+    an rpsbook first cell: a page the execution cache did not re-run keeps the notebook of
+    an earlier build, whose cell may pin an earlier wheel.
+    """
     notebook = json.loads(text)
+    code = [cell for cell in notebook.get("cells", []) if cell.get("cell_type") == "code"]
+    if targets.first_cell is not None and code:
+        source = code[0]["source"]
+        joined = "".join(source) if isinstance(source, list) else source
+        if joined.startswith(FIRST_CELL_MARK):
+            first = targets.first_cell
+            code[0]["source"] = first.splitlines(True) if isinstance(source, list) else first
     for cell in notebook.get("cells", []):
         if cell.get("cell_type") != "markdown":
             continue
@@ -470,6 +486,8 @@ def _build_finished(app: Sphinx, exception: BaseException | None) -> None:
         return
     targets = targets_from_sphinx(app)
     targets.pages = recorded_pages(app)
+    gallery_conf = getattr(app.config, "sphinx_gallery_conf", None) or {}
+    targets.first_cell = gallery_conf.get("first_notebook_cell")
     docs_by_stem = {PurePosixPath(name).name: name for name in app.env.found_docs}
     changed = convert_downloads(downloads, targets, docs_by_stem.get)
     from sphinx.util import logging
