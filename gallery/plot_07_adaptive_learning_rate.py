@@ -385,8 +385,9 @@ book_figure(
 # and often ends up in a better place; the next pages build that alternative, and the
 # last one trains the chapter's model with it.
 #
-# The losses (Figure 6.19 in the book) say the same: Adam's losses jump around during the
-# overshoot in the first epochs, then fall below SGD's.
+# The losses (Figure 6.19 in the book) are the executive summary of those paths, the only
+# view we get of a model with more than two parameters: Adam's losses jump around during
+# the overshoot in the first epochs, then fall below SGD's.
 
 # sphinx_gallery_thumbnail_number = 2
 fig = plot_losses(results, title="SGD vs Adam (lr 0.1): training (solid) and validation (dashed)")
