@@ -443,7 +443,6 @@ print(f"seed 13 (Figure 6.14) / seed 11 suggestion: {result.suggestion / ours.su
 # mini-batches, got a suggestion several times larger (the last line above). Read the
 # *shape* of the curve (where the descent starts, where it bottoms out) rather than the
 # position of one dot, and round down, as the rule above does.
-
 #
 # Recap
 # -----

@@ -108,7 +108,8 @@ else:
         f"momentum, extended to 10: raw loss {extended.raw_loss[blow_up]:.3g} at lr "
         f"{extended.lr[blow_up]:.2f} (lowest smoothed loss {lowest:.4f})"
     )
-#
+
+# %%
 # Which learning rate? The rule of the LR page (steepest point of the smoothed curve,
 # divided by the lag factor, rounded down) assumes the U-shaped curve of a deep model,
 # with a flat start. This convex problem has no flat start: the loss falls from the first
