@@ -379,13 +379,15 @@ book_figure(
 # -----
 #
 # **Reproducing the notebook.** On a CPU the trainer draws random numbers in the same
-# order as the book's notebook and reproduces its run on this dataset exactly, given the
-# same number of CPU threads (the order in which floating-point sums are added up depends
-# on it; the notebook's numbers quoted on these pages were measured with two, see
-# :ref:`numbers-variation`). On a GPU (the trainer uses one when it finds one) the
-# convolutions run other kernels whose floating-point results differ in the last digits,
-# and over ten epochs those differences grow into counts that differ by a few images,
-# without changing the story. The device and threads that ran this page:
+# order as the book's notebook: same initial weights, same shuffling, same dropout masks.
+# The notebook's numbers quoted on these pages were measured with two CPU threads, and
+# the results depend on the thread count (the order in which floating-point sums are added
+# up changes with it); compare the counts and losses printed above with the notebook's
+# values beside them, and see :ref:`numbers-variation` for how they vary. On a GPU (the
+# trainer uses one when it finds one) the convolutions run other kernels whose
+# floating-point results differ in the last digits, and over ten epochs those differences
+# grow into counts that differ by a few images, without changing the story. The device and
+# threads that ran this page:
 
 print("trained on:", sbs_cnn2.device, "| torch threads:", torch.get_num_threads())
 
