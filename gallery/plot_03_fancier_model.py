@@ -54,7 +54,7 @@ show_source(CNN2.__init__, lines=("self.n_filters = n_filters", "self.drop ="))
 
 # %%
 # One caveat of calling activations as functions: it only works for activations without
-# parameters. Swap ReLU for :class:`~torch.nn.PReLU`, whose negative slope is learned, and
+# parameters. Swap ReLU for ``torch.nn.PReLU``, whose negative slope is learned, and
 # it must become a module attribute created in ``__init__``, like the convolutions;
 # otherwise its parameter is created anew at every call, never registered with the model,
 # and never trained.
