@@ -21,11 +21,8 @@ per epoch. Every number on this page is computed when the page is built.
 # 372 in a separate test set (folder ``rps-test-set/``), which the chapter uses as its
 # validation set. The originals are 300x300 RGBA PNGs; this documentation is built on a copy
 # that was resized to 28x28 beforehand, the size the chapter's model expects anyway.
-#
-# :func:`rpsbook.data.find_data` locates the folder holding both splits: an explicit
-# ``root`` argument first, then the ``RPSBOOK_DATA_DIR`` environment variable, then a
-# per-user cache folder, where it downloads and checks the two official archives on first
-# use. When nothing works, its error lists every place it looked and how to fix it.
+# :func:`rpsbook.data.find_data` returns the folder holding both splits (the Notes at the
+# end say where it looks).
 
 import time
 
@@ -41,8 +38,10 @@ from rpsbook.data import (
     make_normalizer,
     statistics_per_channel,
 )
+from rpsbook.listing import show_source
 from rpsbook.plotting import plot_class_examples, show_standardized
-from rpsbook.report import compare_with_book
+from rpsbook.report import book_figure, compare_with_book
+from rpsbook.trainer import StepByStep
 
 SECTION = "Data preparation"
 
@@ -62,6 +61,20 @@ print("data folder holds:", sorted(p.name for p in root.iterdir() if not p.name.
 temporary_dataset = image_folder(root, "train")
 print("class_to_idx:", temporary_dataset.class_to_idx)
 print("training images:", len(temporary_dataset))
+counts = torch.bincount(torch.tensor(temporary_dataset.targets))
+print("images per class:", dict(zip(temporary_dataset.classes, counts.tolist(), strict=True)))
+
+# %%
+# The training set is balanced, 840 pictures of each gesture, so a model that always
+# answers the same class would be right a third of the time: the baseline every accuracy
+# below should be read against.
+#
+# ``ImageFolder`` takes more than a folder. Its optional arguments: ``transform`` (applied
+# to each image, here the conversions below), ``target_transform`` (applied to each label),
+# ``loader`` (the function that opens a file; by default PIL's, through
+# ``default_loader``) and ``is_valid_file`` (which files count). The default loader
+# converts every picture to RGB. The originals are RGBA, with a fourth, alpha
+# (transparency) channel; the conversion drops it, so the model sees three channels.
 
 # %%
 # One picture per class (Figure 6.1 in the book). :func:`rpsbook.data.load_split` returns the
@@ -70,6 +83,12 @@ print("training images:", len(temporary_dataset))
 
 raw_train = load_split(root, "train")
 fig = plot_class_examples(raw_train.images, raw_train.targets, raw_train.classes)
+book_figure(
+    fig,
+    "6.1",
+    "Three computer-generated hands on a white background, titled paper, rock and scissors.",
+    verdict="differs: the 28x28 copy, where the book shows the 300x300 originals",
+)
 
 # %%
 # The temporary dataset
@@ -83,6 +102,9 @@ fig = plot_class_examples(raw_train.images, raw_train.targets, raw_train.classes
 # exactly that dataset.
 
 print(temporary_dataset.transform)
+image, label = temporary_dataset[0]
+print("temporary_dataset[0]:", tuple(image.shape), image.dtype, "label", label)
+print(f"values from {image.min().item():.4f} to {image.max().item():.4f}")
 temporary_loader = DataLoader(temporary_dataset, batch_size=16)  # no shuffling needed
 first_images, first_labels = next(iter(temporary_loader))
 print("first batch:", tuple(first_images.shape), first_images.dtype)
@@ -95,7 +117,17 @@ print("first batch:", tuple(first_images.shape), first_images.dtype)
 # the number of images, row 1 the sum over images of each image's channel mean, row 2 the
 # sum of each image's channel standard deviation. Sums can simply be added up batch after
 # batch, and dividing by the total count at the end gives the averages over the whole set,
-# whatever the size of the last batch.
+# whatever the size of the last batch. Here it is, from the library (the checks at its top
+# only turn bad input into clear errors):
+
+show_source(statistics_per_channel, docstring=False)
+
+# %%
+# Each image is flattened to ``(channels, pixels)``; ``mean(dim=2)`` and ``std(dim=2)``
+# give one value per image and channel, summed over the images. ``Tensor.std`` is the
+# *unbiased* standard deviation (it divides by the number of pixels minus one), as in the
+# book; with 784 pixels per channel the difference from the biased one is tiny. On the
+# first mini-batch of the temporary loader:
 
 first_stats = statistics_per_channel(first_images, first_labels)
 print(first_stats)
@@ -118,6 +150,10 @@ print(
     )
 )
 
+first_unbiased = first_images[0, 0].std().item()
+first_biased = first_images[0, 0].std(correction=0).item()
+print(f"first image, red channel: unbiased std {first_unbiased:.6f}, biased {first_biased:.6f}")
+
 # %%
 # Both runs take the same first 16 pictures (the first papers in sorted order), but the
 # book read the 300x300 originals and let ``Resize(28)`` shrink them, while this copy was
@@ -132,6 +168,27 @@ print(
 #
 # :func:`rpsbook.data.make_normalizer` adds those sums over the whole training loader and
 # returns a :class:`~torchvision.transforms.v2.Normalize` transform built from the averages.
+# The adding up is the trainer's ``loader_apply``: it applies a function to every
+# mini-batch of a loader and sums the results. Over the whole training set:
+
+totals = StepByStep.loader_apply(temporary_loader, statistics_per_channel)
+print(totals)
+print(
+    compare_with_book(
+        "summed per-image means over the training set",
+        totals[1],
+        "[2139.3064, 2065.9209, 2040.7278] (notebook on this copy)",
+        section=SECTION,
+        digits=8,
+    )
+)
+
+# %%
+# Row 0 counts the 2,520 images. ``make_normalizer`` does exactly that, then divides:
+
+show_source(make_normalizer, docstring=False)
+
+# %%
 
 normalizer = make_normalizer(temporary_loader)
 print(normalizer)
@@ -227,20 +284,30 @@ print("background (top-left pixel) of the first image:", images[0, :, 0, 0].nump
 #   background turns a light grey close to that middle, because after standardization it
 #   is close to the average, and the hands, whose values lie below zero, turn dark.
 # * **bottom row**: what the book's Figure 6.2 shows. The book converts the normalized
-#   floats straight to ``uint8`` (multiply by 255, cast to bytes), and the cast does not
-#   clip: integers out of range *wrap around* modulo 256.
+#   floats straight to ``uint8`` (multiply by 255, cast to bytes). For a float outside
+#   0..255 that conversion is *undefined behaviour* in C, and so in NumPy and torch, which
+#   use C's cast: on x86 CPUs it happens to wrap around modulo 256, other processors may
+#   clamp or return other values. The row re-creates the x86 result portably, by casting
+#   to 64-bit integers first (narrowing an integer to ``uint8`` is defined: modulo 256).
 
 fig = show_standardized(images[:6], labels[:6], rps.classes, normalizer=rps.normalizer)
+book_figure(
+    fig,
+    "6.2",
+    "Six normalized training pictures three ways: normalization undone, standardized values "
+    "on a symmetric grey scale, and the values cast to bytes as the book's figure shows them.",
+    verdict="differs: adds the undone and grey-scale rows above the book's wrapped bytes",
+)
 
 # %%
-# Why the bottom row looks the way it does: a negative value wraps to a large byte (dark
-# turns bright) and a value above one wraps to a small one, while values between 0 and 1
-# merely lose their meaning as brightness. A few values, by hand:
+# Why the bottom row looks the way it does: where the cast wraps, a negative value becomes
+# a large byte (dark turns bright) and a value above one a small one, while values between
+# 0 and 1 merely lose their meaning as brightness. A few values, by hand:
 
 values = torch.tensor([-0.5, -0.01, 0.5, 1.2])
-print("values:                ", values)
-print("wrapped to uint8:      ", (values * 255).to(torch.int64).to(torch.uint8))
-print("clipped, then to uint8:", (values.clamp(0, 1) * 255).to(torch.uint8))
+print("values:                        ", values)
+print("via int64, wrapped to uint8:   ", (values * 255).to(torch.int64).to(torch.uint8))
+print("clipped, then to uint8:        ", (values.clamp(0, 1) * 255).to(torch.uint8))
 
 # %%
 # So the book's picture is neither the original image nor the model's input. To look at
@@ -258,11 +325,18 @@ print("clipped, then to uint8:", (values.clamp(0, 1) * 255).to(torch.uint8))
 # * The normalizer comes from the training set only and is applied to both sets.
 # * The model receives standardized values, centred on each channel's training mean;
 #   show them with an honest map, or undo the normalization to see the pictures.
-#   Converting them straight to ``uint8`` wraps values around.
+#   Converting them straight to ``uint8`` is undefined for values out of range (it wraps
+#   on x86 CPUs).
 
 # %%
 # Notes
 # -----
+#
+# **Where the data comes from.** :func:`rpsbook.data.find_data` looks for the folder
+# holding both splits in this order: an explicit ``root`` argument, the
+# ``RPSBOOK_DATA_DIR`` environment variable, then a per-user cache folder, where it
+# downloads and checks the two official archives on first use. When nothing works, its
+# error lists every place it looked and how to fix it.
 #
 # **Decode once, not every epoch.** An ``ImageFolder`` opens and decodes a PNG file every
 # time an item is requested, so every epoch decodes all 2,892 pictures again, although
@@ -270,17 +344,20 @@ print("clipped, then to uint8:", (values.clamp(0, 1) * 255).to(torch.uint8))
 # (``load_rps(preload=True)``) decodes each split once into a single ``uint8`` tensor,
 # caches it on disk, and normalizes the whole tensor in one operation; a mini-batch is then
 # just an index into memory. ``preload=False`` gives the book's pipeline, with identical
-# tensors. One pass over the 372 validation images with each (a single, rough
+# tensors. A pass over the 372 validation images with each, the fastest of three (a rough
 # measurement, kept small so the page stays cheap; the benchmarks page has careful
 # numbers):
 
 
 def one_pass(loader) -> float:
-    """Seconds to draw every mini-batch of ``loader`` once."""
-    start = time.perf_counter()
-    for _ in loader:
-        pass
-    return time.perf_counter() - start
+    """Seconds to draw every mini-batch of ``loader``, the fastest of three passes."""
+    seconds = []
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in loader:
+            pass
+        seconds.append(time.perf_counter() - start)
+    return min(seconds)
 
 
 naive_train = image_folder(root, "train", rps.normalizer)

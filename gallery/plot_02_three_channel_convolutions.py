@@ -18,11 +18,13 @@ on a real picture.
 #
 # Take an RGB image of 3@5x5 and one 3x3 filter. Because the image has three channels, so
 # does the filter: it is a 3@3x3 stack, one 3x3 slice per colour channel (Figure 6.3 in
-# the book). :func:`rpsbook.diagrams.multichannel_example` draws a small integer image
-# and filters from a fixed seed; :func:`rpsbook.diagrams.plot_multichannel_convolution`
-# runs ``F.conv2d`` and draws input, filter and output. The filter slides over height and
-# width only (not over the channels), visiting 3x3 positions without padding, so the
-# output is a *single-channel* 1@3x3 map.
+# the book). The filter below is the book's (its notebook spells out the values); the
+# image is the site's own, a small integer image that
+# :func:`rpsbook.diagrams.multichannel_example` draws from a fixed seed.
+# :func:`rpsbook.diagrams.plot_multichannel_convolution` runs ``F.conv2d`` and draws
+# input, filter and output. The filter slides over height and width only (not over the
+# channels), visiting 3x3 positions without padding, so the output is a *single-channel*
+# 1@3x3 map.
 
 import matplotlib.pyplot as plt
 import torch
@@ -35,35 +37,60 @@ from rpsbook.diagrams import (
     plot_multichannel_convolution,
     plot_three_channel_convolution,
     three_channel_convolution,
-    three_channel_example,
 )
-from rpsbook.report import compare_with_book
+from rpsbook.report import book_figure, compare_with_book
 
 SECTION = "Three-channel convolutions"
 
-image, filters = multichannel_example(n_filters=2)
+# the book's 3-channel filter: one 3x3 slice per colour channel
+book_filter = torch.tensor(
+    [
+        [[0, 3, 0], [1, 0, 1], [2, 1, 0]],
+        [[2, 1, 0], [0, 3, 1], [1, -1, 0]],
+        [[0, 1, 3], [-1, -2, 0], [2, 0, 1]],
+    ],
+    dtype=torch.float32,
+)
+image, site_filters = multichannel_example(n_filters=1)
+filters = torch.stack([book_filter, site_filters[0]])  # the book's, then one of the site's
 print("image:", tuple(image.shape), "| filters:", tuple(filters.shape))
 print("one filter  ->", tuple(F.conv2d(image[None], filters[:1]).shape[1:]))
 fig = plot_multichannel_convolution(image, filters[0])
+book_figure(
+    fig,
+    "6.3",
+    "A 3@5x5 integer image, a 3@3x3 filter and the single-channel 3x3 output of their "
+    "convolution, each channel drawn as a grid of numbers.",
+    verdict="differs: the filter is the book's, the image values are the site's own",
+)
 
 # %%
 # One region, one number
 # ----------------------
 #
-# What happens at one of those positions? :func:`rpsbook.diagrams.three_channel_example`
-# returns a 3@3x3 region of an RGB image and a 3@3x3 filter with small integer values, so
-# the arithmetic can be followed by eye. :func:`rpsbook.diagrams.three_channel_convolution`
-# multiplies them element by element, sums each channel, and computes the result with
-# ``F.conv2d``, checking that the hand-made sum agrees with it.
+# What happens at one of those positions? The book's worked example takes a 3@3x3 region
+# of an RGB image and the 3@3x3 filter above, with small integer values, so the arithmetic
+# can be followed by eye; these are the values of its notebook.
+# :func:`rpsbook.diagrams.three_channel_convolution` multiplies them element by element,
+# sums each channel, and computes the result with ``F.conv2d``, checking that the
+# hand-made sum agrees with it.
 
-region, kernel = three_channel_example()
+region = torch.tensor(
+    [
+        [[5, 0, 8], [1, 9, 5], [6, 0, 2]],
+        [[0, 5, 4], [8, 1, 9], [4, 8, 1]],
+        [[4, 2, 0], [6, 3, 0], [5, 2, 8]],
+    ],
+    dtype=torch.float32,
+)
+kernel = book_filter
 steps = three_channel_convolution(region, kernel)
 print("sum of products, per channel:", steps.channel_sums.tolist())
 print("total:", steps.total.item())
 print("F.conv2d on the region:", F.conv2d(region[None], kernel[None]).item())
 print(
     compare_with_book(
-        "worked example, one output value", steps.total.item(), "39", section=SECTION
+        "worked example, one output value", steps.total.item(), "39 = 18 + 13 + 8", section=SECTION
     )
 )
 
@@ -74,6 +101,12 @@ print(
 # channel: the channels are merged at this very step.
 
 fig = plot_three_channel_convolution(region, kernel)
+book_figure(
+    fig,
+    "6.4",
+    "One row per colour channel with the region's values, the filter's values, their "
+    "products and the channel's sum, 18, 13 and 8, added into the single output value 39.",
+)
 
 # %%
 # Two filters: two output channels
@@ -86,6 +119,13 @@ fig = plot_three_channel_convolution(region, kernel)
 
 print("two filters ->", tuple(F.conv2d(image[None], filters).shape[1:]))
 fig = plot_multichannel_convolution(image, filters)
+book_figure(
+    fig,
+    "6.5",
+    "The same 3@5x5 image convolved with two 3@3x3 filters, giving a two-channel 3x3 output, "
+    "one channel per filter.",
+    verdict="differs: the first filter is the book's, the image and second filter the site's",
+)
 
 # %%
 # On a real picture

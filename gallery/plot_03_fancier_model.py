@@ -30,9 +30,10 @@ from torch import nn, optim
 from torch.fx.passes.shape_prop import ShapeProp
 
 from rpsbook.data import load_rps
+from rpsbook.listing import show_source
 from rpsbook.models import CNN2
 from rpsbook.plotting import plot_feature_maps, show_images
-from rpsbook.report import compare_with_book
+from rpsbook.report import book_figure, compare_with_book
 from rpsbook.trainer import StepByStep, eval_mode
 
 SECTION = "A fancier model: CNN2"
@@ -45,7 +46,18 @@ print(model)
 # Where are the ReLUs and the pooling? They hold no parameters, so :class:`~rpsbook.models.CNN2`
 # calls them as functions (``F.relu``, ``F.max_pool2d``) inside its ``forward`` and they do
 # not appear in the printout. That also means a forward hook, which attaches to modules,
-# would not see them.
+# would not see them. The layers with parameters are created in the constructor, which
+# checks its arguments first (``n_feature`` is the name the book's notebook uses, see
+# :ref:`sphx_glr_auto_examples_plot_20_errata.py`):
+
+show_source(CNN2.__init__, lines=("self.n_filters = n_filters", "self.drop ="))
+
+# %%
+# One caveat of calling activations as functions: it only works for activations without
+# parameters. Swap ReLU for ``torch.nn.PReLU``, whose negative slope is learned, and
+# it must become a module attribute created in ``__init__``, like the convolutions;
+# otherwise its parameter is created anew at every call, never registered with the model,
+# and never trained.
 #
 # Following the shapes
 # --------------------
@@ -90,9 +102,24 @@ print(
 # Featurizer and classifier
 # -------------------------
 #
-# ``forward`` is literally ``classifier(featurizer(x))``. The featurizer (the two
-# convolution blocks and the flattening) turns each picture into 125 numbers; the classifier
-# (the linear layers, with dropout) turns those numbers into three logits. Naming the two
+# ``forward`` is literally ``classifier(featurizer(x))``:
+
+show_source(CNN2.forward, docstring=False)
+
+# %%
+# The featurizer (the two convolution blocks and the flattening) turns each picture into
+# 125 numbers:
+
+show_source(CNN2.featurizer, docstring=False)
+
+# %%
+# the classifier
+# (the linear layers, with dropout) turns those numbers into three logits:
+
+show_source(CNN2.classifier, docstring=False)
+
+# %%
+# Naming the two
 # halves costs nothing and pays off: the features of any batch are one call away for
 # inspection, the classifier can be replaced or retrained on top of a frozen featurizer
 # (that is how transfer learning works), and regularization such as dropout can be confined
@@ -111,9 +138,10 @@ with eval_mode(model):
 #
 # With ``p > 0`` the model drops features before each linear layer: before ``fc1`` (some of
 # the 125 features) and before ``fc2`` (some of the 50 hidden units), using one
-# :class:`~torch.nn.Dropout` module for both places. With ``p=0`` the module is not created
-# at all, rather than created as a dropout that drops nothing, so the model prints (and
-# runs) exactly as a model without dropout. Compare the two printouts:
+# :class:`~torch.nn.Dropout` module for both places. The book's model always creates
+# ``self.drop``, even for ``p=0``, and only skips *calling* it; rpsbook does not create the
+# module at all when ``p=0``, so the model prints exactly as a model without dropout (it
+# runs the same either way). Compare the two printouts:
 
 print(CNN2(n_filters=5, p=0.0))
 print(CNN2(n_filters=5, p=0.3))
@@ -134,6 +162,13 @@ print(f"total: {n_parameters:,}")
 print(compare_with_book("parameters of CNN2(5)", f"{n_parameters:,}", "6,823", section=SECTION))
 
 # %%
+# The previous chapter's model, for single-channel 10x10 images, had 213 parameters; this
+# one has 32 times as many, and 6,250 of them, the weights of ``fc1``, connect the 125
+# features to the 50 hidden units:
+
+print("fc1.weight:", model.fc1.weight.numel(), "| ratio to 213:", round(n_parameters / 213, 1))
+
+# %%
 # Feature maps of an untrained model
 # ----------------------------------
 #
@@ -145,6 +180,11 @@ print(compare_with_book("parameters of CNN2(5)", f"{n_parameters:,}", "6,823", s
 
 sbs = StepByStep(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=3e-4))
 fig = show_images(images[:6], labels[:6], rps.classes, normalizer=rps.normalizer)
+book_figure(
+    fig,
+    None,
+    "Six training pictures with the normalization undone, titled with their class.",
+)
 
 sbs.attach_hooks(["conv1", "conv2"])
 predictions = sbs.predict(images[:6]).argmax(dim=1)
@@ -168,6 +208,12 @@ fig = plot_feature_maps(
     classes=rps.classes,
     size=1.5,
 )
+book_figure(
+    fig,
+    None,
+    "A grid of 26x26 grey-scale maps, one column per picture and one row per conv1 channel "
+    "of the untrained model: hands outlined like embossed edges or silhouettes.",
+)
 
 # %%
 # And the 11x11 outputs of ``conv2``, computed from the five maps above:
@@ -179,6 +225,12 @@ fig = plot_feature_maps(
     yhat=predictions,
     classes=rps.classes,
     size=1.5,
+)
+book_figure(
+    fig,
+    None,
+    "A grid of coarser 11x11 grey-scale maps, one column per picture and one row per conv2 "
+    "channel of the untrained model, the hands still recognizable.",
 )
 
 # %%
@@ -199,8 +251,10 @@ fig = plot_feature_maps(
 # * ``featurizer`` and ``classifier`` name the two halves, which makes features easy to
 #   inspect and the classifier easy to replace.
 # * Dropout (``p > 0``) sits before each linear layer; with ``p=0`` there is no dropout
-#   module at all.
-# * With 5 filters the model has the parameter count printed above, mostly in ``fc1``.
+#   module at all (the book creates one and skips it).
+# * Activations with parameters, such as PReLU, must be modules, not functions.
+# * With 5 filters the model has 6,823 parameters (the previous chapter's had 213), mostly
+#   in ``fc1``.
 # * Random filters already produce edge-like feature maps; training makes them useful.
 
 # sphinx_gallery_thumbnail_number = 2

@@ -35,7 +35,7 @@ from rpsbook.diagrams import (
     plot_dropout_sums,
     seeded_dropout,
 )
-from rpsbook.report import compare_with_book
+from rpsbook.report import book_figure, compare_with_book
 
 SECTION = "Dropout"
 
@@ -58,13 +58,6 @@ print("outputs:", output_train.numpy().round(2))
 
 print("parameters of the dropout layer:", list(dropping_model.parameters()))
 print("inputs dropped:", output_train.eq(0).sum().item(), "of", inputs.numel())
-
-# %%
-# :func:`~rpsbook.diagrams.seeded_dropout` does the same thing without touching the global
-# random state (it seeds, draws, and restores the generator), which is what the diagrams on
-# this page use. It gives the very same mask:
-
-print("same as seeded_dropout:", torch.equal(output_train, seeded_dropout(inputs, 0.5, seed=44)))
 
 # %%
 # Summing the outputs
@@ -140,6 +133,12 @@ print(
 # tall as its input.
 
 fig = plot_dropout_mask(inputs, output_train, p=0.5)
+book_figure(
+    fig,
+    "6.6",
+    "Eleven bars for the inputs 0.1 to 1.1, the dropped ones hatched, and the kept outputs "
+    "beside them at twice their input's height.",
+)
 
 # %%
 # One mask per element, not per mini-batch
@@ -182,6 +181,12 @@ print(
     )
 )
 fig = plot_dropout_sums(inputs, 0.5, n=1000, seed=44)
+book_figure(
+    fig,
+    "6.7",
+    "A histogram of 1,000 sums of the eleven inputs after dropout with p=0.5, spread from 0 "
+    "to about 13, with a dashed line at their mean, close to 6.6.",
+)
 
 # %%
 # The sums land all over the place, from well below to well above 6.6, but their mean
@@ -209,7 +214,15 @@ for p in ps:
         f"variance {simulated.var().item():5.2f} (exact {exact:5.2f}), "
         f"all dropped {all_dropped:4.1%}, none dropped {none_dropped:4.1%}"
     )
-fig = plot_dropout_sums(inputs, ps, n=1000, seed=44)
+# One row with a shared y-axis, so that bar heights compare across panels too.
+fig, axes = plt.subplots(1, len(ps), figsize=(14, 3.4), sharey=True, layout="constrained")
+fig = plot_dropout_sums(inputs, ps, n=1000, seed=44, axes=axes)
+book_figure(
+    fig,
+    "6.8",
+    "Four histograms of 1,000 dropout sums side by side for p = 0.1, 0.3, 0.5 and 0.9 on "
+    "shared axes: the spread widens with p, and at 0.9 a third of the sums are zero.",
+)
 
 # %%
 # The simulated variances printed above sit close to the exact ones, and they explode as
@@ -217,8 +230,8 @@ fig = plot_dropout_sums(inputs, ps, n=1000, seed=44)
 # third of the sums are zero (all eleven inputs dropped, probability 0.9 to the 11th) and
 # most others come from one or two surviving inputs multiplied by ten. With ``p=0.1`` the
 # same share of draws, at the other extreme, drops nothing: they make up most of the
-# tallest bar, on the right of its panel. All four histograms share one x-axis and one
-# set of bins, so the widening is visible at a glance.
+# tallest bar, on the right of its panel. All four histograms share one x-axis, one y-axis
+# and one set of bins, so both the widening and the bar heights compare at a glance.
 #
 # Why noise helps: dropout as regularization
 # ------------------------------------------
@@ -275,6 +288,14 @@ for c, name in enumerate("RGB"):
 # not as black. The composite column stacks the three mapped channels as RGB.
 
 fig = plot_dropout2d(image, p=0.33, seed=44)
+book_figure(
+    fig,
+    "6.9",
+    "A normalized training picture, its three channels and their composite, in three rows: "
+    "the original, nn.Dropout peppering every channel with zeros, and nn.Dropout2d zeroing "
+    "whole channels.",
+    verdict="differs: shows each channel and a shared grey scale, not only the composite",
+)
 
 # %%
 # In the ``nn.Dropout`` row every channel is peppered with grey dots, but the hand is
@@ -308,6 +329,17 @@ fig = plot_dropout2d(image, p=0.33, seed=44)
 #   the model.
 # * :class:`~torch.nn.Dropout2d` drops whole channels, the better choice after convolutions,
 #   where neighbouring pixels carry nearly the same information.
+
+# %%
+# Notes
+# -----
+#
+# The diagrams above draw their masks with :func:`~rpsbook.diagrams.seeded_dropout`, which
+# does what ``torch.manual_seed(44)`` followed by ``nn.Dropout`` does, without touching the
+# global random state (it seeds, draws, and restores the generator). It gives the very same
+# mask:
+
+print("same as seeded_dropout:", torch.equal(output_train, seeded_dropout(inputs, 0.5, seed=44)))
 
 # sphinx_gallery_thumbnail_number = 4
 plt.show()

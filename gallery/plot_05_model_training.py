@@ -28,7 +28,7 @@ from torch import nn, optim
 
 from rpsbook.data import load_rps
 from rpsbook.models import CNN2
-from rpsbook.report import compare_with_book
+from rpsbook.report import book_figure, compare_with_book
 from rpsbook.trainer import StepByStep, eval_mode
 
 SECTION = "Model training"
@@ -40,24 +40,61 @@ model_cnn2 = CNN2(n_filters=5, p=0.3)
 optimizer_cnn2 = optim.Adam(model_cnn2.parameters(), lr=3e-4)
 sbs_cnn2 = StepByStep(model_cnn2, nn.CrossEntropyLoss(), optimizer_cnn2)
 sbs_cnn2.set_loaders(rps.train_loader, rps.val_loader)
-sbs_cnn2.train(10)
 
 # %%
-# On a CPU the trainer draws random numbers in the same order as the book's notebook and
-# reproduces its run on this dataset exactly, given the same number of CPU threads (the
-# order in which floating-point sums are added up depends on it; the notebook's numbers
-# quoted on these pages were measured with two). On a GPU (the trainer uses one when it finds
-# one) the convolutions run other kernels whose floating-point results differ in the last
-# digits, and over ten epochs those differences grow into counts that differ by a few
-# images, without changing the story. The device that ran this page:
+# The model configuration
+# -----------------------
+#
+# Why Adam, and why 3e-4? Plain SGD would work too, but its learning rate has to be tuned
+# to the scale of the gradients, which differ from layer to layer and change during
+# training; Adam divides every parameter's gradient by a running measure of its own size
+# (:ref:`sphx_glr_auto_examples_plot_07_adaptive_learning_rate.py`), so one learning rate
+# suits all parameters reasonably well. The price is memory: Adam keeps two running
+# averages per parameter, each of the parameter's shape. One step on a copy of the model
+# shows that state:
 
-print("trained on:", sbs_cnn2.device)
+probe = CNN2(n_filters=5, p=0.3)
+probe.load_state_dict(model_cnn2.state_dict())
+probe_optimizer = optim.Adam(probe.parameters(), lr=3e-4)
+x, y = next(iter(rps.val_loader))  # the validation loader is not shuffled
+nn.functional.cross_entropy(probe(x), y).backward()
+probe_optimizer.step()
+for name, param in probe.named_parameters():
+    state = probe_optimizer.state[param]
+    print(
+        f"{name:>12}: exp_avg {tuple(state['exp_avg'].shape)!s:<13} "
+        f"exp_avg_sq {tuple(state['exp_avg_sq'].shape)!s:<13} step {int(state['step'])}"
+    )
+n_state = sum(
+    state[key].numel()
+    for state in probe_optimizer.state.values()
+    for key in ("exp_avg", "exp_avg_sq")
+)
+print(
+    f"{n_state:,} numbers of state for {sum(p.numel() for p in probe.parameters()):,} parameters"
+)
+
+# %%
+# As for the value: Adam's default is 1e-3, and 0.1, a common starting point for SGD, is
+# far too large for Adam, whose step is about ``lr`` in every parameter whatever the
+# gradient (a step of 0.1 on weights initialized around 0.1 throws them away). 3e-4 is a
+# well-known safe choice for Adam, jokingly called the "Karpathy constant" after Andrej
+# Karpathy tweeted it as the best learning rate for Adam. The next page shows how to find
+# a good value instead of taking it on faith. Training, for ten epochs:
+
+sbs_cnn2.train(10)
 
 # %%
 # Figure 6.10 in the book shows the two losses per epoch on a log scale:
 
 fig = sbs_cnn2.plot_losses()
 fig.axes[0].set_title("CNN2(5, p=0.3), Adam lr=3e-4")
+book_figure(
+    fig,
+    "6.10",
+    "Training and validation losses of CNN2(5, p=0.3) over 10 epochs on a log axis, both "
+    "falling, the validation loss more slowly after the first epochs.",
+)
 print("training:  ", " ".join(f"{loss:.3f}" for loss in sbs_cnn2.losses))
 print("validation:", " ".join(f"{loss:.3f}" for loss in sbs_cnn2.val_losses))
 
@@ -162,8 +199,16 @@ print(
 
 # %%
 # The model is nearly perfect on the training images and clearly worse on the validation
-# images. The per-class rows show where the validation errors are: look at which class
-# has the lowest share of correct answers in the table above. Both sets are
+# images. The per-class rows show where the validation errors are:
+
+worst = int((val_counts[:, 0] / val_counts[:, 1]).argmin())
+print(
+    f"worst class on the validation set: {rps.classes[worst]}, "
+    f"{int(val_counts[worst, 0])}/{int(val_counts[worst, 1])}"
+)
+
+# %%
+# Both sets are
 # computer-generated, but the validation set is a separate set of renderings the model
 # never saw, so some gap is to be expected; the question is how much dropout helps to keep
 # it small.
@@ -209,6 +254,13 @@ fig, ax = plt.subplots(figsize=(7, 4))
 sbs_cnn2_nodrop.plot_losses(ax=ax, label="no dropout")
 sbs_cnn2.plot_losses(ax=ax, label="dropout p=0.3")
 ax.set_title("Same model, same seed, with and without dropout")
+book_figure(
+    fig,
+    "6.11",
+    "Training (solid) and validation (dashed) losses of the models with and without "
+    "dropout on one log axis: without dropout the training loss falls far lower while its "
+    "validation loss stays above the other model's.",
+)
 print("p=0 training:  ", " ".join(f"{loss:.3f}" for loss in sbs_cnn2_nodrop.losses))
 print("p=0 validation:", " ".join(f"{loss:.3f}" for loss in sbs_cnn2_nodrop.val_losses))
 
@@ -247,6 +299,12 @@ for name, (train, val) in rows.items():
 # colour channels, a 5x3 grid (Figure 6.12 in the book):
 
 fig = sbs_cnn2.visualize_filters("conv1")
+book_figure(
+    fig,
+    "6.12",
+    "A 5x3 grid of grey-scale 3x3 weight patterns: the five learned conv1 filters, one "
+    "column per colour channel.",
+)
 
 # %%
 # One thing we can measure is whether a filter treats the three colour channels alike:
@@ -277,6 +335,12 @@ for name in ("conv1", "conv2"):
 # one, a 5x5 grid (Figure 6.13 in the book):
 
 fig = sbs_cnn2.visualize_filters("conv2")
+book_figure(
+    fig,
+    "6.13",
+    "A 5x5 grid of grey-scale 3x3 weight patterns: the five learned conv2 filters, one "
+    "column per input channel.",
+)
 
 # %%
 # Training clearly did something: the relative changes printed above are of the same order
@@ -309,6 +373,23 @@ fig = sbs_cnn2.visualize_filters("conv2")
 # * Without dropout the same model fits the training set slightly better and the
 #   validation set clearly worse: dropout narrows the gap.
 # * Learned 3x3 filters are hard to interpret on their own; feature maps tell more.
+
+# %%
+# Notes
+# -----
+#
+# **Reproducing the notebook.** On a CPU the trainer draws random numbers in the same
+# order as the book's notebook: same initial weights, same shuffling, same dropout masks.
+# The notebook's numbers quoted on these pages were measured with two CPU threads, and
+# the results depend on the thread count (the order in which floating-point sums are added
+# up changes with it); compare the counts and losses printed above with the notebook's
+# values beside them, and see :ref:`numbers-variation` for how they vary. On a GPU (the
+# trainer uses one when it finds one) the convolutions run other kernels whose
+# floating-point results differ in the last digits, and over ten epochs those differences
+# grow into counts that differ by a few images, without changing the story. The device and
+# threads that ran this page:
+
+print("trained on:", sbs_cnn2.device, "| torch threads:", torch.get_num_threads())
 
 # sphinx_gallery_thumbnail_number = 2
 plt.show()

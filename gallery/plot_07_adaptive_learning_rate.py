@@ -1,49 +1,24 @@
 """
-Adaptive learning rate: MA, EWMA and Adam
-=========================================
+Adaptive learning rate: Adam
+============================
 
 Adam, the optimizer that trained every model so far in this chapter, does not use the
-gradient it is given as it is: it replaces it by a smoothed version, divided by a running
-measure of the gradient's size. Both are exponentially weighted moving averages (EWMAs). This
-page builds that idea from the ground up: the plain moving average, the EWMA and how far back
-it "remembers", why an EWMA that starts from zero is biased and how one division fixes it,
-and finally Adam itself, recomputed by hand on a two-parameter regression and compared, bit
-for bit, with ``torch.optim.Adam``. The last figures show what the adapted gradient does to
-the path the parameters take, next to plain SGD.
+gradient it is given as it is: it replaces it by a bias-corrected EWMA of the gradients,
+divided by the root of a bias-corrected EWMA of their squares (the tools of
+:ref:`sphx_glr_auto_examples_plot_06b_moving_averages.py`). This page recomputes Adam by
+hand on a two-parameter regression, with gradients captured by hooks, compares it with
+``torch.optim.Adam``, and shows what the adapted gradient does to the path the parameters
+take, next to plain SGD (Figures 6.17 to 6.19 in the book).
 """
-
-# %%
-# The simple moving average
-# -------------------------
-#
-# A moving average over ``p`` periods (MA) is the mean of the last ``p`` values: each of them
-# gets the same weight ``1/p`` and anything older gets nothing. A useful way to describe how
-# much an average lags behind is the *average age* of what it contains, counting the current
-# value as age 1. For an MA the ages 1, 2, ..., p are equally weighted, so the average age is
-# ``(p + 1) / 2``: a 5-period MA is, on average, 3 steps old.
 
 from functools import partial
 
 import torch
 from torch.optim import SGD, Adam, AdamW
 
-from rpsbook.ewma import (
-    adapted_gradients,
-    alpha_from_periods,
-    bias_correction,
-    calc_corrected_ewma,
-    calc_ewma,
-    ewma_average_age,
-    ewma_weights,
-    ma_average_age,
-    ma_weights,
-    periods_from_alpha,
-    periods_from_beta,
-    plot_adapted_gradients,
-    plot_ewma_series,
-    plot_ewma_weights,
-    temperature_series,
-)
+from rpsbook.capture import GradientCapture, ParameterCapture
+from rpsbook.ewma import adapted_gradients, bias_correction, calc_ewma, plot_adapted_gradients
+from rpsbook.listing import show_source
 from rpsbook.paths import (
     OptimizerConfig,
     compare_optimizers,
@@ -53,110 +28,9 @@ from rpsbook.paths import (
     plot_losses,
     plot_paths,
 )
-from rpsbook.report import compare_with_book
+from rpsbook.report import book_figure, compare_with_book
 
 SECTION = "Adaptive learning rate: MA, EWMA and Adam"
-
-print("MA(5) weights of ages 1..7:", ma_weights(5, 7).tolist())
-print("MA(5) average age:", ma_average_age(5))
-
-# %%
-# The exponentially weighted moving average
-# -----------------------------------------
-#
-# An EWMA needs no window. It keeps a single number and folds every new value into it:
-#
-# .. math:: \mathrm{EWMA}_t = \alpha\, x_t + (1 - \alpha)\, \mathrm{EWMA}_{t-1}
-#
-# Unrolling the recursion shows the weight of the value ``k`` steps back:
-# :math:`\alpha (1-\alpha)^k`. The weights never reach zero, they shrink geometrically, so
-# recent values dominate but nothing is ever completely forgotten. Optimizers write the
-# recursion with :math:`\beta = 1 - \alpha`, the weight kept by the *old* average.
-#
-# :func:`rpsbook.ewma.ewma_weights` lists those weights; over 20 lags they add up to
-# :math:`1 - \beta^{20}`, just short of one.
-
-weights = ewma_weights(1 / 3, 20)
-print("EWMA(alpha=1/3) weights of ages 1..5:", [round(w, 4) for w in weights[:5].tolist()])
-print(f"sum over 20 lags: {weights.sum().item():.6f}  (1 - beta**20 = {1 - (2 / 3) ** 20:.6f})")
-
-# %%
-# Periods, alpha and beta
-# ~~~~~~~~~~~~~~~~~~~~~~~
-#
-# An EWMA is often described by the MA it resembles: choosing :math:`\alpha = 2/(p+1)`
-# gives an EWMA whose weights have the same centre of mass as a ``p``-period MA. That is how
-# Adam's defaults read: ``beta1 = 0.9`` averages over about 19 steps, ``beta2 = 0.999`` over
-# about 1999.
-
-print(f"alpha for 5 periods: {alpha_from_periods(5):.6f}")
-print(f"periods for alpha = 1/3: {periods_from_alpha(1 / 3):g}")
-print(f"periods for beta = 0.9: {periods_from_beta(0.9):g}")
-print(f"periods for beta = 0.999: {periods_from_beta(0.999):g}")
-
-# %%
-# How old is an EWMA?
-# ~~~~~~~~~~~~~~~~~~~
-#
-# Weighting each age ``k + 1`` by :math:`\alpha(1-\alpha)^k` gives the EWMA's average age.
-# Over infinitely many values it is exactly :math:`1/\alpha`; truncated at ``T`` values it is
-# slightly less, because the oldest values are missing. With :math:`\alpha = 1/3` and 20
-# values, :func:`rpsbook.ewma.ewma_average_age` gives almost exactly the 3 steps of the
-# 5-period MA: the two averages lag by the same amount, they just spread their weights
-# differently.
-
-age = ewma_average_age(1 / 3, 20)
-print("EWMA(alpha=1/3) average age over 20 values:", age)
-print("limit 1/alpha:", ewma_average_age(1 / 3))
-print(
-    compare_with_book(
-        "EWMA average age (alpha=1/3, T=20)", repr(age), "2.9930832408241015", section=SECTION
-    )
-)
-
-# %%
-# Figure 6.15 in the book puts the two weightings side by side: the MA's flat block of five
-# bars against the EWMA's geometric decay, with both average ages marked. The x-axis is the
-# age of a value (1 for the current one, so lag ``k`` is age ``k + 1``).
-
-fig = plot_ewma_weights(1 / 3, 5, 20)
-
-# %%
-# Starting from zero: the bias of an EWMA
-# ---------------------------------------
-#
-# The recursion needs a value before the first one, and the natural choice (the one torch
-# makes for Adam) is zero. That start is not harmless: the first average is only
-# :math:`\alpha x_1`, far below :math:`x_1`. With :math:`\beta = 0.9` the first
-# :func:`rpsbook.ewma.calc_ewma` of a constant series of 10s is 1, and it takes dozens of
-# steps to climb to 10.
-#
-# The cure follows from the weights: after ``t`` steps they add up to
-# :math:`1 - \beta^t` instead of one, so dividing by that sum
-# (:func:`rpsbook.ewma.bias_correction`) turns the EWMA back into a proper weighted mean. The
-# correction matters early and fades away, because :math:`\beta^t \to 0`.
-# :func:`rpsbook.ewma.calc_corrected_ewma` applies it at every step.
-
-constant = torch.full((50,), 10.0, dtype=torch.float64)
-steps = [0, 1, 4, 19, 49]
-print("step:               ", [s + 1 for s in steps])
-print("EWMA (beta=0.9):    ", [round(v, 3) for v in calc_ewma(constant, beta=0.9)[steps].tolist()])
-print("1 - beta**t:        ", [round(bias_correction(0.9, s + 1), 3) for s in steps])
-print(
-    "corrected EWMA:     ",
-    [round(v, 3) for v in calc_corrected_ewma(constant, beta=0.9)[steps].tolist()],
-)
-
-# %%
-# Figure 6.16 in the book shows the three averages on a month of daily temperatures. The
-# series here is *synthetic*: :func:`rpsbook.ewma.temperature_series` draws a seasonal swing
-# plus a random walk and noise from its own seeded generator, so every build shows the same
-# curve. With 19 periods the MA only exists from day 19 on, the uncorrected EWMA spends the
-# first two weeks climbing up from zero and stays below the others to the end, and the
-# corrected EWMA follows the data from day one and ends up close to the MA.
-
-temperatures = temperature_series(30)
-fig = plot_ewma_series(temperatures, 19)
 
 # %%
 # Adam
@@ -177,7 +51,12 @@ fig = plot_ewma_series(temperatures, 19)
 # ``eps`` against division by zero), and the update is ``param -= lr * adapted``. Dividing by
 # the gradient's own typical size makes the step roughly scale-free: a parameter with tiny
 # gradients moves about as fast as one with large gradients, and ``lr`` becomes close to a
-# step length in parameter units. These are torch's defaults:
+# step length in parameter units.
+#
+# Note what is adapted. The name "adaptive learning rate" suggests that Adam changes the
+# learning rate; it does not: ``lr`` stays what it was set to, and it is the *gradient*
+# that Adam replaces by the adapted one. (Its effect on a parameter's step is the same as a
+# per-parameter learning rate, hence the name.) These are torch's defaults:
 
 defaults = Adam([torch.zeros(1, requires_grad=True)]).defaults
 print({key: defaults[key] for key in ("lr", "betas", "eps", "weight_decay", "amsgrad")})
@@ -214,10 +93,11 @@ print(f"AdamW, weight_decay=0.1: {one_step(AdamW):.4f}  (decoupled: 1 - lr * wd)
 # shrink it by 1%.
 #
 # ``amsgrad=True`` replaces the EWMA of squared gradients, in the denominator, by its
-# running *maximum*, so the denominator never shrinks and the effective step of a
-# parameter never grows. The chapter describes it as also dropping the bias correction;
-# torch's implementation (2.14) keeps the correction and applies it to the maximum. We
-# check the maximum on the regression below.
+# running *maximum*. That maximum, uncorrected, never shrinks. The chapter describes
+# AMSGrad as also dropping the bias correction; torch's implementation (2.14) keeps it and
+# divides the maximum by :math:`1 - \beta_2^t` like the plain average, and since that
+# factor grows with every step, the corrected denominator can shrink after all. We check
+# both on the regression below.
 
 # %%
 # The regression playground
@@ -299,11 +179,25 @@ print(
 )
 
 # %%
-# :func:`rpsbook.paths.compare_optimizers` trains that model for 10 epochs (50 updates) with
-# each optimizer it is given, through :class:`rpsbook.trainer.StepByStep`, while the same
-# two kinds of hooks, packaged by :mod:`rpsbook.capture` (``capture_gradients`` and
-# ``capture_parameters``), record every gradient and every ``(b, w)`` visited. The model is so
-# small that the CPU is the right device; it also makes the bit-for-bit checks below exact.
+# rpsbook packages the same two kinds of hooks in :mod:`rpsbook.capture`. The book's
+# ``capture_gradients`` registers one tensor hook per parameter of the chosen layers; this
+# is rpsbook's, whose hook appends a copy of the gradient to that parameter's list and
+# returns ``None``:
+
+show_source(GradientCapture._register)
+
+# %%
+# and ``capture_parameters`` one forward hook per layer, which logs the values of the
+# layer's parameters while it is in training mode (so validation passes log nothing):
+
+show_source(ParameterCapture._register)
+
+# %%
+# :func:`rpsbook.paths.compare_optimizers` trains the regression model for 10 epochs (50
+# updates) with each optimizer it is given, through :class:`rpsbook.trainer.StepByStep`,
+# with both captures attached: every gradient and every ``(b, w)`` visited is recorded. The
+# model is so small that the CPU is the right device; it also makes the bit-for-bit checks
+# below exact.
 
 adam_results = compare_optimizers(
     [OptimizerConfig("Adam", partial(Adam, lr=0.1))], device="cpu", data=data
@@ -324,6 +218,13 @@ print("captured weight gradients:", tuple(weight_grads.shape))
 # gradients alone would make them.
 
 fig = plot_adapted_gradients(weight_grads)
+book_figure(
+    fig,
+    "6.17",
+    "Three panels over the 50 steps for the weight: its gradients with their corrected EWMA, "
+    "the scaling factor one over the root of the corrected EWMA of squared gradients, and "
+    "the gradients against the adapted gradients.",
+)
 
 adapted = {
     name: adapted_gradients(adam.gradients[name]).reshape(-1) for name in ("weight", "bias")
@@ -352,21 +253,15 @@ ewma_g = calc_ewma(weight_grads, beta=0.9)[-1].item()
 ewma_g2 = calc_ewma(weight_grads**2, beta=0.999)[-1].item()
 print(f"EWMA(g):    ours {ewma_g!r:<24} torch exp_avg    {exp_avg!r}")
 print(f"EWMA(g**2): ours {ewma_g2!r:<24} torch exp_avg_sq {exp_avg_sq!r}")
-print(f"differences: {ewma_g - exp_avg:g}, {ewma_g2 - exp_avg_sq:g}")
-print(f"relative difference of exp_avg_sq: {abs(ewma_g2 / exp_avg_sq - 1):.2g}")
+print(
+    f"relative differences: {abs(ewma_g / exp_avg - 1):.2g}, {abs(ewma_g2 / exp_avg_sq - 1):.2g}"
+)
 
 # %%
-# The first average is identical to the last bit: :func:`~rpsbook.ewma.calc_ewma` updates a
-# tensor with ``torch.lerp``, the very operation Adam uses for ``exp_avg``. For the squares,
-# Adam uses a multiply and a fused multiply-add instead of ``lerp``: the same formula rounded
-# differently in float32, which leaves a relative difference of the order of float32's
-# precision (printed above).
-#
-# The book's notebook computes these EWMAs in float64 from its captured gradients, with 19
-# and 1999 periods. Doing the same here lands on the notebook's numbers (run on this
-# torch) to six or seven significant digits, float32's precision: the captured gradients,
-# and so the whole training run, are the notebook's, up to the rounding of the float32
-# arithmetic of the runs:
+# Equal, up to the rounding of float32 arithmetic (the Notes say where the last bits come
+# from). The book's notebook computes these EWMAs in float64 from its captured gradients,
+# with 19 and 1999 periods. Doing the same here gives numbers to set beside the notebook's
+# (run on this torch); the last line counts the significant digits on which they agree:
 
 ewma_g_64 = calc_ewma(weight_grads.double(), 19)[-1].item()
 ewma_g2_64 = calc_ewma(weight_grads.double() ** 2, 1999)[-1].item()
@@ -386,11 +281,19 @@ print(
         section=SECTION,
     )
 )
+notebook = (-0.006161451964757599, 0.0033084673689081014)
+agreement = [
+    -torch.tensor(abs(ours / theirs - 1) + 1e-17).log10().item()
+    for ours, theirs in zip((ewma_g_64, ewma_g2_64), notebook, strict=True)
+]
+print("significant digits in common with the notebook:", [int(d) for d in agreement])
 
 # %%
-# The book printed a different pair of values: its run, with an older torch, drew other
-# random numbers (for instance in the shuffling of the mini-batches), so its gradients
-# were not these. Run the book's own notebook on this torch and it prints our numbers.
+# Fourteen digits or more, nearly all that a float64 carries: the captured gradients, and
+# so the whole training run, are the notebook's (on this machine; see
+# :ref:`numbers-variation`). The book printed a different pair of values: its run, with an
+# older torch, drew other random numbers (for instance in the shuffling of the
+# mini-batches), so its gradients were not these.
 #
 # ``amsgrad``, checked: with ``amsgrad=True`` Adam also keeps ``max_exp_avg_sq``, the
 # running maximum of ``exp_avg_sq``. The same 50 updates with it (one more short run):
@@ -409,31 +312,23 @@ print(
 )
 print(f"final exp_avg_sq {ams_state['exp_avg_sq'].item()!r}")
 
-# %%
-# The two maxima agree to float32 precision (the EWMA recomputed by ``lerp`` rounds a little
-# differently, as above), and the final ``exp_avg_sq`` has fallen below its maximum: from
-# there on, ``amsgrad`` divides by a larger number than plain Adam would.
+# What torch divides by: the running maximum, bias-corrected as in plain Adam (the
+# denominator of torch 2.14's amsgrad: sqrt(max_exp_avg_sq) / sqrt(1 - beta2 ** t) + eps)
+maxima = calc_ewma(ams_grads**2, beta=0.999).cummax(dim=0).values.reshape(-1)
+corrections = torch.tensor([bias_correction(0.999, t) for t in range(1, len(maxima) + 1)])
+denominators = (maxima / corrections).sqrt()
+shrank = int((denominators[1:] < denominators[:-1]).sum())
+print(f"uncorrected maximum shrank at {int((maxima[1:] < maxima[:-1]).sum())} of 49 steps")
+print(f"corrected denominator shrank at {shrank} of 49 steps")
+print(f"corrected denominator, steps 10/30/50: {denominators[[9, 29, 49]].numpy().round(4)}")
 
 # %%
-# The state is not just equal at the end: replaying every one of the 50 updates as
-# ``param -= lr * adapted`` with :func:`rpsbook.ewma.adapted_gradients` reproduces the
-# path of both parameters.
-
-path = adam.path  # (51, 2): (b, w) before each of the 50 steps, then the final values
-replayed = torch.stack(
-    [
-        path[:-1, 0] - 0.1 * adapted_gradients(adam.gradients["bias"])[:, 0],
-        path[:-1, 1] - 0.1 * adapted_gradients(weight_grads)[:, 0, 0],
-    ],
-    dim=1,
-)
-print(f"max |replayed - Adam's path|: {(replayed - path[1:]).abs().max().item():.3g}")
-print(f"float32 spacing at 1.0:        {torch.finfo(torch.float32).eps:.3g}")
-
-# %%
-# The largest difference is a single float32 rounding step: torch divides and multiplies in a
-# slightly different order (``addcdiv`` with ``lr`` folded into the first correction), so
-# now and then the last bit of a parameter differs.
+# The two maxima agree to float32 precision, and the final ``exp_avg_sq`` has fallen below
+# its maximum: from there on, ``amsgrad`` divides by a larger number than plain Adam would.
+# But while the uncorrected maximum never shrinks, the *corrected* denominator does (the
+# counts above): torch keeps the bias correction, and :math:`1 - \beta_2^t` grows at every
+# step, so a maximum that stays put is divided by a growing number. Dropping the
+# correction, as the book describes AMSGrad, would give a denominator that never shrinks.
 
 # %%
 # SGD versus Adam
@@ -452,6 +347,13 @@ for name, result in results.items():
     print(f"{name:>4} first step: b {step[0].item():+.4f}, w {step[1].item():+.4f}")
 
 fig = plot_paths(results, surface)
+book_figure(
+    fig,
+    "6.18",
+    "The paths of SGD and Adam over the loss contour of b and w: SGD drops into the valley "
+    "and creeps along it, Adam starts at 45 degrees, overshoots across the valley and curls "
+    "towards the minimum.",
+)
 
 # %%
 # The shapes tell the story of the two rules:
@@ -483,11 +385,18 @@ fig = plot_paths(results, surface)
 # and often ends up in a better place; the next pages build that alternative, and the
 # last one trains the chapter's model with it.
 #
-# The losses (Figure 6.19 in the book) say the same: Adam's losses jump around during the
-# overshoot in the first epochs, then fall below SGD's.
+# The losses (Figure 6.19 in the book) are the executive summary of those paths, the only
+# view we get of a model with more than two parameters: Adam's losses jump around during
+# the overshoot in the first epochs, then fall below SGD's.
 
-# sphinx_gallery_thumbnail_number = 4
+# sphinx_gallery_thumbnail_number = 2
 fig = plot_losses(results, title="SGD vs Adam (lr 0.1): training (solid) and validation (dashed)")
+book_figure(
+    fig,
+    "6.19",
+    "Training and validation losses of SGD and Adam over 10 epochs: Adam's jump around early, "
+    "then end below SGD's.",
+)
 for name, result in results.items():
     print(
         f"{name:>4}: final training loss {result.losses[-1]:.4f}, "
@@ -498,15 +407,13 @@ for name, result in results.items():
 # Recap
 # -----
 #
-# * An MA weighs the last ``p`` values equally (average age ``(p + 1)/2``); an EWMA weighs
-#   them geometrically (average age tending to :math:`1/\alpha`), with
-#   :math:`\alpha = 2/(p + 1)` making the two comparable.
-# * An EWMA started from zero is biased low; dividing by :math:`1 - \beta^t` removes the bias.
 # * Adam combines momentum (the first moment, an EWMA of the gradients) with RMSProp (the
 #   second moment, an EWMA of their squares): it divides the corrected first by the root of
 #   the corrected second, which puts adapted gradients mostly in :math:`[-3, 3]`.
+#   Adam adapts the gradients, not the learning rate.
 #   ``weight_decay`` adds ``weight_decay * w`` to the gradients (``AdamW`` decouples it);
-#   ``amsgrad`` divides by the running maximum of the second moment.
+#   ``amsgrad`` divides by the running maximum of the second moment, which torch still
+#   bias-corrects.
 # * Gradients are captured with tensor hooks (``register_hook``, returning ``None``) and
 #   parameters with forward hooks. Adam's ``exp_avg`` and ``exp_avg_sq`` are exactly the
 #   uncorrected EWMAs of the captured gradients, and replaying the adapted gradients
@@ -516,3 +423,29 @@ for name, result in results.items():
 #   minimum fast; SGD with momentum and a schedule explores more in search of a better one.
 #
 # The next page looks at the other way of giving SGD memory: momentum.
+#
+# Notes
+# -----
+#
+# **Where the last bits come from.** :func:`~rpsbook.ewma.calc_ewma` updates a tensor with
+# ``torch.lerp``, the very operation Adam uses for ``exp_avg``, so the first average above
+# is identical to the last bit. For the squares Adam uses a multiply and a fused
+# multiply-add instead: the same formula rounded differently in float32, which leaves a
+# relative difference of the order of float32's precision.
+#
+# **Replaying the updates.** The state is not just equal at the end: replaying every one of
+# the 50 updates as ``param -= lr * adapted`` with :func:`rpsbook.ewma.adapted_gradients`
+# reproduces the path of both parameters, up to float32 rounding (torch divides and
+# multiplies in a slightly different order: ``addcdiv`` with ``lr`` folded into the first
+# correction):
+
+path = adam.path  # (51, 2): (b, w) before each of the 50 steps, then the final values
+replayed = torch.stack(
+    [
+        path[:-1, 0] - 0.1 * adapted_gradients(adam.gradients["bias"])[:, 0],
+        path[:-1, 1] - 0.1 * adapted_gradients(weight_grads)[:, 0, 0],
+    ],
+    dim=1,
+)
+print(f"max |replayed - Adam's path|: {(replayed - path[1:]).abs().max().item():.3g}")
+print(f"float32 spacing at 1.0:        {torch.finfo(torch.float32).eps:.3g}")

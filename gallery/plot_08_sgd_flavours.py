@@ -42,7 +42,7 @@ from rpsbook.paths import (
     plot_losses,
     plot_paths,
 )
-from rpsbook.report import compare_with_book
+from rpsbook.report import book_figure, compare_with_book
 
 SECTION = "SGD flavours: momentum and Nesterov"
 
@@ -87,8 +87,7 @@ print(
 # training points in 5 mini-batches, two parameters ``b`` and ``w``) trained for 10 epochs,
 # i.e. 50 updates, at the same learning rate 0.1 for every flavour.
 # :func:`rpsbook.paths.compare_optimizers` starts each run from the same model and feeds it the
-# same mini-batches, capturing gradients and the ``(b, w)`` path through hooks. A fourth run,
-# with dampening, is only used to check the buffer's start.
+# same mini-batches, capturing gradients and the ``(b, w)`` path through hooks.
 
 data = make_regression_data()
 surface = loss_surface(data.x_train, data.y_train)
@@ -97,10 +96,8 @@ configs = [
     OptimizerConfig("Momentum", partial(SGD, lr=0.1, momentum=0.9)),
     OptimizerConfig("Nesterov", partial(SGD, lr=0.1, momentum=0.9, nesterov=True)),
 ]
-dampened_config = OptimizerConfig("Dampened", partial(SGD, lr=0.1, momentum=0.9, dampening=0.9))
 # Two parameters gain nothing from a GPU, and on the CPU the checks below are bit for bit.
-runs = compare_optimizers([*configs, dampened_config], device="cpu", data=data)
-results = {config.name: runs[config.name] for config in configs}
+results = compare_optimizers(configs, device="cpu", data=data)
 print("least-squares optimum (b, w): ({:.4f}, {:.4f})".format(*surface.optimum))
 
 # %%
@@ -109,28 +106,21 @@ print("least-squares optimum (b, w): ({:.4f}, {:.4f})".format(*surface.optimum))
 #
 # ``torch.optim.SGD`` stores the buffer of each parameter as ``momentum_buffer``. The last
 # value of :func:`~rpsbook.ewma.calc_momentum` over the captured gradients of the weight must
-# equal it, with and without dampening. A dampened recursion started from zero must not:
-# its error shrinks by :math:`\beta` each step, so after 50 steps it is
-# :math:`-\beta^{50}` times the first gradient, small but not negligible because the first
-# gradient is the largest of the run.
+# equal it (the Notes check the same with dampening):
 
-for name, dampening in (("Momentum", 0.0), ("Dampened", 0.9)):
-    weight_grads = runs[name].gradients["weight"]
-    buffer = runs[name].optimizer_state["state"][0]["momentum_buffer"].item()
-    ours = calc_momentum(weight_grads, 0.9, dampening)[-1].item()
+
+def check_buffer(name: str, run, dampening: float) -> float:
+    """Print torch's momentum_buffer of the weight next to calc_momentum's; return it."""
+    buffer = run.optimizer_state["state"][0]["momentum_buffer"].item()
+    ours = calc_momentum(run.gradients["weight"], 0.9, dampening)[-1].item()
     print(
         f"{name:>8}: torch momentum_buffer {buffer!r:<22} calc_momentum {ours!r:<22} "
         f"difference {ours - buffer:g}"
     )
+    return buffer
 
-# With d = beta = 0.9 the zero-started recursion is calc_ewma with beta 0.9.
-dampened_grads = runs["Dampened"].gradients["weight"]
-first_gradient = dampened_grads[0].item()
-print(f"first gradient {first_gradient:.4f}, largest |gradient| {dampened_grads.abs().max():.4f}")
-from_zero = calc_ewma(dampened_grads, beta=0.9)[-1].item()
-print(f"Dampened, started from zero instead: {from_zero!r}")
-print(f"zero start - torch: {from_zero - buffer:.6f}")
-print(f"-beta**50 x first gradient: {-(0.9**50) * first_gradient:.6f}")
+
+_ = check_buffer("Momentum", results["Momentum"], 0.0)
 
 # %%
 # Against the book: its run (300x300 images do not matter here, but an older torch and its
@@ -138,7 +128,7 @@ print(f"-beta**50 x first gradient: {-(0.9**50) * first_gradient:.6f}")
 # and -0.1568 for the bias. Ours, from the run above:
 
 for index, parameter in enumerate(("weight", "bias")):
-    buffer = runs["Momentum"].optimizer_state["state"][index]["momentum_buffer"].item()
+    buffer = results["Momentum"].optimizer_state["state"][index]["momentum_buffer"].item()
     book = {"weight": "-0.0053", "bias": "-0.1568"}[parameter]
     print(
         compare_with_book(
@@ -194,13 +184,21 @@ for name, result in results.items():
 # Momentum versus plain SGD
 # -------------------------
 #
-# Figure 6.20 in the book. Plain SGD drops into the long valley and crawls along its nearly
-# flat floor. Momentum builds up speed from gradients that keep pointing the same way, so it
-# covers far more ground, but that speed also carries it: first across the valley and up the
-# far side, then back, zig-zagging while it travels up the valley, and finally past the
-# minimum (the red dot), around which it loops before settling.
+# Figure 6.20 in the book. The book's picture for momentum is a ball rolling down a hilly
+# landscape: it gathers speed going downhill, keeps rolling over small bumps, and does not
+# stop the moment the ground flattens out. Plain SGD drops into the long valley and crawls
+# along its nearly flat floor. Momentum builds up speed from gradients that keep pointing
+# the same way, so it covers far more ground, but that speed also carries it: first across
+# the valley and up the far side, then back, zig-zagging while it travels up the valley,
+# and finally past the minimum (the red dot), around which it loops before settling.
 
 fig = plot_paths({name: results[name] for name in ("SGD", "Momentum")}, surface)
+book_figure(
+    fig,
+    "6.20",
+    "The paths of SGD and SGD with momentum over the loss contour: SGD crawls along the "
+    "valley floor, momentum zig-zags up the valley and loops around the minimum.",
+)
 
 # %%
 # The update terms of each run
@@ -221,6 +219,13 @@ fig = plot_paths({name: results[name] for name in ("SGD", "Momentum")}, surface)
 
 own_gradients = {name: result.gradients["weight"] for name, result in results.items()}
 fig = plot_sgd_terms(own_gradients, beta=0.9)
+book_figure(
+    fig,
+    "6.21",
+    "Three panels, one per run (SGD, momentum, Nesterov), each with that run's gradients of w "
+    "and the update term it used over the 50 steps: momentum's term swings widely, "
+    "Nesterov's settles quickly.",
+)
 
 own_terms = {name: update_terms[name](grads).reshape(-1) for name, grads in own_gradients.items()}
 print(f"{'':>8}  {'sign changes':>12}  {'sum |change|':>12}  {'max |term|, steps 11-50':>24}")
@@ -245,6 +250,12 @@ for name, term in own_terms.items():
 
 # sphinx_gallery_thumbnail_number = 3
 fig = plot_paths(results, surface)
+book_figure(
+    fig,
+    "6.22",
+    "The paths of SGD, momentum and Nesterov over the loss contour: Nesterov swings less far "
+    "across the valley and settles next to the minimum instead of looping around it.",
+)
 
 # %%
 # The losses agree: momentum's training loss falls slowly during its first swings and its
@@ -254,6 +265,12 @@ fig = plot_paths(results, surface)
 # (negative: never got there), and the distance from the optimum after the last step.
 
 fig = plot_losses(results, title="SGD flavours: training (solid) and validation (dashed) losses")
+book_figure(
+    fig,
+    "6.23",
+    "Training and validation losses of SGD, momentum and Nesterov over 10 epochs: Nesterov's "
+    "fall fastest, momentum's bounce back up while it overshoots.",
+)
 
 w_optimum = surface.optimum[1]
 optimum = torch.tensor(surface.optimum, dtype=torch.float32)
@@ -283,3 +300,29 @@ for name, result in results.items():
 #   ``dampening`` argument).
 # * Each run's gradients are its own: they are evaluated where that run's updates took the
 #   parameters, which is why Figure 6.21 plots every flavour from its own run.
+
+# %%
+# Notes
+# -----
+#
+# **Dampening and the buffer's start, checked.** A fourth run, with ``dampening=0.9``,
+# checks what the section on dampening said: torch's buffer is ``calc_momentum`` with
+# dampening, and a dampened recursion started from zero is not. The zero start's error
+# shrinks by :math:`\beta` each step, so after 50 steps it is :math:`-\beta^{50}` times
+# the first gradient, small but not negligible because the first gradient is the largest
+# of the run.
+
+dampened = compare_optimizers(
+    [OptimizerConfig("Dampened", partial(SGD, lr=0.1, momentum=0.9, dampening=0.9))],
+    device="cpu",
+    data=data,
+)["Dampened"]
+buffer = check_buffer("Dampened", dampened, 0.9)
+# With d = beta = 0.9 the zero-started recursion is calc_ewma with beta 0.9.
+dampened_grads = dampened.gradients["weight"]
+first_gradient = dampened_grads[0].item()
+print(f"first gradient {first_gradient:.4f}, largest |gradient| {dampened_grads.abs().max():.4f}")
+from_zero = calc_ewma(dampened_grads, beta=0.9)[-1].item()
+print(f"Dampened, started from zero instead: {from_zero!r}")
+print(f"zero start - torch: {from_zero - buffer:.6f}")
+print(f"-beta**50 x first gradient: {-(0.9**50) * first_gradient:.6f}")

@@ -46,8 +46,9 @@ from torch.optim.lr_scheduler import (
     StepLR,
 )
 
+from rpsbook.listing import show_source
 from rpsbook.paths import make_model, make_regression_data
-from rpsbook.report import compare_with_book
+from rpsbook.report import book_figure, compare_with_book
 from rpsbook.schedulers import plot_lr_sequences, record_lrs, scheduler_kind
 from rpsbook.trainer import StepByStep
 
@@ -87,28 +88,15 @@ for order in ("optimizer first", "scheduler first"):
 # -------------------------
 #
 # What differs from one scheduler to the next is *when* ``step()`` is meant to be called,
-# and the training loop has to know it. :func:`rpsbook.schedulers.scheduler_kind` sorts them
-# into three families:
+# and the training loop has to know it. The chapter sorts them into three families:
 #
-# * ``"epoch"``: stepped once per epoch, following a fixed rule;
-# * ``"plateau"``: stepped once per epoch *with the validation loss*, which it watches;
-# * ``"batch"``: stepped after every mini-batch, for rates that move within an epoch.
-
-schedulers = {
-    "StepLR": lambda opt: StepLR(opt, step_size=2),
-    "MultiStepLR": lambda opt: MultiStepLR(opt, milestones=[3, 6]),
-    "ExponentialLR": lambda opt: ExponentialLR(opt, gamma=0.9),
-    "LambdaLR": lambda opt: LambdaLR(opt, lambda epoch: 0.1 ** (epoch // 2)),
-    "CosineAnnealingLR": lambda opt: CosineAnnealingLR(opt, T_max=10),
-    "ReduceLROnPlateau": lambda opt: ReduceLROnPlateau(opt, patience=4, factor=0.1),
-    "CyclicLR": lambda opt: CyclicLR(opt, base_lr=1e-4, max_lr=1e-3),
-    "OneCycleLR": lambda opt: OneCycleLR(opt, max_lr=0.1, total_steps=100),
-    "CosineAnnealingWarmRestarts": lambda opt: CosineAnnealingWarmRestarts(opt, T_0=2),
-}
-for name, make_scheduler in schedulers.items():
-    print(f"{name:>27}: {scheduler_kind(make_scheduler(throwaway_sgd()))}")
-
-# %%
+# * stepped once per epoch, following a fixed rule (``StepLR``, ``MultiStepLR``,
+#   ``ExponentialLR``, ``LambdaLR``, ``CosineAnnealingLR``);
+# * stepped once per epoch *with the validation loss*, which it watches
+#   (``ReduceLROnPlateau``);
+# * stepped after every mini-batch, for rates that move within an epoch (``CyclicLR``,
+#   ``OneCycleLR``, ``CosineAnnealingWarmRestarts``; next page).
+#
 # Epoch schedulers: a rule of the epoch number
 # --------------------------------------------
 #
@@ -135,6 +123,12 @@ print(
 )
 fig = plot_lr_sequences(
     {"StepLR(2, 0.1)": step_lrs, "LambdaLR(0.1**(epoch//2))": lambda_lrs}, xlabel="epoch"
+)
+book_figure(
+    fig,
+    "6.24",
+    "The learning rate over 10 epochs on a log axis for StepLR(2, 0.1) and the equivalent "
+    "LambdaLR, two identical staircases dropping tenfold every two epochs from 0.01.",
 )
 
 # %%
@@ -163,6 +157,12 @@ more_epoch_lrs = {
 for name, lrs in more_epoch_lrs.items():
     print(f"{name:>24}:", " ".join(f"{lr:.2g}" for lr in lrs))
 fig = plot_lr_sequences(more_epoch_lrs, log=False, xlabel="epoch")
+book_figure(
+    fig,
+    None,
+    "The learning rate over 10 epochs on a linear axis for MultiStepLR, ExponentialLR and "
+    "CosineAnnealingLR from 0.01.",
+)
 
 # %%
 # A linear y-axis this time, so that the cosine's shape shows: slow at first, fastest
@@ -191,13 +191,21 @@ print(
     )
 )
 fig = plot_lr_sequences({"ReduceLROnPlateau(patience=4, factor=0.1)": plateau_lrs}, xlabel="epoch")
+book_figure(
+    fig,
+    "6.25",
+    "The learning rate of ReduceLROnPlateau over 12 epochs of a flat loss on a log axis: "
+    "0.01 for six epochs, 0.001 for five, then 0.0001.",
+)
 
 # %%
 # The first loss it sees becomes the best so far; the next four are "bad" epochs it
 # tolerates; the fifth bad one exceeds the patience and the rate drops, so the first rate
 # lasts six epochs. After a cut the count of bad epochs restarts from zero, and the best loss
-# is kept, so the next cut comes after five more epochs, not six. In a training loop it
-# feeds on the validation loss, so it needs a validation set to watch.
+# is kept, so the next cut comes after five more epochs, not six. The reduced rate is
+# first used in the seventh epoch (the book says the sixth;
+# :ref:`sphx_glr_auto_examples_plot_20_errata.py`). In a training loop it feeds on the
+# validation loss, so it needs a validation set to watch.
 #
 # How StepByStep steps each kind
 # ------------------------------
@@ -209,8 +217,14 @@ fig = plot_lr_sequences({"ReduceLROnPlateau(patience=4, factor=0.1)": plateau_lr
 # just measured, mini-batch schedulers right after every ``optimizer.step()`` (next
 # page). The trainer records the rate of every update in ``step_lrs`` (and, as the book
 # does, one list of group rates per scheduler step in ``learning_rates``). Here
-# it is on the regression playground of the previous pages (5 mini-batches per epoch) with
-# ``StepLR`` halving a rate of 0.1 every two epochs:
+# is the part of ``train`` that steps the epoch and plateau kinds, after each epoch's
+# training and validation:
+
+show_source(StepByStep.train, lines=('if kind == "epoch"', "self.scheduler.step(val_loss)"))
+
+# %%
+# Here it is on the regression playground of the previous pages (5 mini-batches per epoch)
+# with ``StepLR`` halving a rate of 0.1 every two epochs:
 
 data = make_regression_data()
 
@@ -239,7 +253,7 @@ for epoch in range(4):
 #
 # * Call ``scheduler.step()`` after ``optimizer.step()``; the other way round skips the
 #   schedule's first value.
-# * Schedulers come in three kinds (:func:`~rpsbook.schedulers.scheduler_kind`): per epoch
+# * Schedulers come in three kinds: per epoch
 #   (``StepLR``, ``MultiStepLR``, ``ExponentialLR``, ``LambdaLR``, ``CosineAnnealingLR``),
 #   per validation loss (``ReduceLROnPlateau``), per mini-batch (next page).
 # * An epoch scheduler is a rule of the epoch number; ``ReduceLROnPlateau`` cuts the rate
@@ -249,10 +263,29 @@ for epoch in range(4):
 # Notes
 # -----
 #
-# Mistakes that the trainer turns into errors rather than silently ignoring them: a
-# ``ReduceLROnPlateau`` with no validation loader to measure its loss, and a scheduler
-# built on some other optimizer than the trainer's (it would change the rate of an optimizer
-# that never trains this model). The messages name the fix:
+# **How the trainer tells the kinds apart.** :func:`rpsbook.schedulers.scheduler_kind`
+# sorts a scheduler into ``"epoch"``, ``"plateau"`` or ``"batch"``; the trainer asks it
+# when to step:
+
+schedulers = {
+    "StepLR": lambda opt: StepLR(opt, step_size=2),
+    "MultiStepLR": lambda opt: MultiStepLR(opt, milestones=[3, 6]),
+    "ExponentialLR": lambda opt: ExponentialLR(opt, gamma=0.9),
+    "LambdaLR": lambda opt: LambdaLR(opt, lambda epoch: 0.1 ** (epoch // 2)),
+    "CosineAnnealingLR": lambda opt: CosineAnnealingLR(opt, T_max=10),
+    "ReduceLROnPlateau": lambda opt: ReduceLROnPlateau(opt, patience=4, factor=0.1),
+    "CyclicLR": lambda opt: CyclicLR(opt, base_lr=1e-4, max_lr=1e-3),
+    "OneCycleLR": lambda opt: OneCycleLR(opt, max_lr=0.1, total_steps=100),
+    "CosineAnnealingWarmRestarts": lambda opt: CosineAnnealingWarmRestarts(opt, T_0=2),
+}
+for name, make_scheduler in schedulers.items():
+    print(f"{name:>27}: {scheduler_kind(make_scheduler(throwaway_sgd()))}")
+
+# %%
+# **Errors instead of silence.** Mistakes that the trainer turns into errors rather than
+# silently ignoring them: a ``ReduceLROnPlateau`` with no validation loader to measure its
+# loss, and a scheduler built on some other optimizer than the trainer's (it would change
+# the rate of an optimizer that never trains this model). The messages name the fix:
 
 sbs = playground_trainer(with_validation=False)
 sbs.set_lr_scheduler(ReduceLROnPlateau(sbs.optimizer, patience=4, factor=0.1))

@@ -16,12 +16,14 @@ and the defaults that surprise.
 import math
 from functools import partial
 
+import matplotlib.pyplot as plt
 import torch
 from torch import nn
 from torch.optim import SGD
 from torch.optim.lr_scheduler import CosineAnnealingWarmRestarts, CyclicLR, OneCycleLR
 
 from rpsbook.paths import make_model, make_regression_data
+from rpsbook.report import book_figure
 from rpsbook.schedulers import plot_lr_sequences, record_lrs
 from rpsbook.trainer import StepByStep
 
@@ -56,7 +58,23 @@ cyclic_lrs = {
 }
 for mode, lrs in cyclic_lrs.items():
     print(f"{mode:>11}: lr at steps 2, 6, 10 {[f'{lrs[t]:.3g}' for t in (2, 6, 10)]}")
-fig = plot_lr_sequences(cyclic_lrs, xlabel="mini-batch")
+# Plain matplotlib rather than plot_lr_sequences: straight lines between the steps on a
+# linear axis, so the triangles show as triangles (the library draws staircases).
+fig, axes = plt.subplots(1, 3, figsize=(11, 3.3), sharey=True, layout="constrained")
+for ax, (mode, lrs) in zip(axes, cyclic_lrs.items(), strict=True):
+    ax.plot(range(len(lrs)), lrs, "o-", markersize=4)
+    ax.set_title(f"CyclicLR, mode={mode!r}")
+    ax.set_xlabel("mini-batch")
+    ax.set_xticks(range(0, len(lrs), 2))
+    ax.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
+axes[0].set_ylabel("learning rate")
+book_figure(
+    fig,
+    "6.26",
+    "The learning rate of 16 mini-batches in three panels: triangles between 1e-4 and 1e-3 "
+    "every four steps for triangular, halving in height for triangular2, shrinking faster "
+    "for exp_range.",
+)
 
 # %%
 # A cycle lasts ``2 * step_size_up = 4`` mini-batches, so steps 2, 6 and 10 are the tops of
@@ -69,17 +87,23 @@ fig = plot_lr_sequences(cyclic_lrs, xlabel="mini-batch")
 # call builds a fresh optimizer. That is not a detail: a scheduler does not keep the rate to
 # itself, it *writes* it into its optimizer's parameter groups (along with an
 # ``initial_lr`` entry and, for ``CyclicLR``, the momentum, see below). Three schedulers on a
-# single optimizer would overwrite one another at every step, and the optimizer would train
-# with whichever wrote last. One optimizer, one scheduler.
+# single optimizer would each still compute their own sequence from their own step count,
+# but all three would write it into the one optimizer, which would train with whichever
+# wrote last (:ref:`sphx_glr_auto_examples_plot_20_errata.py` shows it). One optimizer, one
+# scheduler.
 #
 #
 # How long should a cycle be?
 # ---------------------------
 #
-# Smith, who introduced cyclical learning rates, recommends that a *full* cycle (up and
-# down, ``2 * step_size_up`` mini-batches) span 2 to 10 epochs. The chapter's training set
-# has 2,520 images in mini-batches of 16, i.e. 158 mini-batches per epoch; a 5-epoch cycle
-# is then 790 mini-batches, and ``step_size_up`` is half of that, 395. Ten epochs of it:
+# The book says a *full* cycle (up and down, ``2 * step_size_up`` mini-batches) should span
+# 2 to 10 epochs, citing Smith, who introduced cyclical learning rates. Smith's rule is
+# about *half* a cycle: his paper sets the stepsize, the climb alone (``step_size_up``),
+# to 2 to 10 epochs' worth of iterations, so a full cycle of 4 to 20 epochs
+# (:ref:`sphx_glr_auto_examples_plot_20_errata.py`). The book's example fits both rules.
+# The chapter's training set has 2,520 images in mini-batches of 16, i.e. 158 mini-batches
+# per epoch; a 5-epoch cycle is then 790 mini-batches, and ``step_size_up`` is half of
+# that, 395, a climb of two and a half epochs. Ten epochs of it:
 
 n_batches_rps = math.ceil(2520 / 16)
 cycle_epochs = 5
@@ -100,6 +124,12 @@ fig = plot_lr_sequences(
 ax = fig.axes[0]
 for epoch in range(1, 10):
     ax.axvline(epoch * n_batches_rps, color="0.8", lw=0.8, zorder=0)
+book_figure(
+    fig,
+    None,
+    "The learning rate of 1,580 mini-batches of CyclicLR between 1e-3 and 1e-2 with "
+    "step_size_up=395: two triangles, each climbing for two and a half epochs.",
+)
 
 # %%
 # The grey lines mark the epochs: each climb takes two and a half of them. Within an epoch
@@ -158,6 +188,13 @@ fig = plot_lr_sequences(
     log=False,
     xlabel="mini-batch",
 )
+book_figure(
+    fig,
+    None,
+    "The learning rate of CosineAnnealingWarmRestarts(T_0=2) over six epochs of five "
+    "mini-batches: the trainer's glides down over two epochs before each restart, stepping "
+    "without an argument restarts every two mini-batches.",
+)
 
 # %%
 # Gotchas of the cyclical schedulers
@@ -212,9 +249,10 @@ except ValueError as error:
 # * Mini-batch schedulers (``CyclicLR``, ``OneCycleLR``, ``CosineAnnealingWarmRestarts``)
 #   are stepped after every update; :class:`~rpsbook.trainer.StepByStep` does so, and
 #   passes ``CosineAnnealingWarmRestarts`` the fractional epoch.
-# * A *full* cycle should span 2 to 10 epochs: with 158 mini-batches per epoch, a 5-epoch
-#   cycle is 790 mini-batches, ``step_size_up=395``. The book's ``step_size_up=2`` only
-#   makes a small figure.
+# * Smith's rule: the climb of a cycle (``step_size_up``) should span 2 to 10 epochs (the
+#   book says the full cycle). With 158 mini-batches per epoch, a 5-epoch cycle is 790
+#   mini-batches, ``step_size_up=395``. The book's ``step_size_up=2`` only makes a small
+#   figure.
 # * High rates explore, low rates target a minimum; cycles alternate the two. Adapting the
 #   gradients (Adam) and cycling the rate combine.
 # * A scheduler writes into its optimizer: give each one its own optimizer, and remember

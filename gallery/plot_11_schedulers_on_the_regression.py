@@ -41,6 +41,7 @@ from rpsbook.paths import (
     plot_losses,
     plot_paths,
 )
+from rpsbook.report import book_figure
 
 data = make_regression_data()
 torch.manual_seed(42)  # the training loader shuffles with torch's global generator
@@ -59,6 +60,15 @@ for panel, nesterov in zip(axes, (False, True), strict=True):
 raw = [loss for result in range_tests.values() for loss in result.raw_loss]
 axes[0].set_yscale("log")
 axes[0].set_ylim(min(raw) / 2, 2 * max(raw))
+book_figure(
+    fig,
+    "6.27",
+    "Two range tests of SGD with momentum 0.9 on the regression, from 1e-3 to 1, shown whole "
+    "with their raw losses on log axes: both fall from the first step, and Nesterov's "
+    "shoots up at the end.",
+    verdict="differs: drawn whole with raw losses on a log scale, not with the last points "
+    "skipped",
+)
 
 for name, result in range_tests.items():
     best = result.loss.index(min(result.loss))
@@ -79,6 +89,27 @@ for name, result in range_tests.items():
 # last five points, the default, would have hidden Nesterov's divergence and made both
 # curves look as if they never turn up.
 #
+# Where does plain momentum blow up, then? Beyond this range. The same test extended to a
+# rate of 10 finds it; the line below gives the first rate, after the smoothed minimum, at
+# which a raw loss exceeds ten times the lowest smoothed loss:
+
+model = make_model()
+optimizer = SGD(model.parameters(), lr=1e-3, momentum=0.9)
+extended = lr_range_test(model, optimizer, nn.MSELoss(), data.train_loader, end_lr=10)
+lowest = min(extended.loss)
+after = extended.loss.index(lowest)
+blow_up = next(
+    (i for i in range(after, len(extended.lr)) if extended.raw_loss[i] > 10 * lowest), None
+)
+if blow_up is None:
+    print("momentum, extended to 10: no raw loss above ten times the lowest")
+else:
+    print(
+        f"momentum, extended to 10: raw loss {extended.raw_loss[blow_up]:.3g} at lr "
+        f"{extended.lr[blow_up]:.2f} (lowest smoothed loss {lowest:.4f})"
+    )
+
+# %%
 # Which learning rate? The rule of the LR page (steepest point of the smoothed curve,
 # divided by the lag factor, rounded down) assumes the U-shaped curve of a deep model,
 # with a flat start. This convex problem has no flat start: the loss falls from the first
@@ -99,7 +130,8 @@ for name, result in range_tests.items():
 # :func:`rpsbook.paths.compare_optimizers` trains them with
 # :class:`~rpsbook.trainer.StepByStep`, records the ``(b, w)`` path of every update, and
 # :func:`rpsbook.paths.plot_paths` draws them over the loss contours, one row per optimizer
-# and one column per schedule (Figure 6.28 in the book).
+# and one column per schedule (Figure 6.28 in the book), with the learning rate of every
+# update, as the trainer recorded it, in a third row.
 
 flavours = {
     "Momentum": partial(SGD, lr=0.1, momentum=0.9),
@@ -117,7 +149,27 @@ configs = [
 ]
 results = compare_optimizers(configs, data=data)
 surface = loss_surface(data.x_train, data.y_train)
-fig = plot_paths(results, surface, ncols=3)
+# plot_paths lays its figure out with tight_layout, so every panel is created first
+fig = plt.figure(figsize=(12, 11))
+grid = fig.add_gridspec(3, 3, height_ratios=[1, 1, 0.55])
+path_axes = [fig.add_subplot(grid[row, col]) for row in range(2) for col in range(3)]
+lr_axes = [fig.add_subplot(grid[2, col]) for col in range(3)]
+fig = plot_paths(results, surface, ax=path_axes)
+for ax, schedule in zip(lr_axes, schedules, strict=True):
+    lrs = results[f"Momentum + {schedule}"].learning_rates
+    ax.plot(range(len(lrs)), lrs, color="C2")
+    ax.set_title(f"learning rate, {schedule}")
+    ax.set_xlabel("update")
+    ax.set_ylim(0, 0.11)
+lr_axes[0].set_ylabel("learning rate")
+fig.tight_layout()
+book_figure(
+    fig,
+    "6.28",
+    "Six paths over the loss contour, momentum in the first row and Nesterov in the second, "
+    "one column per schedule (none, StepLR, CyclicLR), above a row with each schedule's "
+    "learning rate per update.",
+)
 
 # %%
 # The losses of the same runs, one panel per optimizer so that the three schedules share
@@ -128,6 +180,12 @@ plot_losses(results, ax=[axes[0]] * 3 + [axes[1]] * 3, title=None)
 for panel, flavour in zip(axes, flavours, strict=True):
     panel.set_title(f"{flavour}: training (solid) and validation (dashed)")
     panel.legend(fontsize="small")
+book_figure(
+    fig,
+    "6.29",
+    "Training and validation losses of the six runs, momentum on the left and Nesterov on "
+    "the right, three schedules per panel.",
+)
 
 # %%
 # Where each run ended, next to the least-squares optimum, and the momentum its optimizer
@@ -178,7 +236,7 @@ for name, result in results.items():
 #
 # * Draw a range test whole: on this regression the last five points, which the default
 #   plot skips, hold Nesterov's divergence (near a rate of 1) and momentum's first erratic
-#   losses.
+#   losses; momentum itself diverges beyond 1.
 # * The lag-corrected steepest-point rule needs a curve with a flat start; on a convex
 #   problem that falls from the first step, read the unstable end instead and stay well
 #   below it (0.1 here).

@@ -26,7 +26,7 @@ from torch.optim.lr_scheduler import CyclicLR
 
 from rpsbook.data import load_rps
 from rpsbook.models import CNN2
-from rpsbook.report import compare_with_book
+from rpsbook.report import book_figure, compare_with_book
 from rpsbook.schedulers import plot_lr_sequences
 from rpsbook.trainer import StepByStep
 
@@ -44,7 +44,9 @@ sbs.set_loaders(rps.train_loader, rps.val_loader)
 # --------------------------
 #
 # The range test sweeps the learning rate from 1e-3 to 0.2 over 100 mini-batches (Figure
-# 6.30 in the book), and leaves the model and the optimizer as they were. We read it with
+# 6.30 in the book), and leaves the model and the optimizer as they were. The figure shows
+# the whole run, as the book tells its readers to look at it, the first and last points
+# included. We read it with
 # the rule of :ref:`sphx_glr_auto_examples_plot_06_learning_rates.py`: the steepest point of
 # the smoothed curve, divided by the lag factor of the smoothing (the lr 20 steps earlier),
 # rounded down to the 1-2-5 series.
@@ -57,11 +59,18 @@ lag_corrected = result.suggestion / lag_factor
 rule_lr = max(m * 10.0**k for k in range(-6, 1) for m in (1, 2, 5) if m * 10.0**k <= lag_corrected)
 max_lr = 0.01  # the chapter's ceiling, one notch below the rule's value (see below)
 
-fig = result.plot()
+fig = result.plot(skip_start=0, skip_end=0)
 ax = fig.axes[0]
 ax.axvline(max_lr, color="C2", linestyle=":", label=f"max_lr chosen: {max_lr:g}")
 ax.legend()
 ax.set_title("CNN2(5, p=0.5), SGD + Nesterov: LR range test")
+book_figure(
+    fig,
+    "6.30",
+    "The smoothed loss of the range test from 1e-3 to 0.2 on a log axis, shown whole: nearly "
+    "flat at first, falling past 1e-2, and rising steeply at the end.",
+    verdict="differs: marks the steepest point and the chosen max_lr",
+)
 print(f"steepest descent at lr {result.suggestion:.2e}, lowest smoothed loss at lr {lowest:.2e}")
 print(f"lag factor {lag_factor:.2f}: steepest point / lag factor = {lag_corrected:.2e}")
 print(f"the rule's learning rate: {rule_lr:g}; the chapter's max_lr: {max_lr:g}")
@@ -119,6 +128,12 @@ print(
 sbs.train(10)
 fig = sbs.plot_losses()
 fig.axes[0].set_title("CNN2(5, p=0.5), SGD + Nesterov + CyclicLR")
+book_figure(
+    fig,
+    "6.31",
+    "Training and validation losses over 10 epochs of the final model on a log axis, the "
+    "validation loss staying close to the training loss.",
+)
 print(f"final losses: training {sbs.losses[-1]:.4f}, validation {sbs.val_losses[-1]:.4f}")
 
 # %%
@@ -134,6 +149,12 @@ lrs = sbs.step_lrs
 print(f"{len(lrs)} mini-batches, lr from {min(lrs):.2e} to {max(lrs):.2e}")
 fig, ax = plt.subplots(figsize=(9, 3.5), layout="constrained")
 fig = plot_lr_sequences({"CyclicLR, triangular2": lrs}, ax, log=False, xlabel="mini-batch")
+book_figure(
+    fig,
+    None,
+    "The learning rate of each of the 1,580 mini-batches: five triangles from 1e-3, each "
+    "half as tall as the one before.",
+)
 
 # %%
 # Five triangles, each half as tall as the one before, all starting from ``base_lr``.
@@ -165,7 +186,8 @@ print(
     compare_with_book(
         "training accuracy, CNN2(5, p=0.5), SGD + Nesterov + CyclicLR",
         f"{hits}/{total} ({hits / total:.1%})",
-        "2511/2520 (book) / 2506/2520 (notebook) / 2511/2520 (notebook on this 28x28 copy)",
+        "2511/2520 (book) / 2506/2520 (notebook) / on this copy, the book's package: "
+        "2295/2520, and 2509/2520 with the range test's gradients zeroed",
         section=SECTION,
     )
 )
@@ -174,16 +196,19 @@ print(
     compare_with_book(
         "validation accuracy, CNN2(5, p=0.5), SGD + Nesterov + CyclicLR",
         f"{hits}/{total} ({hits / total:.1%})",
-        "336/372 = 90.3% (book) / 341/372 = 91.7% (notebook) / "
-        "335/372 = 90.1% (notebook on this 28x28 copy)",
+        "336/372 = 90.3% (book) / 341/372 = 91.7% (notebook) / on this copy, the book's "
+        "package: 241/372, and 336/372 with the range test's gradients zeroed",
         section=SECTION,
     )
 )
 
 # %%
-# The counts sit within a few images of the book's and of its notebook's (run on this copy,
-# the third number of each line): a single run's counts are noisy, and the notes below say
-# where the remaining difference with the notebook comes from.
+# The book's own package, run unchanged on this copy (torch 2.14.1, two CPU threads), gives
+# far fewer: 241/372. Its range test leaves the gradients of its last mini-batch in the
+# model, and they are added to the first step of the training. With those gradients zeroed
+# it gives 336/372, this page's count when it is built with two threads (see
+# :ref:`numbers-variation` for other settings; with one thread it is 347/372). The Notes
+# give the measured numbers.
 #
 # Recap of the chapter
 # --------------------
@@ -196,25 +221,30 @@ print(
 # * :ref:`sphx_glr_auto_examples_plot_03_fancier_model.py`: ``CNN2`` stacks two convolution
 #   blocks (the featurizer) and two linear layers (the classifier).
 # * :ref:`sphx_glr_auto_examples_plot_04_dropout.py`: dropout zeroes random inputs during
-#   training and rescales the others so that their expected sum is unchanged; it is off in
-#   evaluation.
+#   training and rescales the others so that their expected sum is unchanged, which makes
+#   the sum a random variable whose spread grows with ``p``; it is off in evaluation.
 # * :ref:`sphx_glr_auto_examples_plot_05_model_training.py`: with Adam and dropout, the
 #   model generalizes better than without dropout, at the price of a higher training loss.
 # * :ref:`sphx_glr_auto_examples_plot_06_learning_rates.py`: the LR range test finds a
 #   sensible learning rate in one short run, and leaves the model as it found it.
-# * :ref:`sphx_glr_auto_examples_plot_07_adaptive_learning_rate.py`: moving averages, bias
-#   correction, and how Adam uses them to give every parameter its own step size.
+# * :ref:`sphx_glr_auto_examples_plot_06b_moving_averages.py`: moving averages, EWMAs and
+#   their bias correction.
+# * :ref:`sphx_glr_auto_examples_plot_07_adaptive_learning_rate.py`: how Adam uses two
+#   corrected EWMAs to adapt every parameter's gradient, checked against gradients captured
+#   with hooks (tensor hooks for gradients, forward hooks for parameters); the paths of
+#   the parameters over the loss surface picture what an optimizer does.
 # * :ref:`sphx_glr_auto_examples_plot_08_sgd_flavours.py`: momentum adds inertia to SGD,
 #   and Nesterov's look-ahead dampens its oscillations.
 # * :ref:`sphx_glr_auto_examples_plot_09_epoch_schedulers.py`: schedulers change the
-#   learning rate per epoch or per plateau of the validation loss;
+#   learning rate per epoch or per plateau of the validation loss, stepped inside the
+#   training loop after the optimizer;
 #   :ref:`sphx_glr_auto_examples_plot_10_cyclical_schedulers.py`: or in cycles, per
 #   mini-batch; :ref:`sphx_glr_auto_examples_plot_11_schedulers_on_the_regression.py`: what
-#   they change on the regression.
+#   they change on the regression's paths.
 # * This page: all of it together, a range test to pick the learning rate, SGD with
 #   Nesterov momentum and a shrinking cyclical schedule, with the accuracy printed above.
 
-#
+# %%
 # Notes
 # -----
 #
@@ -224,11 +254,12 @@ print(
 #   they are *added* to the gradients of the first mini-batch of the next training run;
 #   rpsbook's test clears them (see
 #   :ref:`sphx_glr_auto_examples_plot_06_learning_rates.py`). Here that test ends at an lr
-#   of about 0.2, where the loss has blown up: run with the book's own ``stepbystep.v3``
-#   package on this copy, the sequence of this page ends at 2295/2520 and 241/372 with the
-#   leftover gradients (their norm is about 1958) and at 2509/2520 and 336/372, this page's
-#   counts, once they are cleared. The notebook's 335/372 comes from its own run of the
-#   cells and is not reproduced by either.
+#   of about 0.2, where the loss has blown up. Measured with the book's own
+#   ``stepbystep.v3`` package on this copy (torch 2.14.1, CPU, two threads): the sequence
+#   of this page ends at 2295/2520 and 241/372 with the leftover gradients (their norm is
+#   about 1958), and at 2509/2520 and 336/372 once they are zeroed. rpsbook with two
+#   threads gives 336/372 too; with one thread, 347/372. An earlier run of the notebook
+#   printed 335/372; it was not reproduced, and its thread count is unknown.
 # * **GPU.** On a GPU, cuDNN's convolution algorithms round differently, and the counts
 #   need not match the CPU's exactly.
 # * **Cost.** One range test (100 mini-batches) and one 10-epoch training.

@@ -27,10 +27,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from torch import nn, optim
-from torch.optim.lr_scheduler import CosineAnnealingWarmRestarts, CyclicLR, LambdaLR
+from torch.optim.lr_scheduler import (
+    CosineAnnealingWarmRestarts,
+    CyclicLR,
+    LambdaLR,
+    ReduceLROnPlateau,
+)
 
 from rpsbook.models import CNN2
 from rpsbook.paths import make_model, make_regression_data
+from rpsbook.report import book_figure
 from rpsbook.schedulers import cosine_warm_restarts_epoch, record_lrs
 from rpsbook.trainer import StepByStep
 
@@ -138,10 +144,17 @@ _ = sbs.lr_range_test(data.train_loader, end_lr, num_iter=num_iter, progress=Fal
 print("rpsbook, grad after the test:          ", model.linear.weight.grad)
 
 # %%
-# A gradient left over from a test that ends where the loss diverges is large: on the
-# final model of the chapter (last page) the book's own package, run on this copy, leaves
-# gradients of norm about 1958, and the training that follows ends at 241/372 instead of
-# 336/372 (the last page's notes give the numbers).
+# A gradient left over from a test that ends where the loss diverges is large. Measured
+# on the final model of the chapter (last page) with the book's own package on this copy
+# (torch 2.14.1, CPU, two threads): the leftover gradients have a norm of about 1958, and
+# the training that follows ends at 2295/2520 and 241/372; with those gradients zeroed,
+# the same run ends at 2509/2520 and 336/372, which is what rpsbook gives with two threads.
+#
+# **What else rpsbook's test does.** ``diverge_th`` stops the test once the smoothed loss
+# exceeds that multiple of its best value, and a non-finite loss always stops it. The
+# restoration happens in a ``finally`` block, so an exception halfway (out of memory, a
+# keyboard interrupt) does not leave a half-trained model behind, and it covers the random
+# number generators too, so the test does not change what the next training run sees.
 #
 # Schedulers
 # ----------
@@ -217,6 +230,13 @@ ax.set_xlabel("fractional epoch at the start of the mini-batch")
 ax.set_ylabel("learning rate")
 ax.legend()
 ax.set_title("CosineAnnealingWarmRestarts(T_0=2): lr of each mini-batch")
+book_figure(
+    fig,
+    None,
+    "The learning rate of each mini-batch over two epochs of CosineAnnealingWarmRestarts: "
+    "rpsbook's trainer follows the cosine from its peak, the book's stepping starts half a "
+    "cycle late.",
+)
 
 # %%
 # **exp_range shrinks the cycle every iteration, not every cycle.** In ``CyclicLR``'s
@@ -242,13 +262,15 @@ print(
 )
 
 # %%
-# **Three CyclicLR examples on one optimizer.** The book draws the three modes of
-# ``CyclicLR`` from schedulers that all wrap the same optimizer. Each scheduler writes its
-# lr into that optimizer's single ``lr`` entry, so the optimizer follows whichever
-# scheduler stepped last, and each scheduler computes its next value from a state that
-# the others keep overwriting. Re-created as the book's behaviour: three schedulers on one
-# optimizer, stepped in turn, recording what the optimizer actually holds after each
-# round; next to :func:`~rpsbook.schedulers.record_lrs`, which gives each scheduler its own
+# **Three CyclicLR examples on one optimizer.** The book's snippet builds the three modes
+# of ``CyclicLR`` on the same optimizer. What that does: each scheduler keeps its own step
+# count (``last_epoch``) and computes its learning rate from it, so the sequence each one
+# reports (``get_last_lr()``) is unaffected, and so is the book's figure, drawn from those
+# sequences. What is shared is the optimizer's single ``lr`` entry: every scheduler writes
+# its value there, and a training loop with that optimizer would use whichever scheduler
+# stepped last. Re-created as the book's snippet: three schedulers on one optimizer,
+# stepped in turn, recording each one's ``get_last_lr()`` and what the optimizer holds;
+# next to :func:`~rpsbook.schedulers.record_lrs`, which gives each scheduler its own
 # throwaway optimizer.
 
 modes_and_gammas = {"triangular": 1.0, "triangular2": 1.0, "exp_range": gamma}
@@ -261,18 +283,70 @@ def cyclic(opt, mode):
 
 
 shared = optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.01)
-schedulers = [cyclic(shared, mode) for mode in modes_and_gammas]
+schedulers = {mode: cyclic(shared, mode) for mode in modes_and_gammas}
+reported = {mode: [] for mode in modes_and_gammas}
 held = []
 for _ in range(8):  # the book's behaviour (re-created): one optimizer for three schedulers
     held.append(shared.param_groups[0]["lr"])
+    for mode, scheduler in schedulers.items():
+        reported[mode].append(scheduler.get_last_lr()[0])
     shared.step()
-    for scheduler in schedulers:
+    for scheduler in schedulers.values():
         scheduler.step()
-print("book (re-created), the shared optimizer's lr:", np.round(held, 5))
 for mode in modes_and_gammas:
-    print(f"rpsbook, {mode:>11}:", np.round(record_lrs(lambda opt, m=mode: cyclic(opt, m), 8), 5))
+    own = record_lrs(lambda opt, m=mode: cyclic(opt, m), 8)
+    same = np.allclose(reported[mode], own, rtol=0, atol=1e-15)
+    print(f"{mode:>11}: {np.round(reported[mode], 5)}; as on its own optimizer: {same}")
+print("the shared optimizer's lr:     ", np.round(held, 5))
+print("last scheduler's (exp_range):  ", np.round(reported["exp_range"], 5))
 
 # %%
+# Each scheduler's sequence is the one it gives on an optimizer of its own, and the shared
+# optimizer holds the exp_range values, those of the scheduler stepped last. The figure
+# is right; a training run on that optimizer would follow exp_range only.
+
+# %%
+# **ReduceLROnPlateau's reduced lr comes in the seventh epoch.** The book says that with
+# ``patience=4`` the reduced learning rate is used "in the sixth epoch". Stepped once per
+# epoch with a loss that never improves, as in its Figure 6.25, torch keeps 0.01 for six
+# epochs: the first epoch sets the best loss, epochs two to six are the five epochs
+# without improvement that exceed the patience of four, and the reduction, made after the
+# sixth, applies from the seventh:
+
+dummy = optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.01)
+plateau = ReduceLROnPlateau(dummy, patience=4, factor=0.1)
+used = []
+for _ in range(12):
+    used.append(dummy.param_groups[0]["lr"])
+    dummy.step()
+    plateau.step(1.0)  # a flat validation loss
+print("lr used in epochs 1..12:", [f"{lr:g}" for lr in used])
+print("first epoch at the reduced lr:", next(e for e, lr in enumerate(used, 1) if lr < 0.01))
+
+# %%
+# **A cycle of 2 to 10 epochs is Smith's rule for half a cycle.** The book says that a
+# *full* cycle should span 2 to 10 epochs, citing Smith (2017). Smith's paper (section
+# 3.2) sets the *stepsize*, the number of iterations of half a cycle, to 2 to 10 times the
+# iterations of an epoch. In ``CyclicLR`` that stepsize is ``step_size_up``, and a cycle
+# is twice as long, as the scheduler itself shows: with the chapter's 158 mini-batches and
+# ``step_size_up = 395`` (the book's example for a 5-epoch cycle), the learning rate
+# peaks at these mini-batches:
+
+n_train_batches = 158
+lrs = record_lrs(lambda opt: CyclicLR(opt, base_lr=1e-3, max_lr=1e-2, step_size_up=395), 1600)
+peaks = [i for i in range(1, len(lrs) - 1) if lrs[i - 1] < lrs[i] >= lrs[i + 1]]
+print("peaks at mini-batches:", peaks, "| cycle:", peaks[1] - peaks[0], "mini-batches")
+print(f"= {(peaks[1] - peaks[0]) / n_train_batches:g} epochs of {n_train_batches} mini-batches")
+print(
+    "Smith's rule, step_size_up of 2-10 epochs:",
+    f"{2 * n_train_batches}-{10 * n_train_batches} mini-batches, a cycle of 4-20 epochs",
+)
+
+# %%
+# So the book's 5-epoch cycle has a stepsize of 2.5 epochs, inside Smith's range; but a
+# full cycle of 2 epochs, allowed by the book's wording, has a stepsize of one epoch, below
+# Smith's lower bound.
+#
 # **lr=0.03 is never used.** One of the book's snippets builds an optimizer with
 # ``lr=0.03`` and then a ``CyclicLR`` on it. Building a ``CyclicLR`` sets the optimizer's lr
 # to ``base_lr`` at once, so 0.03 is overwritten before the first step:
@@ -286,21 +360,66 @@ print("lr after building CyclicLR, before any step:", optimizer.param_groups[0][
 # rpsbook's pages give the optimizer the scheduler's ``base_lr`` (or say that it will be
 # replaced), so the value in the code is the value that trains.
 #
+# Adam's ``amsgrad`` keeps the bias correction
+# --------------------------------------------
+#
+# The book describes AMSGrad as Adam with the running maximum of the squared gradients'
+# EWMA in the denominator *and without bias correction*. torch 2.14 keeps the correction:
+# it divides by ``sqrt(max_exp_avg_sq) / sqrt(1 - beta2 ** t) + eps``. Two steps on one
+# weight, recomputed both ways and set next to ``torch.optim.Adam(amsgrad=True)``:
+
+weight = nn.Parameter(torch.ones(1, dtype=torch.float64))
+adam = optim.Adam([weight], lr=0.1, amsgrad=True)
+beta1, beta2, eps = 0.9, 0.999, 1e-8
+m = v = v_max = 0.0
+by_hand = {"with correction": 1.0, "without (the book's description)": 1.0}
+for t, g in enumerate((1.0, 0.1), start=1):
+    weight.grad = torch.tensor([g], dtype=torch.float64)
+    adam.step()
+    m, v = beta1 * m + (1 - beta1) * g, beta2 * v + (1 - beta2) * g**2
+    v_max = max(v_max, v)
+    corrected_m = m / (1 - beta1**t)
+    by_hand["with correction"] -= 0.1 * corrected_m / ((v_max / (1 - beta2**t)) ** 0.5 + eps)
+    by_hand["without (the book's description)"] -= 0.1 * m / (v_max**0.5 + eps)
+print(f"torch, amsgrad=True:              {weight.item():.6f}")
+for name, value in by_hand.items():
+    print(f"by hand, {name + ':':<33} {value:.6f}")
+
+# %%
+# torch's weight is the one computed with the correction. The consequence on the Adam page:
+# the uncorrected maximum never shrinks, but the corrected denominator can.
+#
 # The model and the trainer
 # -------------------------
 #
-# **CNN2(n_feature=...) versus n_filters.** The chapter defines ``CNN2`` with an argument
-# named ``n_filters`` but later calls it with ``n_feature=``, which Python rejects as an
-# unexpected keyword. rpsbook's :class:`~rpsbook.models.CNN2` takes ``n_filters``:
+# **CNN2(n_feature=...) versus n_filters.** The chapter's text defines ``CNN2`` with an
+# argument named ``n_filters`` but later calls it with ``n_feature=`` (the name its
+# notebook uses throughout). With the text's signature, Python rejects that call.
+# Re-created: a class with the text's signature only:
+
+
+class BookTextCNN2(nn.Module):
+    """The book text's signature (re-created); the layers do not matter here."""
+
+    def __init__(self, n_filters, p=0.0):
+        super().__init__()
+        self.n_filters, self.p = n_filters, p
+
 
 try:
-    CNN2(n_feature=5, p=0.3)
-    print("CNN2(n_feature=5, p=0.3): accepted")
+    BookTextCNN2(n_feature=5, p=0.3)
 except TypeError as error:
-    print("CNN2(n_feature=5, p=0.3):", type(error).__name__, error)
+    print("book text's signature, CNN2(n_feature=5, p=0.3):", type(error).__name__)
+    print("  ", error)
+
+# %%
+# rpsbook's :class:`~rpsbook.models.CNN2` takes ``n_filters`` and accepts the notebook's
+# ``n_feature`` as another name for it, so both of the book's calls build the same model:
+
+by_filters, by_feature = CNN2(n_filters=5, p=0.3), CNN2(n_feature=5, p=0.3)
 print(
-    "CNN2(n_filters=5, p=0.3):",
-    sum(q.numel() for q in CNN2(n_filters=5, p=0.3).parameters()),
+    "rpsbook, CNN2(n_filters=5) and CNN2(n_feature=5):",
+    [sum(q.numel() for q in m.parameters()) for m in (by_filters, by_feature)],
     "parameters",
 )
 
@@ -379,8 +498,12 @@ print(f"rpsbook's val_losses entry: {reported:.4f} (the {closest[1]} definition)
 # warm restarts one epoch out of phase        fractional epochs counted from 0
 # exp_range said to shrink per cycle          per iteration (torch's ``scale_mode``)
 # three CyclicLR modes on one optimizer       one throwaway optimizer per scheduler
+# plateau: reduced lr "in the sixth epoch"    the seventh (torch; printed above)
+# a full cycle of 2-10 epochs (Smith)         Smith: half a cycle (``step_size_up``)
+# AMSGrad drops bias correction               torch keeps it
 # ``lr=0.03`` overwritten by CyclicLR         the optimizer gets the scheduler's base lr
-# ``CNN2(n_feature=...)``                     ``CNN2(n_filters=...)``
+# ``CNN2(n_feature=...)``, defined             ``CNN2(n_filters=...)``, ``n_feature``
+# with ``n_filters``                          accepted as another name
 # checkpoints need ``weights_only=False``     plain floats, loaded ``weights_only=True``
 # epoch loss: mean of mini-batch losses       the same (not the per-sample mean)
 # ==========================================  =============================================
