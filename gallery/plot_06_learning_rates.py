@@ -81,7 +81,7 @@ print(
 # and returns a closure that raises it to the fraction ``i / num_iter`` of the way done
 # (exponential), or moves that fraction of the way from 1 to the ratio (linear).
 
-show_source(make_lr_fn, lines=("ratio = end_lr / start_lr", "return lr_fn"))
+show_source(make_lr_fn, lines=("ratio = float(end_lr)", "return lr_fn"))
 
 # %%
 # The function returns a *factor*, not a learning rate: ``LambdaLR`` multiplies the

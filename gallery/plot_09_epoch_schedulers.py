@@ -49,7 +49,12 @@ from torch.optim.lr_scheduler import (
 from rpsbook.listing import show_source
 from rpsbook.paths import make_model, make_regression_data
 from rpsbook.report import book_figure, compare_with_book
-from rpsbook.schedulers import plot_lr_sequences, record_lrs, scheduler_kind
+from rpsbook.schedulers import (
+    SchedulerStepper,
+    plot_lr_sequences,
+    record_lrs,
+    scheduler_kind,
+)
 from rpsbook.trainer import StepByStep
 
 SECTION = "Learning-rate schedulers"
@@ -211,16 +216,23 @@ book_figure(
 # ------------------------------
 #
 # :meth:`StepByStep.set_lr_scheduler <rpsbook.trainer.StepByStep.set_lr_scheduler>` takes
-# any of these schedulers and :meth:`~rpsbook.trainer.StepByStep.train` asks
-# :func:`~rpsbook.schedulers.scheduler_kind` when to step it: epoch schedulers after each
+# any of these schedulers, and :meth:`~rpsbook.trainer.StepByStep.train` hands it to a
+# :class:`~rpsbook.schedulers.SchedulerStepper`, which asks
+# :func:`~rpsbook.schedulers.scheduler_kind` once when to step it: epoch schedulers after each
 # epoch's validation, ``ReduceLROnPlateau`` at the same moment with the validation loss it
 # just measured, mini-batch schedulers right after every ``optimizer.step()`` (next
 # page). The trainer records the rate of every update in ``step_lrs`` (and, as the book
-# does, one list of group rates per scheduler step in ``learning_rates``). Here
-# is the part of ``train`` that steps the epoch and plateau kinds, after each epoch's
-# training and validation:
+# does, one list of group rates per scheduler step in ``learning_rates``). The training loop
+# calls the stepper's ``after_epoch`` once each epoch's training and validation are done;
+# it steps the epoch and plateau kinds, the plateau one with the validation loss:
 
-show_source(StepByStep.train, lines=('if kind == "epoch"', "self.scheduler.step(val_loss)"))
+show_source(SchedulerStepper.after_epoch, docstring=False)
+
+# %%
+# and the step itself, where ``ReduceLROnPlateau`` gets its metric and every other scheduler
+# none (``CosineAnnealingWarmRestarts``, stepped per mini-batch, gets its fractional epoch):
+
+show_source(SchedulerStepper.step, docstring=False)
 
 # %%
 # Here it is on the regression playground of the previous pages (5 mini-batches per epoch)
