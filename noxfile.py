@@ -108,7 +108,9 @@ def docs(session: nox.Session) -> None:
 def site(session: nox.Session) -> None:
     """Check the built site in headless Chromium (run ``nox -s docs`` first)."""
     python = _shared_python(session)
-    session.run(python, "tools/check_site.py", *session.posargs, external=True)
+    # every figure carries its book label (report.book_figure): a page without fails
+    args = session.posargs or ["--require-figure-labels"]
+    session.run(python, "tools/check_site.py", *args, external=True)
 
 
 @nox.session(venv_backend="none")

@@ -186,8 +186,9 @@ print(
     compare_with_book(
         "training accuracy, CNN2(5, p=0.5), SGD + Nesterov + CyclicLR",
         f"{hits}/{total} ({hits / total:.1%})",
-        "2511/2520 (book) / 2506/2520 (notebook) / on this copy, the book's package: "
-        "2295/2520, and 2509/2520 with the range test's gradients zeroed",
+        "2511/2520 (book) / 2506/2520 (notebook) / on this copy, the book's package "
+        "(two threads, 2026-12-02): 2295/2520, and 2509/2520 with the range test's "
+        "gradients zeroed",
         section=SECTION,
     )
 )
@@ -197,18 +198,21 @@ print(
         "validation accuracy, CNN2(5, p=0.5), SGD + Nesterov + CyclicLR",
         f"{hits}/{total} ({hits / total:.1%})",
         "336/372 = 90.3% (book) / 341/372 = 91.7% (notebook) / on this copy, the book's "
-        "package: 241/372, and 336/372 with the range test's gradients zeroed",
+        "package (two threads, 2026-12-02): 241/372, and 336/372 with the range test's "
+        "gradients zeroed",
         section=SECTION,
     )
 )
 
 # %%
-# The book's own package, run unchanged on this copy (torch 2.14.1, two CPU threads), gives
-# far fewer: 241/372. Its range test leaves the gradients of its last mini-batch in the
-# model, and they are added to the first step of the training. With those gradients zeroed
-# it gives 336/372, this page's count when it is built with two threads (see
-# :ref:`numbers-variation` for other settings; with one thread it is 347/372). The Notes
-# give the measured numbers.
+# The count printed above is this build's, with the settings it names at the top of the
+# page. It is not a constant of the chapter: the same code moves by about a dozen images
+# with the number of CPU threads and the CPU's vector kernels (336 to 348 over the twelve
+# settings in :ref:`numbers-variation`), so compare it with counts measured with the same
+# settings. The book's own package, run unchanged on this copy, adds something else: its
+# range test leaves the gradients of its last mini-batch in the model, and they are added
+# to the first step of the training, which then follows another path. How much that costs
+# depends on the machine too; the Notes give the measured numbers.
 #
 # Recap of the chapter
 # --------------------
@@ -254,12 +258,15 @@ print(
 #   they are *added* to the gradients of the first mini-batch of the next training run;
 #   rpsbook's test clears them (see
 #   :ref:`sphx_glr_auto_examples_plot_06_learning_rates.py`). Here that test ends at an lr
-#   of about 0.2, where the loss has blown up. Measured with the book's own
-#   ``stepbystep.v3`` package on this copy (torch 2.14.1, CPU, two threads): the sequence
-#   of this page ends at 2295/2520 and 241/372 with the leftover gradients (their norm is
-#   about 1958), and at 2509/2520 and 336/372 once they are zeroed. rpsbook with two
-#   threads gives 336/372 too; with one thread, 347/372. An earlier run of the notebook
-#   printed 335/372; it was not reproduced, and its thread count is unknown.
+#   of about 0.2. Measured on two machines, torch 2.14.1, CPU, two threads each: on the
+#   one of 2026-12-02 (whose kernels were not recorded), the book's own ``stepbystep.v3``
+#   package ends the sequence of this page at 2295/2520 and 241/372 with the leftover
+#   gradients (their norm is about 1958), and at 2509/2520 and 336/372 once they are zeroed,
+#   which rpsbook gave too. On an AMD EPYC with AVX-512 kernels, rpsbook gives 2508/2520 and
+#   347/372, and 2511/2520 and 335/372 with the book's leftovers re-created (their norm
+#   there is about 2.6). The leftovers always change the training; whether they cost a
+#   hundred images or a dozen is the luck of the machine. An earlier run of the notebook
+#   printed 335/372; it was not reproduced, and its settings are unknown.
 # * **GPU.** On a GPU, cuDNN's convolution algorithms round differently, and the counts
 #   need not match the CPU's exactly.
 # * **Cost.** One range test (100 mini-batches) and one 10-epoch training.

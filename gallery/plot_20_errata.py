@@ -144,11 +144,12 @@ _ = sbs.lr_range_test(data.train_loader, end_lr, num_iter=num_iter, progress=Fal
 print("rpsbook, grad after the test:          ", model.linear.weight.grad)
 
 # %%
-# A gradient left over from a test that ends where the loss diverges is large. Measured
-# on the final model of the chapter (last page) with the book's own package on this copy
-# (torch 2.14.1, CPU, two threads): the leftover gradients have a norm of about 1958, and
-# the training that follows ends at 2295/2520 and 241/372; with those gradients zeroed,
-# the same run ends at 2509/2520 and 336/372, which is what rpsbook gives with two threads.
+# On the final model of the chapter (last page) the leftovers change the whole training
+# that follows, by an amount that depends on the machine. With the book's own package on
+# this copy (torch 2.14.1, CPU, two threads, 2026-12-02): leftover gradients of norm about
+# 1958, and 241/372 correct instead of 336/372 with them zeroed. Re-created on an AMD EPYC
+# with AVX-512 kernels (two threads): norm about 2.6, and 335/372 instead of rpsbook's
+# 347/372.
 #
 # **What else rpsbook's test does.** ``diverge_th`` stops the test once the smoothed loss
 # exceeds that multiple of its best value, and a non-finite loss always stops it. The

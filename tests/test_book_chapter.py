@@ -8,13 +8,18 @@ values are those of the book's own Chapter06.ipynb executed on the same 28x28 da
 same torch on this kind of machine (CHAPTER6.md, "The book's own notebook"); the final
 validation losses were read from that run (``sbs_cnn2.val_losses[-1]``).
 
-Counts on a CPU depend on the number of intra-op threads (the order of floating-point
-sums changes with it), so the module pins two, the count those numbers were measured with.
+Results on a CPU depend on the number of intra-op threads and on the vector kernels the CPU
+runs (the order of floating-point sums changes with them): the module pins two threads, the
+setting of those numbers. What held on every machine and setting measured is pinned exactly
+(the counts of the Adam runs); what moves with the kernels (the losses, the final model's
+count) is checked against the spread that ``benchmarks/variation.json`` measured over twelve
+settings, widened by that spread on each side, since a new CPU may land a little outside it.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,13 +29,29 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn, optim
 from torch.optim.lr_scheduler import CyclicLR, LambdaLR
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, TensorDataset
 from torchvision.datasets import ImageFolder
 from torchvision.transforms.v2 import Compose, Resize, ToDtype, ToImage
 
 from rpsbook import CNN2, StepByStep
 
 pytestmark = pytest.mark.slow
+
+
+VARIATION = Path(__file__).resolve().parents[1] / "benchmarks" / "variation.json"
+
+
+def _measured_band(run: str, key: str) -> tuple[float, float]:
+    """``run``'s ``key`` over every setting of benchmarks/variation.json, widened by its spread."""
+    configs = json.loads(VARIATION.read_text(encoding="utf-8"))["configs"]
+    values = [config["runs"][run][key] for config in configs]
+    low, high = min(values), max(values)
+    return low - (high - low), high + (high - low)
+
+
+def _assert_in_band(value: float, run: str, key: str) -> None:
+    low, high = _measured_band(run, key)
+    assert low <= value <= high, f"{run} {key} = {value}, measured settings span {low}..{high}"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -91,9 +112,11 @@ def test_cnn2_with_and_without_dropout_reproduces_the_notebook(chapter_data):
     sbs_cnn2.set_loaders(train_loader, val_loader)
     sbs_cnn2.train(10)
 
-    # the notebook's final losses, run here: 0.1180459804762202 and 0.2575983515707776
-    assert sbs_cnn2.losses[-1] == pytest.approx(0.1180459804762202, abs=1e-6)
-    assert sbs_cnn2.val_losses[-1] == pytest.approx(0.2575983515707776, abs=1e-6)
+    # The notebook's final losses on the machine of CHAPTER6.md were 0.1180459804762202 and
+    # 0.2575983515707776; an AMD EPYC with AVX-512 kernels gives 0.1176412105972914 and
+    # 0.2551238538386921. The counts below were the same on both.
+    _assert_in_band(sbs_cnn2.losses[-1], "adam 3e-4", "train_loss")
+    _assert_in_band(sbs_cnn2.val_losses[-1], "adam 3e-4", "val_loss")
     assert _counts(sbs_cnn2, val_loader).tolist() == [[92, 124], [118, 124], [120, 124]]
     assert _counts(sbs_cnn2, train_loader).sum(axis=0).tolist() == [2504, 2520]
 
@@ -164,16 +187,43 @@ def _book_range_test_leftovers(
     optimizer.load_state_dict(states[1])
 
 
-@pytest.mark.parametrize(
-    ("book_leftovers", "expected_val"),
-    [(False, [336, 372]), (True, [241, 372])],
-    ids=["rpsbook-range-test", "book-leftover-gradients"],
-)
-def test_final_model(chapter_data, book_leftovers, expected_val):
-    """rpsbook's range test leaves no gradients behind: 336/372. With the book's leftovers
-    re-created, 241/372: what the book's own ``stepbystep.v3`` gives on this data (run here,
-    2026-12-02: 241/372 with its range test as it is, 336/372 once the gradients are
-    zeroed). The notebook's 335/372 in CHAPTER6.md is reproduced by neither."""
+def test_book_leftover_gradients_change_the_first_training_step(chapter_data):
+    """The book's range test leaves its last mini-batch's gradients in the model; rpsbook's
+    does not. Left there, they are added to the first step of the next training, so the
+    whole run takes another path: with the book's own package on the machine of CHAPTER6.md
+    (two threads) 241/372 instead of 336/372; re-created on an AMD EPYC with AVX-512 kernels
+    (two threads), 335/372 instead of 347/372. Those counts depend on the machine; the
+    leftovers and their effect on the first step do not."""
+    train_loader = chapter_data["train_loader"]
+    x, y = next(iter(train_loader))
+    first_steps = []
+    for book_leftovers in (False, True):
+        torch.manual_seed(13)
+        model = CNN2(n_feature=5, p=0.5)
+        loss_fn = nn.CrossEntropyLoss(reduction="mean")
+        optimizer = optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, nesterov=True)
+        sbs = StepByStep(model, loss_fn, optimizer)
+        sbs.to("cpu")
+        sbs.lr_range_test(train_loader, end_lr=2e-1, num_iter=100)
+        assert all(p.grad is None for p in model.parameters())
+        if book_leftovers:
+            _book_range_test_leftovers(model, optimizer, loss_fn, train_loader, 2e-1, 100)
+            norms = torch.stack([p.grad.norm() for p in model.parameters()])
+            # their norm: 1958 on CHAPTER6.md's machine, 2.57 on the AMD EPYC (the last
+            # mini-batch of the test lands elsewhere on the loss surface); never 0
+            assert torch.linalg.vector_norm(norms) > 0
+        sbs.set_optimizer(optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True))
+        sbs.set_loaders(DataLoader(TensorDataset(x, y), batch_size=len(y)))
+        sbs.train(1)  # one mini-batch: one step
+        first_steps.append(copy.deepcopy(model.state_dict()))
+    clean, leftover = first_steps
+    assert not all(torch.equal(clean[k], leftover[k]) for k in clean)
+
+
+def test_final_model(chapter_data):
+    """The chapter's final model with rpsbook's range test: 336/372 on the machine of
+    CHAPTER6.md with two threads, 347/372 on an AMD EPYC with AVX-512 kernels; the count
+    moves by about a dozen images with the settings (benchmarks/variation.json)."""
     train_loader, val_loader = chapter_data["train_loader"], chapter_data["val_loader"]
     torch.manual_seed(13)
     model_cnn3 = CNN2(n_feature=5, p=0.5)
@@ -183,10 +233,6 @@ def test_final_model(chapter_data, book_leftovers, expected_val):
     sbs_cnn3.to("cpu")
     tracking, fig = sbs_cnn3.lr_range_test(train_loader, end_lr=2e-1, num_iter=100)
     assert len(tracking["loss"]) == 100 and isinstance(fig, Figure)
-    if book_leftovers:
-        _book_range_test_leftovers(
-            model_cnn3, optimizer_cnn3, multi_loss_fn, train_loader, 2e-1, 100
-        )
 
     optimizer_cnn3 = optim.SGD(model_cnn3.parameters(), lr=0.01, momentum=0.9, nesterov=True)
     sbs_cnn3.set_optimizer(optimizer_cnn3)
@@ -202,5 +248,7 @@ def test_final_model(chapter_data, book_leftovers, expected_val):
     sbs_cnn3.train(10)
 
     assert len(sbs_cnn3.learning_rates) == 10 * len(train_loader)
-    assert _counts(sbs_cnn3, val_loader).sum(axis=0).tolist() == expected_val
+    hits, total = _counts(sbs_cnn3, val_loader).sum(axis=0).tolist()
+    assert total == 372
+    _assert_in_band(hits, "final", "correct")
     assert _counts(sbs_cnn3, train_loader).sum(axis=0).tolist()[1] == 2520
