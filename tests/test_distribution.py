@@ -167,6 +167,7 @@ SG_RST = """
 
 .. _sphx_glr_auto_examples_plot_05_model_training.py:
 
+
 Model training
 ==============
 

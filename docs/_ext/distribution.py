@@ -54,7 +54,8 @@ _RUNNING_TIME_RE = re.compile(
     r"seconds\)"
 )
 _PAGE_TITLE_RE = re.compile(
-    r"^\.\. _sphx_glr_\S+:\n\n(?P<title>[^\n]+)\n(?P<rule>[=\-~^\"'#*+]+)\n", re.MULTILINE
+    r"^\.\. _sphx_glr_\S+:\n(?:[ \t]*\n)+(?P<title>[^\n]+)\n(?P<rule>[=\-~^\"'#*+]+)\n",
+    re.MULTILINE,
 )
 
 
