@@ -88,7 +88,12 @@ def resume_rng(trainer: StepByStep, state: Mapping[str, Any]) -> None:
 
 
 def save(trainer: StepByStep, path: str | os.PathLike[str]) -> None:
-    """Write ``trainer``'s checkpoint to ``path`` atomically (see :func:`write_atomically`)."""
+    """Write ``trainer``'s checkpoint to ``path`` atomically.
+
+    The checkpoint goes to a temporary file beside ``path`` that is renamed over it: ``path``
+    holds either its old content or the whole new checkpoint, and the file's mode follows the
+    umask, as ``open`` would make it.
+    """
     if trainer.optimizer is None:
         raise RuntimeError("nothing to resume without an optimizer: call set_optimizer first.")
     scheduler = trainer.scheduler
