@@ -8,8 +8,13 @@ shipped copy with its source PNGs need ``RPSBOOK_DATA_DIR`` (``shared_png_dir``)
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import matplotlib
@@ -20,6 +25,32 @@ matplotlib.use("Agg")
 
 
 # Helpers shared by several test modules (``from conftest import ...``).
+
+
+@contextmanager
+def file_module(path: Path) -> Iterator[ModuleType]:
+    """``path`` (a tool or a Sphinx extension, outside the package) imported under its stem
+    for the ``with`` block; then removed from ``sys.modules`` again."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being created
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        del sys.modules[spec.name]
+
+
+@pytest.fixture(scope="module")
+def two_threads() -> Iterator[None]:
+    """torch's intra-op threads set to two for the module, the setting CPU results are pinned
+    with (their order of summation, and so their last bits, changes with the count)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def clone_nested(value: Any) -> Any:

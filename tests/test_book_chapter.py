@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +34,7 @@ from torchvision.transforms.v2 import Compose, Resize, ToDtype, ToImage
 
 from rpsbook import CNN2, StepByStep
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("two_threads")]
 
 
 VARIATION = Path(__file__).resolve().parents[1] / "benchmarks" / "variation.json"
@@ -52,16 +51,6 @@ def _measured_band(run: str, key: str) -> tuple[float, float]:
 def _assert_in_band(value: float, run: str, key: str) -> None:
     low, high = _measured_band(run, key)
     assert low <= value <= high, f"{run} {key} = {value}, measured settings span {low}..{high}"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _two_threads() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import struct
-import sys
 import zlib
 from pathlib import Path
 
 import pytest
+from conftest import file_module
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -23,14 +22,8 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def check_site():
     pytest.importorskip("playwright.sync_api")
-    spec = importlib.util.spec_from_file_location("check_site", ROOT / "tools" / "check_site.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while being created
-    try:
-        spec.loader.exec_module(module)
+    with file_module(ROOT / "tools" / "check_site.py") as module:
         yield module
-    finally:
-        del sys.modules[spec.name]
 
 
 def _png(width: int, height: int) -> bytes:

@@ -7,7 +7,6 @@ import importlib.metadata
 import importlib.util
 import io
 import re
-import sys
 import tarfile
 import tomllib
 import zipfile
@@ -15,6 +14,7 @@ from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
+from conftest import file_module
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = "https://example.org/book/"
@@ -25,16 +25,8 @@ pytest.importorskip("hatchling", reason="the docs extra (build, hatchling) build
 
 @pytest.fixture(scope="module")
 def distribution():
-    spec = importlib.util.spec_from_file_location(
-        "distribution", ROOT / "docs" / "_ext" / "distribution.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while being created
-    try:
-        spec.loader.exec_module(module)
+    with file_module(ROOT / "docs" / "_ext" / "distribution.py") as module:
         yield module
-    finally:
-        del sys.modules[spec.name]
 
 
 @pytest.fixture(scope="module")

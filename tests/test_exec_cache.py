@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import file_module
 
 pytest.importorskip("sphinx_gallery")
 
@@ -22,14 +22,8 @@ EXT = ROOT / "docs" / "_ext"
 
 @pytest.fixture(scope="module")
 def exec_cache():
-    spec = importlib.util.spec_from_file_location("exec_cache", EXT / "exec_cache.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
+    with file_module(EXT / "exec_cache.py") as module:
         yield module
-    finally:
-        del sys.modules[spec.name]
 
 
 ENVIRONMENT = {

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import ast
-import importlib.machinery
-import importlib.util
 import json
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import file_module
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = "https://example.org/book/"
@@ -20,16 +18,8 @@ P05 = f"{SITE}auto_examples/plot_05.html#sphx-glr-auto-examples-plot-05"
 
 @pytest.fixture(scope="module")
 def links():
-    spec = importlib.util.spec_from_file_location(
-        "notebook_links", ROOT / "docs" / "_ext" / "notebook_links.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while being created
-    try:
-        spec.loader.exec_module(module)
+    with file_module(ROOT / "docs" / "_ext" / "notebook_links.py") as module:
         yield module
-    finally:
-        del sys.modules[spec.name]
 
 
 @pytest.fixture

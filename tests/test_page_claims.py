@@ -9,7 +9,6 @@ from __future__ import annotations
 import ast
 import itertools
 import math
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
@@ -192,19 +191,9 @@ def test_book_text_signature_rejects_n_feature_and_rpsbook_accepts_it():
     assert counts == [6823, 6823]
 
 
-@pytest.fixture(scope="module")
-def _two_threads() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 @pytest.mark.slow
 @pytest.mark.realdata
-@pytest.mark.usefixtures("_two_threads")
+@pytest.mark.usefixtures("two_threads")
 def test_adam_at_0_005_fits_better_and_generalizes_worse(real_data_dir):
     """Learning rates page: 0.005 ends with a lower training loss than 3e-4 but a higher
     validation loss (the counts of correct images move either way with the setting)."""

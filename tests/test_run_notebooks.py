@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import file_module
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
 def runner():
-    spec = importlib.util.spec_from_file_location(
-        "run_notebooks", ROOT / "tools" / "run_notebooks.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while being created
     try:
-        spec.loader.exec_module(module)
-        yield module
+        with file_module(ROOT / "tools" / "run_notebooks.py") as module:
+            yield module
     finally:
-        del sys.modules[spec.name]
         sys.modules.pop("notebook_links", None)
+        sys.modules.pop("check_site", None)
 
 
 def _record(quantity: str, ours: str, section: str = "Dropout") -> dict[str, str]:

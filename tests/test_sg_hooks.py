@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import gc
-import importlib.util
-import sys
 import weakref
 from pathlib import Path
 
 import matplotlib
 import numpy as np
 import pytest
+from conftest import file_module
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -25,15 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def sg_hooks():
-    path = ROOT / "docs" / "_ext" / "sg_hooks.py"
-    spec = importlib.util.spec_from_file_location("sg_hooks", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
+    with file_module(ROOT / "docs" / "_ext" / "sg_hooks.py") as module:
         yield module
-    finally:
-        del sys.modules[spec.name]
 
 
 def _figure(title: str, size: tuple[float, float] = (3.0, 2.0)) -> None:

@@ -34,7 +34,6 @@ the docs build recorded for the same page (``docs/auto_examples/_rpsbook_results
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import re
@@ -42,17 +41,16 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "docs" / "_ext"))
+sys.path.insert(0, str(ROOT / "tools"))  # found as the script's folder, but not when imported
 
+from check_site import serve  # noqa: E402 - the site served as check_site serves it
 from notebook_links import COMPARISON_CELL, find_raw_markup  # noqa: E402 - found through the line above
 
 DEFAULT_SITE = ROOT / "docs" / "_build" / "html"
@@ -198,26 +196,6 @@ def check_install_cells(notebook: Mapping, sums: Mapping[str, str]) -> list[str]
             "not the wheel of this site's dist/SHA256SUMS"
         )
     return problems
-
-
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@contextmanager
-def serve(folder: Path) -> Iterator[str]:
-    """Serve ``folder`` on 127.0.0.1 (a free port) for the ``with`` block; yields its URL."""
-    handler = functools.partial(_QuietHandler, directory=str(folder))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def installed_rpsbook(env: Mapping[str, str], cwd: Path) -> dict[str, object] | None:
