@@ -51,7 +51,7 @@ sys.path.insert(0, str(ROOT / "docs" / "_ext"))
 sys.path.insert(0, str(ROOT / "tools"))  # found as the script's folder, but not when imported
 
 from check_site import serve  # noqa: E402 - the site served as check_site serves it
-from notebook_links import COMPARISON_CELL, find_raw_markup  # noqa: E402 - found through the line above
+from notebook_links import COMPARISON_CELL, find_raw_markup, read_records  # noqa: E402 - found through the line above
 
 DEFAULT_SITE = ROOT / "docs" / "_build" / "html"
 DEFAULT_RESULTS = ROOT / "docs" / "auto_examples" / "_rpsbook_results"
@@ -130,18 +130,6 @@ class Outcome:
     warnings: list[str] = field(default_factory=list)
     # the last cell: whether it is the comparison cell, and what it printed
     last_cell: tuple[bool, str] = (False, "")
-
-
-def read_records(folder: Path) -> list[dict[str, str]]:
-    """The ``compare_with_book`` records in ``folder/*.jsonl``, file by file, line by line."""
-    records = []
-    for path in sorted(folder.glob("*.jsonl")):
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}:{number}: not a JSON record ({err})") from None
-    return records
 
 
 def compare_records(page: Sequence[Mapping[str, str]], notebook: Sequence[Mapping[str, str]]):

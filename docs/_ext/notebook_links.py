@@ -36,7 +36,7 @@ import tokenize
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sphinx.application import Sphinx
@@ -458,6 +458,26 @@ def targets_from_sphinx(app: Sphinx) -> Targets:
     return targets
 
 
+def read_records(folder: Path) -> list[dict[str, Any]]:
+    """The ``compare_with_book`` records in ``folder/*.jsonl`` (:mod:`rpsbook.report` writes
+    them), file by file in name order, line by line; the docs build and run_notebooks read
+    them."""
+    records = []
+    for path in sorted(folder.glob("*.jsonl")):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            try:
+                record = json.loads(line)
+                records.append(
+                    {k: str(record[k]) for k in ("section", "quantity", "ours", "book")}
+                )
+            except (ValueError, KeyError, TypeError) as err:
+                raise ValueError(
+                    f"{path}:{number}: not a compare_with_book record ({err}); delete the "
+                    "file and rebuild to re-run its gallery script"
+                ) from err
+    return records
+
+
 def recorded_pages(app: Sphinx) -> dict[str, dict]:
     """Gallery script stem -> the build's environment and the values its page recorded."""
     from sg_hooks import results_root
@@ -471,11 +491,10 @@ def recorded_pages(app: Sphinx) -> dict[str, dict]:
     build = environment()
     pages = {}
     for script in sorted(Path(app.srcdir, conf["examples_dirs"]).glob("plot_*.py")):
-        values = []
-        for path in sorted((root / script.stem).glob("*.jsonl")):
-            for line in path.read_text(encoding="utf-8").splitlines():
-                record = json.loads(line)
-                values.append({k: record[k] for k in ("section", "quantity", "ours")})
+        values = [
+            {k: record[k] for k in ("section", "quantity", "ours")}
+            for record in read_records(root / script.stem)
+        ]
         pages[script.stem] = {"environment": build, "values": values}
     return pages
 

@@ -48,6 +48,7 @@ from typing import Any
 from docutils import nodes
 from docutils.statemachine import StringList
 from docutils.transforms import Transform
+from notebook_links import read_records
 from sg_hooks import figure_target, freeze_survivors, results_root
 from sphinx import addnodes
 from sphinx.application import Sphinx
@@ -70,24 +71,6 @@ def _table(header: list[str], rows: list[list[str]], widths: list[int]) -> nodes
     group += nodes.thead("", row(header))
     group += nodes.tbody("", *(row(r) for r in rows))
     return nodes.table("", group, classes=["rpsbook-results"])
-
-
-def read_records(folder: Path) -> list[dict[str, Any]]:
-    """All records in ``folder/*.jsonl``, file by file (sorted by name), line by line."""
-    records = []
-    for path in sorted(folder.glob("*.jsonl")):
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            try:
-                record = json.loads(line)
-                records.append(
-                    {k: str(record[k]) for k in ("section", "quantity", "ours", "book")}
-                )
-            except (ValueError, KeyError, TypeError) as err:
-                raise ValueError(
-                    f"{path}:{number}: not a compare_with_book record ({err}); delete the "
-                    "file and rebuild to re-run its gallery script"
-                ) from err
-    return records
 
 
 class ResultsDirective(SphinxDirective):
