@@ -22,7 +22,8 @@ import nox
 ROOT = Path(__file__).resolve().parent
 SHARED_ENV = ROOT / ".nox" / "shared"
 TORCH_SPEC = os.environ.get("RPSBOOK_TORCH_SPEC", "torch==2.14.1 torchvision==0.29.1").split()
-EXTRAS = "test,docs,site,bench"
+# notebooks: the benchmark runs the pages' notebooks, whose first cell installs what is missing
+EXTRAS = "test,docs,site,bench,notebooks"
 BUILD_DIR = ROOT / "docs" / "_build"
 NOTEBOOKS_VENV = ROOT / ".nox" / "notebooks-venv"
 # What tools/run_notebooks.py needs besides the wheel: a kernel, and a client to drive it.
@@ -38,7 +39,7 @@ def _shared_python(session: nox.Session) -> str:
     python = SHARED_ENV / bindir / ("python.exe" if sys.platform == "win32" else "python")
     stamp = SHARED_ENV / ".rpsbook-installed"
     key = hashlib.sha256(
-        (ROOT / "pyproject.toml").read_bytes() + " ".join(TORCH_SPEC).encode()
+        (ROOT / "pyproject.toml").read_bytes() + " ".join([*TORCH_SPEC, EXTRAS]).encode()
     ).hexdigest()
     if not python.exists():
         session.run(sys.executable, "-m", "venv", str(SHARED_ENV), external=True)
