@@ -77,8 +77,9 @@ SECTIONS = [
     (("plot_03",), "Fancier Model"),
     (("plot_04",), "Dropout"),
     (("plot_05",), "Model Configuration"),
-    (("plot_06",), "Learning Rates"),
-    (("plot_07",), "Adaptive Learning Rate"),
+    (("plot_06_",), "Learning Rates"),
+    # the book's "Adaptive Learning Rate" opens with moving averages and EWMA (page 06b)
+    (("plot_06b", "plot_07"), "Adaptive Learning Rate"),
     (("plot_08",), "Momentum"),
     (("plot_09",), "Learning Rate Schedulers"),
     (("plot_10",), "Mini-Batch Schedulers"),
@@ -307,12 +308,21 @@ def _docs_run(project, scratch, jobs, pattern, env, pages, notebooks, builds):
     return run
 
 
+def section_pages(names: list[str]) -> dict[str, list[str]]:
+    """``{heading: the page names of that section}`` for the sections of ``SECTIONS`` that
+    have a page among ``names``."""
+    found = {}
+    for prefixes, heading in SECTIONS:
+        if mine := [name for name in names if name.startswith(prefixes)]:
+            found[heading] = mine
+    return found
+
+
 def _section_table(pages: list[Path], per_page, book, ratio) -> dict[str, Any]:
     """Per section: its pages, and the ratio of their time to the book's time to it."""
     table = {}
-    for prefixes, heading in SECTIONS:
-        names = [p.name for p in pages if p.name.startswith(prefixes)]
-        if not names or heading not in book:
+    for heading, names in section_pages([p.name for p in pages]).items():
+        if heading not in book:
             continue
         repeats = len(book[heading])
         ours = [sum(per_page[n][r] for n in names) for r in range(repeats)]

@@ -228,17 +228,20 @@ def environment() -> dict[str, Any]:
     ``{"torch": "2.14.1", "torchvision": "0.29.1", "device": "cpu", "threads": 2,
     "cpu_kernels": "AVX512"}``: the versions, the device rpsbook trains on by default
     (``$RPSBOOK_DEVICE``, else cuda > mps > cpu), torch's intra-op thread count and the CPU
-    kernels torch chose (``ATEN_CPU_CAPABILITY`` overrides them).
+    kernels torch chose (``ATEN_CPU_CAPABILITY`` overrides them). torchvision's version is
+    its installed distribution's, read without importing it: a notebook's last cell would
+    otherwise spend ~1 s importing torchvision (and ``torch._dynamo``) on pages that never
+    use it.
     """
+    from importlib import metadata
+
     import torch
 
     from rpsbook._utils import default_device
 
     try:
-        import torchvision
-
-        vision = torchvision.__version__
-    except ImportError:
+        vision = metadata.version("torchvision")
+    except metadata.PackageNotFoundError:
         vision = "not installed"
     return {
         "torch": torch.__version__,

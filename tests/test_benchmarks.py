@@ -327,6 +327,21 @@ def test_chapter_only_times_sections_pages_and_builds(tmp_path: Path) -> None:
     assert "``plot_02_two.py``" in rst
 
 
+def test_every_page_times_one_section_of_the_book() -> None:
+    from benchmarks.chapter import section_pages
+
+    names = sorted(p.name for p in (ROOT / "gallery").glob("plot_*.py"))
+    sections = section_pages(names)
+    assert sections["Learning Rates"] == ["plot_06_learning_rates.py"]
+    # the book's "Adaptive Learning Rate" opens with moving averages and EWMA
+    assert sections["Adaptive Learning Rate"] == [
+        "plot_06b_moving_averages.py",
+        "plot_07_adaptive_learning_rate.py",
+    ]
+    timed = [name for pages in sections.values() for name in pages]
+    assert sorted(timed) == [n for n in names if not n.startswith("plot_20")]  # errata: none
+
+
 def test_chapter_without_the_book_says_how_to_get_it(bench, tmp_path, monkeypatch) -> None:
     import benchmarks.chapter
 

@@ -40,12 +40,14 @@ MUST_NOT_IMPORT = {
 _PROBE = """
 import json, sys
 import {module}
+{then}
 print(json.dumps(sorted(name for name in {heavy!r} if name in sys.modules)))
 """
 
 
-def _imported(module: str) -> list[str]:
-    code = _PROBE.format(module=module, heavy=(*HEAVY, "torch"))
+def _imported(module: str, then: str = "") -> list[str]:
+    """The heavy modules loaded after ``import module`` and the statement ``then``."""
+    code = _PROBE.format(module=module, then=then, heavy=(*HEAVY, "torch"))
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
     )
@@ -65,6 +67,16 @@ def test_the_probe_sees_heavy_imports() -> None:
     loaded = _imported("torchvision.datasets")
     assert {"torch", "torchvision", "torchvision.models", "PIL.Image"} <= set(loaded)
     assert "matplotlib" not in loaded
+
+
+def test_a_notebooks_last_cell_does_not_import_torchvision() -> None:
+    # "Your run vs this page" names torchvision's version: read from its distribution, since
+    # importing it (torch._dynamo included) cost ~1.1 s on pages that never use it.
+    report = "rpsbook.report"
+    cell = f"{report}.compare_with_page({{'environment': {report}.environment(), 'values': []}})"
+    loaded = _imported("rpsbook.report", then=cell)
+    assert "torch" in loaded
+    assert "torchvision" not in loaded
 
 
 def test_every_submodule_is_an_attribute_of_the_package() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 
 import matplotlib.pyplot as plt
@@ -190,6 +191,7 @@ def test_compare_with_book_is_recorded_in_memory_without_env(monkeypatch):
 def test_environment_names_this_process():
     env = environment()
     assert env["torch"] == torch.__version__
+    assert env["torchvision"] == importlib.metadata.version("torchvision")
     assert env["threads"] == torch.get_num_threads()
     assert env["cpu_kernels"] == torch.backends.cpu.get_cpu_capability()
     assert describe_environment(env) == (
