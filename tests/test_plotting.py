@@ -318,11 +318,17 @@ def test_plot_losses_draws_the_values_of_tensor_losses():
 def test_show_standardized_shows_originals_standardized_values_and_wrapped_bytes():
     standardized = NORMALIZER(torch.rand(2, 3, 4, 4, generator=torch.Generator().manual_seed(1)))
     fig = show_standardized(standardized, torch.tensor([2, 0]), CLASSES, normalizer=NORMALIZER)
-    image_axes = [ax for ax in fig.axes if ax.get_images()][:6]
-    assert len(image_axes) == 6  # 3 rows of 2 (the colorbar comes after them)
+    rows = [ax for ax in fig.axes if ax.get_images()]
+    assert len(rows) == 3  # one strip per row (the colorbar comes after them)
     m = standardized.abs().max()
+    gap = 1  # 4 // 14, at least one column
+    strips = [rows[r].get_images()[0].get_array() for r in range(3)]
+    assert all(strip.shape == (4, 2 * 4 + gap, 4) for strip in strips)
+    assert all((strip[:, 4:5, 3] == 0).all() for strip in strips)  # the gap is transparent
     for i in range(2):
-        original, middle, wrapped = (shown(image_axes[r * 2 + i]) for r in range(3))
+        columns = slice(i * (4 + gap), i * (4 + gap) + 4)
+        original, middle, wrapped = (np.asarray(strip[:, columns, :3]) for strip in strips)
+        assert all((strip[:, columns, 3] == 1).all() for strip in strips)
         hwc = standardized[i].permute(1, 2, 0)
         np.testing.assert_allclose(
             original, denormalize(standardized, NORMALIZER)[i].permute(1, 2, 0), atol=1e-6
@@ -334,7 +340,8 @@ def test_show_standardized_shows_originals_standardized_values_and_wrapped_bytes
         bytes_ = (hwc * 255).to(torch.int64).to(torch.uint8)
         np.testing.assert_allclose(wrapped, bytes_.float() / 255, atol=1e-6)
     assert standardized.min() < 0  # so the wrapped row differs from any clipped one
-    assert [ax.get_title() for ax in image_axes[:2]] == ["scissors", "paper"]
+    assert [label.get_text() for label in rows[0].get_xticklabels()] == ["scissors", "paper"]
+    assert rows[0].get_xticks().tolist() == [1.5, 6.5]  # the centres of the two images
     assert fig.axes[-1].get_ylabel() == "standardized value"
     plt.close(fig)
 
