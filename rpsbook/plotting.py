@@ -239,7 +239,9 @@ def show_standardized(
         top = axes[0, 0]
         centers = [i * (width + gap) + (width - 1) / 2 for i in range(n)]
         top.set_xticks(centers, [_class_name(int(label), classes) for label in labels])
-        top.tick_params(axis="x", length=0, top=True, labeltop=True, bottom=False, labelbottom=False)
+        top.tick_params(
+            axis="x", length=0, top=True, labeltop=True, bottom=False, labelbottom=False
+        )
     mappable = plt.cm.ScalarMappable(plt.Normalize(-m, m), cmap="gray")
     fig.colorbar(mappable, ax=axes[1, 0], shrink=0.9, label="standardized value")
     return fig

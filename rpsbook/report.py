@@ -159,7 +159,7 @@ def _append_record(name: str, record: dict[str, object]) -> None:
         file.write(line)  # one write: a reader never sees half a record
 
 
-def book_figure(fig: Figure, number: str | None, alt: str, *, verdict: str = "same") -> Figure:
+def book_figure(fig: Figure, number: str | None, alt: str, *, verdict: str = "same") -> None:
     """Say which of the book's figures ``fig`` reproduces and what it shows.
 
     The figure's label (``fig.set_label``) becomes
@@ -179,10 +179,9 @@ def book_figure(fig: Figure, number: str | None, alt: str, *, verdict: str = "sa
     verdict : str
         ``"same"``, or ``"differs: <why>"`` when the figure departs from the book's.
 
-    Returns
-    -------
-    matplotlib.figure.Figure
-        ``fig``, so the call can wrap the figure's last line.
+    It returns nothing, on purpose: a page calls it as the last line of a cell, and a
+    Figure returned there would be the cell's value, which Jupyter shows a second time
+    (rendered twice) and Sphinx-Gallery prints as ``<Figure size ... with N Axes>``.
 
     Raises
     ------
@@ -205,7 +204,6 @@ def book_figure(fig: Figure, number: str | None, alt: str, *, verdict: str = "sa
     alt = alt.strip()
     fig.set_label(f"Figure {number} in the book: {alt}" if number else f"Not in the book: {alt}")
     _append_record(FIGURES_FILE, {"figure": number, "alt": alt, "verdict": verdict})
-    return fig
 
 
 def book_figure_label(fig: Figure) -> str | None:

@@ -130,7 +130,8 @@ def test_book_figure_labels_and_records(tmp_path, monkeypatch):
     monkeypatch.setenv(RESULTS_DIR_ENV, str(tmp_path))
     fig = plt.figure()
     try:
-        assert book_figure(fig, "6.21", " Loss against the learning rate. ") is fig
+        # nothing returned: as a cell's last value the figure would be shown twice
+        assert book_figure(fig, "6.21", " Loss against the learning rate. ") is None
         assert fig.get_label() == "Figure 6.21 in the book: Loss against the learning rate."
         book_figure(fig, None, "Thread counts.", verdict="differs: not in the book")
         assert fig.get_label() == "Not in the book: Thread counts."

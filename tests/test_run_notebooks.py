@@ -295,3 +295,17 @@ def test_main_refuses_an_rpsbook_from_the_checkout(runner, tmp_path, monkeypatch
     monkeypatch.setattr(runner, "rpsbook_origin", lambda env, cwd: ROOT / "rpsbook" / "x.py")
     with pytest.raises(SystemExit, match="import rpsbook from this checkout"):
         runner.main([str(site), "--results", str(tmp_path / "results")])
+
+
+def test_shown_twice_names_cells_whose_value_is_a_figure(runner):
+    figure = {"image/png": "iVBOR...", "text/plain": "<Figure size 640x480 with 1 Axes>"}
+    notebook = _notebook([("code", "fig = plot()\nbook_figure(fig)"), ("code", "fig = plot()")])
+    notebook["cells"][0]["outputs"] = [
+        {"output_type": "execute_result", "data": figure, "metadata": {}, "execution_count": 1},
+        {"output_type": "display_data", "data": figure, "metadata": {}},
+    ]
+    notebook["cells"][1]["outputs"] = [{"output_type": "display_data", "data": figure}]
+    assert runner.shown_twice(notebook) == [
+        "cell 0 ends with an expression whose value is a figure ('book_figure(fig)'): Jupyter "
+        "shows it twice"
+    ]

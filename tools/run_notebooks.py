@@ -344,6 +344,7 @@ def run_notebook(
             outcome.warnings.append(text.strip())
             if "TqdmWarning" in text:
                 outcome.errors.append(f"tqdm cannot draw its widgets: {text.strip()}")
+    outcome.errors += shown_twice(notebook)
     outcome.records = read_records(results) if results.is_dir() else []
     if notebook.cells:
         last = notebook.cells[-1]
@@ -352,6 +353,23 @@ def run_notebook(
         )
         outcome.last_cell = (COMPARISON_CELL in last.get("metadata", {}), printed)
     return outcome
+
+
+def shown_twice(notebook) -> list[str]:
+    """Cells whose value is an image: Jupyter shows it, then the inline backend shows the
+    same figure again (each rendered once more, and the page prints ``<Figure ...>``)."""
+    problems = []
+    for number, cell in enumerate(notebook["cells"]):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "execute_result" and "image/png" in output.get(
+                "data", {}
+            ):
+                first = cell.get("source", "").strip().splitlines()[-1:]
+                problems.append(
+                    f"cell {number} ends with an expression whose value is a figure "
+                    f"({first[0] if first else ''!r}): Jupyter shows it twice"
+                )
+    return problems
 
 
 def _cell_seconds(cell) -> float | None:
