@@ -834,6 +834,31 @@ print(rps.normalizer.mean == rps.mean, "torchvision" in sys.modules)
 """
 
 
+def test_a_decode_cache_hit_needs_no_torchvision(tree, tmp_path):
+    # Decoding needs torchvision; reading the cache must not import it (with it
+    # torch._dynamo: ~1.1 s for every page that loads a folder of PNGs).
+    import subprocess
+    import sys
+
+    cache = tmp_path / "cache"
+    load_split(tree, "train", cache_dir=cache)
+    load_split(tree, "val", cache_dir=cache)
+    probe = (
+        "import sys, warnings\n"
+        "warnings.simplefilter('error')\n"  # a cache that did not check out warns
+        "from rpsbook.data import load_rps\n"
+        f"rps = load_rps({str(tree)!r}, cache_dir={str(cache)!r})\n"
+        "print(len(rps.train_dataset), len(rps.val_dataset), 'torchvision' in sys.modules)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    train, val = (len(load_split(tree, split, cache_dir=False)) for split in ("train", "val"))
+    assert done.stdout.split() == [str(train), str(val), "False"]
+
+
 def test_load_rps_needs_no_torchvision_and_image_folders_pickle(tree):
     import pickle
     import subprocess

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from importlib import metadata
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
@@ -33,23 +34,30 @@ CACHE_DIR_ENV = "RPSBOOK_CACHE_DIR"
 _CACHE_FORMAT = 2
 
 
+def _installed_version(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
 def _cache_key(split_dir: Path, samples: list[tuple[str, int]]) -> str:
-    """Changes whenever a file's bytes, the resizing code or the decoder changes.
+    """Changes whenever a file's bytes, the decoding code or the decoder's versions change.
 
     Hashing the files' content (not their size and modification time) means a file replaced
     by another of the same size and time, or a copy with reset times, is never confused with
-    the one that was decoded; reading the PNGs costs a small fraction of decoding them.
+    the one that was decoded; reading the PNGs costs a small fraction of decoding them. The
+    decoding code is the source of :mod:`rpsbook.data.decoding` and the versions are the
+    installed distributions': a cache hit must not import torchvision (with it
+    ``torch._dynamo``, ~1.1 s), which only decoding needs.
     """
-    import PIL
-    import torchvision
-
     digest = hashlib.sha256()
     header = (
         _CACHE_FORMAT,
         IMAGE_SIZE,
-        repr(decoding._base_transforms()),
-        torchvision.__version__,
-        PIL.__version__,
+        hashlib.sha256(Path(decoding.__file__).read_bytes()).hexdigest(),
+        _installed_version("torchvision"),
+        _installed_version("pillow"),
     )
     digest.update(repr(header).encode())
     for path, label in samples:
@@ -147,7 +155,7 @@ def load_split(
 
     The tensor is cached in ``cache_dir`` (default ``$RPSBOOK_CACHE_DIR`` or
     ``<user cache>/decoded``) under a key built from each file's path, label and content
-    (SHA-256) and from the transforms and torchvision/Pillow versions, so a changed file or
+    (SHA-256) and from the decoding code and the installed torchvision/Pillow versions, so a changed file or
     decoder invalidates it. A damaged cache file is detected (checksum, shape, labels) and
     rebuilt; a cache folder that cannot be written costs a :class:`DataCacheWarning`, not the
     load. ``cache_dir=False`` disables the disk cache. Decoding runs in a thread pool.
