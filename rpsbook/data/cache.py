@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-from importlib import metadata
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
@@ -155,8 +155,8 @@ def load_split(
 
     The tensor is cached in ``cache_dir`` (default ``$RPSBOOK_CACHE_DIR`` or
     ``<user cache>/decoded``) under a key built from each file's path, label and content
-    (SHA-256) and from the decoding code and the installed torchvision/Pillow versions, so a changed file or
-    decoder invalidates it. A damaged cache file is detected (checksum, shape, labels) and
+    (SHA-256) and from the decoding code and the installed torchvision/Pillow versions, so a
+    changed file or decoder invalidates it. A damaged cache file is detected (checksum, shape, labels) and
     rebuilt; a cache folder that cannot be written costs a :class:`DataCacheWarning`, not the
     load. ``cache_dir=False`` disables the disk cache. Decoding runs in a thread pool.
     """
