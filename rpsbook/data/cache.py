@@ -158,7 +158,8 @@ def load_split(
     (SHA-256) and from the decoding code and the installed torchvision/Pillow versions, so a
     changed file or decoder invalidates it. A damaged cache file is detected (checksum, shape,
     labels) and rebuilt; a cache folder that cannot be written costs a
-    :class:`DataCacheWarning`, not the load. ``cache_dir=False`` disables the disk cache. Decoding runs in a thread pool.
+    :class:`DataCacheWarning`, not the load. ``cache_dir=False`` disables the disk cache.
+    Decoding runs in a thread pool.
     """
     split_dir = _split_dir(root, split)
     samples = _scan(split_dir)
