@@ -9,6 +9,7 @@ import random
 import secrets
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
+from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
@@ -16,6 +17,15 @@ import numpy as np
 import torch
 
 _DEVICE_TYPES = ("cuda", "mps", "cpu")
+
+
+def installed_version(distribution: str) -> str:
+    """The installed distribution's version (``"0.29.1"``), or ``"not installed"``; read from
+    its metadata, so asking costs no import (torchvision's costs ~1 s)."""
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def progress_enabled(progress: bool | None = None) -> bool:

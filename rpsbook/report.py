@@ -231,19 +231,13 @@ def environment() -> dict[str, Any]:
     otherwise spend ~1 s importing torchvision (and ``torch._dynamo``) on pages that never
     use it.
     """
-    from importlib import metadata
-
     import torch
 
-    from rpsbook._utils import default_device
+    from rpsbook._utils import default_device, installed_version
 
-    try:
-        vision = metadata.version("torchvision")
-    except metadata.PackageNotFoundError:
-        vision = "not installed"
     return {
         "torch": torch.__version__,
-        "torchvision": vision,
+        "torchvision": installed_version("torchvision"),
         "device": str(default_device()),
         "threads": torch.get_num_threads(),
         "cpu_kernels": torch.backends.cpu.get_cpu_capability(),

@@ -364,10 +364,10 @@ def shown_twice(notebook) -> list[str]:
             if output.get("output_type") == "execute_result" and "image/png" in output.get(
                 "data", {}
             ):
-                first = cell.get("source", "").strip().splitlines()[-1:]
+                last_line = (cell.get("source", "").strip().splitlines() or [""])[-1]
                 problems.append(
                     f"cell {number} ends with an expression whose value is a figure "
-                    f"({first[0] if first else ''!r}): Jupyter shows it twice"
+                    f"({last_line!r}): Jupyter shows it twice"
                 )
     return problems
 

@@ -42,7 +42,6 @@ import hashlib
 import json
 import os
 import platform
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -122,19 +121,12 @@ def _stable(value: Any) -> Any:
     return repr(value)
 
 
-def _version(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def environment_key(gallery_conf: dict[str, Any]) -> dict[str, Any]:
     """Everything but the script's own source that a gallery page's output depends on."""
     import torch
 
     import rpsbook
-    from rpsbook._utils import default_device
+    from rpsbook._utils import default_device, installed_version
 
     device = default_device()
     device_name = str(device)
@@ -144,7 +136,10 @@ def environment_key(gallery_conf: dict[str, Any]) -> dict[str, Any]:
     hooks["sg_hooks.py"] = file_digest(_HOOKS_FILE)
     return {
         "rpsbook": tree_digest(Path(rpsbook.__file__).resolve().parent),
-        "versions": {"python": platform.python_version(), **{n: _version(n) for n in VERSIONED}},
+        "versions": {
+            "python": platform.python_version(),
+            **{n: installed_version(n) for n in VERSIONED},
+        },
         "data": data_digest(),
         "device": device_name,
         "threads": torch.get_num_threads(),

@@ -13,7 +13,6 @@ import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,7 +20,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .._utils import progress_enabled
+from .._utils import installed_version, progress_enabled
 from . import decoding
 from .datasets import ImageTensorDataset
 from .errors import DataCacheWarning
@@ -32,13 +31,6 @@ from .layout import CLASSES, IMAGE_SIZE, SPLITS, _scan, _split_dir
 CACHE_DIR_ENV = "RPSBOOK_CACHE_DIR"
 # Bump when the decoded tensors would change for the same files (decoding, resizing, layout).
 _CACHE_FORMAT = 2
-
-
-def _installed_version(distribution: str) -> str:
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return "not installed"
 
 
 def _cache_key(split_dir: Path, samples: list[tuple[str, int]]) -> str:
@@ -56,8 +48,8 @@ def _cache_key(split_dir: Path, samples: list[tuple[str, int]]) -> str:
         _CACHE_FORMAT,
         IMAGE_SIZE,
         hashlib.sha256(Path(decoding.__file__).read_bytes()).hexdigest(),
-        _installed_version("torchvision"),
-        _installed_version("pillow"),
+        installed_version("torchvision"),
+        installed_version("pillow"),
     )
     digest.update(repr(header).encode())
     for path, label in samples:
