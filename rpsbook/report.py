@@ -49,6 +49,7 @@ __all__ = [
     "VARIATION_URL",
     "book_figure",
     "book_figure_label",
+    "checked_against_book",
     "compare_with_book",
     "compare_with_page",
     "describe_environment",
@@ -145,6 +146,39 @@ def compare_with_book(
     _RECORDED.append(dict(record))
     _append_record(f"{slug}.jsonl", record)
     return format_comparison(quantity, ours_text, book)
+
+
+def checked_against_book(
+    section: str, rows: Sequence[tuple[str, object, str]], *, digits: int = 4
+) -> None:
+    """Print a page's "Checked against the book" block and record every row.
+
+    A gallery page calls it once, at its end, inside a Sphinx-Gallery ignore block: the
+    page shows the printed table, and the downloaded notebook's last cell runs the same
+    call before it sets the reader's values next to the page's
+    (``docs/_ext/notebook_links.py``).
+
+    Parameters
+    ----------
+    section : str
+        The chapter section, as for :func:`compare_with_book`.
+    rows : sequence of ``(quantity, ours, book)``
+        What was measured, rpsbook's value and the book's (or its notebook's) text.
+    digits : int
+        Significant digits for floats.
+
+    Raises
+    ------
+    ValueError
+        When ``rows`` is empty or a row is not a ``(quantity, ours, book)`` triple.
+    """
+    if not rows:
+        raise ValueError("rows is empty; pass one (quantity, ours, book) triple per value")
+    for row in rows:
+        if not (isinstance(row, tuple) and len(row) == 3):
+            raise ValueError(f"row {row!r} is not a (quantity, ours, book) triple")
+    for quantity, ours, book in rows:
+        print(compare_with_book(quantity, ours, book, section=section, digits=digits))
 
 
 def _append_record(name: str, record: dict[str, object]) -> None:

@@ -326,3 +326,47 @@ def test_first_cell_of_an_earlier_build_is_replaced(links):
     notebook["cells"][1]["source"] = "import torch"
     cells = json.loads(links.convert_notebook(json.dumps(notebook), targets))["cells"]
     assert "".join(cells[1]["source"]) == "import torch"
+
+
+CHECKED_SCRIPT = """\
+x = 1
+# sphinx_gallery_start_ignore
+book_figure(fig, "6.1", "alt")
+# sphinx_gallery_end_ignore
+
+# %%
+# Checked against the book
+# ------------------------
+
+# sphinx_gallery_start_ignore
+checked_against_book(
+    SECTION,
+    [("x", x, "1")],
+)
+# sphinx_gallery_end_ignore
+"""
+
+
+def test_the_hidden_checked_block_travels_into_the_last_cell(links):
+    checks = links.checked_block(CHECKED_SCRIPT)
+    assert checks == 'checked_against_book(\n    SECTION,\n    [("x", x, "1")],\n)\n'
+    assert links.checked_block("x = 1\n") is None
+    page = {"environment": {"torch": "2.14.1"}, "values": [], "checks": checks}
+    source = links.comparison_cell_source(page)
+    ast.parse(source)
+    assert source.index(checks) < source.index("compare_with_page(PAGE)")
+
+
+def test_empty_code_cells_are_dropped_from_notebooks(links):
+    notebook = {
+        "cells": [
+            {"cell_type": "markdown", "metadata": {}, "source": "# Checked"},
+            {"cell_type": "code", "metadata": {}, "source": ["\n"], "outputs": []},
+            {"cell_type": "code", "metadata": {}, "source": "print(1)", "outputs": []},
+        ],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    out = json.loads(links.convert_notebook(json.dumps(notebook), links.Targets()))
+    assert [c["source"] for c in out["cells"]] == ["# Checked", "print(1)"]

@@ -262,3 +262,16 @@ def test_compare_with_page_shows_differences_and_points_to_the_table():
 def test_compare_with_page_without_values():
     text = compare_with_page({"environment": _PAGE_ENV, "values": []}, yours=[])
     assert text.splitlines()[-1] == "This page records no values to compare."
+
+
+def test_checked_against_book_prints_and_records_every_row(capsys):
+    from rpsbook.report import checked_against_book
+
+    before = len(recorded())
+    checked_against_book("Dropout", [("sum (eval)", 6.6, "6.6"), ("kept", "5/11", "6/11")])
+    assert capsys.readouterr().out == "sum (eval): 6.6 | book: 6.6\nkept: 5/11 | book: 6/11\n"
+    assert [r["quantity"] for r in recorded()[before:]] == ["sum (eval)", "kept"]
+    with pytest.raises(ValueError, match="rows is empty"):
+        checked_against_book("Dropout", [])
+    with pytest.raises(ValueError, match="triple"):
+        checked_against_book("Dropout", [("sum", 6.6)])

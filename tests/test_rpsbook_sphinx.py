@@ -182,3 +182,18 @@ def test_image_targets_get_an_html_anchor(ext):
     assert isinstance(raw, nodes.raw) and raw["format"] == "html"
     assert raw.astext() == '<span id="plot-05-model-training-figure-6-10"></span>'
     assert section[1] is first and section[2] is second
+
+
+def test_an_all_hidden_cell_leaves_no_empty_code_block(ext):
+    """A cell whose code is all in ignore blocks: its output stays, its empty block goes."""
+    rst = (
+        "Some prose.\n\n"
+        ".. code-block:: Python\n   :dedent: 1\n\n\n"
+        ".. rst-class:: sphx-glr-script-out\n\n .. code-block:: none\n\n    42\n\n"
+        ".. code-block:: Python\n   :dedent: 1\n\n    print(42)\n\n"
+        "More prose.\n"
+    )
+    out = ext.drop_empty_code_blocks(rst)
+    assert out == rst.replace(".. code-block:: Python\n   :dedent: 1\n\n\n", "", 1)
+    assert "    print(42)" in out
+    assert "sphx-glr-script-out" in out

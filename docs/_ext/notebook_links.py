@@ -32,6 +32,7 @@ import json
 import os
 import re
 import tempfile
+import textwrap
 import tokenize
 import zipfile
 from dataclasses import dataclass, field
@@ -282,12 +283,19 @@ def _convert_comment_run(
 def convert_notebook(text: str, targets: Targets, current_doc: str | None = None) -> str:
     """A notebook (JSON text) with its Markdown cells converted.
 
-    Code cells are untouched but the first, which becomes ``targets.first_cell`` when it is
+    Empty code cells (all their code hidden) are dropped. Code cells are untouched but the
+    first, which becomes ``targets.first_cell`` when it is
     an rpsbook first cell: a page the execution cache did not re-run keeps the notebook of
     an earlier build, whose cell may pin an earlier wheel.
     """
     notebook = json.loads(text)
-    code = [cell for cell in notebook.get("cells", []) if cell.get("cell_type") == "code"]
+    # a code cell whose code was all in ignore blocks arrives empty
+    notebook["cells"] = [
+        cell
+        for cell in notebook.get("cells", [])
+        if cell.get("cell_type") != "code" or "".join(cell.get("source", "")).strip()
+    ]
+    code = [cell for cell in notebook["cells"] if cell.get("cell_type") == "code"]
     if targets.first_cell is not None and code:
         source = code[0]["source"]
         joined = "".join(source) if isinstance(source, list) else source
@@ -311,14 +319,39 @@ def convert_notebook(text: str, targets: Targets, current_doc: str | None = None
 COMPARISON_CELL = "rpsbook_your_run_vs_this_page"
 
 
+#: The hidden code of a page's "Checked against the book" block (see :func:`checked_block`).
+_IGNORE_BLOCK_RE = re.compile(
+    r"^[ \t]*# sphinx_gallery_start_ignore[^\n]*\n(?P<code>.*?)^[ \t]*# sphinx_gallery_end_ignore",
+    re.MULTILINE | re.DOTALL,
+)
+
+
+def checked_block(script: str) -> str | None:
+    """The code of the ignore block that calls ``checked_against_book`` in a gallery script.
+
+    Sphinx-Gallery removes ignore blocks from the downloads, so the notebook's last cell
+    carries this code: the reader's run records its own values before they are compared.
+    """
+    for match in _IGNORE_BLOCK_RE.finditer(script):
+        if "checked_against_book(" in match["code"]:
+            return textwrap.dedent(match["code"]).strip() + "\n"
+    return None
+
+
 def comparison_cell_source(page: dict) -> str:
-    """The code of a notebook's last cell, with ``page`` embedded as a Python literal."""
+    """The code of a notebook's last cell, with ``page`` embedded as a Python literal.
+
+    ``page["checks"]`` (optional) is the page's "Checked against the book" code, run first.
+    """
     # one value a line; JSON's strings and numbers are Python literals too
     values = "".join(f"        {json.dumps(v, ensure_ascii=False)},\n" for v in page["values"])
+    checks = page.get("checks")
+    first = f"# First, this run next to the book (the page's last table):\n{checks}\n"
     return (
         "# Your run vs this page: the numbers this notebook printed next to the ones the\n"
         "# page shows, with the torch version, threads and device of both runs.\n"
-        "from rpsbook.report import compare_with_page\n"
+        + (first if checks else "")
+        + "from rpsbook.report import compare_with_page\n"
         "\n"
         "PAGE = {\n"
         f'    "environment": {json.dumps(page["environment"], ensure_ascii=False)},\n'
@@ -495,7 +528,11 @@ def recorded_pages(app: Sphinx) -> dict[str, dict]:
             {k: record[k] for k in ("section", "quantity", "ours")}
             for record in read_records(root / script.stem)
         ]
-        pages[script.stem] = {"environment": build, "values": values}
+        pages[script.stem] = {
+            "environment": build,
+            "values": values,
+            "checks": checked_block(script.read_text(encoding="utf-8")),
+        }
     return pages
 
 

@@ -167,9 +167,25 @@ def strip_cdn_assets(text: str) -> str:
     return _CDN_BLOCK.sub(lambda m: "" if "://" in m.group(0) else m.group(0), text)
 
 
+# A gallery cell whose code is all in ignore blocks: Sphinx-Gallery still writes its
+# code-block directive, empty, which docutils rejects.
+_EMPTY_CODE_BLOCK_RE = re.compile(
+    r"^\.\. code-block:: [Pp]ython\n(?:   :[\w-]+:[^\n]*\n)*\s*\n(?=\S)", re.MULTILINE
+)
+
+
+def drop_empty_code_blocks(rst: str) -> str:
+    """``rst`` without the code-block directives that have no code (hidden cells)."""
+    return _EMPTY_CODE_BLOCK_RE.sub("", rst)
+
+
 def _source_read(app: Sphinx, docname: str, source: list[str]) -> None:
     if docname.rsplit("/", 1)[-1] == "sg_execution_times":
         source[0] = strip_cdn_assets(source[0])
+    else:
+        dirs = app.config.sphinx_gallery_conf["gallery_dirs"]
+        if docname.split("/", 1)[0] in ([dirs] if isinstance(dirs, str) else dirs):
+            source[0] = drop_empty_code_blocks(source[0])
 
 
 class ExecutionTimesDirective(SphinxDirective):
