@@ -186,7 +186,12 @@ def test_a_gallery_page_runs_with_rpsbook_device_cuda(real_data_dir: Path) -> No
     env = {**os.environ, "RPSBOOK_DEVICE": "cuda", "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT)}
     env["RPSBOOK_DATA_DIR"] = str(real_data_dir)
     done = subprocess.run(
-        [sys.executable, "plot_05_model_training.py"],
+        [
+            sys.executable,
+            "-c",
+            "import runpy; page = runpy.run_path('plot_05_model_training.py'); "
+            "print('trained on:', page['sbs_cnn2'].device)",
+        ],
         cwd=ROOT / "gallery",
         env=env,
         capture_output=True,
