@@ -189,28 +189,3 @@ def test_book_text_signature_rejects_n_feature_and_rpsbook_accepts_it():
         BookTextCNN2(n_feature=5, p=0.3)
     counts = [sum(q.numel() for q in m.parameters()) for m in (CNN2(n_feature=5), CNN2(5))]
     assert counts == [6823, 6823]
-
-
-@pytest.mark.slow
-@pytest.mark.realdata
-@pytest.mark.usefixtures("two_threads")
-def test_adam_at_0_005_fits_better_and_generalizes_worse(real_data_dir):
-    """Learning rates page: 0.005 ends with a lower training loss than 3e-4 but a higher
-    validation loss (the counts of correct images move either way with the setting)."""
-    from rpsbook.data import load_rps
-    from rpsbook.models import CNN2
-    from rpsbook.trainer import StepByStep
-
-    rps = load_rps(real_data_dir)
-    runs = {}
-    for lr in (3e-4, 0.005):
-        torch.manual_seed(13)
-        model = CNN2(n_filters=5, p=0.3)
-        sbs = StepByStep(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=lr))
-        sbs.set_loaders(rps.train_loader, rps.val_loader)
-        sbs.train(10)
-        hits = StepByStep.loader_apply(rps.val_loader, sbs.correct).sum(dim=0)[0].item()
-        runs[lr] = (sbs.losses[-1], sbs.val_losses[-1], hits)
-    assert runs[3e-4][2] == 330
-    assert runs[0.005][0] < runs[3e-4][0] / 2
-    assert runs[0.005][1] > runs[3e-4][1]
