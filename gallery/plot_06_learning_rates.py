@@ -262,8 +262,8 @@ book_figure(
 # of the 3e-4 run's. The validation loss does not follow (the table), so the distance
 # between the two losses grows: the model "might be overfitting". The validation counts
 # are a coarse measure here: at 0.005 the count moves by a dozen images or more with the
-# CPU and the thread count (:ref:`numbers-variation`); at 3e-4 it is 330 on every setting
-# measured.
+# CPU kernels and the thread count (:ref:`numbers-variation`); at 3e-4 it is 330 on every
+# setting measured.
 #
 # The range test is no magic. There may be no "U" at all (the optimizer's learning rate is
 # already too high, or ``end_lr`` too low), and the middle of the descending part is not
@@ -300,7 +300,7 @@ progress_bar.__exit__(None, None, None)
 # sphinx_gallery_end_ignore
 fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
 ax, finder_suggestion = finder.plot(ax=ax, log_lr=True)
-ax.set_title("torch-lr-finder, seed 11")
+ax.set_title(f"torch-lr-finder, seed 11: steepest gradient at {finder_suggestion:.2e}")
 finder.reset()
 # sphinx_gallery_start_ignore
 book_figure(
