@@ -293,9 +293,13 @@ def test_first_cell_of_an_earlier_build_says_the_site_moved_on(
     distribution, kernel_without_build, tmp_path, monkeypatch
 ):
     built = kernel_without_build
-    (tmp_path / "dist").mkdir()  # the site now holds another build's wheel
-    (tmp_path / "dist" / "rpsbook-0.1.0+b000000000000-py3-none-any.whl").write_bytes(b"x")
+    (tmp_path / "dist").mkdir()
     env = {"RPSBOOK_SITE_URL": tmp_path.as_uri()}
+    with pytest.raises(RuntimeError, match="is not a copy of the site: it has no dist/SHA256SUMS"):
+        _run_cell(_cell(distribution, built), env, monkeypatch)
+    # the site now holds another build's wheel
+    (tmp_path / "dist" / "rpsbook-0.1.0+b000000000000-py3-none-any.whl").write_bytes(b"x")
+    (tmp_path / "dist" / "SHA256SUMS").write_text("00  rpsbook-0.1.0+b000000000000...")
     with pytest.raises(
         RuntimeError, match="comes from an earlier build of the site, which has moved on"
     ) as info:

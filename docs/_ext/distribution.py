@@ -240,21 +240,17 @@ def _rpsbook_setup():
             "compares your numbers with the page's."
         ) from None
 
-    def wheel_problem(url):  # why the wheel cannot be read from the site, or None
-        moved_on = (
-            "the site no longer has it: this notebook comes from an earlier build of the "
-            "site, which has moved on"
-        )
+    def found_at(url):  # whether the site has this file; OSError when it cannot tell
         parts = urllib.parse.urlsplit(url)
         if parts.scheme == "file":
-            return None if os.path.isfile(urllib.request.url2pathname(parts.path)) else moved_on
+            return os.path.isfile(urllib.request.url2pathname(parts.path))
         try:
             with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=20):
-                return None
+                return True
         except urllib.error.HTTPError as error:
-            return moved_on if error.code in (404, 410) else f"the site answered {error}"
-        except (urllib.error.URLError, OSError) as error:
-            return f"the site cannot be reached ({getattr(error, 'reason', error)})"
+            if error.code in (404, 410):
+                return False
+            raise OSError(f"it answered {error}") from None
 
     def pip(requirements):
         command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-input"]
@@ -279,9 +275,17 @@ def _rpsbook_setup():
         has = f"rpsbook {found}" if found else "no rpsbook"
         has += f", lacks {', '.join(missing)}" if missing else ""
         print(f"Installing rpsbook {RPSBOOK_VERSION} from {site} (this kernel has {has}).")
-        problem = wheel_problem(url.partition("#")[0])
-        if problem:
-            fail(url, problem)
+        try:
+            if not found_at(url.partition("#")[0]):
+                if found_at(site + "dist/SHA256SUMS"):
+                    fail(
+                        url,
+                        "the site no longer has it: this notebook comes from an earlier "
+                        "build of the site, which has moved on",
+                    )
+                fail(url, f"{site} is not a copy of the site: it has no dist/SHA256SUMS")
+        except OSError as error:
+            fail(url, f"the site cannot be reached ({getattr(error, 'reason', error)})")
         done = pip([f"rpsbook @ {url}", *RPSBOOK_NEEDS.values()])
         if done.returncode != 0:
             output = (done.stdout + done.stderr).strip().splitlines()
@@ -296,10 +300,16 @@ def _rpsbook_setup():
     if rpsbook.__version__ != RPSBOOK_VERSION:
         where = f"rpsbook {rpsbook.__version__} from {os.path.dirname(rpsbook.__file__)}"
         if loaded:
-            fail(site, f"this kernel had already imported {where}: restart the kernel "
-                 "(Colab: Runtime > Restart session) and run this cell again")
-        fail(site, f"this kernel imports {where}, which hides the installed build: "
-             "run the notebook from another folder, without that one on sys.path")
+            fail(
+                site,
+                f"this kernel had already imported {where}: restart the kernel (Colab: "
+                "Runtime > Restart session) and run this cell again",
+            )
+        fail(
+            site,
+            f"this kernel imports {where}, which hides the installed build: run the "
+            "notebook from another folder, without that one on sys.path",
+        )
 
 
 _rpsbook_setup()
