@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.machinery
 import importlib.metadata
 import importlib.util
@@ -89,6 +90,27 @@ def test_failed_build_names_the_fix_and_keeps_the_previous_files(distribution, b
         distribution.build_distributions(tmp_path / "not-a-project", tmp_path)
     assert keep.read_bytes() == b"previous"
     assert [p.name for p in tmp_path.iterdir()] == [keep.name]  # no temporary folder left
+
+
+def test_conf_imports_what_the_extension_defines(distribution):
+    # docs/conf.py imports the extension's functions before Sphinx runs: a missing one
+    # stops every docs build
+    tree = ast.parse((ROOT / "docs" / "conf.py").read_text())
+    (names,) = [
+        [alias.name for alias in node.names]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "distribution"
+    ]
+    assert "first_cell" in names
+    assert [name for name in names if not callable(getattr(distribution, name, None))] == []
+
+
+def test_wheel_url_is_the_first_cells_address(distribution, built):
+    url = distribution.wheel_url(SITE, built)
+    assert url == f"{SITE}dist/{built.wheel.name}#sha256={built.wheel_sha256}"
+    assert f"RPSBOOK_WHEEL = {url.removeprefix(SITE)!r}" in distribution.first_cell(
+        built, SITE, "a/b", {}
+    )
 
 
 def test_version_is_single_sourced():

@@ -171,6 +171,11 @@ def notebook_requirements(pyproject: Path) -> dict[str, str]:
     }
 
 
+def wheel_url(site_url: str, dist: Distribution) -> str:
+    """The wheel's address on the site, with its hash as pip checks it."""
+    return f"{site_url}{DIST_DIR}/{dist.wheel.name}#sha256={dist.wheel_sha256}"
+
+
 #: How the first cell reads ``$RPSBOOK_SITE_URL``, and how the build checks the address it
 #: writes: one function, as the text the notebooks carry. Only RFC 3986's characters, less
 #: ``?`` and ``#``: no quote, space, backtick or brace ever reaches pip, and ``$()`` can only
