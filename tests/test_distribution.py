@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import importlib.machinery
 import importlib.metadata
 import importlib.util
@@ -177,8 +178,6 @@ def _run_cell(
 
     from IPython.core.interactiveshell import InteractiveShell
 
-    import rpsbook
-
     monkeypatch.delenv("RPSBOOK_SITE_URL", raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -189,7 +188,7 @@ def _run_cell(
         calls.append(command)
         status, _, output = next(results).partition(":")
         if status == "0" and installs is not None and "rpsbook @" in " ".join(command):
-            monkeypatch.setattr(rpsbook, "__version__", installs)
+            monkeypatch.setattr(importlib.import_module("rpsbook"), "__version__", installs)
         return subprocess.CompletedProcess(command, int(status), "", output)
 
     monkeypatch.setattr(subprocess, "run", pip)
@@ -277,17 +276,26 @@ def test_first_cell_does_nothing_when_the_kernel_has_this_build(distribution, bu
     assert (printed, calls) == ("", [])
 
 
+@pytest.mark.parametrize("imported", [True, False])
 def test_first_cell_refuses_another_build_that_stays_imported(
-    distribution, kernel_without_build, site, monkeypatch
+    distribution, kernel_without_build, site, monkeypatch, imported
 ):
-    # pip "succeeds" but the kernel had imported the checkout's rpsbook already
+    # pip "succeeds", but the kernel imports the checkout's rpsbook: it had imported it
+    # before the cell (restart), or the checkout comes first on sys.path (it hides the wheel)
+    import rpsbook
+
+    if not imported:
+        monkeypatch.delitem(sys.modules, "rpsbook")
     built = kernel_without_build
     with pytest.raises(RuntimeError) as info:
         _run_cell(_cell(distribution, built), {"RPSBOOK_SITE_URL": site}, monkeypatch)
     message = str(info.value)
     assert message.startswith(f"this notebook needs rpsbook {built.version}, the build its page")
-    assert "this kernel had already imported rpsbook 0.1.0 from " in message
-    assert "restart the kernel" in message
+    where = f"rpsbook {rpsbook.__version__} from {Path(rpsbook.__file__).parent}"
+    if imported:
+        assert f"this kernel had already imported {where}: restart the kernel" in message
+    else:
+        assert f"this kernel imports {where}, which hides the installed build" in message
 
 
 def test_first_cell_unreachable_site_says_what_to_do(
@@ -307,7 +315,10 @@ def test_first_cell_unreachable_site_says_what_to_do(
         "plot_05_model_training.ipynb"
     )
     assert f"- open this page's current notebook: {notebook} (in Colab: {colab})" in message
-    assert "- install rpsbook from a clone of https://github.com/someone/rps" in message
+    assert (
+        "- install rpsbook from a clone of https://github.com/someone/rps (pip install "
+        "'<the clone>[notebooks]'), set RPSBOOK_KEEP_INSTALLED=1 and run this cell again"
+    ) in message
     assert info.value.__suppress_context__  # one error, not a chain
 
 
@@ -435,6 +446,23 @@ def test_first_cell_with_this_build_and_a_module_missing(
     else:
         assert len(calls) == 1 and calls[0][-2].startswith("rpsbook @ ")
         assert f"lacks {missing}" in printed
+
+
+def test_first_cell_keeps_the_readers_own_rpsbook_when_asked(
+    distribution, kernel_without_build, monkeypatch
+):
+    # a reader (or the benchmark) running the pages on a clone: no install, one line
+    built = kernel_without_build
+    env = {"RPSBOOK_KEEP_INSTALLED": "1", "RPSBOOK_SITE_URL": "http://127.0.0.1:9/"}
+    printed, calls = _run_cell(_cell(distribution, built), env, monkeypatch)
+    assert calls == []
+    assert printed == (
+        "Keeping rpsbook 0.1.0 (RPSBOOK_KEEP_INSTALLED=1); this page ran "
+        f"{built.version}, so its numbers may differ.\n"
+    )
+    monkeypatch.setitem(sys.modules, "rpsbook", None)  # a kernel that cannot import it
+    with pytest.raises(RuntimeError, match="RPSBOOK_KEEP_INSTALLED=1, and it cannot import"):
+        _run_cell(_cell(distribution, built), env, monkeypatch)
 
 
 def test_first_cell_checks_every_module_of_the_notebooks_extra(distribution):

@@ -241,8 +241,8 @@ def _rpsbook_setup():
             f"- open this page's current notebook: {site}{RPSBOOK_NOTEBOOK} (in Colab: "
             f"{RPSBOOK_COLAB});\\n"
             f"- install rpsbook from a clone of {RPSBOOK_REPOSITORY} (pip install "
-            "'<the clone>[notebooks]') and run the cells below this one: the last cell "
-            "compares your numbers with the page's."
+            "'<the clone>[notebooks]'), set RPSBOOK_KEEP_INSTALLED=1 and run this cell "
+            "again: the last cell compares your numbers with the page's."
         ) from None
 
     def found_at(url):  # whether the site has this file; OSError when it cannot tell
@@ -263,6 +263,17 @@ def _rpsbook_setup():
         command += ["--retries", "1", "--timeout", "30", *requirements]
         return subprocess.run(command, capture_output=True, text=True, check=False)
 
+    if os.environ.get("RPSBOOK_KEEP_INSTALLED") == "1":  # the reader's own rpsbook, by choice
+        try:
+            import rpsbook
+        except ImportError as error:
+            fail("this kernel", f"RPSBOOK_KEEP_INSTALLED=1, and it cannot import rpsbook: {error}")
+        if rpsbook.__version__ != RPSBOOK_VERSION:
+            print(
+                f"Keeping rpsbook {rpsbook.__version__} (RPSBOOK_KEEP_INSTALLED=1); this page "
+                f"ran {RPSBOOK_VERSION}, so its numbers may differ."
+            )
+        return
     try:
         found = importlib.metadata.version("rpsbook")
     except importlib.metadata.PackageNotFoundError:
@@ -347,7 +358,8 @@ def first_cell(
         f"# This page was executed with rpsbook {dist.version}. This cell checks that the\n"
         "# kernel imports that very build. Where it has no rpsbook or another build (Colab, a\n"
         "# fresh Jupyter), it installs the site's wheel, which pip checks against its SHA-256.\n"
-        "# RPSBOOK_SITE_URL in the kernel's environment names another copy of the site.\n"
+        "# RPSBOOK_SITE_URL in the kernel's environment names another copy of the site;\n"
+        "# RPSBOOK_KEEP_INSTALLED=1 keeps the rpsbook the kernel has, whatever its build.\n"
     )
     assignments = "".join(f"{name} = {value!r}\n" for name, value in values.items())
     return header + assignments + SITE_ADDRESS + FIRST_CELL
