@@ -43,7 +43,7 @@ from rpsbook.trainer import StepByStep
 
 dummy_optimizer = SGD([nn.Parameter(torch.randn(1))], lr=0.01)
 dummy_scheduler = StepLR(dummy_optimizer, step_size=2, gamma=0.1)
-for epoch in range(4):
+for _ in range(4):
     # the training loop of this epoch would go here
     print(dummy_scheduler.get_last_lr())
     dummy_optimizer.step()  # first the optimizer...
@@ -83,7 +83,7 @@ fig = plot_lr_sequences(
     {"StepLR(2, 0.1)": step_lrs, "LambdaLR(0.1**(epoch//2))": lambda_lrs}, xlabel="epoch"
 )
 # sphinx_gallery_start_ignore
-from rpsbook.report import book_figure  # noqa: E402
+from rpsbook.report import book_figure
 
 book_figure(
     fig,
@@ -213,7 +213,7 @@ loss_fn = nn.MSELoss()
 def train_by_hand(model, optimizer, scheduler, n_epochs):
     """The book's train(): mini-batches, validation, then the epoch scheduler's step."""
     lrs = []  # the rate of every update
-    for epoch in range(n_epochs):
+    for _epoch in range(n_epochs):
         model.train()
         for x_batch, y_batch in data.train_loader:
             loss = loss_fn(model(x_batch), y_batch)
@@ -269,7 +269,7 @@ print("StepByStep gives the same rates:", sbs.step_lrs == hand_lrs)
 # What follows compares this page's sequences with the ones the book prints and draws.
 
 # sphinx_gallery_start_ignore
-from rpsbook.report import checked_against_book  # noqa: E402
+from rpsbook.report import checked_against_book
 
 checked_against_book(
     "Learning-rate schedulers",

@@ -44,7 +44,11 @@ for mode in modes:
     # one optimizer per scheduler: a scheduler writes its rate into its optimizer
     dummy_optimizer = SGD([nn.Parameter(torch.zeros(1))], lr=0.01)
     scheduler = CyclicLR(
-        dummy_optimizer, base_lr=1e-4, max_lr=1e-3, step_size_up=2, mode=mode,
+        dummy_optimizer,
+        base_lr=1e-4,
+        max_lr=1e-3,
+        step_size_up=2,
+        mode=mode,
         gamma=math.sqrt(0.5),
     )
     lrs = []
@@ -63,7 +67,7 @@ for ax, (mode, lrs) in zip(axes, cyclic_lrs.items(), strict=True):
     ax.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
 axes[0].set_ylabel("learning rate")
 # sphinx_gallery_start_ignore
-from rpsbook.report import book_figure  # noqa: E402
+from rpsbook.report import book_figure
 
 book_figure(
     fig,
@@ -181,7 +185,9 @@ hand_lrs = {}
 for make_scheduler in (cyclic, warm_restarts):
     model = make_model()
     optimizer = SGD(model.parameters(), lr=0.1)
-    hand_lrs[make_scheduler.__name__] = train_by_hand(model, optimizer, make_scheduler(optimizer), 6)
+    hand_lrs[make_scheduler.__name__] = train_by_hand(
+        model, optimizer, make_scheduler(optimizer), 6
+    )
 n_batches = len(data.train_loader)
 print("warm restarts, first epoch:", [f"{lr:.4f}" for lr in hand_lrs["warm_restarts"][:n_batches]])
 
@@ -287,7 +293,7 @@ print(f"first {one_cycle_lrs[0]:.3g}, peak {max(one_cycle_lrs):.3g}, last {one_c
 # What follows compares this page's sequences with the ones the book prints and draws.
 
 # sphinx_gallery_start_ignore
-from rpsbook.report import checked_against_book  # noqa: E402
+from rpsbook.report import checked_against_book
 
 checked_against_book(
     "Mini-batch schedulers",

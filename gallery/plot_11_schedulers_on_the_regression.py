@@ -20,6 +20,7 @@ every update can be seen: LR range tests of SGD with momentum and with Nesterov 
 # step next to the smoothed one, on a log scale: on this problem the last points are where
 # the story is.
 
+import itertools
 import math
 
 import matplotlib.pyplot as plt
@@ -55,7 +56,7 @@ raw = [loss for result in range_tests.values() for loss in result.raw_loss]
 axes[0].set_yscale("log")  # the axes share y: this sets both
 axes[0].set_ylim(min(raw) / 2, 2 * max(raw))
 # sphinx_gallery_start_ignore
-from rpsbook.report import book_figure  # noqa: E402
+from rpsbook.report import book_figure
 
 book_figure(
     fig,
@@ -73,7 +74,8 @@ for name, result in range_tests.items():
     best = result.loss.index(min(result.loss))
     print(
         f"{name}: lowest smoothed loss {result.loss[best]:.4f} at lr {result.lr[best]:.2f}; "
-        f"last 5 raw losses " + ", ".join(f"{loss:.3g}" for loss in result.raw_loss[-5:])
+        f"last 5 raw losses "
+        + ", ".join(f"{loss:.3g}" for loss in result.raw_loss[-5:])
         + f" (lr {result.lr[-5]:.2f} to {result.lr[-1]:.2f}); last smoothed "
         f"{result.loss[-1]:.3g}"
     )
@@ -211,7 +213,7 @@ book_figure(
 # sphinx_gallery_end_ignore
 
 falls_every_epoch = {
-    name: all(b < a for a, b in zip(result.losses, result.losses[1:]))
+    name: all(b < a for a, b in itertools.pairwise(result.losses))
     for name, result in results.items()
 }
 print("training loss lower every epoch:", falls_every_epoch)
@@ -244,7 +246,7 @@ print("training loss lower every epoch:", falls_every_epoch)
 # prints no numbers for them.
 
 # sphinx_gallery_start_ignore
-from rpsbook.report import checked_against_book  # noqa: E402
+from rpsbook.report import checked_against_book
 
 checked_against_book(
     "Scheduler paths",

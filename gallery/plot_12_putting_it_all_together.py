@@ -68,20 +68,35 @@ margin = 0.1 * (top - loss.min())
 fig, ax = plt.subplots(figsize=(7, 4.2), layout="constrained")
 ax.plot(result.lr, loss, label="smoothed loss")
 steepest_loss = np.interp(np.log10(result.suggestion), np.log10(result.lr), loss)
-ax.plot(result.suggestion, steepest_loss, "o", color="C3", ms=8,
-        label=f"steepest descent: {result.suggestion:.2e}")
+ax.plot(
+    result.suggestion,
+    steepest_loss,
+    "o",
+    color="C3",
+    ms=8,
+    label=f"steepest descent: {result.suggestion:.2e}",
+)
 ax.axvline(max_lr, color="C2", linestyle=":", label=f"max_lr chosen: {max_lr:g}")
-ax.set(xscale="log", ylim=(loss.min() - margin, top + margin), xlabel="Learning rate",
-       ylabel="Loss", title="CNN2(5, p=0.5), SGD + Nesterov: LR range test")
+ax.set(
+    xscale="log",
+    ylim=(loss.min() - margin, top + margin),
+    xlabel="Learning rate",
+    ylabel="Loss",
+    title="CNN2(5, p=0.5), SGD + Nesterov: LR range test",
+)
 off_scale = np.flatnonzero(loss > top + margin)
 if off_scale.size:
     first = off_scale[0]
-    ax.annotate(f"off the scale from lr {result.lr[first]:.2g}: up to {loss.max():.3g}",
-                xy=(result.lr[first], top + margin), xytext=(0.35, 0.93),
-                textcoords="axes fraction", arrowprops={"arrowstyle": "->"})
+    ax.annotate(
+        f"off the scale from lr {result.lr[first]:.2g}: up to {loss.max():.3g}",
+        xy=(result.lr[first], top + margin),
+        xytext=(0.35, 0.93),
+        textcoords="axes fraction",
+        arrowprops={"arrowstyle": "->"},
+    )
 ax.legend(loc="lower left")
 # sphinx_gallery_start_ignore
-from rpsbook.report import book_figure  # noqa: E402
+from rpsbook.report import book_figure
 
 lowest = int(loss.argmin())
 alt = (
@@ -133,7 +148,10 @@ book_figure(
 optimizer_cnn3 = optim.SGD(model_cnn3.parameters(), lr=max_lr, momentum=0.9, nesterov=True)
 sbs_cnn3.set_optimizer(optimizer_cnn3)
 scheduler = CyclicLR(
-    optimizer_cnn3, base_lr=1e-3, max_lr=max_lr, step_size_up=len(train_loader),
+    optimizer_cnn3,
+    base_lr=1e-3,
+    max_lr=max_lr,
+    step_size_up=len(train_loader),
     mode="triangular2",
 )
 sbs_cnn3.set_lr_scheduler(scheduler)
@@ -150,7 +168,9 @@ sbs_cnn3.set_loaders(train_loader, val_loader)
 sbs_cnn3.train(10)
 fig = sbs_cnn3.plot_losses()
 fig.axes[0].set_title("CNN2(5, p=0.5), SGD + Nesterov + CyclicLR")
-print(f"final losses: training {sbs_cnn3.losses[-1]:.4f}, validation {sbs_cnn3.val_losses[-1]:.4f}")
+print(
+    f"final losses: training {sbs_cnn3.losses[-1]:.4f}, validation {sbs_cnn3.val_losses[-1]:.4f}"
+)
 # sphinx_gallery_start_ignore
 book_figure(
     fig,
@@ -238,7 +258,7 @@ for name, (correct, n) in zip(rps.classes, val_counts.tolist(), strict=True):
 # notebook's stored output, and with the book's own package run on this 28x28 copy.
 
 # sphinx_gallery_start_ignore
-from rpsbook.report import checked_against_book  # noqa: E402
+from rpsbook.report import checked_against_book
 
 train_hits, train_total = train_counts.sum(dim=0).tolist()
 val_hits, val_total = val_counts.sum(dim=0).tolist()
@@ -272,8 +292,10 @@ cpuinfo = Path("/proc/cpuinfo")
 lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
 model_names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
 cpu = (model_names or [platform.processor() or "an unnamed CPU"])[0]
-print(f"{cpu}; torch {torch.__version__}, {torch.get_num_threads()} threads, "
-      f"{torch.backends.cpu.get_cpu_capability()} kernels")
+print(
+    f"{cpu}; torch {torch.__version__}, {torch.get_num_threads()} threads, "
+    f"{torch.backends.cpu.get_cpu_capability()} kernels"
+)
 
 # %%
 # **The book's leftover gradients.** On a CPU this trainer draws its random numbers like the

@@ -6,6 +6,7 @@ digits with the CPU's float kernels.
 
 from __future__ import annotations
 
+import itertools
 import runpy
 import warnings
 from pathlib import Path
@@ -56,7 +57,7 @@ def test_momentum_swings_but_has_not_blown_up(page):
     """Momentum's last raw losses 'swing up and down, by more than a factor of two from one
     step to the next', but 'have not blown up by a rate of 1'."""
     last = page["range_tests"]["Momentum"].raw_loss[-5:]
-    ratios = [max(a, b) / min(a, b) for a, b in zip(last, last[1:])]
+    ratios = [max(a, b) / min(a, b) for a, b in itertools.pairwise(last)]
     assert max(ratios) > 2
     assert max(last) < 4 * min(page["range_tests"]["Momentum"].loss)
 
