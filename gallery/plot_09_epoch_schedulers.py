@@ -96,9 +96,7 @@ book_figure(
 # sphinx_gallery_end_ignore
 
 # %%
-# The same staircase twice. (``StepLR`` multiplies the current rate by 0.1 at each
-# milestone while ``LambdaLR`` recomputes ``0.01 * 0.1 ** k`` from the initial rate, so the
-# two can differ in the last bit of a float: compare rates with a tolerance.)
+# The same staircase twice.
 #
 # Not only down: the other rules
 # ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
@@ -177,10 +175,11 @@ book_figure(
 #
 # What counts as an improvement? The ``threshold`` argument decides. By default
 # (``threshold_mode="rel"``, ``threshold=1e-4``) a loss must beat the best one by more than
-# 0.01 % of it. A loss that shrinks by a thousandth of a percent every epoch is still stuck
-# as far as the scheduler is concerned; with ``threshold=0`` every decrease counts:
+# 0.01 % of it. A loss that shrinks by a ten-thousandth of a percent every epoch stays
+# stuck, as far as the scheduler is concerned, for all twelve epochs; with ``threshold=0``
+# every decrease counts:
 
-creeping = [1.0 * (1 - 1e-5) ** epoch for epoch in range(12)]
+creeping = [1.0 * (1 - 1e-6) ** epoch for epoch in range(12)]
 creeping_lrs = {
     threshold: record_lrs(
         lambda opt, t=threshold: ReduceLROnPlateau(opt, patience=4, factor=0.1, threshold=t),
