@@ -58,7 +58,8 @@ def test_a_state_weights_only_would_refuse_fails_the_save_and_keeps_the_old_file
 
 
 def _global_rng() -> tuple:
-    return torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate()  # noqa: NPY002
+    numpy_keys = np.random.get_state()[1].copy()  # noqa: NPY002
+    return torch.get_rng_state(), numpy_keys, random.getstate()
 
 
 def _assert_same_rng(before: tuple) -> None:

@@ -276,9 +276,10 @@ def test_a_page_s_key_holds_the_distributions_it_imports(exec_cache, gallery, mo
         version = installed + ".post1"
         requires = real("torch-lr-finder").requires
 
-    monkeypatch.setattr(
-        metadata, "distribution", lambda name: Upgraded if name == "torch-lr-finder" else real(name)
-    )
+    def distribution(name):
+        return Upgraded if name == "torch-lr-finder" else real(name)
+
+    monkeypatch.setattr(metadata, "distribution", distribution)
     assert exec_cache.invalidate(examples, out, ENVIRONMENT) == {"plot_02_b.py": ["versions"]}
 
 
