@@ -17,7 +17,8 @@ on another kind of machine loads: the accelerator random states this one cannot 
 ``mps``, ``cuda`` on a CPU-only machine) are set aside with a warning that names them. A
 checkpoint without ``optimizer_class`` (the book's, or rpsbook's before 0.2) is refused when its
 param groups belong to another family than the trainer's optimizer: ``momentum`` (SGD,
-RMSprop) against ``betas`` (Adam and its relatives). If loading the states still fails, everything is put back.
+RMSprop) against ``betas`` (Adam and its relatives). If loading the states still fails,
+everything is put back.
 
 The file is read with ``torch.load(weights_only=True)``, which unpickles tensors and plain
 Python values only. A checkpoint written by the book's trainer holds NumPy floats as losses:
