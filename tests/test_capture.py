@@ -315,10 +315,14 @@ def test_a_capture_that_cannot_attach_again_does_not_keep_the_others_detached(mo
     registry = HookRegistry(model)
     first = registry.capture_parameters("0")
     second = registry.capture_gradients("2")
-    with pytest.raises(RuntimeError, match=r"attached again.*ParameterCapture.*no more hooks"):
+
+    def range_test() -> None:
         with registry.paused():
             assert _hook_count(model) == 0
             _refuse_hooks(model[0], monkeypatch)
+
+    with pytest.raises(RuntimeError, match=r"attached again.*ParameterCapture.*no more hooks"):
+        range_test()
     assert not first.attached and second.attached
     assert _hook_count(model) == 2  # the gradient hooks of layer "2"
     registry.remove()

@@ -19,7 +19,6 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 
 
-
 def _needs_chromium() -> None:
     if not CHROMIUM.is_file():
         pytest.skip("needs the system Chromium at /usr/bin/chromium (apt-get install chromium)")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import assert_nested_equal
-from test_faults_trainer import _assert_refused, _fresh, _state, _trainer
+from test_faults_trainer import _assert_refused, _fresh, _trainer
 from torch.optim.lr_scheduler import StepLR
 
 from rpsbook.trainer import StepByStep

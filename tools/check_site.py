@@ -32,8 +32,8 @@ at 390 px in the dark theme (``plot_01_...-390-dark.png``).
 Accessibility: every HTML page the build wrote (:func:`all_pages`) is opened in the light and
 in the dark theme (the browser's ``prefers-color-scheme``, which the theme's default "auto" mode
 follows) and checked with axe-core (npm ``axe-core``, :data:`AXE_VERSION`, installed with
-npm into ``.nox/axe`` on first use, and again when the pin moves) against the WCAG 2.0/2.1 A and AA rules
-(:data:`AXE_TAGS`). Every serious or critical violation fails, except those in
+npm into ``.nox/axe`` on first use, and again when the pin moves) against the WCAG 2.0/2.1 A
+and AA rules (:data:`AXE_TAGS`). Every serious or critical violation fails, except those in
 :data:`AXE_ALLOWED`, each with its reason and the theme's upstream issue. The counts per
 theme and rule are printed (``--no-axe`` skips this pass).
 

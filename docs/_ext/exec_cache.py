@@ -58,7 +58,6 @@ from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
-
 from sphinx.application import Sphinx
 from sphinx.util import logging
 
