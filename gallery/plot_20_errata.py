@@ -257,8 +257,8 @@ print(f"Smith's stepsize of 2-10 epochs: step_size_up {2 * n_batches}-{10 * n_ba
 # CosineAnnealingWarmRestarts one epoch out of phase
 # --------------------------------------------------
 #
-# The book steps it with epochs counted from 1, so training starts half a cycle late
-# (``T_0=2``); rpsbook's trainer counts from 0 and starts at the cycle's peak.
+# The book steps it with epochs counted from 1, so with ``T_0=2`` its first epoch runs the
+# second half of the cycle; rpsbook's trainer counts from 0 and starts at the cycle's peak.
 #
 # The book's stepping (its epoch counter is raised before the epoch), re-created, and
 # rpsbook's trainer, over two epochs of five mini-batches:
