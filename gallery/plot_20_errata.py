@@ -2,9 +2,9 @@
 Where rpsbook differs from the book, and why
 ============================================
 
-Each section states one erratum of the chapter, in the words of
-:ref:`coming-from-the-book-errata`, and runs it: the book's behaviour, re-created in a few
-lines of our own from its signatures and printed values, next to torch's or rpsbook's.
+Each section states one slip of the chapter, or one place where torch departs from it, in
+the words of :ref:`coming-from-the-book-errata`, and runs it: the book's behaviour,
+re-created from its signatures and printed values, next to torch's or rpsbook's.
 """
 
 import tempfile
@@ -345,6 +345,6 @@ print("rpsbook, [correct, total] per class:", rps_counts.tolist())
 #
 # The range test's leftover gradients matter most on the chapter's final model
 # (:ref:`sphx_glr_auto_examples_plot_12_putting_it_all_together.py`): the training that
-# follows takes another path, by how much depends on the machine. rpsbook's range test also
-# stops once the smoothed loss diverges (``diverge_th``), and restores the model, optimizer,
-# gradients and random number generators in a ``finally`` block.
+# follows takes another path, by how much depends on the machine. rpsbook's range test can
+# also stop once the smoothed loss exceeds ``diverge_th`` times its best, and it restores the
+# model, optimizer, gradients and random number generators in a ``finally`` block.
