@@ -136,31 +136,6 @@ def test_step_size_up_is_half_a_cycle():
     assert peaks == [395, 1185]
 
 
-@pytest.mark.slow
-@pytest.mark.realdata
-@pytest.mark.usefixtures("two_threads")
-def test_adam_at_0_005_fits_better_and_generalizes_worse(real_data_dir):
-    """Learning rates page: 0.005 ends with a lower training loss than 3e-4 but a higher
-    validation loss (the counts of correct images move either way with the setting)."""
-    from rpsbook.data import load_rps
-    from rpsbook.models import CNN2
-    from rpsbook.trainer import StepByStep
-
-    rps = load_rps(real_data_dir)
-    runs = {}
-    for lr in (3e-4, 0.005):
-        torch.manual_seed(13)
-        model = CNN2(n_filters=5, p=0.3)
-        sbs = StepByStep(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=lr))
-        sbs.set_loaders(rps.train_loader, rps.val_loader)
-        sbs.train(10)
-        hits = StepByStep.loader_apply(rps.val_loader, sbs.correct).sum(dim=0)[0].item()
-        runs[lr] = (sbs.losses[-1], sbs.val_losses[-1], hits)
-    assert runs[3e-4][2] == 330
-    assert runs[0.005][0] < runs[3e-4][0] / 2
-    assert runs[0.005][1] > runs[3e-4][1]
-
-
 # -- The errata page (gallery/plot_20_errata.py), run as the docs build runs it ----------
 
 ERRATA_PAGE = GALLERY / "plot_20_errata.py"
@@ -336,3 +311,36 @@ def test_errata_page_and_coming_from_the_book_agree_item_for_item():
         # the list's sentence ends in ".", the page's may go on with ":" into its demo
         opening = " ".join(s_text.split())[: len(text)]
         assert opening[:-1] == text[:-1] and opening[-1] in ".:" and text[-1] == ".", title
+
+
+def test_cnn2_takes_the_notebooks_n_feature_too():
+    """Fancier-model page: CNN2 also takes ``n_feature``, the name the book's notebook uses."""
+    from rpsbook.models import CNN2
+
+    counts = [sum(q.numel() for q in m.parameters()) for m in (CNN2(n_feature=5), CNN2(5))]
+    assert counts == [6823, 6823]
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+@pytest.mark.usefixtures("two_threads")
+def test_adam_at_0_005_fits_better_and_generalizes_worse(real_data_dir):
+    """Learning rates page: 0.005 ends with a lower training loss than 3e-4 but a higher
+    validation loss (the counts of correct images move either way with the setting)."""
+    from rpsbook.data import load_rps
+    from rpsbook.models import CNN2
+    from rpsbook.trainer import StepByStep
+
+    rps = load_rps(real_data_dir)
+    runs = {}
+    for lr in (3e-4, 0.005):
+        torch.manual_seed(13)
+        model = CNN2(n_filters=5, p=0.3)
+        sbs = StepByStep(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=lr))
+        sbs.set_loaders(rps.train_loader, rps.val_loader)
+        sbs.train(10)
+        hits = StepByStep.loader_apply(rps.val_loader, sbs.correct).sum(dim=0)[0].item()
+        runs[lr] = (sbs.losses[-1], sbs.val_losses[-1], hits)
+    assert runs[3e-4][2] == 330
+    assert runs[0.005][0] < runs[3e-4][0] / 2
+    assert runs[0.005][1] > runs[3e-4][1]
