@@ -172,6 +172,21 @@ def test_calc_ma():
     assert np.isnan(calc_ma([1.0, 2.0], 5)).all()
 
 
+def test_calc_ma_min_periods_is_pandas_rolling():
+    """``min_periods`` as pandas' rolling: 0 averages the values so far (the book's Fig 6.16)."""
+    values = torch.tensor([5.0, 11.0, 15.0, 6.0, 5.0, 3.0], dtype=torch.float64)
+    assert calc_ma(values, 3, min_periods=0).tolist() == [5.0, 8.0, 31 / 3, 32 / 3, 26 / 3, 14 / 3]
+    partial_ma = calc_ma(values, 3, min_periods=2)
+    assert math.isnan(partial_ma[0])
+    assert partial_ma[1:].tolist() == [8.0, 31 / 3, 32 / 3, 26 / 3, 14 / 3]
+    full_windows = calc_ma(values, 3, min_periods=3).numpy()
+    assert np.array_equal(full_windows, calc_ma(values, 3).numpy(), equal_nan=True)
+    grads = torch.arange(8.0).reshape(4, 2)  # a steps dimension and a parameter's shape
+    assert calc_ma(grads, 3, min_periods=1).tolist() == [[0, 1], [1, 2], [2, 3], [4, 5]]
+    with pytest.raises(ValueError, match="min_periods must be between 0 and period=3"):
+        calc_ma(values, 3, min_periods=4)
+
+
 # ------------------------------------------------------------------------------ optimizers
 
 
@@ -308,6 +323,9 @@ def test_plots_return_figures():
     fig = plot_ewma_series(temperature_series(), 19)
     lines = fig.axes[0].get_lines()
     assert len(lines) == 4
+    assert not np.isnan(lines[1].get_ydata()).any()  # the book's MA starts on day 1
+    assert lines[1].get_ydata()[0] == temperature_series()[0].item()
+    lines = plot_ewma_series(temperature_series(), 19, min_periods=None).axes[0].get_lines()
     assert math.isnan(lines[1].get_ydata()[17])
     assert not math.isnan(lines[1].get_ydata()[18])
 
