@@ -403,24 +403,30 @@ def plot_ewma_weights(
 
 
 def plot_ewma_series(
-    values: Any, period: int = 19, ax: Axes | None = None, *, min_periods: int | None = 0
+    values: Any,
+    period: int = 19,
+    ax: Axes | None = None,
+    *,
+    min_periods: int | None = 0,
+    label: str = "value",
 ) -> Figure:
     """Fig 6.16: a series with its moving average, EWMA and bias-corrected EWMA.
 
     ``min_periods`` goes to :func:`calc_ma`: 0, the book's choice, draws the moving average
-    from the first value on; ``None`` only where a full window exists.
+    from the first value on; ``None`` only where a full window exists. ``label`` names the
+    values on the y-axis and in the legend (e.g. ``"temperature"``).
     """
     series, _ = _as_series(values)
     if series.ndim != 1:
         raise ValueError(f"values must be one-dimensional, got shape {tuple(series.shape)}.")
     (ax,) = axes_list(ax, 1, panel=(8, 4))
     days = np.arange(1, len(series) + 1)
-    ax.plot(days, series.numpy(), "o", color="0.5", ms=4, label="values")
+    ax.plot(days, series.numpy(), "o", color="0.5", ms=4, label=label)
     moving_average = calc_ma(series, period, min_periods=min_periods)
     ax.plot(days, moving_average.numpy(), label=f"MA {period}")
     ax.plot(days, calc_ewma(series, period).numpy(), label=f"EWMA {period}")
     ax.plot(days, calc_corrected_ewma(series, period).numpy(), label=f"corrected EWMA {period}")
-    ax.set(xlabel="day", ylabel="value", title="Moving averages")
+    ax.set(xlabel="day", ylabel=label, title=f"Moving averages of {period} periods")
     ax.legend()
     return ax.figure
 

@@ -325,7 +325,11 @@ def test_plots_return_figures():
     assert len(lines) == 4
     assert not np.isnan(lines[1].get_ydata()).any()  # the book's MA starts on day 1
     assert lines[1].get_ydata()[0] == temperature_series()[0].item()
-    lines = plot_ewma_series(temperature_series(), 19, min_periods=None).axes[0].get_lines()
+    assert lines[0].get_label() == fig.axes[0].get_ylabel() == "value"
+    fig = plot_ewma_series(temperature_series(), 19, min_periods=None, label="temperature")
+    assert fig.axes[0].get_ylabel() == "temperature"
+    lines = fig.axes[0].get_lines()
+    assert lines[0].get_label() == "temperature"
     assert math.isnan(lines[1].get_ydata()[17])
     assert not math.isnan(lines[1].get_ydata()[18])
 
