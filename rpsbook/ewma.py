@@ -45,7 +45,6 @@ __all__ = [
     "plot_ewma_series",
     "plot_ewma_weights",
     "plot_sgd_terms",
-    "temperature_series",
 ]
 
 
@@ -363,20 +362,7 @@ def adapted_gradients(
 
 
 # ---------------------------------------------------------------------------------------------
-# data and plots
-
-
-def temperature_series(n: int = 30, seed: int = 17) -> Tensor:
-    """A temperature-like daily series (degrees), shape ``(n,)`` float64.
-
-    A slow seasonal swing plus a random walk and day-to-day noise, from its own generator
-    (the global RNG is untouched).
-    """
-    gen = torch.Generator().manual_seed(seed)
-    days = torch.arange(n, dtype=torch.float64)
-    walk = torch.randn(n, generator=gen, dtype=torch.float64).cumsum(0)
-    noise = 1.5 * torch.randn(n, generator=gen, dtype=torch.float64)
-    return 8 + 5 * torch.sin(2 * torch.pi * days / (2 * n)) + walk + noise
+# plots
 
 
 def plot_ewma_weights(

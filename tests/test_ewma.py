@@ -33,8 +33,15 @@ from rpsbook.ewma import (
     plot_ewma_series,
     plot_ewma_weights,
     plot_sgd_terms,
-    temperature_series,
 )
+
+# The 30 daily temperatures of the book notebook's Figure 6.16.
+TEMPERATURES = torch.tensor(
+    [5, 11, 15, 6, 5, 3, 3, 0, 0, 3, 4, 2, 1, -1, -2, 2, 2, -2, -1, -1, 3, 4, -1, 2, 6, 4, 9,
+     11, 9, -2],
+    dtype=torch.float64,
+)  # fmt: skip
+
 
 # ------------------------------------------------------------------------------ closed forms
 
@@ -150,7 +157,7 @@ def test_period_alpha_beta_are_exclusive():
 
 
 def test_ewma_class_matches_calc_ewma():
-    values = temperature_series(30)
+    values = TEMPERATURES
     avg = RunningEWMA(period=19)
     running = [avg.update(v) for v in values.tolist()]
     np.testing.assert_allclose(running, calc_ewma(values, 19).numpy(), rtol=1e-14)
@@ -303,14 +310,6 @@ def test_adapted_gradients_closed_form():
 # ------------------------------------------------------------------------------ plots
 
 
-def test_temperature_series_is_reproducible():
-    series = temperature_series(30, seed=5)
-    assert series.shape == (30,)
-    assert series.dtype == torch.float64
-    assert torch.equal(series, temperature_series(30, seed=5))
-    assert not torch.equal(series, temperature_series(30, seed=6))
-
-
 def test_plots_return_figures():
     fig = plot_ewma_weights(1 / 3, 5, 20)
     assert isinstance(fig, Figure)
@@ -320,13 +319,13 @@ def test_plots_return_figures():
     ticks = ax.get_xticks()
     assert np.array_equal(ticks, np.round(ticks))  # ages are whole steps
 
-    fig = plot_ewma_series(temperature_series(), 19)
+    fig = plot_ewma_series(TEMPERATURES, 19)
     lines = fig.axes[0].get_lines()
     assert len(lines) == 4
     assert not np.isnan(lines[1].get_ydata()).any()  # the book's MA starts on day 1
-    assert lines[1].get_ydata()[0] == temperature_series()[0].item()
+    assert lines[1].get_ydata()[0] == TEMPERATURES[0].item()
     assert lines[0].get_label() == fig.axes[0].get_ylabel() == "value"
-    fig = plot_ewma_series(temperature_series(), 19, min_periods=None, label="temperature")
+    fig = plot_ewma_series(TEMPERATURES, 19, min_periods=None, label="temperature")
     assert fig.axes[0].get_ylabel() == "temperature"
     lines = fig.axes[0].get_lines()
     assert lines[0].get_label() == "temperature"
