@@ -2,13 +2,12 @@
 Adaptive learning rate: Adam
 ============================
 
-Adam, the optimizer that trained every model so far in this chapter, does not use the
-gradient it is given as it is: it replaces it by a bias-corrected EWMA of the gradients,
-divided by the root of a bias-corrected EWMA of their squares (the tools of
-:ref:`sphx_glr_auto_examples_plot_06b_moving_averages.py`). Following the chapter, this page
-captures the gradients of a two-parameter regression with hooks, computes Adam's adapted
-gradients by hand, finds them in the optimizer's state, and watches the path they take next
-to plain SGD (Figures 6.17 to 6.19 in the book).
+Adam, the optimizer that trained every model so far in this chapter, replaces the gradient
+by a bias-corrected EWMA of the gradients divided by the root of one of their squares (the
+tools of :ref:`sphx_glr_auto_examples_plot_06b_moving_averages.py`). Following the chapter,
+this page captures a regression's gradients with hooks, computes Adam's adapted gradients
+by hand, finds them in the optimizer's state, and sets Adam's path beside plain SGD's
+(Figures 6.17 to 6.19 in the book).
 """
 
 # %%
@@ -64,8 +63,8 @@ print({key: defaults[key] for key in ("lr", "betas", "eps", "weight_decay", "ams
 # the weight to the weight's gradient, so each update takes a little off the weight, and the
 # smaller the weight the smaller the cut: it decays. ``amsgrad=True`` selects the AMSGrad
 # variant, which divides by the largest EWMA of squared gradients seen so far instead of
-# the current one and, as the chapter says, without bias correction, as the variant's
-# original paper has it. torch's version keeps the correction (see the Notes).
+# the current one and, as the chapter says, drops the bias correction, as the paper that
+# introduced it does. torch's version keeps the correction (see the Notes).
 #
 # The regression playground
 # -------------------------
@@ -79,8 +78,6 @@ print({key: defaults[key] for key in ("lr", "betas", "eps", "weight_decay", "ams
 
 data = make_regression_data()
 surface = loss_surface(data.x_train, data.y_train)
-initial = make_model().linear
-print(f"starting point: b = {initial.bias.item():.4f}, w = {initial.weight.item():.4f}")
 print("least-squares optimum (b, w): ({:.4f}, {:.4f})".format(*surface.optimum))
 
 # %%
@@ -91,10 +88,10 @@ print("least-squares optimum (b, w): ({:.4f}, {:.4f})".format(*surface.optimum))
 # *tensor hook*: ``parameter.register_hook(fn)`` makes autograd call ``fn(grad)`` each time
 # it computes that parameter's gradient, before storing it in ``.grad``. ``fn`` must return
 # ``None``: whatever else it returns *replaces* the gradient. (The chapter prefers it to the
-# module's ``register_backward_hook``, which had an open issue; torch now offers
-# ``register_full_backward_hook``.) Parameters are logged by a *forward hook*,
-# ``module.register_forward_hook(fn)``, called as ``fn(module, inputs, output)`` after each
-# forward pass. Both return a handle whose ``remove()`` detaches the hook:
+# module's ``register_backward_hook``, which had an open issue.) Parameters are logged by a
+# *forward hook*, ``module.register_forward_hook(fn)``, called as
+# ``fn(module, inputs, output)`` after each forward pass. Both return a handle whose
+# ``remove()`` detaches the hook:
 
 hook_model = make_model()
 logged_grads, logged_params = [], []
@@ -121,7 +118,12 @@ for handle in handles:
 handle = hook_model.linear.weight.register_hook(lambda grad: 2 * grad)
 torch.nn.functional.mse_loss(hook_model(x_batch), y_batch).backward()
 handle.remove()
-print(f"gradient of w with a hook returning 2 * grad: {hook_model.linear.weight.grad.item():+.4f}")
+doubled = hook_model.linear.weight.grad.clone()
+hook_model.zero_grad()
+torch.nn.functional.mse_loss(hook_model(x_batch), y_batch).backward()
+plain = hook_model.linear.weight.grad
+print(f"gradient of w with a hook returning 2 * grad: {doubled.item():+.4f}")
+print(f"gradient of w without it:                     {plain.item():+.4f}")
 
 # %%
 # (``list.append`` returns ``None``: the logging hook leaves the gradient alone.)
@@ -170,13 +172,12 @@ same_adapted = torch.allclose(
 print("rpsbook.ewma.adapted_gradients gives the same values:", same_adapted)
 
 # %%
-# (The same to float64 rounding only: rpsbook takes :math:`\beta_1 = 0.9` as the optimizer
-# does, where 19 periods give :math:`1 - 2/20`, and divides in torch's order.)
-#
-# Under the hood, ``torch.optim.Adam`` keeps two tensors per parameter, ``exp_avg`` and
-# ``exp_avg_sq``: the *uncorrected* EWMAs of the gradients and of their squares (it applies
-# the correction on the fly). The last values of ours are therefore the optimizer's state;
-# on the float32 gradients Adam saw, :func:`rpsbook.ewma.calc_ewma` gives them exactly:
+# (To float64 rounding: rpsbook takes :math:`\beta_1 = 0.9` as the optimizer does, not
+# :math:`1 - 2/20`, and divides in torch's order.) Under the hood, ``torch.optim.Adam``
+# keeps two tensors per parameter, ``exp_avg`` and ``exp_avg_sq``: the *uncorrected* EWMAs
+# of the gradients and of their squares (it applies the correction on the fly). The last
+# values of our uncorrected EWMAs are therefore, up to rounding, the optimizer's state; on
+# the float32 gradients Adam saw, :func:`rpsbook.ewma.calc_ewma` gives it:
 
 ewma_g = calc_ewma(gradients, 19)[-1].item()
 ewma_g2 = calc_ewma(gradients**2, 1999)[-1].item()
@@ -291,8 +292,6 @@ for name, result in results.items():
 # * Gradients are captured with tensor hooks (``register_hook``, returning ``None``),
 #   parameters with forward hooks; Adam's ``exp_avg`` and ``exp_avg_sq`` are the uncorrected
 #   EWMAs of the captured gradients.
-# * Per-parameter scaling moves Adam quickly where gradients are small, at the price of
-#   overshooting where its smoothed gradient is slow to turn.
 
 # %%
 # Checked against the book
