@@ -121,7 +121,7 @@ print("torch's momentum_buffer is the last of them:", same_buffer)
 #
 # Plain SGD uses the gradient alone, momentum the discounted sum, and Nesterov both: the
 # fresh gradient counts almost twice, so the Nesterov term follows the gradient more
-# closely. In code; replaying every run's updates with its own term reproduces each path:
+# closely. Written out, then replayed: each run's updates, with its own term, rebuild its path:
 
 
 def calc_nesterov(values, beta):
