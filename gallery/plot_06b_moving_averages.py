@@ -36,9 +36,7 @@ import rpsbook.ewma
 from rpsbook.ewma import plot_ewma_series, plot_ewma_weights
 
 # sphinx_gallery_start_ignore
-from rpsbook.report import book_figure, checked_against_book
-
-SECTION = "Adaptive learning rate: MA, EWMA and Adam"
+from rpsbook.report import book_figure
 # sphinx_gallery_end_ignore
 
 
@@ -245,8 +243,10 @@ print(f"largest gap between the EWMAs, days 19-30: {gap[18:].max():.2f}")
 # temperatures and their averages have no printed values in the book, only Figure 6.16.
 
 # sphinx_gallery_start_ignore
+from rpsbook.report import checked_against_book
+
 checked_against_book(
-    SECTION,
+    "Adaptive learning rate: MA, EWMA and Adam",
     [
         ("average age of a 5-period MA", (5 + 1) / 2, "3 (book)"),
         ("EWMA average age (alpha=1/3, T=20)", repr(average_age), "2.9930832408241015 (book)"),

@@ -50,9 +50,7 @@ from rpsbook.paths import (
 )
 
 # sphinx_gallery_start_ignore
-from rpsbook.report import book_figure, checked_against_book
-
-SECTION = "Adaptive learning rate: MA, EWMA and Adam"
+from rpsbook.report import book_figure
 # sphinx_gallery_end_ignore
 
 defaults = Adam([torch.zeros(1, requires_grad=True)]).defaults
@@ -301,8 +299,10 @@ for name, result in results.items():
 # digits on every CPU measured) and the book's printed state (an older run, other gradients).
 
 # sphinx_gallery_start_ignore
+from rpsbook.report import checked_against_book
+
 checked_against_book(
-    SECTION,
+    "Adaptive learning rate: MA, EWMA and Adam",
     [
         (
             "EWMA(19) of the weight's gradients, step 50 (float64)",

@@ -42,9 +42,7 @@ from rpsbook.paths import (
 )
 
 # sphinx_gallery_start_ignore
-from rpsbook.report import book_figure, checked_against_book
-
-SECTION = "SGD flavours: momentum and Nesterov"
+from rpsbook.report import book_figure
 # sphinx_gallery_end_ignore
 
 
@@ -289,9 +287,11 @@ for name, result in results.items():
 # printed one (an older run whose random draws, and so gradients, differ).
 
 # sphinx_gallery_start_ignore
+from rpsbook.report import checked_against_book
+
 bias_buffer = results["Momentum"].optimizer_state["state"][1]["momentum_buffer"]
 checked_against_book(
-    SECTION,
+    "SGD flavours: momentum and Nesterov",
     [
         (
             "momentum_buffer of the weight",
