@@ -336,6 +336,9 @@ def test_plots_return_figures():
     fig = plot_adapted_gradients(grads)
     assert len(fig.axes) == 3
     assert fig.axes[0].get_position().x0 < 0.1  # laid out tightly, not default margins
+    scaling = 1 / (calc_corrected_ewma(grads**2, beta=0.999).sqrt() + 1e-8)
+    assert "corrected" in fig.axes[1].get_ylabel()  # the factor of the corrected EWMA
+    np.testing.assert_allclose(fig.axes[1].get_lines()[0].get_ydata(), scaling.reshape(-1))
     np.testing.assert_allclose(
         fig.axes[2].get_lines()[1].get_ydata(), adapted_gradients(grads).reshape(-1).numpy()
     )
