@@ -92,6 +92,8 @@ book_figure(
     "Bars of the weight given to each age from 1 to 20: five equal bars of 0.2 for the "
     "5-period moving average, geometrically shrinking ones for the EWMA with alpha 1/3, "
     "both average ages marked.",
+    verdict="differs: ages 1 to 20 (lag + 1) where the book shows lags 0 to 9, side-by-side "
+    "bars, and the two average ages marked",
 )
 # sphinx_gallery_end_ignore
 
