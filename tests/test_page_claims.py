@@ -93,16 +93,26 @@ def regression_data():
     return make_regression_data()
 
 
-def test_adam_state_matches_the_notebook_to_fourteen_digits(regression_data):
-    """Adam page: the float64 EWMAs of the captured gradients are the notebook's."""
+# The book notebook's stored output of `calc_ewma(gradients, 19)[-1], calc_ewma(np.power(gradients,
+# 2), 1999)[-1]` (Chapter06.ipynb as published).
+NOTEBOOK_ADAM_STATE = (-0.006161476466002255, 0.003308466907084168)
+# Measured against it with torch 2.14.1: an Intel Xeon (AVX-512) agrees to ~1e-15; an AMD EPYC
+# (AVX-512) differs by 4.0e-6 (first) and 1.4e-7 (second) relative, because the float32
+# gradients of the 50 training steps differ in their last bits. 1e-5 covers that with a margin
+# of 2.5, and still fails for any other run (the book's printed -0.0089 is 45% away).
+ADAM_STATE_RTOL = 1e-5
+
+
+def test_adam_state_matches_the_notebook_within_the_cross_cpu_spread(regression_data):
+    """Adam page: the float64 EWMAs of the captured gradients are the notebook's stored ones."""
     adam = compare_optimizers(
         [OptimizerConfig("Adam", partial(optim.Adam, lr=0.1))], device="cpu", data=regression_data
     )["Adam"]
     grads = adam.gradients["weight"].double()
     ewma_g = calc_ewma(grads, 19)[-1].item()
     ewma_g2 = calc_ewma(grads**2, 1999)[-1].item()
-    assert ewma_g == pytest.approx(-0.006161451964757599, rel=1e-14)
-    assert ewma_g2 == pytest.approx(0.0033084673689081014, rel=1e-14)
+    assert ewma_g == pytest.approx(NOTEBOOK_ADAM_STATE[0], rel=ADAM_STATE_RTOL)
+    assert ewma_g2 == pytest.approx(NOTEBOOK_ADAM_STATE[1], rel=ADAM_STATE_RTOL)
 
 
 def test_amsgrad_corrected_denominator_shrinks(regression_data):
