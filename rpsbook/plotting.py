@@ -181,9 +181,9 @@ def show_standardized(
     by all channels and images, takes ``[-m, m]`` to none..full intensity of each channel's
     colour, where ``m`` is the largest absolute standardized value shown, so a pixel whose
     channels are all zero (their training-set means) is mid grey and nothing is clipped;
-    the colorbar shows the grey of a pixel whose three channels share a value. Row 3 converts the standardized floats straight to
-    ``uint8`` as the book's figure does (``x * 255`` cast to bytes), which wraps values
-    modulo 256.
+    the colorbar shows the grey of a pixel whose three channels share a value. Row 3
+    converts the standardized floats straight to ``uint8`` as the book's figure does
+    (``x * 255`` cast to bytes), which wraps values modulo 256.
 
     Each row is one Axes holding one RGBA strip of the ``N`` images, ``W // 14`` transparent
     columns apart (image ``i`` starts at column ``i * (W + gap)``); the top row's x tick
