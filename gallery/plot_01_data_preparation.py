@@ -22,7 +22,12 @@ made from them, and the real datasets and loaders that use it.
 # resized to 28x28 beforehand, the size the chapter's model expects anyway.
 # :func:`rpsbook.data.find_data` returns the folder holding both splits.
 
-import matplotlib.pyplot as plt
+# sphinx_gallery_start_ignore
+from rpsbook.report import book_figure, checked_against_book
+
+SECTION = "Data preparation"
+# sphinx_gallery_end_ignore
+
 import torch
 from torch.utils.data import DataLoader
 from torchvision.datasets import ImageFolder
@@ -31,12 +36,6 @@ from torchvision.transforms.v2 import Compose, Normalize, Resize, ToDtype, ToIma
 import rpsbook.data
 from rpsbook.plotting import plot_class_examples, show_standardized
 from rpsbook.trainer import StepByStep
-
-# sphinx_gallery_start_ignore
-from rpsbook.report import book_figure, checked_against_book
-
-SECTION = "Data preparation"
-# sphinx_gallery_end_ignore
 
 root = rpsbook.data.find_data()
 print("data folder holds:", sorted(p.name for p in root.iterdir() if not p.name.startswith(".")))

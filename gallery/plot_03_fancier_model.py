@@ -21,6 +21,12 @@ training.
 # (to 50 hidden units, then to 3 logits, one per class). Printing the model lists its
 # modules:
 
+# sphinx_gallery_start_ignore
+from rpsbook.report import book_figure, checked_against_book
+
+SECTION = "A fancier model: CNN2"
+# sphinx_gallery_end_ignore
+
 import torch
 import torch.nn.functional as F
 from torch import nn, optim
@@ -30,12 +36,6 @@ from rpsbook.listing import show_source
 from rpsbook.models import CNN2
 from rpsbook.plotting import plot_feature_maps, show_images
 from rpsbook.trainer import StepByStep, eval_mode
-
-# sphinx_gallery_start_ignore
-from rpsbook.report import book_figure, checked_against_book
-
-SECTION = "A fancier model: CNN2"
-# sphinx_gallery_end_ignore
 
 torch.manual_seed(13)
 model = CNN2(n_filters=5, p=0.3)
