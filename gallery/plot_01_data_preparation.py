@@ -22,12 +22,6 @@ made from them, and the real datasets and loaders that use it.
 # resized to 28x28 beforehand, the size the chapter's model expects anyway.
 # :func:`rpsbook.data.find_data` returns the folder holding both splits.
 
-# sphinx_gallery_start_ignore
-from rpsbook.report import book_figure, checked_against_book
-
-SECTION = "Data preparation"
-# sphinx_gallery_end_ignore
-
 import torch
 from torch.utils.data import DataLoader
 from torchvision.datasets import ImageFolder
@@ -69,6 +63,8 @@ fig = plot_class_examples(
     torch.stack([ToImage()(named[i][0]) for i in (0, 840, 1680)]), torch.arange(3), named.classes
 )
 # sphinx_gallery_start_ignore
+from rpsbook.report import book_figure
+
 book_figure(
     fig,
     "6.1",
@@ -280,8 +276,10 @@ book_figure(
 # notebook's stored outputs when it ran on this 28x28 copy.
 
 # sphinx_gallery_start_ignore
+from rpsbook.report import checked_against_book
+
 checked_against_book(
-    SECTION,
+    "Data preparation",
     [
         (
             "first-batch sums of per-image means",

@@ -38,12 +38,6 @@ from rpsbook.diagrams import (
     three_channel_convolution,
 )
 
-# sphinx_gallery_start_ignore
-from rpsbook.report import book_figure, checked_against_book
-
-SECTION = "Three-channel convolutions"
-# sphinx_gallery_end_ignore
-
 # the book's 3-channel filter: one 3x3 slice per colour channel
 book_filter = torch.tensor(
     [
@@ -59,6 +53,8 @@ print("image:", tuple(image.shape), "| filters:", tuple(filters.shape))
 print("one filter  ->", tuple(F.conv2d(image[None], filters[:1]).shape[1:]))
 fig = plot_multichannel_convolution(image, filters[0])
 # sphinx_gallery_start_ignore
+from rpsbook.report import book_figure
+
 book_figure(
     fig,
     "6.3",
@@ -183,8 +179,11 @@ print("equal up to rounding:", torch.allclose(by_hand, feature_maps[0, 0, 0, 0],
 # The worked example's value, set next to the one the book prints.
 
 # sphinx_gallery_start_ignore
+from rpsbook.report import checked_against_book
+
 checked_against_book(
-    SECTION, [("worked example, one output value", total.item(), "39 = 18 + 13 + 8")]
+    "Three-channel convolutions",
+    [("worked example, one output value", total.item(), "39 = 18 + 13 + 8")],
 )
 # sphinx_gallery_end_ignore
 

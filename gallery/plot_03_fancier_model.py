@@ -21,12 +21,6 @@ training.
 # (to 50 hidden units, then to 3 logits, one per class). Printing the model lists its
 # modules:
 
-# sphinx_gallery_start_ignore
-from rpsbook.report import book_figure, checked_against_book
-
-SECTION = "A fancier model: CNN2"
-# sphinx_gallery_end_ignore
-
 import torch
 import torch.nn.functional as F
 from torch import nn, optim
@@ -181,6 +175,8 @@ print("fc1.weight:", model.fc1.weight.numel(), "| ratio to 213:", round(n_parame
 sbs = StepByStep(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=3e-4))
 fig = show_images(images[:6], labels[:6], rps.classes, normalizer=rps.normalizer)
 # sphinx_gallery_start_ignore
+from rpsbook.report import book_figure
+
 book_figure(
     fig,
     None,
@@ -270,8 +266,10 @@ book_figure(
 # The shapes and the parameter count, set next to the ones the book prints.
 
 # sphinx_gallery_start_ignore
+from rpsbook.report import checked_against_book
+
 checked_against_book(
-    SECTION,
+    "A fancier model: CNN2",
     [
         (
             "shape walk, CNN2(5)",

@@ -33,12 +33,6 @@ from rpsbook.diagrams import (
     plot_dropout_sums,
 )
 
-# sphinx_gallery_start_ignore
-from rpsbook.report import book_figure, checked_against_book
-
-SECTION = "Dropout"
-# sphinx_gallery_end_ignore
-
 inputs = torch.linspace(0.1, 1.1, 11)
 
 torch.manual_seed(44)
@@ -129,6 +123,8 @@ print("with training=False it zeroes", F.dropout(inputs, 0.5, training=False).eq
 
 fig = plot_dropout_mask(inputs, output_train, p=0.5)
 # sphinx_gallery_start_ignore
+from rpsbook.report import book_figure
+
 book_figure(
     fig,
     "6.6",
@@ -305,8 +301,10 @@ book_figure(
 # The dropout experiment's numbers next to the book's, which came from another mask.
 
 # sphinx_gallery_start_ignore
+from rpsbook.report import checked_against_book
+
 checked_against_book(
-    SECTION,
+    "Dropout",
     [
         (
             "sum through a linear layer of ones, train mode (p=0.5, seed 44)",
