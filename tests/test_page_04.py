@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import run_page
 
-from rpsbook.diagrams import seeded_dropout
+from rpsbook.diagrams import dropout_sums, seeded_dropout
 
 pytestmark = pytest.mark.slow
 
@@ -63,6 +63,11 @@ def test_sums_mean_and_variance(page):
     assert all(abs(var - exact) / exact < 0.15 for var, exact, _, _ in page["shares"].values())
     assert 0.25 < page["shares"][0.9][2] < 0.4
     assert 0.25 < page["shares"][0.1][3] < 0.4
+    # Fig 6.7's alt text: from under 1 to about 13; at p=0.1 the tallest bar is the
+    # no-drop sum, the largest one
+    assert page["sums"].min() < 1 and 12 < page["sums"].max() <= 13.2 + 1e-5
+    at_01 = dropout_sums(page["inputs"], p=0.1, n=1000, seed=44)
+    assert torch.isclose(at_01.round(decimals=4).mode().values, at_01.max())
 
 
 def test_dropout2d_drops_channels_dropout_drops_a_third_of_pixels(page):
