@@ -187,8 +187,8 @@ print("validation-set std  (not used):", val_stats[2] / val_stats[0])
 # pictures must be standardized with them, not with statistics measured on the new data:
 # the weights expect inputs on the scale they were trained on.
 #
-# The real datasets
-# -----------------
+# The real datasets and loaders
+# -----------------------------
 #
 # The real datasets use the same transforms plus the normalizer; each split has its own
 # folder, so nothing needs splitting. Both loaders serve mini-batches of 16, and only the
