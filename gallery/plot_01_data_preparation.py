@@ -268,7 +268,8 @@ book_figure(
 # To look at normalized images, undo the normalization (top row) or map the values with a
 # stated scale (middle row); a straight cast to bytes shows neither the picture nor the
 # model's input.
-#
+
+# %%
 # Checked against the book
 # ------------------------
 #

@@ -172,7 +172,8 @@ print("equal up to rounding:", torch.allclose(by_hand, feature_maps[0, 0, 0, 0],
 # * One filter makes one output channel; ``n`` filters make ``n`` channels, so a
 #   :class:`~torch.nn.Conv2d` weight is ``(out_channels, in_channels, k, k)``.
 # * Without padding, a 3x3 filter shrinks each side by two: 28x28 becomes 26x26.
-#
+
+# %%
 # Checked against the book
 # ------------------------
 #

@@ -259,7 +259,7 @@ book_figure(
 #   in ``fc1``.
 # * Random filters already produce edge-like feature maps; training makes them useful.
 
-#
+# %%
 # Checked against the book
 # ------------------------
 #

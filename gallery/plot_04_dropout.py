@@ -294,7 +294,8 @@ book_figure(
 # hand was dark in all three channels, the dropped one is now light, so the hand takes that
 # channel's colour. Dropout on normalized data replaces what it drops with "average", and a
 # convolution after Dropout2d must learn to work with the channels that are left.
-#
+
+# %%
 # Checked against the book
 # ------------------------
 #
