@@ -199,8 +199,10 @@ def book_figure(fig: Figure, number: str | None, alt: str, *, verdict: str = "sa
     The figure's label (``fig.set_label``) becomes
     ``"Figure 6.21 in the book: <alt>"``, or ``"Not in the book: <alt>"`` for a figure of
     the site's own; the docs build uses it as the image's alt text. When
-    ``$RPSBOOK_RESULTS_DIR`` is set, ``{"figure", "alt", "verdict"}`` is also appended to
-    its ``FIGURES_FILE``, from which the concordance page is generated.
+    ``$RPSBOOK_RESULTS_DIR`` is set, ``{"figure", "alt", "verdict", "panels"}`` is also
+    appended to its ``FIGURES_FILE``, from which the concordance page is generated;
+    ``panels`` counts the Axes that draw something, colorbars left out, so the concordance
+    can tell a merged layout claimed as "same".
 
     Parameters
     ----------
@@ -237,7 +239,9 @@ def book_figure(fig: Figure, number: str | None, alt: str, *, verdict: str = "sa
         )
     alt = alt.strip()
     fig.set_label(f"Figure {number} in the book: {alt}" if number else f"Not in the book: {alt}")
-    _append_record(FIGURES_FILE, {"figure": number, "alt": alt, "verdict": verdict})
+    panels = sum(1 for ax in fig.axes if ax.has_data() and ax.get_label() != "<colorbar>")
+    record = {"figure": number, "alt": alt, "verdict": verdict, "panels": panels}
+    _append_record(FIGURES_FILE, record)
 
 
 def book_figure_label(fig: Figure) -> str | None:

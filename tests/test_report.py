@@ -128,7 +128,9 @@ def test_comparison_that_fits_stays_on_one_line():
 
 def test_book_figure_labels_and_records(tmp_path, monkeypatch):
     monkeypatch.setenv(RESULTS_DIR_ENV, str(tmp_path))
-    fig = plt.figure()
+    fig, axes = plt.subplots(1, 3)
+    axes[0].plot([1, 2])
+    fig.colorbar(axes[1].imshow([[0, 1]]), ax=axes[1])  # a colorbar is not a panel
     try:
         # nothing returned: as a cell's last value the figure would be shown twice
         assert book_figure(fig, "6.21", " Loss against the learning rate. ") is None
@@ -139,8 +141,18 @@ def test_book_figure_labels_and_records(tmp_path, monkeypatch):
         plt.close(fig)
     lines = (tmp_path / FIGURES_FILE).read_text(encoding="utf-8").splitlines()
     assert [json.loads(line) for line in lines] == [
-        {"figure": "6.21", "alt": "Loss against the learning rate.", "verdict": "same"},
-        {"figure": None, "alt": "Thread counts.", "verdict": "differs: not in the book"},
+        {
+            "figure": "6.21",
+            "alt": "Loss against the learning rate.",
+            "verdict": "same",
+            "panels": 2,
+        },
+        {
+            "figure": None,
+            "alt": "Thread counts.",
+            "verdict": "differs: not in the book",
+            "panels": 2,
+        },
     ]
 
 
