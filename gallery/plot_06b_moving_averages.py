@@ -258,6 +258,88 @@ checked_against_book(
 # sphinx_gallery_end_ignore
 
 # %%
+# Exercises
+# ---------
+#
+# .. _ex-ewma-correction:
+#
+# When does the correction stop mattering?
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+#
+# *Predict, then measure.* The uncorrected EWMA is the corrected one times
+# :math:`1 - \beta^t`. From which step on is that factor above 0.99, for :math:`\beta = 0.9`
+# and for Adam's :math:`\beta_2 = 0.999`? Guess the ratio of the two answers first.
+
+# %%
+# .. rpsbook-solution::
+
+import itertools
+
+first_step_above = {
+    beta: next(t for t in itertools.count(1) if 1 - beta**t > 0.99) for beta in (0.9, 0.999)
+}
+print(first_step_above)
+
+# %%
+# :math:`\beta^t < 0.01` from :math:`t > \ln 0.01 / \ln \beta`, and :math:`\ln 0.999` is about
+# a hundredth of :math:`\ln 0.9`: a hundred times as many steps (44 and 4603). All 50 updates
+# of the next page need the correction of Adam's second average.
+#
+# .. _ex-ewma-periods:
+#
+# A shorter memory
+# ~~~~~~~~~~~~~~~~
+#
+# *Change one thing and explain.* Average the temperatures over 5 periods instead of 19.
+# Does the uncorrected EWMA catch up with the corrected one sooner or later, and from which
+# day on does it stay within a tenth of a degree of it?
+
+# %%
+# .. rpsbook-solution::
+
+close_from = {}
+for n_periods in (5, 19):
+    ewma_n = rpsbook.ewma.calc_ewma(temperatures, n_periods)
+    gap_n = (rpsbook.ewma.calc_corrected_ewma(temperatures, n_periods) - ewma_n).abs()
+    close_days = [day for day in range(1, 31) if gap_n[day - 1 :].max() < 0.1]
+    close_from[n_periods] = close_days[0] if close_days else None
+print("within 0.1 degree from day:", close_from)
+
+# %%
+# Sooner: with 5 periods :math:`\beta = 2/3`, and :math:`(2/3)^t` falls much faster than
+# :math:`0.9^t`: from day 9 on the two are within a tenth of a degree. With 19 periods, never
+# this month (``None``): :math:`1 - 0.9^{30}` is still 0.96. A short memory forgets fast.
+#
+# .. _ex-ewma-adam-state:
+#
+# Adam keeps an EWMA
+# ~~~~~~~~~~~~~~~~~~
+#
+# *Implement, then compare with torch.* Feed ``torch.optim.Adam(lr=0)`` the temperatures as
+# a parameter's gradients (set ``.grad``, call ``step()``). Which of this page's averages is
+# its ``exp_avg`` after each step, exactly? Where is the bias correction?
+
+# %%
+# .. rpsbook-solution::
+
+param = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+adam = torch.optim.Adam([param], lr=0.0)
+exp_avgs = []
+for temperature in temperatures:
+    param.grad = temperature.reshape(1)
+    adam.step()
+    exp_avgs.append(adam.state[param]["exp_avg"].clone())
+exp_avgs = torch.cat(exp_avgs)
+same_as_ewma = torch.equal(exp_avgs, rpsbook.ewma.calc_ewma(temperatures, beta=0.9))
+print("exp_avg is rpsbook.ewma.calc_ewma(temperatures, beta=0.9):", same_as_ewma)
+print("Adam's step count:", adam.state[param]["step"].item())
+
+# %%
+# The *uncorrected* EWMA from zero, bit for bit (``beta=0.9``, not ``period=19``: see the
+# Notes). Adam stores it with the step count and divides by :math:`1 - \beta_1^t` only when it
+# computes an update, as the next page shows.
+
+# %%
 # Notes
 # -----
 #

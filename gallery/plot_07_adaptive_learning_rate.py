@@ -62,7 +62,7 @@ print({key: defaults[key] for key in ("lr", "betas", "eps", "weight_decay", "ams
 # smaller the weight the smaller the cut: it decays. ``amsgrad=True`` selects the AMSGrad
 # variant, which divides by the largest EWMA of squared gradients seen so far instead of
 # the current one and, as the chapter says, drops the bias correction, as the paper that
-# introduced it does. torch's version keeps the correction (see the Notes).
+# introduced it does. torch's version keeps the correction (see the exercises).
 #
 # The regression playground
 # -------------------------
@@ -330,6 +330,76 @@ checked_against_book(
 # sphinx_gallery_end_ignore
 
 # %%
+# Exercises
+# ---------
+#
+# .. _ex-adam-first-step:
+#
+# Adam's first step
+# ~~~~~~~~~~~~~~~~~
+#
+# *Predict, then measure.* From the seeded model, take one Adam step with ``lr=0.01`` on the
+# first mini-batch (``x_batch, y_batch``), once on the loss and once on ten times the loss.
+# How far do ``w`` and ``b`` move each time?
+
+# %%
+# .. rpsbook-solution::
+
+first_moves = {}
+for scale in (1, 10):
+    model = make_model()
+    before = torch.cat([p.detach().reshape(-1) for p in model.parameters()])  # w, b
+    (scale * torch.nn.functional.mse_loss(model(x_batch), y_batch)).backward()
+    Adam(model.parameters(), lr=0.01).step()
+    first_moves[scale] = torch.cat([p.detach().reshape(-1) for p in model.parameters()]) - before
+    print(f"loss times {scale:>2}: w and b move by {first_moves[scale].numpy().round(6)}")
+
+# %%
+# Both move by the learning rate, 0.01, either way (to float32 rounding): on the first step the
+# corrected averages are :math:`g` and :math:`g^2`, so the adapted gradient is
+# :math:`g / (|g| + \epsilon)`, the gradient's sign, whatever its size. SGD's first step
+# would have grown tenfold with the loss.
+#
+# .. _ex-adam-amsgrad:
+#
+# AMSGrad's denominator
+# ~~~~~~~~~~~~~~~~~~~~~
+#
+# *Implement, then compare with torch.* Train the playground with
+# ``Adam(lr=0.1, amsgrad=True)``, compute the running maximum of the EWMA of the weight's
+# squared gradients and compare it with the optimizer's ``max_exp_avg_sq``. The AMSGrad
+# paper divides by the root of that maximum; torch first divides the maximum by
+# :math:`1 - \beta_2^t`, as plain Adam does. How often does each denominator shrink?
+
+# %%
+# .. rpsbook-solution::
+
+amsgrad = compare_optimizers(
+    [OptimizerConfig("AMSGrad", partial(Adam, lr=0.1, amsgrad=True))], device="cpu", data=data
+)["AMSGrad"]
+ams_sq = rpsbook.ewma.calc_ewma(amsgrad.gradients["weight"].reshape(-1) ** 2, beta=0.999)
+running_max = ams_sq.cummax(dim=0).values
+torch_max = amsgrad.optimizer_state["state"][0]["max_exp_avg_sq"].reshape(())
+same_max = torch.allclose(running_max[-1], torch_max, rtol=1e-5, atol=0)
+print("max_exp_avg_sq is the running maximum (to float32 rounding):", same_max)
+steps = torch.arange(1, len(running_max) + 1)
+denominators = {
+    "paper": running_max.sqrt(),
+    "torch": (running_max / (1 - 0.999**steps)).sqrt(),
+}
+for name, denominator in denominators.items():
+    shrinks = (denominator.diff() < 0).sum().item()
+    print(f"{name}: the denominator shrinks on {shrinks} of {len(steps) - 1} steps")
+
+# %%
+# The maximum never shrinks, so in the paper (Reddi, Kale and Kumar, 2018) a parameter's
+# step can only get shorter for the same smoothed gradient, which is the point of AMSGrad.
+# ``torch.optim.Adam(amsgrad=True)`` (2.14) keeps that maximum, uncorrected, in
+# ``max_exp_avg_sq``, but its bias correction grows as :math:`1 - \beta_2^t` does, faster
+# than the maximum over these first 50 steps: its denominator shrinks on every step after
+# the first. The chapter describes the paper's version.
+
+# %%
 # Notes
 # -----
 #
@@ -337,10 +407,3 @@ checked_against_book(
 # the adaptive scaling like any other, which weakens the decay of weights whose gradients
 # are large; ``torch.optim.AdamW`` *decouples* it, shrinking each weight by
 # ``lr * weight_decay`` times itself directly and adapting only the loss's gradient.
-#
-# **AMSGrad in torch.** The chapter's description, the running maximum of the squared
-# gradients' EWMA with no bias correction, is the algorithm of the paper that introduced
-# AMSGrad (Reddi, Kale and Kumar, 2018). ``torch.optim.Adam(amsgrad=True)`` (2.14) departs
-# from it: it keeps that maximum uncorrected in ``max_exp_avg_sq`` but divides it by
-# :math:`1 - \beta_2^t` like plain Adam, so its denominator, unlike the paper's, can shrink
-# from one step to the next.

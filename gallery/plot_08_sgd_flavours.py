@@ -308,6 +308,97 @@ checked_against_book(
 # sphinx_gallery_end_ignore
 
 # %%
+# Exercises
+# ---------
+#
+# .. _ex-momentum-build-up:
+#
+# How fast does momentum build up?
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+#
+# *Predict, then measure.* A gradient of 1 that never changes: after how many steps does
+# momentum's term reach 90% of its limit :math:`1/(1-\beta)`, for :math:`\beta = 0.9` and
+# for :math:`\beta = 0.99`? (Hint: the previous page's bias correction.)
+
+# %%
+# .. rpsbook-solution::
+
+build_up = {}
+for beta in (0.9, 0.99):
+    mo_term = calc_momentum(torch.ones(500, dtype=torch.float64), beta)
+    build_up[beta] = int((mo_term < 0.9 / (1 - beta)).sum()) + 1
+    print(f"beta = {beta}: limit {1 / (1 - beta):g}, 90% of it from step {build_up[beta]}")
+
+# %%
+# The sum of :math:`t` terms is :math:`(1 - \beta^t)/(1 - \beta)`: the limit times the factor
+# an EWMA's bias correction divides by. It reaches 90% once :math:`\beta^t < 0.1`: 22
+# steps for 0.9, 230 for 0.99. A larger :math:`\beta` gives a ten times longer top speed,
+# and takes ten times as long to get there (and to slow down).
+#
+# .. _ex-nesterov-by-hand:
+#
+# Nesterov's step by hand
+# ~~~~~~~~~~~~~~~~~~~~~~~
+#
+# *Implement, then compare with torch.* Feed the Nesterov run's 50 captured gradients of
+# ``w`` (``nesterov_grads``) to a copy of its starting weight twice: once through
+# ``SGD(lr=0.1, momentum=0.9, nesterov=True)`` (set ``.grad``, call ``step()``), once
+# through your own update with a momentum buffer. Do both retrace the run's ``w``?
+
+# %%
+# .. rpsbook-solution::
+
+start = results["Nesterov"].path[0, 1].reshape(1, 1)
+w_torch, w_hand = start.clone().requires_grad_(True), start.clone()
+nesterov_sgd = SGD([w_torch], lr=0.1, momentum=0.9, nesterov=True)
+buffer, torch_path, hand_path = None, [], []
+for g in nesterov_grads:
+    w_torch.grad = g.clone()
+    nesterov_sgd.step()
+    buffer = g.clone() if buffer is None else 0.9 * buffer + g
+    w_hand = w_hand - 0.1 * (g + 0.9 * buffer)
+    torch_path.append(w_torch.detach().clone().reshape(()))
+    hand_path.append(w_hand.reshape(()))
+run_w = results["Nesterov"].path[1:, 1]
+print("SGD(nesterov=True) retraces the run's w:", torch.equal(torch.stack(torch_path), run_w))
+print(f"by hand, max |w - run's w|: {(torch.stack(hand_path) - run_w).abs().max():.1e}")
+
+# %%
+# torch's replay is the run, bit for bit: an optimizer's step depends on nothing but its
+# state and the gradients. The hand-written update follows it to float32 rounding (the
+# difference printed above is of the order of one unit in the last place of ``w``, or
+# zero): torch adds :math:`\beta\, \mathrm{mo}_t` to the gradient in one operation.
+#
+# .. _ex-momentum-half:
+#
+# Less momentum
+# ~~~~~~~~~~~~~
+#
+# *Change one thing and explain.* Train the playground with ``momentum=0.5`` instead of 0.9.
+# Predict: does it still swing across the valley and overshoot the optimum's ``w``? Does it
+# end closer to the optimum after 50 steps?
+
+# %%
+# .. rpsbook-solution::
+
+half = compare_optimizers(
+    [OptimizerConfig("Momentum 0.5", partial(SGD, lr=0.1, momentum=0.5))], device="cpu", data=data
+)["Momentum 0.5"]
+half_swing = half.path[:, 0].max().item()
+half_overshoot = half.path[:, 1].max().item() - optimum[1].item()
+half_distance = (half.path[-1] - optimum).norm().item()
+print(f"largest b {half_swing:.3f}, w overshoot {half_overshoot:+.3f}")
+table = ", ".join(f"{name} {d:.3f}" for name, d in distance.items())
+print(f"final distance {half_distance:.3f} (the table above: {table})")
+
+# %%
+# With :math:`\beta = 0.5` the weights add up to 2, not 10: the term gathers little speed,
+# ``b`` swings less far and ``w`` never passes the optimum's (a negative overshoot), but after
+# 50 steps it is still several times farther from the optimum than momentum 0.9, if closer
+# than plain SGD. Lowering :math:`\beta` damps the swings and costs speed along the valley;
+# Nesterov damps them and keeps the speed.
+
+# %%
 # Notes
 # -----
 #

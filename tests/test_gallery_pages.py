@@ -38,10 +38,18 @@ def module_symbols(code: str, name: str) -> symtable.SymbolTable:
     return symtable.symtable(code, name, "exec")
 
 
+# A page's exercises (docs/_ext/exercises.py) are practice, not a detour: its section, from
+# this heading to the next one of its level, is counted apart from the lesson.
+EXERCISES = re.compile(r"^# Exercises\n# -+\n.*?(?=^# %%\n# \S[^\n]*\n# -+\n|\Z)", re.M | re.S)
+
+
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
 def test_a_page_has_one_argument(page):
-    lines = page.read_text(encoding="utf-8").count("\n")
+    script = page.read_text(encoding="utf-8")
+    exercises = "".join(m[0] for m in EXERCISES.finditer(script))
+    lines = script.count("\n") - exercises.count("\n")
     assert lines <= 350, f"{page.name} has {lines} lines; move its detours to Notes or the errata"
+    assert exercises.count("\n") <= 100, f"{page.name}: over 100 lines of exercises"
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)

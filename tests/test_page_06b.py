@@ -62,3 +62,34 @@ def test_figure_6_16_relations(page):
     assert 1 - 0.9**19 == pytest.approx(0.86, abs=0.005)
     lines = page["fig"].axes[0].get_lines()
     assert lines[1].get_ydata().tolist() == ma.tolist()  # the drawn MA is the printed one
+
+
+# Exercises: the property each worked solution demonstrates.
+
+
+def test_exercise_correction_steps(page):
+    """1 - beta**t passes 0.99 on step 44 for beta 0.9, on step 4603 for 0.999 (about a
+    hundred times as many), and not a step earlier."""
+    assert page["first_step_above"] == {0.9: 44, 0.999: 4603}
+    for beta, step in page["first_step_above"].items():
+        assert 1 - beta ** (step - 1) <= 0.99 < 1 - beta**step
+    assert 100 < 4603 / 44 < 110
+
+
+def test_exercise_shorter_memory(page):
+    """With 5 periods the two EWMAs stay within 0.1 degree from day 9 (not day 8); with 19,
+    never this month, the factor 1 - 0.9**30 still 0.96."""
+    assert page["close_from"] == {5: 9, 19: None}
+    t = page["temperatures"]
+    gap = rpsbook.ewma.calc_corrected_ewma(t, 5) - rpsbook.ewma.calc_ewma(t, 5)
+    assert gap[8:].abs().max() < 0.1 <= gap[7:].abs().max()
+    assert round(1 - 0.9**30, 2) == 0.96
+
+
+def test_exercise_adam_keeps_an_ewma(page):
+    """Adam's exp_avg after each step is the uncorrected EWMA with beta 0.9, bit for bit; the
+    parameter did not move (lr 0); the page's own averages are untouched."""
+    assert page["same_as_ewma"]
+    assert torch.equal(page["exp_avgs"], rpsbook.ewma.calc_ewma(page["temperatures"], beta=0.9))
+    assert page["param"].item() == 0 and page["adam"].state[page["param"]]["step"].item() == 30
+    assert torch.equal(page["ewma"], page["calc_ewma"](page["temperatures"], 19))

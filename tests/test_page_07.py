@@ -1,7 +1,7 @@
 """What the prose of gallery/plot_07_adaptive_learning_rate.py says about its own run.
 
-The Notes' AMSGrad claim (torch's corrected denominator can shrink, the uncorrected maximum
-cannot) is pinned by tests/test_page_claims.py::test_amsgrad_corrected_denominator_shrinks.
+The AMSGrad exercise's claim (torch's corrected denominator shrinks, the uncorrected maximum
+cannot) is also pinned by tests/test_page_claims.py::test_amsgrad_corrected_denominator_shrinks.
 """
 
 from __future__ import annotations
@@ -67,3 +67,24 @@ def test_sgd_versus_adam(page):
     assert any(b > a for a, b in itertools.pairwise(adam))
     assert adam[-1] < sgd[-1]
     assert page["results"]["Adam"].val_losses[-1] < page["results"]["SGD"].val_losses[-1]
+
+
+# Exercises: the property each worked solution demonstrates.
+
+
+def test_exercise_adams_first_step(page):
+    """w and b both move by the learning rate, 0.01, whether the loss is scaled by 1 or 10;
+    the page's own first steps (lr 0.1) are untouched."""
+    for moved in page["first_moves"].values():
+        assert moved.tolist() == pytest.approx([0.01, 0.01], abs=1e-6)
+    assert page["first_steps"]["Adam"].tolist() == pytest.approx([0.1, 0.1], abs=1e-6)
+
+
+def test_exercise_amsgrad_denominator(page):
+    """max_exp_avg_sq is the running maximum of the EWMA of squared gradients (float32
+    rounding); the paper's denominator never shrinks, torch's shrinks on all 49 steps."""
+    assert page["same_max"]
+    assert page["torch_max"].item() == pytest.approx(page["running_max"][-1].item(), rel=1e-5)
+    shrinks = {k: (d.diff() < 0).sum().item() for k, d in page["denominators"].items()}
+    assert shrinks == {"paper": 0, "torch": 49}
+    assert page["amsgrad"].optimizer_state["param_groups"][0]["amsgrad"] is True

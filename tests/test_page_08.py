@@ -77,3 +77,32 @@ def test_figures_6_22_and_6_23(page):
         assert all(b < a for a, b in itertools.pairwise(losses[name]))
     val = page["results"]["Momentum"].val_losses
     assert any(b > 2 * a for a, b in itertools.pairwise(val))
+
+
+# Exercises: the property each worked solution demonstrates.
+
+
+def test_exercise_momentum_build_up(page):
+    """A constant gradient's momentum passes 90% of 1/(1 - beta) on step 22 (beta 0.9) and
+    230 (beta 0.99), where beta**t falls below 0.1, and not a step earlier."""
+    assert page["build_up"] == {0.9: 22, 0.99: 230}
+    for beta, step in page["build_up"].items():
+        assert beta**step < 0.1 <= beta ** (step - 1)
+
+
+def test_exercise_nesterov_by_hand(page):
+    """SGD(nesterov=True) fed the run's gradients retraces the run's w exactly; the update
+    by hand to float32 rounding."""
+    run_w = page["results"]["Nesterov"].path[1:, 1]
+    assert torch.equal(torch.stack(page["torch_path"]), run_w)
+    assert (torch.stack(page["hand_path"]) - run_w).abs().max() < 1e-6
+    assert len(page["hand_path"]) == 50
+
+
+def test_exercise_less_momentum(page):
+    """momentum 0.5: b swings less far than with 0.9, w never passes the optimum's, and it
+    ends several times farther from the optimum than momentum 0.9, closer than SGD."""
+    assert page["half_swing"] < page["swing"]["Momentum"]
+    assert page["half_overshoot"] < 0 < page["w_overshoot"]["Momentum"]
+    distance = page["distance"]
+    assert 3 * distance["Momentum"] < page["half_distance"] < distance["SGD"]

@@ -21,6 +21,9 @@ Every notebook also gets a last code cell, "Your run vs this page"
 :func:`rpsbook.report.compare_with_book` and the build's environment, embedded, and a call to
 :func:`rpsbook.report.compare_with_page` that prints the reader's values next to them.
 
+Before each worked solution of an exercise (:func:`mark_solutions`) a notebook gets an
+empty cell to answer in.
+
 The functions below only need the standard library, so ``tools/run_notebooks.py`` can use
 :func:`find_raw_markup` in an environment without Sphinx.
 """
@@ -280,6 +283,37 @@ def _convert_comment_run(
     return "\n".join(rows) + newline
 
 
+#: The first line of a gallery text block that opens a worked solution (docs/_ext/exercises.py).
+SOLUTION_MARK = ".. rpsbook-solution::"
+#: What a solution's Markdown begins with in a notebook, in place of the marker.
+SOLUTION_HEADING = "**Solution (spoiler)**: try the exercise in the cell above first.\n"
+#: The empty code cell put before each solution, for the reader's own answer.
+ANSWER_CELL = "# Your answer here\n"
+
+
+def mark_solutions(cells: list[dict]) -> list[dict]:
+    """``cells`` with an answer cell before each solution and the marker replaced by a
+    spoiler warning, so a reader working top to bottom meets the task before its answer."""
+    marked = []
+    for cell in cells:
+        source = cell.get("source", "")
+        joined = "".join(source) if isinstance(source, list) else source
+        if cell.get("cell_type") == "markdown" and joined.lstrip().startswith(SOLUTION_MARK):
+            answer = {
+                "cell_type": "code",
+                "execution_count": None,
+                "metadata": {},
+                "outputs": [],
+                "source": ANSWER_CELL,
+            }
+            marked.append(answer)
+            prose = joined.lstrip()[len(SOLUTION_MARK) :].lstrip("\n")
+            text = SOLUTION_HEADING + ("\n" + prose if prose.strip() else "")
+            cell = {**cell, "source": text.splitlines(True) if isinstance(source, list) else text}
+        marked.append(cell)
+    return marked
+
+
 def convert_notebook(text: str, targets: Targets, current_doc: str | None = None) -> str:
     """A notebook (JSON text) with its Markdown cells converted.
 
@@ -295,6 +329,7 @@ def convert_notebook(text: str, targets: Targets, current_doc: str | None = None
         for cell in notebook.get("cells", [])
         if cell.get("cell_type") != "code" or "".join(cell.get("source", "")).strip()
     ]
+    notebook["cells"] = mark_solutions(notebook["cells"])
     code = [cell for cell in notebook["cells"] if cell.get("cell_type") == "code"]
     if targets.first_cell is not None and code:
         source = code[0]["source"]
