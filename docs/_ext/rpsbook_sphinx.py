@@ -366,7 +366,7 @@ def add_provenance(text: str, line: str) -> str:
 #: that moves to another page is still found; one found nowhere fails the build (-W).
 BOOK_SECTIONS: list[tuple[str, str, str | None]] = [
     ("Data Preparation", "plot_01_data_preparation", None),
-    ("ImageFolder", "plot_01_data_preparation", "The dataset"),
+    ("ImageFolder", "plot_01_data_preparation", "ImageFolder"),
     ("Standardization", "plot_01_data_preparation", "The normalizer"),
     ("The Real Datasets", "plot_01_data_preparation", "The real datasets and loaders"),
     ("Three-Channel Convolutions", "plot_02_three_channel_convolutions", None),
@@ -418,8 +418,8 @@ BOOK_SECTIONS: list[tuple[str, str, str | None]] = [
     ("Mini-Batch Schedulers", "plot_10_cyclical_schedulers", None),
     (
         "Schedulers in StepByStep: Part II",
-        "plot_09_epoch_schedulers",
-        "How StepByStep steps each kind",
+        "plot_10_cyclical_schedulers",
+        "Schedulers in StepByStep, part II: a step after every mini-batch",
     ),
     ("Scheduler Paths", "plot_11_schedulers_on_the_regression", None),
     ("Adaptive vs Cycling", "plot_10_cyclical_schedulers", "Adaptive or cycling? Both"),
