@@ -57,6 +57,7 @@ extensions = [
     "exec_cache",  # re-runs a gallery script when rpsbook, torch, the data... changed
     "rpsbook_sphinx",
     "notebook_links",
+    "exercises",  # worked solutions collapsed in <details> on the gallery pages
     "distribution",
 ]
 

@@ -78,7 +78,8 @@ class Capture(ABC):
     def __init__(self, model: nn.Module, layers: str | Sequence[str]) -> None:
         self.model = model
         self.modules = _resolve_layers(model, layers)
-        self._handles: list[RemovableHandle] = []
+        # keyed as the book's ``handles``: "layer", or "layer.param.grad"
+        self._handles: dict[str, RemovableHandle] = {}
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -91,23 +92,34 @@ class Capture(ABC):
         return bool(self._handles)
 
     def attach(self) -> Self:
-        """Register the hooks (once; attaching twice does nothing) and return ``self``."""
+        """Register the hooks (once; attaching twice does nothing) and return ``self``.
+
+        If registering one hook fails, the hooks registered before it are removed again.
+        """
         if not self._handles:
-            self._handles = self._register()
+            handles: dict[str, RemovableHandle] = {}
+            try:
+                for key, handle in self._register():
+                    handles[key] = handle
+            except BaseException:
+                for handle in handles.values():
+                    handle.remove()
+                raise
+            self._handles = handles
         return self
 
     def remove(self) -> None:
         """Remove the hooks; captured values are kept. Safe to call more than once."""
         while self._handles:
-            self._handles.pop().remove()
+            self._handles.popitem()[1].remove()
 
     @abstractmethod
     def clear(self) -> None:
         """Forget the captured values (hooks stay as they are)."""
 
     @abstractmethod
-    def _register(self) -> list[RemovableHandle]:
-        """Register the hooks and return their handles."""
+    def _register(self) -> Iterator[tuple[str, RemovableHandle]]:
+        """Register the hooks one by one, yielding each one's key and handle."""
 
     def __enter__(self) -> Self:
         return self.attach()
@@ -162,23 +174,24 @@ class GradientCapture(_PerParameterCapture):
 
     Tensor hooks (``param.register_hook``) see the gradient of each backward pass before it is
     accumulated into ``param.grad``; they return ``None``, so gradients are never altered.
-    Parameters with ``requires_grad=False`` are skipped.
+    Parameters with ``requires_grad=False`` are skipped, also those frozen after the capture
+    was made: they get no gradient, and torch refuses their hooks.
     """
 
     def __init__(self, model: nn.Module, layers: str | Sequence[str]) -> None:
         super().__init__(model, layers, trainable_only=True)
 
-    def _register(self) -> list[RemovableHandle]:
-        handles = []
+    def _register(self) -> Iterator[tuple[str, RemovableHandle]]:
         for layer, params in self._params.items():
             for name, param in params.items():
+                if not param.requires_grad:
+                    continue
                 store = self._values[layer][name]
 
                 def hook(grad: Tensor, store: list[Tensor] = store) -> None:
                     store.append(grad.detach().to("cpu", copy=True))
 
-                handles.append(param.register_hook(hook))
-        return handles
+                yield f"{layer}.{name}.grad", param.register_hook(hook)
 
     @property
     def gradients(self) -> dict[str, dict[str, Tensor]]:
@@ -204,8 +217,7 @@ class ParameterCapture(_PerParameterCapture):
         super().__init__(model, layers)
         self.training_only = training_only
 
-    def _register(self) -> list[RemovableHandle]:
-        handles = []
+    def _register(self) -> Iterator[tuple[str, RemovableHandle]]:
         for layer, module in self.modules.items():
             params, store = self._params[layer], self._values[layer]
 
@@ -221,8 +233,7 @@ class ParameterCapture(_PerParameterCapture):
                 for name, param in params.items():
                     store[name].append(param.detach().to("cpu", copy=True))
 
-            handles.append(module.register_forward_hook(hook))
-        return handles
+            yield layer, module.register_forward_hook(hook)
 
     @property
     def parameters(self) -> dict[str, dict[str, Tensor]]:
@@ -266,8 +277,7 @@ class ActivationCapture(Capture):
         for layer in self.layers:
             self._outputs.pop(layer, None)
 
-    def _register(self) -> list[RemovableHandle]:
-        handles = []
+    def _register(self) -> Iterator[tuple[str, RemovableHandle]]:
         for layer, module in self.modules.items():
 
             def hook(
@@ -283,8 +293,7 @@ class ActivationCapture(Capture):
                     value = join([previous, value])
                 self._outputs[layer] = value
 
-            handles.append(module.register_forward_hook(hook))
-        return handles
+            yield layer, module.register_forward_hook(hook)
 
     @property
     def outputs(self) -> dict[str, Any]:
@@ -312,8 +321,9 @@ class ForwardHooks(Capture):
     def clear(self) -> None:
         """Nothing is stored."""
 
-    def _register(self) -> list[RemovableHandle]:
-        return [module.register_forward_hook(self.hook_fn) for module in self.modules.values()]
+    def _register(self) -> Iterator[tuple[str, RemovableHandle]]:
+        for layer, module in self.modules.items():
+            yield layer, module.register_forward_hook(self.hook_fn)
 
 
 def capture_gradients(model: nn.Module, layers: str | Sequence[str]) -> GradientCapture:
@@ -370,13 +380,14 @@ class HookRegistry:
         self, layers: str | Sequence[str], hook_fn: ForwardHookFn | None = None
     ) -> Capture:
         """The book's forward hooks on ``layers``; see ``StepByStep.attach_hooks``."""
-        self.visualization.clear()  # in place: earlier hooks keep writing to this dict
         if hook_fn is not None:
             hooks: Capture = ForwardHooks(self.model, layers, hook_fn)
         else:
             hooks = ActivationCapture(
                 self.model, layers, _as_numpy, accumulate=True, store=self.visualization
             )
+        # only once the layers are known good; in place: earlier hooks keep writing to it
+        self.visualization.clear()
         self.visualization.update(dict.fromkeys(hooks.layers))
         return self._keep(hooks)
 
@@ -401,31 +412,35 @@ class HookRegistry:
 
     @contextmanager
     def paused(self) -> Iterator[None]:
-        """Detach the attached captures for the block (a range test), then attach them again."""
+        """Detach the attached captures for the block (a range test), then attach them again.
+
+        Each capture is attached again even if another one fails to (it stays detached, with
+        none of its hooks left behind); the first failure is raised after all were tried.
+        """
         paused = [capture for capture in self.captures if capture.attached]
         for capture in paused:
             capture.remove()
         try:
             yield
         finally:
+            failed: list[tuple[Capture, Exception]] = []
             for capture in paused:
-                capture.attach()
+                try:
+                    capture.attach()
+                except Exception as error:
+                    failed.append((capture, error))
+            if failed:
+                reasons = "; ".join(f"{capture!r}: {error}" for capture, error in failed)
+                raise RuntimeError(
+                    f"hooks could not be attached again after the block: {reasons}"
+                ) from failed[0][1]
 
     @property
     def handles(self) -> dict[str, RemovableHandle]:
         """The attached hooks' handles, keyed as in the book (see ``StepByStep.handles``)."""
         handles: dict[str, RemovableHandle] = {}
         for capture in self.captures:
-            if isinstance(capture, GradientCapture):
-                keys = [
-                    f"{layer}.{name}.grad"
-                    for layer, module in capture.modules.items()
-                    for name, p in module.named_parameters()
-                    if p.requires_grad
-                ]
-            else:
-                keys = list(capture.layers)
-            for key, handle in zip(keys, capture._handles, strict=False):
+            for key, handle in capture._handles.items():
                 unique, n = key, 1
                 while unique in handles:
                     n += 1

@@ -49,6 +49,7 @@ __all__ = [
     "VARIATION_URL",
     "book_figure",
     "book_figure_label",
+    "checked_against_book",
     "compare_with_book",
     "compare_with_page",
     "describe_environment",
@@ -147,6 +148,39 @@ def compare_with_book(
     return format_comparison(quantity, ours_text, book)
 
 
+def checked_against_book(
+    section: str, rows: Sequence[tuple[str, object, str]], *, digits: int = 4
+) -> None:
+    """Print a page's "Checked against the book" block and record every row.
+
+    A gallery page calls it once, at its end, inside a Sphinx-Gallery ignore block: the
+    page shows the printed table, and the downloaded notebook's last cell runs the same
+    call before it sets the reader's values next to the page's
+    (``docs/_ext/notebook_links.py``).
+
+    Parameters
+    ----------
+    section : str
+        The chapter section, as for :func:`compare_with_book`.
+    rows : sequence of ``(quantity, ours, book)``
+        What was measured, rpsbook's value and the book's (or its notebook's) text.
+    digits : int
+        Significant digits for floats.
+
+    Raises
+    ------
+    ValueError
+        When ``rows`` is empty or a row is not a ``(quantity, ours, book)`` triple.
+    """
+    if not rows:
+        raise ValueError("rows is empty; pass one (quantity, ours, book) triple per value")
+    for row in rows:
+        if not (isinstance(row, tuple) and len(row) == 3):
+            raise ValueError(f"row {row!r} is not a (quantity, ours, book) triple")
+    for quantity, ours, book in rows:
+        print(compare_with_book(quantity, ours, book, section=section, digits=digits))
+
+
 def _append_record(name: str, record: dict[str, object]) -> None:
     """Append one JSON line to ``$RPSBOOK_RESULTS_DIR/<name>`` when the variable is set."""
     results_dir = os.environ.get(RESULTS_DIR_ENV)
@@ -165,8 +199,10 @@ def book_figure(fig: Figure, number: str | None, alt: str, *, verdict: str = "sa
     The figure's label (``fig.set_label``) becomes
     ``"Figure 6.21 in the book: <alt>"``, or ``"Not in the book: <alt>"`` for a figure of
     the site's own; the docs build uses it as the image's alt text. When
-    ``$RPSBOOK_RESULTS_DIR`` is set, ``{"figure", "alt", "verdict"}`` is also appended to
-    its ``FIGURES_FILE``, from which the concordance page is generated.
+    ``$RPSBOOK_RESULTS_DIR`` is set, ``{"figure", "alt", "verdict", "panels"}`` is also
+    appended to its ``FIGURES_FILE``, from which the concordance page is generated;
+    ``panels`` counts the Axes that draw something, colorbars left out, so the concordance
+    can tell a merged layout claimed as "same".
 
     Parameters
     ----------
@@ -203,7 +239,9 @@ def book_figure(fig: Figure, number: str | None, alt: str, *, verdict: str = "sa
         )
     alt = alt.strip()
     fig.set_label(f"Figure {number} in the book: {alt}" if number else f"Not in the book: {alt}")
-    _append_record(FIGURES_FILE, {"figure": number, "alt": alt, "verdict": verdict})
+    panels = sum(1 for ax in fig.axes if ax.has_data() and ax.get_label() != "<colorbar>")
+    record = {"figure": number, "alt": alt, "verdict": verdict, "panels": panels}
+    _append_record(FIGURES_FILE, record)
 
 
 def book_figure_label(fig: Figure) -> str | None:

@@ -82,6 +82,26 @@ def assert_nested_equal(actual: Any, expected: Any) -> None:
         assert actual == expected
 
 
+def run_page(script: str, data_dir: Path | None = None) -> dict[str, Any]:
+    """Run ``gallery/<script>`` as the docs build does and return its namespace.
+
+    ``data_dir`` becomes ``$RPSBOOK_DATA_DIR`` for the run; figures are closed afterwards.
+    """
+    import runpy
+
+    import matplotlib.pyplot as plt
+
+    path = Path(__file__).resolve().parents[1] / "gallery" / script
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RPSBOOK_PROGRESS", "0")
+        if data_dir is not None:
+            patch.setenv("RPSBOOK_DATA_DIR", str(data_dir))
+        try:
+            return runpy.run_path(str(path), run_name="__main__")
+        finally:
+            plt.close("all")
+
+
 @pytest.fixture(autouse=True)
 def _quiet_and_isolated(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory):
     """No progress bars; a private decoded-tensor cache and user cache per test session; the

@@ -345,3 +345,81 @@ def test_first_cell_of_an_earlier_build_is_replaced(links):
     notebook["cells"][1]["source"] = "import torch"
     cells = json.loads(links.convert_notebook(json.dumps(notebook), targets))["cells"]
     assert "".join(cells[1]["source"]) == "import torch"
+
+
+CHECKED_SCRIPT = """\
+x = 1
+# sphinx_gallery_start_ignore
+book_figure(fig, "6.1", "alt")
+# sphinx_gallery_end_ignore
+
+# %%
+# Checked against the book
+# ------------------------
+
+# sphinx_gallery_start_ignore
+checked_against_book(
+    SECTION,
+    [("x", x, "1")],
+)
+# sphinx_gallery_end_ignore
+"""
+
+
+def test_the_hidden_checked_block_travels_into_the_last_cell(links):
+    checks = links.checked_block(CHECKED_SCRIPT)
+    assert checks == 'checked_against_book(\n    SECTION,\n    [("x", x, "1")],\n)\n'
+    assert links.checked_block("x = 1\n") is None
+    page = {"environment": {"torch": "2.14.1"}, "values": [], "checks": checks}
+    source = links.comparison_cell_source(page)
+    ast.parse(source)
+    assert source.index(checks) < source.index("compare_with_page(PAGE)")
+
+
+def test_empty_code_cells_are_dropped_from_notebooks(links):
+    notebook = {
+        "cells": [
+            {"cell_type": "markdown", "metadata": {}, "source": "# Checked"},
+            {"cell_type": "code", "metadata": {}, "source": ["\n"], "outputs": []},
+            {"cell_type": "code", "metadata": {}, "source": "print(1)", "outputs": []},
+        ],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    out = json.loads(links.convert_notebook(json.dumps(notebook), links.Targets()))
+    assert [c["source"] for c in out["cells"]] == ["# Checked", "print(1)"]
+
+
+def test_each_solution_follows_an_answer_cell_and_a_spoiler_warning(links, targets):
+    """As Sphinx-Gallery writes a page with two exercises: each solution's Markdown opens
+    with the marker; the reader meets the task, a cell to answer in, then the warning."""
+    text = _notebook(
+        ("markdown", "### Square it\n\nPredict ``x**2``.\n"),
+        ("markdown", ".. rpsbook-solution::\n\nSquaring:\n\n"),
+        ("code", "print(x**2)"),
+        ("markdown", "It prints 9.\n\n### Cube it\n\nCube ``x``.\n"),
+        ("markdown", ".. rpsbook-solution::\n\n"),
+        ("code", "print(x**3)"),
+    )
+    cells = json.loads(links.convert_notebook(text, targets))["cells"]
+    kinds = [cell["cell_type"] for cell in cells]
+    assert kinds == ["markdown", "code", "markdown", "code"] + ["markdown", "code"] * 2
+    sources = ["".join(cell["source"]) for cell in cells]
+    assert sources[1] == sources[5] == "# Your answer here\n"
+    assert cells[1]["outputs"] == [] and cells[1]["execution_count"] is None
+    assert isinstance(cells[2]["source"], list)  # as the notebook wrote it
+    assert sources[2] == (
+        "**Solution (spoiler)**: try the exercise in the cell above first.\n\nSquaring:\n\n"
+    )
+    assert sources[6] == links.SOLUTION_HEADING
+    assert not any("rpsbook-solution" in source for source in sources)
+    # converting a converted notebook changes nothing (a build may meet it again)
+    again = links.convert_notebook(links.convert_notebook(text, targets), targets)
+    assert json.loads(again)["cells"] == cells
+
+
+def test_a_notebook_without_exercises_keeps_its_cells(links, targets):
+    text = _notebook(("markdown", "Text mentioning rpsbook-solution.\n"), ("code", "x = 1"))
+    cells = json.loads(links.convert_notebook(text, targets))["cells"]
+    assert [cell["cell_type"] for cell in cells] == ["markdown", "code"]

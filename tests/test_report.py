@@ -129,7 +129,9 @@ def test_comparison_that_fits_stays_on_one_line():
 
 def test_book_figure_labels_and_records(tmp_path, monkeypatch):
     monkeypatch.setenv(RESULTS_DIR_ENV, str(tmp_path))
-    fig = plt.figure()
+    fig, axes = plt.subplots(1, 3)
+    axes[0].plot([1, 2])
+    fig.colorbar(axes[1].imshow([[0, 1]]), ax=axes[1])  # a colorbar is not a panel
     try:
         # nothing returned: as a cell's last value the figure would be shown twice
         assert book_figure(fig, "6.21", " Loss against the learning rate. ") is None
@@ -140,8 +142,18 @@ def test_book_figure_labels_and_records(tmp_path, monkeypatch):
         plt.close(fig)
     lines = (tmp_path / FIGURES_FILE).read_text(encoding="utf-8").splitlines()
     assert [json.loads(line) for line in lines] == [
-        {"figure": "6.21", "alt": "Loss against the learning rate.", "verdict": "same"},
-        {"figure": None, "alt": "Thread counts.", "verdict": "differs: not in the book"},
+        {
+            "figure": "6.21",
+            "alt": "Loss against the learning rate.",
+            "verdict": "same",
+            "panels": 2,
+        },
+        {
+            "figure": None,
+            "alt": "Thread counts.",
+            "verdict": "differs: not in the book",
+            "panels": 2,
+        },
     ]
 
 
@@ -282,3 +294,16 @@ def test_compare_with_page_names_another_build_of_rpsbook():
 def test_compare_with_page_without_values():
     text = compare_with_page({"environment": _PAGE_ENV, "values": []}, yours=[])
     assert text.splitlines()[-1] == "This page records no values to compare."
+
+
+def test_checked_against_book_prints_and_records_every_row(capsys):
+    from rpsbook.report import checked_against_book
+
+    before = len(recorded())
+    checked_against_book("Dropout", [("sum (eval)", 6.6, "6.6"), ("kept", "5/11", "6/11")])
+    assert capsys.readouterr().out == "sum (eval): 6.6 | book: 6.6\nkept: 5/11 | book: 6/11\n"
+    assert [r["quantity"] for r in recorded()[before:]] == ["sum (eval)", "kept"]
+    with pytest.raises(ValueError, match="rows is empty"):
+        checked_against_book("Dropout", [])
+    with pytest.raises(ValueError, match="triple"):
+        checked_against_book("Dropout", [("sum", 6.6)])

@@ -21,6 +21,9 @@ Every notebook also gets a last code cell, "Your run vs this page"
 :func:`rpsbook.report.compare_with_book` and the build's environment, embedded, and a call to
 :func:`rpsbook.report.compare_with_page` that prints the reader's values next to them.
 
+Before each worked solution of an exercise (:func:`mark_solutions`) a notebook gets an
+empty cell to answer in.
+
 The functions below only need the standard library, so ``tools/run_notebooks.py`` can use
 :func:`find_raw_markup` in an environment without Sphinx.
 """
@@ -31,6 +34,7 @@ import io
 import json
 import os
 import re
+import textwrap
 import tokenize
 import zipfile
 from dataclasses import dataclass, field
@@ -280,18 +284,56 @@ def _convert_comment_run(
     return "\n".join(rows) + newline
 
 
+#: The first line of a gallery text block that opens a worked solution (docs/_ext/exercises.py).
+SOLUTION_MARK = ".. rpsbook-solution::"
+#: What a solution's Markdown begins with in a notebook, in place of the marker.
+SOLUTION_HEADING = "**Solution (spoiler)**: try the exercise in the cell above first.\n"
+#: The empty code cell put before each solution, for the reader's own answer.
+ANSWER_CELL = "# Your answer here\n"
+
+
+def mark_solutions(cells: list[dict]) -> list[dict]:
+    """``cells`` with an answer cell before each solution and the marker replaced by a
+    spoiler warning, so a reader working top to bottom meets the task before its answer."""
+    marked = []
+    for cell in cells:
+        source = cell.get("source", "")
+        joined = "".join(source) if isinstance(source, list) else source
+        if cell.get("cell_type") == "markdown" and joined.lstrip().startswith(SOLUTION_MARK):
+            answer = {
+                "cell_type": "code",
+                "execution_count": None,
+                "metadata": {},
+                "outputs": [],
+                "source": ANSWER_CELL,
+            }
+            marked.append(answer)
+            prose = joined.lstrip()[len(SOLUTION_MARK) :].lstrip("\n")
+            text = SOLUTION_HEADING + ("\n" + prose if prose.strip() else "")
+            cell = {**cell, "source": text.splitlines(True) if isinstance(source, list) else text}
+        marked.append(cell)
+    return marked
+
+
 def convert_notebook(
     text: str, targets: Targets, current_doc: str | None = None, stem: str | None = None
 ) -> str:
     """A notebook (JSON text) with its Markdown cells converted.
 
-    Code cells are untouched but the first, which becomes ``targets.first_cell`` (naming
-    the notebook ``stem`` as its page) when it is an rpsbook first cell: a page the
-    execution cache did not re-run keeps the notebook of an earlier build, whose cell may
-    pin an earlier wheel.
+    Empty code cells (all their code hidden) are dropped. Code cells are untouched but the
+    first, which becomes ``targets.first_cell`` (naming the notebook ``stem`` as its page)
+    when it is an rpsbook first cell: a page the execution cache did not re-run keeps the
+    notebook of an earlier build, whose cell may pin an earlier wheel.
     """
     notebook = json.loads(text)
-    code = [cell for cell in notebook.get("cells", []) if cell.get("cell_type") == "code"]
+    # a code cell whose code was all in ignore blocks arrives empty
+    notebook["cells"] = [
+        cell
+        for cell in notebook.get("cells", [])
+        if cell.get("cell_type") != "code" or "".join(cell.get("source", "")).strip()
+    ]
+    notebook["cells"] = mark_solutions(notebook["cells"])
+    code = [cell for cell in notebook["cells"] if cell.get("cell_type") == "code"]
     if targets.first_cell is not None and code:
         source = code[0]["source"]
         joined = "".join(source) if isinstance(source, list) else source
@@ -315,14 +357,39 @@ def convert_notebook(
 COMPARISON_CELL = "rpsbook_your_run_vs_this_page"
 
 
+#: The hidden code of a page's "Checked against the book" block (see :func:`checked_block`).
+_IGNORE_BLOCK_RE = re.compile(
+    r"^[ \t]*# sphinx_gallery_start_ignore[^\n]*\n(?P<code>.*?)^[ \t]*# sphinx_gallery_end_ignore",
+    re.MULTILINE | re.DOTALL,
+)
+
+
+def checked_block(script: str) -> str | None:
+    """The code of the ignore block that calls ``checked_against_book`` in a gallery script.
+
+    Sphinx-Gallery removes ignore blocks from the downloads, so the notebook's last cell
+    carries this code: the reader's run records its own values before they are compared.
+    """
+    for match in _IGNORE_BLOCK_RE.finditer(script):
+        if "checked_against_book(" in match["code"]:
+            return textwrap.dedent(match["code"]).strip() + "\n"
+    return None
+
+
 def comparison_cell_source(page: dict) -> str:
-    """The code of a notebook's last cell, with ``page`` embedded as a Python literal."""
+    """The code of a notebook's last cell, with ``page`` embedded as a Python literal.
+
+    ``page["checks"]`` (optional) is the page's "Checked against the book" code, run first.
+    """
     # one value a line; JSON's strings and numbers are Python literals too
     values = "".join(f"        {json.dumps(v, ensure_ascii=False)},\n" for v in page["values"])
+    checks = page.get("checks")
+    first = f"# First, this run next to the book (the page's last table):\n{checks}\n"
     return (
         "# Your run vs this page: the numbers this notebook printed next to the ones the\n"
         "# page shows, with the torch version, threads and device of both runs.\n"
-        "from rpsbook.report import compare_with_page\n"
+        + (first if checks else "")
+        + "from rpsbook.report import compare_with_page\n"
         "\n"
         "PAGE = {\n"
         f'    "environment": {json.dumps(page["environment"], ensure_ascii=False)},\n'
@@ -500,7 +567,11 @@ def recorded_pages(app: Sphinx) -> dict[str, dict]:
             {k: record[k] for k in ("section", "quantity", "ours")}
             for record in read_records(root / script.stem)
         ]
-        pages[script.stem] = {"environment": build, "values": values}
+        pages[script.stem] = {
+            "environment": build,
+            "values": values,
+            "checks": checked_block(script.read_text(encoding="utf-8")),
+        }
     return pages
 
 

@@ -182,6 +182,23 @@ def plot_dropout_mask(inputs: Tensor, outputs: Tensor, p: float, ax: Axes | None
     return ax.figure.figure
 
 
+def _lattice_edges(sums: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Bin edges of about the width of ``edges`` holding the same number of the sums' possible
+    values each, when those lie on a regular grid (for the chapter's inputs, multiples of
+    ``0.1 / (1 - p)``); ``edges`` otherwise. Bins that hold two grid values and then three
+    would draw spikes that are not in the distribution."""
+    values = np.unique(sums.round(4))  # float sums of the same values differ in last bits
+    if len(values) < 2:
+        return edges
+    gap = float(np.diff(values).min())
+    steps = (values - values[0]) / gap
+    if not np.allclose(steps, steps.round(), atol=1e-3):
+        return edges
+    width = gap * max(1, round((edges[1] - edges[0]) / gap))
+    start = values[0] - gap / 2  # grid values fall mid-way between edges
+    return start + width * np.arange(int(np.ceil((values[-1] - start) / width)) + 1)
+
+
 def plot_dropout_sums(
     inputs: Tensor,
     ps: float | Sequence[float] = (0.1, 0.3, 0.5, 0.9),
@@ -228,6 +245,8 @@ def plot_dropout_sums(
     # Shared bin edges: bars of one width in every panel, so heights compare across panels
     # too (per-panel bins would make the narrowest distribution's bars the thinnest).
     edges = np.linspace(lo - margin, hi + margin, (30 if len(ps) == 1 else 50) + 1)
+    if len(ps) == 1:
+        edges = _lattice_edges(all_sums[0].numpy(), edges)
     for ax, p, sums in zip(axes, ps, all_sums, strict=True):
         mean = sums.mean().item()
         exact = dropout_sum_variance(inputs, p).item()
