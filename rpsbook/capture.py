@@ -349,6 +349,15 @@ def _as_numpy(layer: str, module: nn.Module, inputs: tuple[Any, ...], output: Te
     return output.detach().cpu().numpy()
 
 
+def _add_unique(handles: dict[str, RemovableHandle], key: str, handle: RemovableHandle) -> None:
+    """``handles[key] = handle``, as ``key#2``, ``key#3``... when the key is taken."""
+    unique, n = key, 1
+    while unique in handles:
+        n += 1
+        unique = f"{key}#{n}"
+    handles[unique] = handle
+
+
 class HookRegistry:
     """The hooks a :class:`~rpsbook.trainer.StepByStep` attached, and the book's views of them.
 
@@ -371,6 +380,10 @@ class HookRegistry:
         self.visualization: dict[str, Any] = {}
         self._gradients: GradientCapture | None = None
         self._parameters: ParameterCapture | None = None
+        # The last dict `handles` gave out and the handles it built into it: the book's
+        # capture_gradients stores its own hooks there (self.handles[key] = ...).
+        self._handles_view: dict[str, RemovableHandle] = {}
+        self._built: set[int] = set()
 
     def _keep(self, capture: Any) -> Any:
         self.captures.append(capture.attach())
@@ -409,6 +422,9 @@ class HookRegistry:
         for capture in self.captures:
             capture.remove()
         self.captures.clear()
+        for handle in self._handles_view.values():  # those stored by the caller too
+            handle.remove()
+        self._handles_view, self._built = {}, set()
 
     @contextmanager
     def paused(self) -> Iterator[None]:
@@ -437,15 +453,20 @@ class HookRegistry:
 
     @property
     def handles(self) -> dict[str, RemovableHandle]:
-        """The attached hooks' handles, keyed as in the book (see ``StepByStep.handles``)."""
+        """The attached hooks' handles, keyed as in the book (see ``StepByStep.handles``).
+
+        Handles the caller stores in the dict (as the book's ``capture_gradients`` does) stay
+        in it and are removed by :meth:`remove`.
+        """
+        stored = [(k, h) for k, h in self._handles_view.items() if id(h) not in self._built]
         handles: dict[str, RemovableHandle] = {}
         for capture in self.captures:
             for key, handle in capture._handles.items():
-                unique, n = key, 1
-                while unique in handles:
-                    n += 1
-                    unique = f"{key}#{n}"
-                handles[unique] = handle
+                _add_unique(handles, key, handle)
+        self._built = {id(h) for h in handles.values()}
+        for key, handle in stored:
+            _add_unique(handles, key, handle)
+        self._handles_view = handles
         return handles
 
     def plot_outputs(self, layers: Sequence[str], n_images: int = 10, **kwargs: Any) -> Any:
