@@ -179,6 +179,27 @@ def notebooks(session: nox.Session) -> None:
     session.run(*run, *session.posargs, external=True)
 
 
+@nox.session(venv_backend="none")
+def book(session: nox.Session) -> None:
+    """Run the book's own Chapter06.ipynb on rpsbook: ``nox -s book -- PATH``.
+
+    PATH is a clone of the book's repository (else ``$RPSBOOK_BOOK_REPO``); the data come
+    from ``$RPSBOOK_DATA_DIR`` (``--data-dir DIR`` after PATH overrides it). Its import lines
+    are switched by ``rpsbook.book.runner.MAPPING``, every cell runs in a new kernel and the
+    outputs that neither the CPU nor a random draw moves are compared with the stored ones
+    (``python -m rpsbook.book``; the exit status says whether all ran and matched).
+    """
+    python = _shared_python(session)
+    session.run(
+        python,
+        "-m",
+        "rpsbook.book",
+        *session.posargs,
+        env={"RPSBOOK_PROGRESS": "0"},
+        external=True,
+    )
+
+
 @nox.session
 def dist(session: nox.Session) -> None:
     """Build the sdist and the wheel, and check them as the release workflow does."""

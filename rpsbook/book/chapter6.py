@@ -75,16 +75,16 @@ __all__ = [
     "correction",
     "deepcopy",
     "figure1",
-    "figure11",
-    "figure15",
-    "figure17",
     "figure2",
-    "figure21",
-    "figure26",
-    "figure28",
     "figure7",
     "figure8",
     "figure9",
+    "figure11",
+    "figure15",
+    "figure17",
+    "figure21",
+    "figure26",
+    "figure28",
     "ma_vs_ewma",
     "momentum",
     "np",
@@ -157,7 +157,9 @@ def figure11(
 ) -> Figure:
     """Fig 6.11: the losses with and without dropout, on one log-scale axes."""
     fig = plotting.plot_losses(losses, val_losses, label="dropout")
-    return plotting.plot_losses(losses_nodrop, val_losses_nodrop, ax=fig.axes[0], label="no dropout")
+    return plotting.plot_losses(
+        losses_nodrop, val_losses_nodrop, ax=fig.axes[0], label="no dropout"
+    )
 
 
 def figure15(alpha: float = 1 / 3, periods: int = 5, steps: int = 10) -> Figure:
@@ -235,9 +237,8 @@ def plot_losses(results: Mapping[str, PathResult], axs: Any = None) -> Figure:
 def figure21(results: Mapping[str, PathResult]) -> Figure:
     """Fig 6.21: the gradients of the first three runs (SGD, with momentum, with Nesterov)
     and the update term each run used."""
-    runs = list(results.values())[:3]
-    flavours = ("SGD", "Momentum", "Nesterov")
-    return ewma.plot_sgd_terms({f: run.gradients["weight"] for f, run in zip(flavours, runs)})
+    runs = dict(zip(("SGD", "Momentum", "Nesterov"), results.values(), strict=False))
+    return ewma.plot_sgd_terms({name: run.gradients["weight"] for name, run in runs.items()})
 
 
 def plot_scheduler(
@@ -257,9 +258,7 @@ def plot_scheduler(
     return schedulers.plot_lr_sequences({name: lrs}, ax=ax, log=logscale)
 
 
-def figure26(
-    dummy_optimizer: Optimizer, dummy_schedulers: Sequence[LRScheduler]
-) -> Figure:
+def figure26(dummy_optimizer: Optimizer, dummy_schedulers: Sequence[LRScheduler]) -> Figure:
     """Fig 6.26: :func:`plot_scheduler` for each ``CyclicLR`` mode, on a linear axis."""
     fig, axes = plt.subplots(1, len(dummy_schedulers), figsize=(11, 3.5), squeeze=False)
     for ax, scheduler in zip(axes[0], dummy_schedulers, strict=True):
@@ -276,8 +275,9 @@ def figure28(
     every step of the first three runs."""
     fig = plt.figure(figsize=(11, 10))
     grid = fig.add_gridspec(5, 3)
-    path_axes = [fig.add_subplot(grid[rows, i]) for rows in (slice(0, 2), slice(3, 5))
-                 for i in range(3)]
+    path_axes = [
+        fig.add_subplot(grid[rows, i]) for rows in (slice(0, 2), slice(3, 5)) for i in range(3)
+    ]
     for i, run in enumerate(list(results.values())[:3]):
         ax = fig.add_subplot(grid[2, i])
         schedulers.plot_lr_sequences({run.name: run.learning_rates}, ax=ax, log=False)

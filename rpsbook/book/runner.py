@@ -289,7 +289,9 @@ def find_notebook(path: str | os.PathLike[str] | None = None) -> Path:
     candidate = Path(value).expanduser()
     notebook = candidate if candidate.suffix == ".ipynb" else candidate / NOTEBOOK
     if not notebook.is_file():
-        raise FileNotFoundError(f"{notebook} does not exist: pass a clone of the book's repository")
+        raise FileNotFoundError(
+            f"{notebook} does not exist: pass a clone of the book's repository"
+        )
     return notebook
 
 
@@ -364,7 +366,9 @@ def run(
         for name, start_of in PRINTED.items()
         for i in [_find(stored, start_of)]
     }
-    return Report(path, len(executed), failed, switched, compare(stored, executed), seconds, printed)
+    return Report(
+        path, len(executed), failed, switched, compare(stored, executed), seconds, printed
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
