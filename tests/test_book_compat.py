@@ -81,8 +81,10 @@ def test_plot_scheduler_feeds_a_plateau_the_books_constant_loss():
     optimizer = optim.SGD([nn.Parameter(torch.randn(1))], lr=0.01)
     scheduler = ReduceLROnPlateau(optimizer, patience=4, factor=0.1)
     line = chapter6.plot_scheduler(optimizer, scheduler).axes[0].lines[0]
-    # the first reduced lr is used in the seventh step (errata: not the sixth)
-    assert np.asarray(line.get_ydata())[:12] == pytest.approx([0.01] * 6 + [0.001] * 6)
+    # the first reduced lr is used in the seventh step (errata: not the sixth), the second
+    # five steps later
+    expected = [0.01] * 6 + [0.001] * 5 + [0.0001]
+    assert np.asarray(line.get_ydata())[:12] == pytest.approx(expected)
 
 
 def test_figure26_one_panel_per_cyclic_mode():

@@ -34,6 +34,7 @@ def test_every_cell_runs_and_the_stored_outputs_match(real_data_dir):
     n_code = sum(cell.cell_type == "code" for cell in stored.cells)
 
     report = runner.run(BOOK, real_data_dir)
+    print(report)  # the report of nox -s book (shown with pytest -s)
 
     assert report.failed == [], str(report)
     assert report.code_cells == n_code

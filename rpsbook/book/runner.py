@@ -373,7 +373,11 @@ def run(
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m rpsbook.book [BOOK_REPO] [--data-dir DIR] [--output FILE]``."""
-    parser = argparse.ArgumentParser(prog="python -m rpsbook.book", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m rpsbook.book",
+        description="Run the book's Chapter06.ipynb on rpsbook, its imports switched, and "
+        "compare its outputs with the stored ones.",
+    )
     parser.add_argument("book", nargs="?", help=f"the book's repository (else ${BOOK_REPO_ENV})")
     parser.add_argument("--data-dir", help="the folder holding rps/ and rps-test-set/")
     parser.add_argument("--output", help="save the executed notebook there")
