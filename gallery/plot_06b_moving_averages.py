@@ -37,6 +37,7 @@ from rpsbook.ewma import plot_ewma_series, plot_ewma_weights
 
 # sphinx_gallery_start_ignore
 from rpsbook.report import book_figure
+
 # sphinx_gallery_end_ignore
 
 

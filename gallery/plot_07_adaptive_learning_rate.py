@@ -51,6 +51,7 @@ from rpsbook.paths import (
 
 # sphinx_gallery_start_ignore
 from rpsbook.report import book_figure
+
 # sphinx_gallery_end_ignore
 
 defaults = Adam([torch.zeros(1, requires_grad=True)]).defaults

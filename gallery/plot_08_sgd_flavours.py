@@ -43,6 +43,7 @@ from rpsbook.paths import (
 
 # sphinx_gallery_start_ignore
 from rpsbook.report import book_figure
+
 # sphinx_gallery_end_ignore
 
 

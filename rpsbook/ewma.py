@@ -454,9 +454,7 @@ def plot_adapted_gradients(
     smooth_ax.set(title=f"Smoothing (β1={beta1})", xlabel="step")
     scale_ax.plot(steps, scaling.numpy(), color="C2")
     # the factor uses the *corrected* EWMA of the squares, as Adam does
-    scale_ax.set(
-        title=f"Scaling (β2={beta2})", xlabel="step", ylabel="1/(√corrected EWMA(g²)+ε)"
-    )
+    scale_ax.set(title=f"Scaling (β2={beta2})", xlabel="step", ylabel="1/(√corrected EWMA(g²)+ε)")
     adapt_ax.plot(steps, grads.numpy(), "o-", ms=3, label="gradients")
     adapt_ax.plot(steps, adapted_gradients(grads, betas, eps).numpy(), label="adapted gradients")
     adapt_ax.set(title="Adapted gradients", xlabel="step")

@@ -71,7 +71,8 @@ def test_figures_6_22_and_6_23(page):
     assert distance["Nesterov"] < distance["Momentum"] / 2 < distance["SGD"]
     losses = {name: result.losses for name, result in page["results"].items()}
     assert all(
-        n < min(s, m) for n, s, m in zip(losses["Nesterov"], losses["SGD"], losses["Momentum"])
+        n < min(s, m)
+        for n, s, m in zip(losses["Nesterov"], losses["SGD"], losses["Momentum"], strict=True)
     )
     for name in ("SGD", "Momentum"):
         assert all(b < a for a, b in itertools.pairwise(losses[name]))
