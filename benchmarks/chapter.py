@@ -245,7 +245,9 @@ def _pages_run(pages, notebooks: Path, scratch, env, per_page: dict[str, list[fl
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir()
             try:
-                by_cell = _execute(nbformat.read(path, as_version=4), folder, env)
+                # the kernel imports this checkout (0.1.0), not the site's build: keep it
+                keep = {**env, "RPSBOOK_KEEP_INSTALLED": "1"}
+                by_cell = _execute(nbformat.read(path, as_version=4), folder, keep)
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
             per_page.setdefault(page.name, []).append(by_cell[-1] if by_cell else 0.0)

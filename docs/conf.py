@@ -19,7 +19,13 @@ from urllib.parse import urlsplit
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS / "_ext"))  # sg_hooks (importable by sphinx-gallery) and the extension
 
-from distribution import build_distributions, first_cell, wheel_url
+from distribution import (
+    build_distributions,
+    first_cell,
+    notebook_requirements,
+    site_url,
+    wheel_url,
+)
 
 import rpsbook
 
@@ -34,9 +40,10 @@ release = version = rpsbook.__version__
 rpsbook_repository = os.environ.get("RPSBOOK_REPOSITORY") or "rpsbook/rpsbook"
 REPOSITORY = f"https://github.com/{rpsbook_repository}"
 _owner, _, _name = rpsbook_repository.partition("/")
-rpsbook_site_url = os.environ.get("RPSBOOK_SITE_URL") or f"https://{_owner}.github.io/{_name}/"
-if not rpsbook_site_url.endswith("/"):
-    rpsbook_site_url += "/"
+# http, https or file; a trailing slash added (anything else stops the build, named)
+rpsbook_site_url = site_url(
+    os.environ.get("RPSBOOK_SITE_URL") or f"https://{_owner}.github.io/{_name}/"
+)
 
 extensions = [
     "sphinx.ext.autodoc",
@@ -50,6 +57,7 @@ extensions = [
     "exec_cache",  # re-runs a gallery script when rpsbook, torch, the data... changed
     "rpsbook_sphinx",
     "notebook_links",
+    "exercises",  # worked solutions collapsed in <details> on the gallery pages
     "distribution",
 ]
 
@@ -217,7 +225,12 @@ sphinx_gallery_conf = {
     "min_reported_time": 0,  # every page says how long it ran, not only the slow ones
     # performance.rst links the table; keep it even when SOURCE_DATE_EPOCH is set
     "write_computation_times": True,
-    "first_notebook_cell": first_cell(rpsbook_distribution, rpsbook_site_url),
+    "first_notebook_cell": first_cell(
+        rpsbook_distribution,
+        rpsbook_site_url,
+        rpsbook_repository,
+        notebook_requirements(DOCS.parent / "pyproject.toml"),
+    ),
     # Most figures are about 16:9; the extension trims the transparent padding
     # Sphinx-Gallery puts around a thumbnail, and the CSS fills the card with it.
     "thumbnail_size": (400, 225),

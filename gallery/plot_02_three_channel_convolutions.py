@@ -26,7 +26,6 @@ on a real picture.
 # channels), visiting 3x3 positions without padding, so the output is a *single-channel*
 # 1@3x3 map.
 
-import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -38,9 +37,6 @@ from rpsbook.diagrams import (
     plot_three_channel_convolution,
     three_channel_convolution,
 )
-from rpsbook.report import book_figure, compare_with_book
-
-SECTION = "Three-channel convolutions"
 
 # the book's 3-channel filter: one 3x3 slice per colour channel
 book_filter = torch.tensor(
@@ -56,6 +52,9 @@ filters = torch.stack([book_filter, site_filters[0]])  # the book's, then one of
 print("image:", tuple(image.shape), "| filters:", tuple(filters.shape))
 print("one filter  ->", tuple(F.conv2d(image[None], filters[:1]).shape[1:]))
 fig = plot_multichannel_convolution(image, filters[0])
+# sphinx_gallery_start_ignore
+from rpsbook.report import book_figure
+
 book_figure(
     fig,
     "6.3",
@@ -63,6 +62,7 @@ book_figure(
     "convolution, each channel drawn as a grid of numbers.",
     verdict="differs: the filter is the book's, the image values are the site's own",
 )
+# sphinx_gallery_end_ignore
 
 # %%
 # One region, one number
@@ -70,10 +70,8 @@ book_figure(
 #
 # What happens at one of those positions? The book's worked example takes a 3@3x3 region
 # of an RGB image and the 3@3x3 filter above, with small integer values, so the arithmetic
-# can be followed by eye; these are the values of its notebook.
-# :func:`rpsbook.diagrams.three_channel_convolution` multiplies them element by element,
-# sums each channel, and computes the result with ``F.conv2d``, checking that the
-# hand-made sum agrees with it.
+# can be followed by eye; these are the values of its notebook. Multiply region and filter
+# element by element, add up the products of each channel, then add the three channel sums:
 
 region = torch.tensor(
     [
@@ -84,29 +82,32 @@ region = torch.tensor(
     dtype=torch.float32,
 )
 kernel = book_filter
-steps = three_channel_convolution(region, kernel)
-print("sum of products, per channel:", steps.channel_sums.tolist())
-print("total:", steps.total.item())
-print("F.conv2d on the region:", F.conv2d(region[None], kernel[None]).item())
-print(
-    compare_with_book(
-        "worked example, one output value", steps.total.item(), "39 = 18 + 13 + 8", section=SECTION
-    )
-)
+products = region * kernel
+channel_sums = products.sum(dim=(1, 2))
+total = channel_sums.sum()
+print("sum of products, per channel:", channel_sums.tolist())
+print("total:", total.item())
+conv_value = F.conv2d(region[None], kernel[None]).reshape(())
+print("F.conv2d gives the same value:", torch.equal(total, conv_value))
 
 # %%
-# Each row of the diagram is one channel: the region's values, the filter's values, their
-# products and the sum of those products. The three channel sums are then added into the
+# :func:`rpsbook.diagrams.three_channel_convolution` keeps these steps for the diagram
+# below. Each row of the diagram is one channel: the region's values, the filter's values,
+# their products and the sum of those products. The three channel sums are then added into the
 # single value on the right (Figure 6.4 in the book). There is no separate output per
 # channel: the channels are merged at this very step.
 
+steps = three_channel_convolution(region, kernel)
+print("rpsbook gives the same products:", torch.equal(steps.products, products))
 fig = plot_three_channel_convolution(region, kernel)
+# sphinx_gallery_start_ignore
 book_figure(
     fig,
     "6.4",
     "One row per colour channel with the region's values, the filter's values, their "
     "products and the channel's sum, 18, 13 and 8, added into the single output value 39.",
 )
+# sphinx_gallery_end_ignore
 
 # %%
 # Two filters: two output channels
@@ -119,6 +120,7 @@ book_figure(
 
 print("two filters ->", tuple(F.conv2d(image[None], filters).shape[1:]))
 fig = plot_multichannel_convolution(image, filters)
+# sphinx_gallery_start_ignore
 book_figure(
     fig,
     "6.5",
@@ -126,6 +128,7 @@ book_figure(
     "one channel per filter.",
     verdict="differs: the first filter is the book's, the image and second filter the site's",
 )
+# sphinx_gallery_end_ignore
 
 # %%
 # On a real picture
@@ -152,9 +155,13 @@ print("output: ", tuple(feature_maps.shape))
 # is nothing but the worked example above (Figure 6.4), applied to the picture's top-left
 # 3@3x3 corner, plus the bias:
 
-corner = three_channel_convolution(picture[:, :3, :3], conv.weight[0].detach())
-print("by hand:", (corner.total + conv.bias[0]).item())
-print("Conv2d: ", feature_maps[0, 0, 0, 0].item())
+by_hand = (picture[:, :3, :3] * conv.weight[0]).sum() + conv.bias[0]
+print(f"by hand: {by_hand.item():.6f} | Conv2d: {feature_maps[0, 0, 0, 0].item():.6f}")
+print("equal up to rounding:", torch.allclose(by_hand, feature_maps[0, 0, 0, 0], atol=1e-6))
+
+# %%
+# (Up to rounding only: ``Conv2d`` adds the same 27 products in another order than ``sum``
+# does, and float addition depends on the order.)
 
 # %%
 # Recap
@@ -166,5 +173,28 @@ print("Conv2d: ", feature_maps[0, 0, 0, 0].item())
 #   :class:`~torch.nn.Conv2d` weight is ``(out_channels, in_channels, k, k)``.
 # * Without padding, a 3x3 filter shrinks each side by two: 28x28 becomes 26x26.
 
+# %%
+# Checked against the book
+# ------------------------
+#
+# The worked example's value, set next to the one the book prints.
+
+# sphinx_gallery_start_ignore
+from rpsbook.report import checked_against_book
+
+checked_against_book(
+    "Three-channel convolutions",
+    [("worked example, one output value", total.item(), "39 = 18 + 13 + 8")],
+)
+# sphinx_gallery_end_ignore
+
+# %%
+# Notes
+# -----
+#
+# The diagrams are drawn by :mod:`rpsbook.diagrams` from the tensors above, with
+# ``F.conv2d`` computing every output value. The 3@5x5 image of Figures 6.3 and 6.5 and the
+# second filter come from :func:`~rpsbook.diagrams.multichannel_example`, which draws small
+# integers from a fixed seed with its own generator, so the page's random state is untouched.
+
 # sphinx_gallery_thumbnail_number = 3
-plt.show()

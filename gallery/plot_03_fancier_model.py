@@ -6,9 +6,9 @@ With three-channel images in hand, the chapter builds a slightly larger convolut
 network than before: two convolution blocks that turn a 3@28x28 picture into a short
 feature vector, followed by a small two-layer classifier, optionally with dropout. This
 page takes :class:`rpsbook.models.CNN2` apart: what each layer does to the shape of the
-data, why the model is split into a *featurizer* and a *classifier*, where dropout goes and
-when it is left out, how many parameters it has and where they are, and what its feature
-maps look like before any training.
+data, why the model is split into a *featurizer* and a *classifier*, where dropout goes, how
+many parameters it has and where they are, and what its feature maps look like before any
+training.
 """
 
 # %%
@@ -18,25 +18,18 @@ maps look like before any training.
 # ``CNN2(n_filters, p)`` has two convolutional blocks (3x3 convolution, ReLU, 2x2 max
 # pooling), the first going from 3 to ``n_filters`` channels, the second from
 # ``n_filters`` to ``n_filters``; then it flattens the result and applies two linear layers
-# (to 50 hidden units, then to 3 logits, one per class). Printing the model lists the
-# modules that hold parameters:
+# (to 50 hidden units, then to 3 logits, one per class). Printing the model lists its
+# modules:
 
-from itertools import pairwise
-
-import matplotlib.pyplot as plt
 import torch
-import torch.fx
+import torch.nn.functional as F
 from torch import nn, optim
-from torch.fx.passes.shape_prop import ShapeProp
 
 from rpsbook.data import load_rps
 from rpsbook.listing import show_source
 from rpsbook.models import CNN2
 from rpsbook.plotting import plot_feature_maps, show_images
-from rpsbook.report import book_figure, compare_with_book
 from rpsbook.trainer import StepByStep, eval_mode
-
-SECTION = "A fancier model: CNN2"
 
 torch.manual_seed(13)
 model = CNN2(n_filters=5, p=0.3)
@@ -62,41 +55,44 @@ show_source(CNN2.__init__, lines=("self.n_filters = n_filters", "self.drop ="))
 # Following the shapes
 # --------------------
 #
-# To see every step, including the functional ones, we let :mod:`torch.fx` trace the model
-# into a graph of operations and propagate a real mini-batch of 16 normalized images
-# through it, recording the shape that comes out of each operation.
+# Where does the ``5 * 5`` in ``fc1``'s size come from? Let us take a real mini-batch of 16
+# normalized images through the model's steps one at a time, in the order ``forward`` runs
+# them, and write down the shape after each step that changes it (``C@HxW`` for images,
+# the number of features after flattening).
 
 rps = load_rps()
 torch.manual_seed(88)
 images, labels = next(iter(rps.train_loader))
 
-traced = torch.fx.symbolic_trace(model)
-ShapeProp(traced).propagate(images)
 
-
-def chw(shape: torch.Size) -> str:
+def chw(x: torch.Tensor) -> str:
     """``(N, C, H, W)`` -> "C@HxW"; ``(N, F)`` -> "F"."""
-    return f"{shape[1]}@{shape[2]}x{shape[3]}" if len(shape) == 4 else str(shape[1])
+    return f"{x.shape[1]}@{x.shape[2]}x{x.shape[3]}" if x.ndim == 4 else str(x.shape[1])
 
 
-walk = [(node.name, chw(node.meta["tensor_meta"].shape)) for node in traced.graph.nodes]
-for name, shape in walk[:-1]:  # the last node is the graph's output, a repeat of fc2
-    print(f"{name:>13}: {shape}")
+with eval_mode(model):  # no dropout, so the result can be compared with the model's
+    walk = [chw(images)]
+    x = model.conv1(images)
+    walk.append(chw(x))
+    x = F.max_pool2d(F.relu(x), kernel_size=2)
+    walk.append(chw(x))
+    x = model.conv2(x)
+    walk.append(chw(x))
+    x = F.max_pool2d(F.relu(x), kernel_size=2)
+    walk.append(chw(x))
+    x = x.flatten(start_dim=1)
+    walk.append(chw(x))
+    x = F.relu(model.fc1(x))
+    walk.append(chw(x))
+    x = model.fc2(x)
+    walk.append(chw(x))
+    print(" -> ".join(walk))
+    print("the same logits as model(images):", torch.equal(x, model(images)))
 
 # %%
 # Convolutions without padding trim a one-pixel border (28 -> 26, 13 -> 11), pooling halves
 # the size and rounds down (26 -> 13, 11 -> 5), ReLU and dropout leave shapes unchanged.
-# Keeping only the steps that change the shape:
-
-changes = [shape for (_, before), (_, shape) in pairwise(walk) if shape != before]
-print(
-    compare_with_book(
-        "shape walk, CNN2(5)",
-        " -> ".join([walk[0][1], *changes]),
-        "3@28x28 -> 5@26x26 -> 5@13x13 -> 5@11x11 -> 5@5x5 -> 125 -> 50 -> 3",
-        section=SECTION,
-    )
-)
+# Five channels of 5x5 make the 125 features ``fc1`` expects.
 
 # %%
 # Featurizer and classifier
@@ -113,14 +109,12 @@ show_source(CNN2.forward, docstring=False)
 show_source(CNN2.featurizer, docstring=False)
 
 # %%
-# the classifier
-# (the linear layers, with dropout) turns those numbers into three logits:
+# The classifier (the linear layers, with dropout) turns those numbers into three logits:
 
 show_source(CNN2.classifier, docstring=False)
 
 # %%
-# Naming the two
-# halves costs nothing and pays off: the features of any batch are one call away for
+# Naming the two halves costs nothing and pays off: the features of any batch are one call away for
 # inspection, the classifier can be replaced or retrained on top of a frozen featurizer
 # (that is how transfer learning works), and regularization such as dropout can be confined
 # to the part where most of the parameters live.
@@ -138,10 +132,11 @@ with eval_mode(model):
 #
 # With ``p > 0`` the model drops features before each linear layer: before ``fc1`` (some of
 # the 125 features) and before ``fc2`` (some of the 50 hidden units), using one
-# :class:`~torch.nn.Dropout` module for both places. The book's model always creates
-# ``self.drop``, even for ``p=0``, and only skips *calling* it; rpsbook does not create the
-# module at all when ``p=0``, so the model prints exactly as a model without dropout (it
-# runs the same either way). Compare the two printouts:
+# :class:`~torch.nn.Dropout` module for both places. With ``p=0`` nothing is dropped. The
+# book's model always creates ``self.drop``, even for ``p=0``, and only skips *calling* it;
+# rpsbook's creates the module only when ``p > 0`` (the comment in the listing above says
+# so), so a ``p=0`` model prints without it. Both compute the same outputs. The two
+# printouts:
 
 print(CNN2(n_filters=5, p=0.0))
 print(CNN2(n_filters=5, p=0.3))
@@ -159,7 +154,6 @@ for name, parameter in model.named_parameters():
     print(f"{name:>12}: {tuple(parameter.shape)!s:<14} {parameter.numel():>5,}")
 n_parameters = sum(p.numel() for p in model.parameters())
 print(f"total: {n_parameters:,}")
-print(compare_with_book("parameters of CNN2(5)", f"{n_parameters:,}", "6,823", section=SECTION))
 
 # %%
 # The previous chapter's model, for single-channel 10x10 images, had 213 parameters; this
@@ -180,11 +174,15 @@ print("fc1.weight:", model.fc1.weight.numel(), "| ratio to 213:", round(n_parame
 
 sbs = StepByStep(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=3e-4))
 fig = show_images(images[:6], labels[:6], rps.classes, normalizer=rps.normalizer)
+# sphinx_gallery_start_ignore
+from rpsbook.report import book_figure
+
 book_figure(
     fig,
     None,
     "Six training pictures with the normalization undone, titled with their class.",
 )
+# sphinx_gallery_end_ignore
 
 sbs.attach_hooks(["conv1", "conv2"])
 predictions = sbs.predict(images[:6]).argmax(dim=1)
@@ -208,12 +206,14 @@ fig = plot_feature_maps(
     classes=rps.classes,
     size=1.5,
 )
+# sphinx_gallery_start_ignore
 book_figure(
     fig,
     None,
     "A grid of 26x26 grey-scale maps, one column per picture and one row per conv1 channel "
     "of the untrained model: hands outlined like embossed edges or silhouettes.",
 )
+# sphinx_gallery_end_ignore
 
 # %%
 # And the 11x11 outputs of ``conv2``, computed from the five maps above:
@@ -226,21 +226,23 @@ fig = plot_feature_maps(
     classes=rps.classes,
     size=1.5,
 )
+# sphinx_gallery_start_ignore
 book_figure(
     fig,
     None,
     "A grid of coarser 11x11 grey-scale maps, one column per picture and one row per conv2 "
-    "channel of the untrained model, the hands still recognizable.",
+    "channel of the untrained model, where the hands' outlines survive only roughly.",
 )
+# sphinx_gallery_end_ignore
 
 # %%
-# Even random filters outline the hand. A 3x3 filter
-# whose weights do not cancel out responds one way to flat background and another way
-# wherever brightness changes, so some channels come out like an embossed edge map and
-# others like a bright or dark silhouette. The second layer mixes the first layer's maps
-# into coarser 11x11 ones where the hand is still visible. What random filters cannot do is
-# pick features that *separate* the classes: the predictions printed above owe nothing to
-# the labels. Training is what turns these filters into useful ones.
+# Even random filters outline the hand. A 3x3 filter whose weights do not cancel out
+# responds one way to flat background and another way wherever brightness changes, so some
+# channels come out like an embossed edge map and others like a bright or dark silhouette.
+# The second layer mixes the first layer's maps into coarser 11x11 ones where the hand's
+# outline survives only roughly. What random filters cannot do is pick features that
+# *separate* the classes: the predictions printed above owe nothing to the labels. Training
+# is what turns these filters into useful ones.
 
 # %%
 # Recap
@@ -257,5 +259,33 @@ book_figure(
 #   in ``fc1``.
 # * Random filters already produce edge-like feature maps; training makes them useful.
 
+# %%
+# Checked against the book
+# ------------------------
+#
+# The shapes and the parameter count, set next to the ones the book prints.
+
+# sphinx_gallery_start_ignore
+from rpsbook.report import checked_against_book
+
+checked_against_book(
+    "A fancier model: CNN2",
+    [
+        (
+            "shape walk, CNN2(5)",
+            " -> ".join(walk),
+            "3@28x28 -> 5@26x26 -> 5@13x13 -> 5@11x11 -> 5@5x5 -> 125 -> 50 -> 3",
+        ),
+        ("parameters of CNN2(5)", f"{n_parameters:,}", "6,823"),
+    ],
+)
+# sphinx_gallery_end_ignore
+
+# %%
+# Notes
+# -----
+#
+# The shapes above were followed by hand; :mod:`torch.fx` can record them for any model,
+# functional calls included (``symbolic_trace`` and ``ShapeProp``).
+
 # sphinx_gallery_thumbnail_number = 2
-plt.show()

@@ -3,204 +3,349 @@ Moving averages: MA, EWMA and bias correction
 =============================================
 
 Adam, the optimizer that trained every model so far in this chapter, does not use the
-gradient it is given as it is: it replaces it by a smoothed version, divided by a running
-measure of the gradient's size. Both are exponentially weighted moving averages (EWMAs).
-This page builds that tool on its own, before the next one puts it inside Adam: the plain
-moving average, the EWMA and how far back it "remembers", and why an EWMA that starts from
-zero is biased and how one division fixes it (Figures 6.15 and 6.16 in the book).
+gradient it is given as it is: it smooths it with an average, and scales it by another one.
+Both are exponentially weighted moving averages (EWMAs). Following the chapter, this page
+builds that tool on its own before the next page puts it inside Adam: the simple moving
+average, the EWMA and how far back it "remembers", and why an EWMA that starts from zero
+must be corrected (Figures 6.15 and 6.16 in the book).
 """
 
 # %%
 # The simple moving average
 # -------------------------
 #
-# A moving average over ``p`` periods (MA) is the mean of the last ``p`` values: each of them
-# gets the same weight ``1/p`` and anything older gets nothing. A useful way to describe how
-# much an average lags behind is the *average age* of what it contains, counting the current
-# value as age 1. For an MA the ages 1, 2, ..., p are equally weighted, so the average age is
-# ``(p + 1) / 2``: a 5-period MA is, on average, 3 steps old.
+# A moving average (MA) over a number of *periods* is the mean of the last ``periods``
+# values, from the current one back to the one observed ``periods - 1`` steps ago (the
+# chapter's Equation 6.1):
+#
+# .. math:: \mathrm{MA}_t(\text{periods}, x) = \frac{1}{\text{periods}}
+#           \left(x_t + x_{t-1} + \dots + x_{t-\text{periods}+1}\right)
+#
+# Every value in the window weighs the same. To compare averages, the chapter counts the
+# *average age* of what they contain, the current value being one unit of time old: for an
+# MA the ages 1 to ``periods`` weigh the same, so the average age is
+# :math:`(\text{periods} + 1)/2`, three for a five-period MA (Equation 6.2).
+#
+# Written out for a series, with one choice for the first days: while fewer than
+# ``periods`` values exist, average those there are (as the book's Figure 6.16 does with
+# pandas' ``rolling(min_periods=0)``):
 
 import torch
 
-from rpsbook.ewma import (
-    RunningEWMA,
-    alpha_from_periods,
-    bias_correction,
-    calc_corrected_ewma,
-    calc_ewma,
-    correction,
-    ewma_average_age,
-    ewma_weights,
-    ma_average_age,
-    ma_weights,
-    periods_from_alpha,
-    periods_from_beta,
-    plot_ewma_series,
-    plot_ewma_weights,
-    temperature_series,
-)
-from rpsbook.listing import show_source
-from rpsbook.report import book_figure, compare_with_book
+import rpsbook.ewma
+from rpsbook.ewma import plot_ewma_series, plot_ewma_weights
 
-SECTION = "Adaptive learning rate: MA, EWMA and Adam"
+# sphinx_gallery_start_ignore
+from rpsbook.report import book_figure
 
-print("MA(5) weights of ages 1..7:", ma_weights(5, 7).tolist())
-print("MA(5) average age:", ma_average_age(5))
+# sphinx_gallery_end_ignore
+
+
+def moving_average(values, periods):
+    # day t averages the last `periods` values, or all of them while there are fewer
+    days = range(len(values))
+    return torch.stack([values[max(0, t + 1 - periods) : t + 1].mean() for t in days])
+
+
+print(moving_average(torch.arange(1.0, 8.0), 5))
 
 # %%
 # The exponentially weighted moving average
 # -----------------------------------------
 #
-# An EWMA needs no window. It keeps a single number and folds every new value into it:
+# An EWMA needs no window: it keeps one number and folds every new value into it, with a
+# weight :math:`\alpha` for the new value, or equivalently :math:`\beta = 1 - \alpha` for the
+# old average (the form used when Adam is discussed; Equation 6.3):
 #
-# .. math:: \mathrm{EWMA}_t = \alpha\, x_t + (1 - \alpha)\, \mathrm{EWMA}_{t-1}
+# .. math:: \mathrm{EWMA}_t(\alpha, x)
+#           = \alpha\, x_t + (1 - \alpha)\, \mathrm{EWMA}_{t-1}(\alpha, x)
 #
-# Unrolling the recursion shows the weight of the value ``k`` steps back:
-# :math:`\alpha (1-\alpha)^k`. The weights never reach zero, they shrink geometrically, so
-# recent values dominate but nothing is ever completely forgotten. Optimizers write the
-# recursion with :math:`\beta = 1 - \alpha`, the weight kept by the *old* average.
+# Replacing :math:`\mathrm{EWMA}_{t-1}` by its own definition, again and again, expands it
+# (Equation 6.4):
 #
-# rpsbook computes it as the book does, one update at a time from a start of zero. The
-# running average lives in :class:`rpsbook.ewma.RunningEWMA`; its ``update`` is the
-# recursion above, written as ``value + alpha * (x - value)`` for numbers and as
-# ``torch.lerp`` for tensors (the operation Adam uses for its own average, which matters on
-# the next page):
+# .. math:: \mathrm{EWMA}_t(\alpha, x)
+#           = \alpha \left( (1-\alpha)^0 x_t + (1-\alpha)^1 x_{t-1}
+#             + (1-\alpha)^2 x_{t-2} + \dots \right)
+#
+# so the value at *lag* ``lag`` (that many steps back) is discounted by
+# :math:`(1-\alpha)^\text{lag}`, and over :math:`T` observed values (Equation 6.5):
+#
+# .. math:: \mathrm{EWMA}_t(\alpha, x) = \alpha \sum_{\text{lag}=0}^{T-1}
+#           (1-\alpha)^{\text{lag}}\, x_{t-\text{lag}}
+#
+# Every value ever seen is in the sum, but the older it is, the less it counts. The larger
+# :math:`\alpha`, the faster the weights shrink, and the sooner old values stop mattering:
 
-show_source(RunningEWMA.update)
+for alpha in (0.1, 1 / 3, 0.5):
+    weights = alpha * (1 - alpha) ** torch.arange(6)
+    print(f"alpha = {alpha:.3f}, weights of lags 0-5:", weights.numpy().round(4))
 
 # %%
-# :func:`rpsbook.ewma.calc_ewma`, the book's function, runs it over a whole series
-# (``period`` or ``alpha`` or ``beta`` picks the smoothing):
-
-show_source(calc_ewma, docstring=False)
-
-# %%
-# :func:`rpsbook.ewma.ewma_weights` lists the weights; over 20 lags they add up to
-# :math:`1 - \beta^{20}`, just short of one.
-
-weights = ewma_weights(1 / 3, 20)
-print("EWMA(alpha=1/3) weights of ages 1..5:", [round(w, 4) for w in weights[:5].tolist()])
-print(f"sum over 20 lags: {weights.sum().item():.6f}  (1 - beta**20 = {1 - (2 / 3) ** 20:.6f})")
-
-# %%
-# Periods, alpha and beta
-# ~~~~~~~~~~~~~~~~~~~~~~~
-#
-# An EWMA is often described by the MA it resembles: choosing :math:`\alpha = 2/(p+1)`
-# gives an EWMA whose weights have the same centre of mass as a ``p``-period MA. That is how
-# Adam's defaults read: ``beta1 = 0.9`` averages over about 19 steps, ``beta2 = 0.999`` over
-# about 1999.
-
-print(f"alpha for 5 periods: {alpha_from_periods(5):.6f}")
-print(f"periods for alpha = 1/3: {periods_from_alpha(1 / 3):g}")
-print(f"periods for beta = 0.9: {periods_from_beta(0.9):g}")
-print(f"periods for beta = 0.999: {periods_from_beta(0.999):g}")
-
-# %%
-# How old is an EWMA?
-# ~~~~~~~~~~~~~~~~~~~
-#
-# Weighting each age ``k + 1`` by :math:`\alpha(1-\alpha)^k` gives the EWMA's average age.
-# Over infinitely many values it is exactly :math:`1/\alpha`; truncated at ``T`` values it is
-# slightly less, because the oldest values are missing. With :math:`\alpha = 1/3` and 20
-# values, :func:`rpsbook.ewma.ewma_average_age` gives almost exactly the 3 steps of the
-# 5-period MA: the two averages lag by the same amount, they just spread their weights
-# differently.
-
-age = ewma_average_age(1 / 3, 20)
-print("EWMA(alpha=1/3) average age over 20 values:", age)
-print("limit 1/alpha:", ewma_average_age(1 / 3))
-print(
-    compare_with_book(
-        "EWMA average age (alpha=1/3, T=20)", repr(age), "2.9930832408241015", section=SECTION
-    )
-)
-
-# %%
-# Figure 6.15 in the book puts the two weightings side by side: the MA's flat block of five
-# bars against the EWMA's geometric decay, with both average ages marked. The x-axis is the
-# age of a value (1 for the current one, so lag ``k`` is age ``k + 1``).
+# Figure 6.15 in the book sets the weights of an EWMA with :math:`\alpha = 1/3` beside those
+# of a five-period MA: a flat block of five bars against a geometric decay. The x-axis is the
+# *age* of a value, one more than its lag.
 
 fig = plot_ewma_weights(1 / 3, 5, 20)
+# sphinx_gallery_start_ignore
 book_figure(
     fig,
     "6.15",
     "Bars of the weight given to each age from 1 to 20: five equal bars of 0.2 for the "
     "5-period moving average, geometrically shrinking ones for the EWMA with alpha 1/3, "
     "both average ages marked.",
+    verdict="differs: ages 1 to 20 (lag + 1) where the book shows lags 0 to 9, side-by-side "
+    "bars, and the two average ages marked",
 )
+# sphinx_gallery_end_ignore
+
+# %%
+# How old is an EWMA?
+# ~~~~~~~~~~~~~~~~~~~
+#
+# An EWMA has no number of periods, but its values have an average age: weigh the age
+# ``lag + 1`` of each value by its weight (Equation 6.6). As :math:`T` grows, it approaches
+# :math:`1/\alpha`. Twenty values are enough to see it with :math:`\alpha = 1/3`:
+
+alpha, T = 1 / 3, 20
+age = torch.arange(1, T + 1, dtype=torch.float64)
+average_age = (alpha * (1 - alpha) ** (age - 1) * age).sum().item()
+print("average age of an EWMA, alpha = 1/3, T = 20:", average_age)
+same_age = average_age == rpsbook.ewma.ewma_average_age(alpha, T)
+print("rpsbook.ewma.ewma_average_age gives the same:", same_age)
+
+# %%
+# Just under three, the average age of a five-period MA. Setting the two average ages equal,
+# :math:`(\text{periods} + 1)/2 = 1/\alpha`, ties an EWMA to the MA it resembles (Equation
+# 6.7): :math:`\alpha = 2/(\text{periods} + 1)`. One third gives five periods; 19 periods
+# give :math:`\alpha = 0.1` (:math:`\beta = 0.9`) and 1999 periods :math:`\alpha = 0.001`
+# (:math:`\beta = 0.999`): Adam's two default betas.
+
+for periods in (5, 19, 1999):
+    alpha = 2 / (periods + 1)
+    print(f"{periods:>4} periods: alpha = {alpha:.4g}, beta = {1 - alpha:.4g}")
+
+# %%
+# In code, one EWMA step and a whole series, in the book's shape; the average before the
+# first value is zero:
+
+
+def EWMA(past_value, current_value, alpha):
+    return (1 - alpha) * past_value + alpha * current_value
+
+
+def calc_ewma(values, period):
+    alpha = 2 / (period + 1)
+    result = []
+    for v in values:
+        prev_value = result[-1] if result else 0
+        result.append(EWMA(prev_value, v, alpha))
+    return torch.stack(result)
+
 
 # %%
 # Starting from zero: the bias of an EWMA
 # ---------------------------------------
 #
-# The recursion needs a value before the first one, and the natural choice (the one torch
-# makes for Adam) is zero. That start is not harmless: the first average is only
-# :math:`\alpha x_1`, far below :math:`x_1`. With :math:`\beta = 0.9` the first
-# :func:`rpsbook.ewma.calc_ewma` of a constant series of 10s is 1, and it takes dozens of
-# steps to climb to 10.
+# That zero start is a problem in the first steps: with :math:`\alpha = 0.1` the first
+# "average" is a tenth of the first value. After :math:`t` steps the weights of Equation 6.5
+# add up to :math:`1 - \beta^t` instead of one, so dividing by that sum gives back a proper
+# weighted mean, the *bias-corrected* EWMA (Equation 6.8):
 #
-# The cure follows from the weights: after ``t`` steps they add up to
-# :math:`1 - \beta^t` instead of one, so dividing by that sum
-# (:func:`rpsbook.ewma.bias_correction`) turns the EWMA back into a proper weighted mean. The
-# correction matters early and fades away, because :math:`\beta^t \to 0`.
-# :func:`rpsbook.ewma.calc_corrected_ewma` applies it at every step, with the book's
-# ``correction`` function:
+# .. math:: \text{corrected EWMA}_t(\beta, x) = \frac{\mathrm{EWMA}_t(\beta, x)}{1 - \beta^t}
+#
+# The correction matters early and fades as :math:`\beta^t` goes to zero. In code:
 
-show_source(correction, docstring=False)
 
-# %%
-# Applied to a constant series of 10s:
+def correction(averaged_value, beta, steps):
+    return averaged_value / (1 - beta**steps)
 
-constant = torch.full((50,), 10.0, dtype=torch.float64)
-steps = [0, 1, 4, 19, 49]
-print("step:               ", [s + 1 for s in steps])
-print("EWMA (beta=0.9):    ", [round(v, 3) for v in calc_ewma(constant, beta=0.9)[steps].tolist()])
-print("1 - beta**t:        ", [round(bias_correction(0.9, s + 1), 3) for s in steps])
-print(
-    "corrected EWMA:     ",
-    [round(v, 3) for v in calc_corrected_ewma(constant, beta=0.9)[steps].tolist()],
-)
+
+def calc_corrected_ewma(values, period):
+    ewma = calc_ewma(values, period)
+    beta = 1 - 2 / (period + 1)
+    return torch.stack([correction(v, beta, step + 1) for step, v in enumerate(ewma)])
+
 
 # %%
-# Figure 6.16 in the book shows the three averages on a month of daily temperatures. The
-# series here is *synthetic*: :func:`rpsbook.ewma.temperature_series` draws a seasonal swing
-# plus a random walk and noise from its own seeded generator, so every build shows the same
-# curve. With 19 periods the MA only exists from day 19 on, the uncorrected EWMA spends the
-# first weeks climbing up from zero, and the corrected EWMA follows the data from day one.
+# The chapter applies the three averages to a month of daily temperatures, the 30 values of
+# its notebook, with 19 periods. The lines below also show that :mod:`rpsbook.ewma`'s
+# functions give the same values (the EWMAs to float64 rounding only: rpsbook updates with
+# ``torch.lerp``, the operation Adam uses, which rounds differently from the book's
+# formula):
 
-temperatures = temperature_series(30)
-fig = plot_ewma_series(temperatures, 19)
+temperatures = torch.tensor(
+    [5, 11, 15, 6, 5, 3, 3, 0, 0, 3, 4, 2, 1, -1, -2, 2, 2, -2, -1, -1, 3, 4, -1, 2, 6, 4, 9,
+     11, 9, -2],
+    dtype=torch.float64,
+)  # fmt: skip
+ma = moving_average(temperatures, 19)
+ewma = calc_ewma(temperatures, 19)
+corrected = calc_corrected_ewma(temperatures, 19)
+
+same_ma = torch.equal(ma, rpsbook.ewma.calc_ma(temperatures, 19, min_periods=0))
+print("rpsbook.ewma.calc_ma gives the same values:", same_ma)
+same_ewma = torch.allclose(ewma, rpsbook.ewma.calc_ewma(temperatures, 19), rtol=1e-14, atol=0)
+print("rpsbook.ewma.calc_ewma gives the same values:", same_ewma)
+rps_corrected = rpsbook.ewma.calc_corrected_ewma(temperatures, 19)
+same_corrected = torch.allclose(corrected, rps_corrected, rtol=1e-14, atol=0)
+print("rpsbook.ewma.calc_corrected_ewma gives the same values:", same_corrected)
+
+# %%
+# Figure 6.16 in the book draws them. The uncorrected EWMA starts at a tenth of the first
+# temperature and is still below a third of the moving average on the third day, while the
+# moving average, an honest mean of the few values it has, stays with the data. The
+# corrected EWMA tracks the temperatures from the first day: over the first five days it is
+# within half a degree of the moving average (printed below the rows).
+
+fig = plot_ewma_series(temperatures, 19, label="temperature")
+# sphinx_gallery_start_ignore
 book_figure(
     fig,
     "6.16",
-    "Thirty days of temperatures with their 19-period moving average, EWMA and corrected "
-    "EWMA: the EWMA starts near zero and climbs, the corrected one follows the data from day "
-    "one.",
-    verdict="differs: the temperatures are a synthetic series, not the book's data",
+    "Thirty days of the notebook's temperatures with their 19-period moving average, EWMA "
+    "and corrected EWMA: the EWMA starts at a tenth of the first value and stays far below "
+    "the data for a week, the moving average and the corrected EWMA follow the data from day "
+    "one, and the two EWMAs nearly meet in the last ten days.",
 )
-ewma = calc_ewma(temperatures, 19)
-corrected = calc_corrected_ewma(temperatures, 19)
-for day in (1, 5, 10, 20, 30):
+# sphinx_gallery_end_ignore
+for day in (1, 3, 10, 19, 30):
     print(
-        f"day {day:>2}: temperature {temperatures[day - 1]:5.1f}, "
-        f"EWMA {ewma[day - 1]:5.1f}, corrected {corrected[day - 1]:5.1f}"
+        f"day {day:>2}: temperature {temperatures[day - 1]:5.1f}, MA {ma[day - 1]:5.2f}, "
+        f"EWMA {ewma[day - 1]:5.2f}, corrected {corrected[day - 1]:5.2f}"
     )
+print(f"largest |corrected EWMA - MA|, days 1-5: {(corrected - ma)[:5].abs().max():.2f}")
+gap = (corrected - ewma).abs()
+print(f"largest gap between the EWMAs, days 1-18: {gap[:18].max():.2f}")
+print(f"largest gap between the EWMAs, days 19-30: {gap[18:].max():.2f}")
 
 # %%
-# The uncorrected EWMA is the corrected one times :math:`1 - \beta^t`: a tenth of it on day
-# one, and still about 4% short on day 30, since :math:`0.9^{30} \approx 0.04` (the printed
-# 9.6 against 10.1). With Adam's :math:`\beta_2 = 0.999` the factor stays far from one for
-# thousands of steps, which is why Adam applies the correction.
+# The uncorrected EWMA is the corrected one times :math:`1 - \beta^t`. Early on the two
+# are degrees apart (the largest gap printed above, on day 3); by day 19 the factor is
+# :math:`1 - 0.9^{19} \approx 0.86`, and the gap has shrunk to a fraction of a degree for
+# the rest of the month: after 19 days, as the book remarks, one can hardly tell the two
+# curves apart. With Adam's :math:`\beta_2 = 0.999` the factor stays far from one for
+# thousands of steps, which is why Adam corrects its averages.
 #
 # Recap
 # -----
 #
-# * An MA weighs the last ``p`` values equally (average age ``(p + 1)/2``); an EWMA weighs
-#   them geometrically (average age tending to :math:`1/\alpha`), with
-#   :math:`\alpha = 2/(p + 1)` making the two comparable: 19 periods for
+# * An MA weighs the last ``periods`` values equally (average age
+#   :math:`(\text{periods} + 1)/2`); an EWMA weighs every value it has seen by
+#   :math:`\alpha (1-\alpha)^\text{lag}` (average age close to :math:`1/\alpha`), and
+#   :math:`\alpha = 2/(\text{periods} + 1)` makes the two comparable: 19 periods for
 #   :math:`\beta = 0.9`, 1999 for 0.999.
-# * An EWMA started from zero is biased low; dividing by :math:`1 - \beta^t` removes the
-#   bias.
-# * :ref:`sphx_glr_auto_examples_plot_07_adaptive_learning_rate.py` puts two corrected
-#   EWMAs together into Adam.
+# * An EWMA started from zero is biased low; dividing by :math:`1 - \beta^t` removes the bias.
+# * :ref:`sphx_glr_auto_examples_plot_07_adaptive_learning_rate.py` puts two corrected EWMAs
+#   together into Adam.
+
+# %%
+# Checked against the book
+# ------------------------
+#
+# The values below are this page's run next to the numbers the book prints; the
+# temperatures and their averages have no printed values in the book, only Figure 6.16.
+
+# sphinx_gallery_start_ignore
+from rpsbook.report import checked_against_book
+
+checked_against_book(
+    "Adaptive learning rate: MA, EWMA and Adam",
+    [
+        ("average age of a 5-period MA", (5 + 1) / 2, "3 (book)"),
+        ("EWMA average age (alpha=1/3, T=20)", repr(average_age), "2.9930832408241015 (book)"),
+        ("alpha of a 19-period EWMA", 2 / (19 + 1), "0.1 (book)"),
+    ],
+)
+# sphinx_gallery_end_ignore
+
+# %%
+# Exercises
+# ---------
+#
+# .. _ex-ewma-correction:
+#
+# When does the correction stop mattering?
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+#
+# *Predict, then measure.* The uncorrected EWMA is the corrected one times
+# :math:`1 - \beta^t`. From which step on is that factor above 0.99, for :math:`\beta = 0.9`
+# and for Adam's :math:`\beta_2 = 0.999`? Guess the ratio of the two answers first.
+
+# %%
+# .. rpsbook-solution::
+
+import itertools
+
+first_step_above = {
+    beta: next(t for t in itertools.count(1) if 1 - beta**t > 0.99) for beta in (0.9, 0.999)
+}
+print(first_step_above)
+
+# %%
+# :math:`\beta^t < 0.01` from :math:`t > \ln 0.01 / \ln \beta`, and :math:`\ln 0.999` is about
+# a hundredth of :math:`\ln 0.9`: a hundred times as many steps (44 and 4603). All 50 updates
+# of the next page need the correction of Adam's second average.
+#
+# .. _ex-ewma-periods:
+#
+# A shorter memory
+# ~~~~~~~~~~~~~~~~
+#
+# *Change one thing and explain.* Average the temperatures over 5 periods instead of 19.
+# Does the uncorrected EWMA catch up with the corrected one sooner or later, and from which
+# day on does it stay within a tenth of a degree of it?
+
+# %%
+# .. rpsbook-solution::
+
+close_from = {}
+for n_periods in (5, 19):
+    ewma_n = rpsbook.ewma.calc_ewma(temperatures, n_periods)
+    gap_n = (rpsbook.ewma.calc_corrected_ewma(temperatures, n_periods) - ewma_n).abs()
+    close_days = [day for day in range(1, 31) if gap_n[day - 1 :].max() < 0.1]
+    close_from[n_periods] = close_days[0] if close_days else None
+print("within 0.1 degree from day:", close_from)
+
+# %%
+# Sooner: with 5 periods :math:`\beta = 2/3`, and :math:`(2/3)^t` falls much faster than
+# :math:`0.9^t`: from day 9 on the two are within a tenth of a degree. With 19 periods, never
+# this month (``None``): :math:`1 - 0.9^{30}` is still 0.96. A short memory forgets fast.
+#
+# .. _ex-ewma-adam-state:
+#
+# Adam keeps an EWMA
+# ~~~~~~~~~~~~~~~~~~
+#
+# *Implement, then compare with torch.* Feed ``torch.optim.Adam(lr=0)`` the temperatures as
+# a parameter's gradients (set ``.grad``, call ``step()``). Which of this page's averages is
+# its ``exp_avg`` after each step, exactly? Where is the bias correction?
+
+# %%
+# .. rpsbook-solution::
+
+param = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+adam = torch.optim.Adam([param], lr=0.0)
+exp_avgs = []
+for temperature in temperatures:
+    param.grad = temperature.reshape(1)
+    adam.step()
+    exp_avgs.append(adam.state[param]["exp_avg"].clone())
+exp_avgs = torch.cat(exp_avgs)
+same_as_ewma = torch.equal(exp_avgs, rpsbook.ewma.calc_ewma(temperatures, beta=0.9))
+print("exp_avg is rpsbook.ewma.calc_ewma(temperatures, beta=0.9):", same_as_ewma)
+print("Adam's step count:", adam.state[param]["step"].item())
+
+# %%
+# The *uncorrected* EWMA from zero, bit for bit (``beta=0.9``, not ``period=19``: see the
+# Notes). Adam stores it with the step count and divides by :math:`1 - \beta_1^t` only when it
+# computes an update, as the next page shows.
+
+# %%
+# Notes
+# -----
+#
+# :mod:`rpsbook.ewma` also keeps a running average as an object,
+# :class:`~rpsbook.ewma.RunningEWMA`, and accepts ``alpha`` or ``beta`` instead of a number
+# of periods; ``calc_ewma(values, beta=0.9)`` matches an optimizer's ``betas`` exactly,
+# where ``period=19`` gives :math:`\alpha = 2/20`, which differs from :math:`1 - 0.9` in the
+# last bit of a float64.

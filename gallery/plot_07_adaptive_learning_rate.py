@@ -2,23 +2,43 @@
 Adaptive learning rate: Adam
 ============================
 
-Adam, the optimizer that trained every model so far in this chapter, does not use the
-gradient it is given as it is: it replaces it by a bias-corrected EWMA of the gradients,
-divided by the root of a bias-corrected EWMA of their squares (the tools of
-:ref:`sphx_glr_auto_examples_plot_06b_moving_averages.py`). This page recomputes Adam by
-hand on a two-parameter regression, with gradients captured by hooks, compares it with
-``torch.optim.Adam``, and shows what the adapted gradient does to the path the parameters
-take, next to plain SGD (Figures 6.17 to 6.19 in the book).
+Adam, the optimizer that trained every model so far in this chapter, replaces the gradient
+by a bias-corrected EWMA of the gradients divided by the root of one of their squares (the
+tools of :ref:`sphx_glr_auto_examples_plot_06b_moving_averages.py`). Following the chapter,
+this page captures a regression's gradients with hooks, computes Adam's adapted gradients
+by hand, finds them in the optimizer's state, and sets Adam's path beside plain SGD's
+(Figures 6.17 to 6.19 in the book).
 """
+
+# %%
+# Adam
+# ----
+#
+# Adam (adaptive moment estimation) combines two older optimizers. Like SGD with momentum
+# (next page) it follows a moving average of the gradients, the *first moment*; like
+# RMSProp it scales them by a moving average of the *squared* gradients, the *second
+# moment* (an uncentered variance: the mean is not subtracted). Both are EWMAs started from
+# zero and bias-corrected, one short (:math:`\beta_1 = 0.9`, about 19 periods) to smooth
+# the gradients, one very long (:math:`\beta_2 = 0.999`, about 1999 periods) to scale them.
+# Their ratio is the *adapted gradient* (the chapter's Equation 6.9):
+#
+# .. math:: \text{adapted gradient}_t = \frac{\text{corrected EWMA}_t(\beta_1, g)}
+#           {\sqrt{\text{corrected EWMA}_t(\beta_2, g^2)} + \epsilon}
+#
+# and it replaces the gradient in the update, :math:`\text{param}_t = \text{param}_{t-1} -
+# \eta\, \text{adapted gradient}_t`. The learning rate :math:`\eta` is left as it was: what
+# Adam adapts is the gradient (its effect on each parameter's step is that of a learning
+# rate of its own, hence the name). Dividing by the gradients' typical size works like
+# standardizing them without centering, so adapted gradients fall mostly within
+# :math:`[-3, 3]`. torch's defaults:
 
 from functools import partial
 
 import torch
-from torch.optim import SGD, Adam, AdamW
+from torch.optim import SGD, Adam
 
-from rpsbook.capture import GradientCapture, ParameterCapture
-from rpsbook.ewma import adapted_gradients, bias_correction, calc_ewma, plot_adapted_gradients
-from rpsbook.listing import show_source
+import rpsbook.ewma
+from rpsbook.ewma import plot_adapted_gradients
 from rpsbook.paths import (
     OptimizerConfig,
     compare_optimizers,
@@ -28,137 +48,64 @@ from rpsbook.paths import (
     plot_losses,
     plot_paths,
 )
-from rpsbook.report import book_figure, compare_with_book
 
-SECTION = "Adaptive learning rate: MA, EWMA and Adam"
+# sphinx_gallery_start_ignore
+from rpsbook.report import book_figure
 
-# %%
-# Adam
-# ----
-#
-# Adam (adaptive moment estimation) is two older ideas in one optimizer. It keeps two EWMAs
-# per parameter, both started from zero and bias-corrected:
-#
-# * the gradients themselves, with :math:`\beta_1` (0.9, about 19 steps): a smoothed
-#   direction, the *first moment* of the gradients. Smoothing the gradients is what SGD
-#   with momentum does (next page), with an average instead of a sum;
-# * the squared gradients, with :math:`\beta_2` (0.999, about 1999 steps): the *second
-#   moment*, an uncentered variance (the mean is not subtracted), a slowly varying measure
-#   of how large this parameter's gradients tend to be. Dividing by its root is RMSProp's
-#   idea.
-#
-# The *adapted gradient* is the first divided by the square root of the second (plus a tiny
-# ``eps`` against division by zero), and the update is ``param -= lr * adapted``. Dividing by
-# the gradient's own typical size makes the step roughly scale-free: a parameter with tiny
-# gradients moves about as fast as one with large gradients, and ``lr`` becomes close to a
-# step length in parameter units.
-#
-# Note what is adapted. The name "adaptive learning rate" suggests that Adam changes the
-# learning rate; it does not: ``lr`` stays what it was set to, and it is the *gradient*
-# that Adam replaces by the adapted one. (Its effect on a parameter's step is the same as a
-# per-parameter learning rate, hence the name.) These are torch's defaults:
+# sphinx_gallery_end_ignore
 
 defaults = Adam([torch.zeros(1, requires_grad=True)]).defaults
 print({key: defaults[key] for key in ("lr", "betas", "eps", "weight_decay", "amsgrad")})
 
 # %%
-# Two of those arguments change the recipe.
+# Two arguments are new. ``weight_decay`` is an L2 penalty: it adds ``weight_decay`` times
+# the weight to the weight's gradient, so each update takes a little off the weight, and the
+# smaller the weight the smaller the cut: it decays. ``amsgrad=True`` selects the AMSGrad
+# variant, which divides by the largest EWMA of squared gradients seen so far instead of
+# the current one and, as the chapter says, drops the bias correction, as the paper that
+# introduced it does. torch's version keeps the correction (see the exercises).
 #
-# ``weight_decay`` adds an L2 penalty, ``weight_decay / 2 * w**2``, to the loss. Its
-# gradient is ``weight_decay * w``, so the optimizer simply adds that to the gradient of
-# every weight before using it; the update then pulls every weight towards zero by a
-# fraction of itself, hence "decay". In Adam the extra gradient goes through the adaptive
-# scaling like any other, which weakens the decay of weights whose gradients are large.
-# ``AdamW`` *decouples* it: it shrinks the weight by ``lr * weight_decay`` times itself
-# directly and adapts only the loss's gradient. One step on a weight of 1 whose loss has no
-# gradient at all shows the three behaviours:
-
-
-def one_step(optimizer_class: type, **kwargs) -> float:
-    """The weight after one step from 1.0 with a zero loss gradient."""
-    weight = torch.ones(1, requires_grad=True)
-    optimizer = optimizer_class([weight], lr=0.1, weight_decay=0.1, **kwargs)
-    weight.grad = torch.zeros(1)
-    optimizer.step()
-    return weight.item()
-
-
-print(f"SGD,   weight_decay=0.1: {one_step(SGD):.4f}  (1 - lr * wd = 0.99)")
-print(f"Adam,  weight_decay=0.1: {one_step(Adam):.4f}  (the decay's gradient, adapted to ~1)")
-print(f"AdamW, weight_decay=0.1: {one_step(AdamW):.4f}  (decoupled: 1 - lr * wd)")
-
-# %%
-# In Adam the decay's gradient, alone in the EWMAs, is adapted to almost exactly 1 and
-# the weight moves by a full ``lr``, as if the penalty were a real loss term; SGD and AdamW
-# shrink it by 1%.
-#
-# ``amsgrad=True`` replaces the EWMA of squared gradients, in the denominator, by its
-# running *maximum*. That maximum, uncorrected, never shrinks. The chapter describes
-# AMSGrad as also dropping the bias correction; torch's implementation (2.14) keeps it and
-# divides the maximum by :math:`1 - \beta_2^t` like the plain average, and since that
-# factor grows with every step, the corrected denominator can shrink after all. We check
-# both on the regression below.
-
-# %%
 # The regression playground
 # -------------------------
 #
-# To *see* an optimizer we need a model with two parameters. The rest of the chapter uses a
-# one-feature linear regression, :math:`y = 1 + 2x + \varepsilon` with 100 points
-# (:func:`rpsbook.paths.make_regression_data`, 80 for training in 5 mini-batches of 16), and
+# To *see* an optimizer we need a model with two parameters: the one-feature linear
+# regression :math:`y = 1 + 2x + \varepsilon` with 100 points
+# (:func:`rpsbook.paths.make_regression_data`: 80 for training in 5 mini-batches of 16) and
 # the model ``Sequential(linear=Linear(1, 1))`` seeded as in the book
-# (:func:`rpsbook.paths.make_model`). The mean squared error over all ``(b, w)`` pairs of a
-# grid is the loss surface (:func:`rpsbook.paths.loss_surface`); its minimum, the least-squares
-# solution, is where any optimizer should end up.
+# (:func:`rpsbook.paths.make_model`). The mean squared error over a grid of ``(b, w)`` is the
+# loss surface; its minimum, the least-squares solution, is where any optimizer should end.
 
 data = make_regression_data()
 surface = loss_surface(data.x_train, data.y_train)
-initial = make_model().linear
-print(f"starting point: b = {initial.bias.item():.4f}, w = {initial.weight.item():.4f}")
 print("least-squares optimum (b, w): ({:.4f}, {:.4f})".format(*surface.optimum))
 
 # %%
 # Capturing gradients and parameters with hooks
 # ---------------------------------------------
 #
-# To recompute Adam by hand we need every gradient it was given. PyTorch offers two kinds of
-# hooks for that, and this is how rpsbook's captures work inside:
-#
-# * a *tensor hook*, ``parameter.register_hook(fn)``: autograd calls ``fn(grad)`` every
-#   time it computes the gradient of that parameter, before storing it in ``.grad``. The
-#   function must return ``None``: whatever else it returns *replaces* the gradient;
-# * a *forward hook*, ``module.register_forward_hook(fn)``: called as
-#   ``fn(module, inputs, output)`` after every forward pass, a good moment to log the
-#   parameters' current values (those the update of this step starts from).
-#
-# Both return a handle whose ``remove()`` detaches the hook. Two training steps by hand:
+# Computing Adam by hand needs every gradient it was given. The chapter logs them with a
+# *tensor hook*: ``parameter.register_hook(fn)`` makes autograd call ``fn(grad)`` each time
+# it computes that parameter's gradient, before storing it in ``.grad``. ``fn`` must return
+# ``None``: whatever else it returns *replaces* the gradient. (The chapter prefers it to the
+# module's ``register_backward_hook``, which had an open issue.) Parameters are logged by a
+# *forward hook*, ``module.register_forward_hook(fn)``, called as
+# ``fn(module, inputs, output)`` after each forward pass. Both return a handle whose
+# ``remove()`` detaches the hook:
 
 hook_model = make_model()
-logged_grads: dict[str, list] = {"weight": [], "bias": []}
-logged_params: list[tuple[float, float]] = []
-
-
-def log_gradient(name: str, grad: torch.Tensor) -> None:
-    logged_grads[name].append(grad.detach().clone())  # returns None: grad is kept as is
-
-
-def log_parameters(module: torch.nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-    logged_params.append((module.bias.item(), module.weight.item()))
-
-
+logged_grads, logged_params = [], []
 handles = [
-    parameter.register_hook(partial(log_gradient, name))
-    for name, parameter in hook_model.linear.named_parameters()
+    hook_model.linear.weight.register_hook(lambda grad: logged_grads.append(grad.clone())),
+    hook_model.linear.register_forward_hook(
+        lambda module, inputs, output: logged_params.append(module.weight.item())
+    ),
 ]
-handles.append(hook_model.linear.register_forward_hook(log_parameters))
 hook_optimizer = SGD(hook_model.parameters(), lr=0.1)
 x_batch, y_batch = data.x_train[:16], data.y_train[:16]
 for _ in range(2):
-    loss = torch.nn.functional.mse_loss(hook_model(x_batch), y_batch)
-    loss.backward()
+    torch.nn.functional.mse_loss(hook_model(x_batch), y_batch).backward()
     print(
-        f"(b, w) = ({logged_params[-1][0]:.4f}, {logged_params[-1][1]:.4f}), "
-        f"logged grad of w {logged_grads['weight'][-1].item():+.4f}, "
+        f"w = {logged_params[-1]:.4f}: logged gradient {logged_grads[-1].item():+.4f}, "
         f".grad {hook_model.linear.weight.grad.item():+.4f}"
     )
     hook_optimizer.step()
@@ -170,54 +117,97 @@ for handle in handles:
 handle = hook_model.linear.weight.register_hook(lambda grad: 2 * grad)
 torch.nn.functional.mse_loss(hook_model(x_batch), y_batch).backward()
 handle.remove()
-doubled = hook_model.linear.weight.grad.item()
+doubled = hook_model.linear.weight.grad.clone()
 hook_model.zero_grad()
 torch.nn.functional.mse_loss(hook_model(x_batch), y_batch).backward()
-print(
-    f"gradient of w with a hook returning 2 * grad: {doubled:+.4f}, without: "
-    f"{hook_model.linear.weight.grad.item():+.4f}"
-)
+plain = hook_model.linear.weight.grad
+print(f"gradient of w with a hook returning 2 * grad: {doubled.item():+.4f}")
+print(f"gradient of w without it:                     {plain.item():+.4f}")
 
 # %%
-# rpsbook packages the same two kinds of hooks in :mod:`rpsbook.capture`. The book's
-# ``capture_gradients`` registers one tensor hook per parameter of the chosen layers; this
-# is rpsbook's, whose hook appends a copy of the gradient to that parameter's list and
-# returns ``None``:
-
-show_source(GradientCapture._register)
-
-# %%
-# and ``capture_parameters`` one forward hook per layer, which logs the values of the
-# layer's parameters while it is in training mode (so validation passes log nothing):
-
-show_source(ParameterCapture._register)
-
-# %%
-# :func:`rpsbook.paths.compare_optimizers` trains the regression model for 10 epochs (50
-# updates) with each optimizer it is given, through :class:`rpsbook.trainer.StepByStep`,
-# with both captures attached: every gradient and every ``(b, w)`` visited is recorded. The
-# model is so small that the CPU is the right device; it also makes the bit-for-bit checks
-# below exact.
+# (``list.append`` returns ``None``: the logging hook leaves the gradient alone.)
+# :mod:`rpsbook.capture` packages the same two hooks, and
+# :func:`rpsbook.paths.compare_optimizers` trains the model for 10 epochs, 50 updates, with
+# each optimizer it is given, capturing every gradient and ``(b, w)`` visited (on the CPU:
+# the model is tiny). Adam with ``lr=0.1``:
 
 adam_results = compare_optimizers(
     [OptimizerConfig("Adam", partial(Adam, lr=0.1))], device="cpu", data=data
 )
 adam = adam_results["Adam"]
-weight_grads = adam.gradients["weight"]
-print("captured weight gradients:", tuple(weight_grads.shape))
+print("captured weight gradients:", tuple(adam.gradients["weight"].shape))
 
 # %%
-# Figure 6.17 in the book takes Adam apart for the weight ``w``. Left, *smoothing*: the
-# corrected EWMA of the gradients lags behind them and irons out the step-to-step jitter of
-# mini-batches. Middle, *scaling*: one over the root of the corrected EWMA of squared
-# gradients. Early gradients were large, and the long memory of :math:`\beta_2` keeps them
-# in the average, so the factor grows only slowly as the gradients shrink. Right, the product:
-# the adapted gradient starts at -1 (on the first step smoothing and scaling cancel to the
-# gradient's sign), then follows the smoothed curve of the left panel stretched by the growing
-# factor of the middle one, so late in training Adam's steps are larger than the raw
-# gradients alone would make them.
+# Adam's state is nothing but two EWMAs
+# -------------------------------------
+#
+# The chapter then computes the adapted gradients of the weight from the captured gradients,
+# with the EWMAs of the previous page. Written out in float64, as the book's NumPy arrays
+# are:
+
+
+def calc_ewma(values, period):
+    alpha = 2 / (period + 1)
+    result = [alpha * values[0]]  # the first step from an average of zero
+    for v in values[1:]:
+        result.append((1 - alpha) * result[-1] + alpha * v)
+    return torch.stack(result)
+
+
+def calc_corrected_ewma(values, period):
+    beta = 1 - 2 / (period + 1)
+    steps = torch.arange(1, len(values) + 1, dtype=torch.float64)
+    return calc_ewma(values, period) / (1 - beta**steps)
+
+
+gradients = adam.gradients["weight"].reshape(-1).double()
+corrected_gradients = calc_corrected_ewma(gradients, 19)
+corrected_sq_gradients = calc_corrected_ewma(gradients**2, 1999)
+adapted_gradients = corrected_gradients / (corrected_sq_gradients.sqrt() + 1e-8)
+
+same_adapted = torch.allclose(
+    adapted_gradients, rpsbook.ewma.adapted_gradients(gradients), rtol=1e-12, atol=0
+)
+print("rpsbook.ewma.adapted_gradients gives the same values:", same_adapted)
+
+# %%
+# (To float64 rounding: rpsbook takes :math:`\beta_1 = 0.9` as the optimizer does, not
+# :math:`1 - 2/20`, and divides in torch's order.) Under the hood, ``torch.optim.Adam``
+# keeps two tensors per parameter, ``exp_avg`` and ``exp_avg_sq``: the *uncorrected* EWMAs
+# of the gradients and of their squares (it applies the correction on the fly). The last
+# values of our uncorrected EWMAs are therefore, up to rounding, the optimizer's state; on
+# the float32 gradients Adam saw, :func:`rpsbook.ewma.calc_ewma` gives it:
+
+ewma_g = calc_ewma(gradients, 19)[-1].item()
+ewma_g2 = calc_ewma(gradients**2, 1999)[-1].item()
+print(f"last uncorrected EWMAs (float64): {ewma_g!r}, {ewma_g2!r}")
+
+state = adam.optimizer_state["state"][0]  # the weight's
+weight_grads = adam.gradients["weight"]
+exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+print(f"torch's state (float32): exp_avg {exp_avg.item()!r}, exp_avg_sq {exp_avg_sq.item()!r}")
+same_exp_avg = torch.equal(exp_avg, rpsbook.ewma.calc_ewma(weight_grads, beta=0.9)[-1])
+same_exp_avg_sq = torch.allclose(
+    exp_avg_sq, rpsbook.ewma.calc_ewma(weight_grads**2, beta=0.999)[-1], rtol=1e-5, atol=0
+)
+print("exp_avg is rpsbook.ewma.calc_ewma(gradients, beta=0.9):", same_exp_avg)
+print("exp_avg_sq is rpsbook.ewma.calc_ewma(gradients**2, beta=0.999):", same_exp_avg_sq)
+
+# %%
+# ``exp_avg`` is equal to the last bit: rpsbook updates with ``torch.lerp``, as Adam does.
+# ``exp_avg_sq`` agrees to float32 rounding, since Adam updates it with a multiply and a
+# fused multiply-add instead. The float64 pair printed above is the notebook's own check; the
+# comparison at the end of the page sets it beside the values the notebook stored.
+#
+# Figure 6.17 in the book takes the adapted gradients of the weight apart. Left, smoothing:
+# the corrected EWMA of the gradients irons out the jitter of the mini-batches. Middle,
+# scaling: one over the root of the corrected EWMA of the squared gradients, which grows as
+# the gradients shrink, slowly, because the long average keeps the large early gradients.
+# Right, the product: on the first step smoothing and scaling cancel to the gradient's sign,
+# -1 here; afterwards the adapted gradient is the smoothed gradient stretched by the scaling.
 
 fig = plot_adapted_gradients(weight_grads)
+# sphinx_gallery_start_ignore
 book_figure(
     fig,
     "6.17",
@@ -225,128 +215,27 @@ book_figure(
     "the scaling factor one over the root of the corrected EWMA of squared gradients, and "
     "the gradients against the adapted gradients.",
 )
-
-adapted = {
-    name: adapted_gradients(adam.gradients[name]).reshape(-1) for name in ("weight", "bias")
-}
-for name, values in adapted.items():
-    print(f"adapted gradients of the {name}: from {values.min():+.3f} to {values.max():+.3f}")
-
-# %%
-# Whatever the size of the raw gradients, the adapted ones stay within a few units (the
-# ranges printed above): dividing by the root of the second moment works like
-# standardizing the gradients, without centering them, so they mostly fall in
-# :math:`[-3, 3]`, and the learning rate alone sets the length of a step.
-
-# %%
-# Adam's state is nothing but two EWMAs
-# -------------------------------------
-#
-# ``torch.optim.Adam`` stores, per parameter, ``exp_avg`` and ``exp_avg_sq``: the
-# *uncorrected* EWMAs (it applies the correction on the fly). Recomputing them from the
-# captured gradients with :func:`rpsbook.ewma.calc_ewma` must give the same numbers. Here is
-# the weight (parameter 0 of the optimizer), in float32 like the optimizer:
-
-state = adam.optimizer_state["state"][0]
-exp_avg, exp_avg_sq = state["exp_avg"].item(), state["exp_avg_sq"].item()
-ewma_g = calc_ewma(weight_grads, beta=0.9)[-1].item()
-ewma_g2 = calc_ewma(weight_grads**2, beta=0.999)[-1].item()
-print(f"EWMA(g):    ours {ewma_g!r:<24} torch exp_avg    {exp_avg!r}")
-print(f"EWMA(g**2): ours {ewma_g2!r:<24} torch exp_avg_sq {exp_avg_sq!r}")
-print(
-    f"relative differences: {abs(ewma_g / exp_avg - 1):.2g}, {abs(ewma_g2 / exp_avg_sq - 1):.2g}"
-)
-
-# %%
-# Equal, up to the rounding of float32 arithmetic (the Notes say where the last bits come
-# from). The book's notebook computes these EWMAs in float64 from its captured gradients,
-# with 19 and 1999 periods. Doing the same here gives numbers to set beside the notebook's
-# (run on this torch); the last line counts the significant digits on which they agree:
-
-ewma_g_64 = calc_ewma(weight_grads.double(), 19)[-1].item()
-ewma_g2_64 = calc_ewma(weight_grads.double() ** 2, 1999)[-1].item()
-print(
-    compare_with_book(
-        "EWMA(19) of the weight's gradients, step 50 (float64)",
-        repr(ewma_g_64),
-        "-0.006161451964757599 (notebook on this torch) / -0.008938... (book, exp_avg -0.0089)",
-        section=SECTION,
-    )
-)
-print(
-    compare_with_book(
-        "EWMA(1999) of the weight's squared gradients, step 50 (float64)",
-        repr(ewma_g2_64),
-        "0.0033084673689081014 (notebook on this torch) / 0.0031747... (book, exp_avg_sq 0.0032)",
-        section=SECTION,
-    )
-)
-notebook = (-0.006161451964757599, 0.0033084673689081014)
-agreement = [
-    -torch.tensor(abs(ours / theirs - 1) + 1e-17).log10().item()
-    for ours, theirs in zip((ewma_g_64, ewma_g2_64), notebook, strict=True)
-]
-print("significant digits in common with the notebook:", [int(d) for d in agreement])
-
-# %%
-# Fourteen digits or more, nearly all that a float64 carries: the captured gradients, and
-# so the whole training run, are the notebook's (on this machine; see
-# :ref:`numbers-variation`). The book printed a different pair of values: its run, with an
-# older torch, drew other random numbers (for instance in the shuffling of the
-# mini-batches), so its gradients were not these.
-#
-# ``amsgrad``, checked: with ``amsgrad=True`` Adam also keeps ``max_exp_avg_sq``, the
-# running maximum of ``exp_avg_sq``. The same 50 updates with it (one more short run):
-
-amsgrad = compare_optimizers(
-    [OptimizerConfig("Adam, amsgrad", partial(Adam, lr=0.1, amsgrad=True))],
-    device="cpu",
-    data=data,
-)["Adam, amsgrad"]
-ams_grads = amsgrad.gradients["weight"]
-ams_state = amsgrad.optimizer_state["state"][0]
-running_max = calc_ewma(ams_grads**2, beta=0.999).cummax(dim=0).values[-1].item()
-print(
-    f"max_exp_avg_sq {ams_state['max_exp_avg_sq'].item()!r}, "
-    f"running max of EWMA(g**2) {running_max!r}"
-)
-print(f"final exp_avg_sq {ams_state['exp_avg_sq'].item()!r}")
-
-# What torch divides by: the running maximum, bias-corrected as in plain Adam (the
-# denominator of torch 2.14's amsgrad: sqrt(max_exp_avg_sq) / sqrt(1 - beta2 ** t) + eps)
-maxima = calc_ewma(ams_grads**2, beta=0.999).cummax(dim=0).values.reshape(-1)
-corrections = torch.tensor([bias_correction(0.999, t) for t in range(1, len(maxima) + 1)])
-denominators = (maxima / corrections).sqrt()
-shrank = int((denominators[1:] < denominators[:-1]).sum())
-print(f"uncorrected maximum shrank at {int((maxima[1:] < maxima[:-1]).sum())} of 49 steps")
-print(f"corrected denominator shrank at {shrank} of 49 steps")
-print(f"corrected denominator, steps 10/30/50: {denominators[[9, 29, 49]].numpy().round(4)}")
-
-# %%
-# The two maxima agree to float32 precision, and the final ``exp_avg_sq`` has fallen below
-# its maximum: from there on, ``amsgrad`` divides by a larger number than plain Adam would.
-# But while the uncorrected maximum never shrinks, the *corrected* denominator does (the
-# counts above): torch keeps the bias correction, and :math:`1 - \beta_2^t` grows at every
-# step, so a maximum that stays put is divided by a growing number. Dropping the
-# correction, as the book describes AMSGrad, would give a denominator that never shrinks.
+# sphinx_gallery_end_ignore
+scaling = 1 / (corrected_sq_gradients.sqrt() + 1e-8)
+print(f"first adapted gradient: {adapted_gradients[0]:+.4f}")
+print(f"scaling factor, steps 1 / 25 / 50: {scaling[[0, 24, 49]].numpy().round(2)}")
 
 # %%
 # SGD versus Adam
 # ---------------
 #
-# Now the same 50 updates with plain SGD at the same learning rate, 0.1. Both runs start from
-# the same model and see the same mini-batches, so any difference in the paths (Figure 6.18
-# in the book) comes from the update rule alone.
+# Now the same 50 updates with plain SGD at the same learning rate, 0.1. Both runs start
+# from the same model and see the same mini-batches, so the difference in their paths
+# (Figure 6.18 in the book) comes from the update rule alone.
 
-results = compare_optimizers(
-    [OptimizerConfig("SGD", partial(SGD, lr=0.1))], device="cpu", data=data
-)
-results |= adam_results
-for name, result in results.items():
-    step = result.path[1] - result.path[0]
+sgd_config = OptimizerConfig("SGD", partial(SGD, lr=0.1))
+results = compare_optimizers([sgd_config], device="cpu", data=data) | adam_results
+first_steps = {name: result.path[1] - result.path[0] for name, result in results.items()}
+for name, step in first_steps.items():
     print(f"{name:>4} first step: b {step[0].item():+.4f}, w {step[1].item():+.4f}")
 
 fig = plot_paths(results, surface)
+# sphinx_gallery_start_ignore
 book_figure(
     fig,
     "6.18",
@@ -354,98 +243,168 @@ book_figure(
     "and creeps along it, Adam starts at 45 degrees, overshoots across the valley and curls "
     "towards the minimum.",
 )
+# sphinx_gallery_end_ignore
+optimum = torch.tensor(surface.optimum, dtype=torch.float32)
+distances = {name: (result.path[-1] - optimum).norm().item() for name, result in results.items()}
+print("distance from the optimum after 50 steps:", {k: round(v, 3) for k, v in distances.items()})
 
 # %%
-# The shapes tell the story of the two rules:
+# **SGD** steps along the negative gradient. The loss surface is a long, narrow valley
+# whose gradient points mostly across it: SGD drops to the floor, wiggling with the
+# mini-batches, then creeps along it, and ends the 50 steps several times farther from the
+# red dot than Adam (the distances above). **Adam** normalizes each parameter on its own.
+# Its first adapted gradients are the gradients' signs, so ``b`` and ``w`` both move by the
+# learning rate, a 45-degree first segment (the first steps printed above). Its smoothed
+# gradient is slow to turn, so it overshoots across the valley and changes course back and
+# forth, then travels along the valley at a speed set by the learning rate rather than by
+# the small gradient there: it adapts to the loss surface.
 #
-# * **SGD** steps along the negative gradient, scaled by ``lr`` only. The loss surface is a
-#   long, narrow valley, so the gradient points mostly across it, towards its floor, and only
-#   weakly along it. SGD drops into the valley and then creeps along it; after 50 steps it is
-#   still far from the red dot.
-# * **Adam** normalizes each parameter separately. On the first step the adapted gradient is
-#   just the sign of the gradient, so both ``b`` and ``w`` move by ``lr``, whatever the
-#   gradient's direction: the 45-degree first segment (see the printed first steps). Both
-#   keep moving by nearly ``lr`` per step, across the valley's floor and up its far side,
-#   because the smoothed gradient needs several steps to change sign. Then ``b`` turns back
-#   while ``w`` keeps climbing (each parameter has its own adapted step), and the path travels
-#   along the valley at a speed set by ``lr`` rather than by the small gradient there,
-#   curling towards the minimum.
-#
-# Adam's path is not the shortest one, but it covers far more ground in the flat direction,
-# which is the hard part of this problem.
-#
-# Adam or SGD with momentum?
-# ~~~~~~~~~~~~~~~~~~~~~~~~~~
-#
-# Adam is very good at one thing: getting to *a* minimum quickly, with little tuning. That
-# is not the same as getting to a *good* one. The loss surface of a deep model has a great
-# many minima, and the one closest to where the optimizer starts is not necessarily the
-# one that generalizes best. SGD with momentum, together with a learning-rate schedule
-# that keeps the rate large for a while, wanders over more of the surface before settling,
-# and often ends up in a better place; the next pages build that alternative, and the
-# last one trains the chapter's model with it.
-#
-# The losses (Figure 6.19 in the book) are the executive summary of those paths, the only
-# view we get of a model with more than two parameters: Adam's losses jump around during
-# the overshoot in the first epochs, then fall below SGD's.
+# The losses (Figure 6.19 in the book) are the executive summary of those paths, and the
+# only view we get of a real model. Adam's training loss goes up while it overshoots, then
+# ends below SGD's, which falls every epoch.
 
 # sphinx_gallery_thumbnail_number = 2
 fig = plot_losses(results, title="SGD vs Adam (lr 0.1): training (solid) and validation (dashed)")
+# sphinx_gallery_start_ignore
 book_figure(
     fig,
     "6.19",
-    "Training and validation losses of SGD and Adam over 10 epochs: Adam's jump around early, "
-    "then end below SGD's.",
+    "Training and validation losses of SGD and Adam over 10 epochs on one log-scaled axes: "
+    "Adam's go up and down early, then end below SGD's.",
+    verdict="differs: both optimizers on one axes, where the book gives each its own panel",
 )
+# sphinx_gallery_end_ignore
 for name, result in results.items():
-    print(
-        f"{name:>4}: final training loss {result.losses[-1]:.4f}, "
-        f"validation loss {result.val_losses[-1]:.4f}"
-    )
+    print(f"{name:>4} training losses:", [round(loss, 4) for loss in result.losses])
 
 # %%
+# Adam converges quickly to *a* minimum. A linear regression has only one, but a deep
+# model has many, some better than others, and the nearest is not necessarily a good one.
+# SGD with momentum, combined with a learning-rate scheduler, explores more of the surface
+# before settling: the next pages build that alternative.
+#
 # Recap
 # -----
 #
-# * Adam combines momentum (the first moment, an EWMA of the gradients) with RMSProp (the
-#   second moment, an EWMA of their squares): it divides the corrected first by the root of
-#   the corrected second, which puts adapted gradients mostly in :math:`[-3, 3]`.
-#   Adam adapts the gradients, not the learning rate.
-#   ``weight_decay`` adds ``weight_decay * w`` to the gradients (``AdamW`` decouples it);
-#   ``amsgrad`` divides by the running maximum of the second moment, which torch still
-#   bias-corrects.
-# * Gradients are captured with tensor hooks (``register_hook``, returning ``None``) and
-#   parameters with forward hooks. Adam's ``exp_avg`` and ``exp_avg_sq`` are exactly the
-#   uncorrected EWMAs of the captured gradients, and replaying the adapted gradients
-#   reproduces its path.
-# * Per-parameter scaling lets Adam move quickly along directions where gradients are small,
-#   at the price of overshooting where the smoothed gradient is slow to turn. It reaches a
-#   minimum fast; SGD with momentum and a schedule explores more in search of a better one.
+# * Adam follows a corrected EWMA of the gradients divided by the root of a corrected EWMA
+#   of their squares; the learning rate stays as it was.
+# * Gradients are captured with tensor hooks (``register_hook``, returning ``None``),
+#   parameters with forward hooks; Adam's ``exp_avg`` and ``exp_avg_sq`` are the uncorrected
+#   EWMAs of the captured gradients.
+
+# %%
+# Checked against the book
+# ------------------------
 #
-# The next page looks at the other way of giving SGD memory: momentum.
+# This page's run next to the book notebook's stored outputs (to at least five significant
+# digits on every CPU measured) and the book's printed state (an older run, other gradients).
+
+# sphinx_gallery_start_ignore
+from rpsbook.report import checked_against_book
+
+checked_against_book(
+    "Adaptive learning rate: MA, EWMA and Adam",
+    [
+        (
+            "EWMA(19) of the weight's gradients, step 50 (float64)",
+            repr(ewma_g),
+            "-0.006161476466002255 (notebook); -0.008938403644834258 (book)",
+        ),
+        (
+            "EWMA(1999) of the weight's squared gradients, step 50 (float64)",
+            repr(ewma_g2),
+            "0.003308466907084168 (notebook); 0.0031747136253540394 (book)",
+        ),
+        (
+            "Adam's exp_avg, exp_avg_sq of the weight",
+            f"{exp_avg.item():.4f}, {exp_avg_sq.item():.4f}",
+            "-0.0062, 0.0033 (notebook); -0.0089, 0.0032 (book)",
+        ),
+        (
+            "Adam's exp_avg, exp_avg_sq of the bias",
+            f"{adam.optimizer_state['state'][1]['exp_avg'].item():.4f}, "
+            f"{adam.optimizer_state['state'][1]['exp_avg_sq'].item():.4f}",
+            "0.0405, 0.0097 (notebook); 0.0295, 0.0096 (book)",
+        ),
+    ],
+)
+# sphinx_gallery_end_ignore
+
+# %%
+# Exercises
+# ---------
 #
+# .. _ex-adam-first-step:
+#
+# Adam's first step
+# ~~~~~~~~~~~~~~~~~
+#
+# *Predict, then measure.* From the seeded model, take one Adam step with ``lr=0.01`` on the
+# first mini-batch (``x_batch, y_batch``), once on the loss and once on ten times the loss.
+# How far do ``w`` and ``b`` move each time?
+
+# %%
+# .. rpsbook-solution::
+
+first_moves = {}
+for scale in (1, 10):
+    model = make_model()
+    before = torch.cat([p.detach().reshape(-1) for p in model.parameters()])  # w, b
+    (scale * torch.nn.functional.mse_loss(model(x_batch), y_batch)).backward()
+    Adam(model.parameters(), lr=0.01).step()
+    first_moves[scale] = torch.cat([p.detach().reshape(-1) for p in model.parameters()]) - before
+    print(f"loss times {scale:>2}: w and b move by {first_moves[scale].numpy().round(6)}")
+
+# %%
+# Both move by the learning rate, 0.01, either way (to float32 rounding): on the first step the
+# corrected averages are :math:`g` and :math:`g^2`, so the adapted gradient is
+# :math:`g / (|g| + \epsilon)`, the gradient's sign, whatever its size. SGD's first step
+# would have grown tenfold with the loss.
+#
+# .. _ex-adam-amsgrad:
+#
+# AMSGrad's denominator
+# ~~~~~~~~~~~~~~~~~~~~~
+#
+# *Implement, then compare with torch.* Train the playground with
+# ``Adam(lr=0.1, amsgrad=True)``, compute the running maximum of the EWMA of the weight's
+# squared gradients and compare it with the optimizer's ``max_exp_avg_sq``. The AMSGrad
+# paper divides by the root of that maximum; torch first divides the maximum by
+# :math:`1 - \beta_2^t`, as plain Adam does. How often does each denominator shrink?
+
+# %%
+# .. rpsbook-solution::
+
+amsgrad = compare_optimizers(
+    [OptimizerConfig("AMSGrad", partial(Adam, lr=0.1, amsgrad=True))], device="cpu", data=data
+)["AMSGrad"]
+ams_sq = rpsbook.ewma.calc_ewma(amsgrad.gradients["weight"].reshape(-1) ** 2, beta=0.999)
+running_max = ams_sq.cummax(dim=0).values
+torch_max = amsgrad.optimizer_state["state"][0]["max_exp_avg_sq"].reshape(())
+same_max = torch.allclose(running_max[-1], torch_max, rtol=1e-5, atol=0)
+print("max_exp_avg_sq is the running maximum (to float32 rounding):", same_max)
+steps = torch.arange(1, len(running_max) + 1)
+denominators = {
+    "paper": running_max.sqrt(),
+    "torch": (running_max / (1 - 0.999**steps)).sqrt(),
+}
+for name, denominator in denominators.items():
+    shrinks = (denominator.diff() < 0).sum().item()
+    print(f"{name}: the denominator shrinks on {shrinks} of {len(steps) - 1} steps")
+
+# %%
+# The maximum never shrinks, so in the paper (Reddi, Kale and Kumar, 2018) a parameter's
+# step can only get shorter for the same smoothed gradient, which is the point of AMSGrad.
+# ``torch.optim.Adam(amsgrad=True)`` (2.14) keeps that maximum, uncorrected, in
+# ``max_exp_avg_sq``, but its bias correction grows as :math:`1 - \beta_2^t` does, faster
+# than the maximum over these first 50 steps: its denominator shrinks on every step after
+# the first. The chapter describes the paper's version.
+
+# %%
 # Notes
 # -----
 #
-# **Where the last bits come from.** :func:`~rpsbook.ewma.calc_ewma` updates a tensor with
-# ``torch.lerp``, the very operation Adam uses for ``exp_avg``, so the first average above
-# is identical to the last bit. For the squares Adam uses a multiply and a fused
-# multiply-add instead: the same formula rounded differently in float32, which leaves a
-# relative difference of the order of float32's precision.
-#
-# **Replaying the updates.** The state is not just equal at the end: replaying every one of
-# the 50 updates as ``param -= lr * adapted`` with :func:`rpsbook.ewma.adapted_gradients`
-# reproduces the path of both parameters, up to float32 rounding (torch divides and
-# multiplies in a slightly different order: ``addcdiv`` with ``lr`` folded into the first
-# correction):
-
-path = adam.path  # (51, 2): (b, w) before each of the 50 steps, then the final values
-replayed = torch.stack(
-    [
-        path[:-1, 0] - 0.1 * adapted_gradients(adam.gradients["bias"])[:, 0],
-        path[:-1, 1] - 0.1 * adapted_gradients(weight_grads)[:, 0, 0],
-    ],
-    dim=1,
-)
-print(f"max |replayed - Adam's path|: {(replayed - path[1:]).abs().max().item():.3g}")
-print(f"float32 spacing at 1.0:        {torch.finfo(torch.float32).eps:.3g}")
+# **Weight decay in Adam and AdamW.** In ``Adam`` the decay's extra gradient goes through
+# the adaptive scaling like any other, which weakens the decay of weights whose gradients
+# are large; ``torch.optim.AdamW`` *decouples* it, shrinking each weight by
+# ``lr * weight_decay`` times itself directly and adapting only the loss's gradient.

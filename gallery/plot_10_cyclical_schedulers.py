@@ -2,19 +2,31 @@
 Cyclical learning rates: schedulers stepped per mini-batch
 ==========================================================
 
-The epoch schedulers of :ref:`sphx_glr_auto_examples_plot_09_epoch_schedulers.py` only
-ever lower the learning rate. Cyclical schedules raise it again, on purpose, and change it
-after every mini-batch. This page makes one argument: a cycle alternates *exploring* the
-loss surface (a high rate, long steps that can jump out of a poor valley) with *targeting*
-a minimum (a low rate, short steps that settle), and for that to work a cycle must be long,
-spanning several epochs. It shows ``CyclicLR``'s three modes (Figure 6.26 in the book), a
-cycle of sensible length, ``CosineAnnealingWarmRestarts`` stepped with fractional epochs,
-and the defaults that surprise.
+The schedulers of :ref:`sphx_glr_auto_examples_plot_09_epoch_schedulers.py` change the
+learning rate between epochs, by a rule of the epoch number or in reaction to the
+validation loss. Cyclical schedules move it up *and* down, on purpose, after every
+mini-batch. This page makes one argument: a cycle alternates *exploring* the loss surface
+(a high rate, long steps that can jump out of a poor valley) with *targeting* a minimum (a
+low rate, short steps that settle), and for that to work a cycle must be long, spanning
+several epochs.
 """
 
 # %%
+# CyclicLR and its three modes
+# ----------------------------
+#
+# :class:`~torch.optim.lr_scheduler.CyclicLR` moves the rate back and forth between
+# ``base_lr`` and ``max_lr``, taking ``step_size_up`` steps to climb and as many to come
+# down, and it is stepped after every mini-batch. It ignores the rate the optimizer was
+# created with: a cycle starts at ``base_lr``. A typical choice of ``max_lr`` is the
+# learning rate the range test found
+# (:ref:`sphx_glr_auto_examples_plot_06_learning_rates.py`), with ``base_lr`` some way below
+# it. Its ``mode`` decides what happens to the amplitude from one cycle to the next:
+# ``"triangular"`` keeps it, ``"triangular2"`` halves it every cycle, ``"exp_range"``
+# multiplies it by ``gamma`` at every *step*. The book's example (Figure 6.26) takes a
+# deliberately unreasonable ``step_size_up=2``, so that three cycles fit in a small figure.
+
 import math
-from functools import partial
 
 import matplotlib.pyplot as plt
 import torch
@@ -23,95 +35,71 @@ from torch.optim import SGD
 from torch.optim.lr_scheduler import CosineAnnealingWarmRestarts, CyclicLR, OneCycleLR
 
 from rpsbook.paths import make_model, make_regression_data
-from rpsbook.report import book_figure
 from rpsbook.schedulers import plot_lr_sequences, record_lrs
 from rpsbook.trainer import StepByStep
 
-
-def throwaway_sgd(lr: float = 0.01) -> SGD:
-    """Plain SGD over one dummy parameter: enough to watch what a scheduler does."""
-    return SGD([nn.Parameter(torch.zeros(1))], lr=lr)
-
-
-# %%
-# CyclicLR and its three modes
-# ----------------------------
-#
-# :class:`~torch.optim.lr_scheduler.CyclicLR` moves the rate back and forth between
-# ``base_lr`` and ``max_lr``, taking ``step_size_up`` steps to climb and as many to come
-# down, so it is stepped after every mini-batch. The book's example (Figure 6.26) uses a
-# deliberately unreasonable ``step_size_up=2``, so that a few cycles fit in one small
-# figure; the next section shows a realistic one. Its ``mode`` decides what happens to the
-# amplitude from one cycle to the next: ``"triangular"`` keeps it, ``"triangular2"`` halves
-# it every cycle, ``"exp_range"`` multiplies it by ``gamma`` at every *step* (Figure 6.26 in
-# the book):
-
 modes = ("triangular", "triangular2", "exp_range")
-cyclic_lrs = {
-    mode: record_lrs(
-        lambda opt, mode=mode: CyclicLR(
-            opt, base_lr=1e-4, max_lr=1e-3, step_size_up=2, mode=mode, gamma=math.sqrt(0.5)
-        ),
-        16,
+cyclic_lrs = {}
+for mode in modes:
+    # one optimizer per scheduler: a scheduler writes its rate into its optimizer
+    dummy_optimizer = SGD([nn.Parameter(torch.zeros(1))], lr=0.01)
+    scheduler = CyclicLR(
+        dummy_optimizer,
+        base_lr=1e-4,
+        max_lr=1e-3,
+        step_size_up=2,
+        mode=mode,
+        gamma=math.sqrt(0.5),
     )
-    for mode in modes
-}
-for mode, lrs in cyclic_lrs.items():
+    lrs = []
+    for _ in range(12):
+        lrs.append(scheduler.get_last_lr()[0])
+        dummy_optimizer.step()
+        scheduler.step()
+    cyclic_lrs[mode] = lrs
     print(f"{mode:>11}: lr at steps 2, 6, 10 {[f'{lrs[t]:.3g}' for t in (2, 6, 10)]}")
-# Plain matplotlib rather than plot_lr_sequences: straight lines between the steps on a
-# linear axis, so the triangles show as triangles (the library draws staircases).
+
 fig, axes = plt.subplots(1, 3, figsize=(11, 3.3), sharey=True, layout="constrained")
 for ax, (mode, lrs) in zip(axes, cyclic_lrs.items(), strict=True):
     ax.plot(range(len(lrs)), lrs, "o-", markersize=4)
     ax.set_title(f"CyclicLR, mode={mode!r}")
     ax.set_xlabel("mini-batch")
-    ax.set_xticks(range(0, len(lrs), 2))
     ax.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
 axes[0].set_ylabel("learning rate")
+# sphinx_gallery_start_ignore
+from rpsbook.report import book_figure
+
 book_figure(
     fig,
     "6.26",
-    "The learning rate of 16 mini-batches in three panels: triangles between 1e-4 and 1e-3 "
+    "The learning rate of 12 mini-batches in three panels: triangles between 1e-4 and 1e-3 "
     "every four steps for triangular, halving in height for triangular2, shrinking faster "
     "for exp_range.",
 )
+# sphinx_gallery_end_ignore
 
 # %%
 # A cycle lasts ``2 * step_size_up = 4`` mini-batches, so steps 2, 6 and 10 are the tops of
-# the first three cycles. At those steps, printed above, ``triangular`` reaches ``max_lr``
-# every time, ``triangular2`` halves the distance to ``base_lr`` from one cycle to the next,
-# and ``exp_range`` decays faster still, since ``gamma**t`` halves the amplitude every two
-# steps: it never even reaches ``max_lr``.
-#
-# Each sequence comes from its own call to :func:`~rpsbook.schedulers.record_lrs`, and each
-# call builds a fresh optimizer. That is not a detail: a scheduler does not keep the rate to
-# itself, it *writes* it into its optimizer's parameter groups (along with an
-# ``initial_lr`` entry and, for ``CyclicLR``, the momentum, see below). Three schedulers on a
-# single optimizer would each still compute their own sequence from their own step count,
-# but all three would write it into the one optimizer, which would train with whichever
-# wrote last (:ref:`sphx_glr_auto_examples_plot_20_errata.py` shows it). One optimizer, one
-# scheduler.
-#
+# the three cycles. At those steps (printed above) ``triangular`` reaches ``max_lr`` every
+# time, ``triangular2`` halves the distance to ``base_lr`` from one cycle to the next, and
+# ``exp_range`` decays faster still: ``gamma ** step`` halves the amplitude every two
+# steps, so it never even reaches ``max_lr``.
 #
 # How long should a cycle be?
 # ---------------------------
 #
-# The book says a *full* cycle (up and down, ``2 * step_size_up`` mini-batches) should span
-# 2 to 10 epochs, citing Smith, who introduced cyclical learning rates. Smith's rule is
-# about *half* a cycle: his paper sets the stepsize, the climb alone (``step_size_up``),
-# to 2 to 10 epochs' worth of iterations, so a full cycle of 4 to 20 epochs
-# (:ref:`sphx_glr_auto_examples_plot_20_errata.py`). The book's example fits both rules.
-# The chapter's training set has 2,520 images in mini-batches of 16, i.e. 158 mini-batches
-# per epoch; a 5-epoch cycle is then 790 mini-batches, and ``step_size_up`` is half of
-# that, 395, a climb of two and a half epochs. Ten epochs of it:
+# The book says a *full* cycle (up and down) should span 2 to 10 epochs, citing Smith, who
+# introduced cyclical learning rates. Smith's rule is about *half* a cycle: his paper sets
+# the stepsize, the climb alone (``step_size_up``), to 2 to 10 epochs' worth of mini-batches
+# (:ref:`sphx_glr_auto_examples_plot_20_errata.py`). The book's example fits both: the
+# chapter's training set has 2,520 images in mini-batches of 16, i.e. 158 mini-batches per
+# epoch; a 5-epoch cycle is then 790 mini-batches, and ``step_size_up`` is half of that,
+# 395, a climb of two and a half epochs. Ten epochs of it:
 
 n_batches_rps = math.ceil(2520 / 16)
 cycle_epochs = 5
 step_size_up = cycle_epochs * n_batches_rps // 2
-print(
-    f"{n_batches_rps} mini-batches per epoch, a {cycle_epochs}-epoch cycle is "
-    f"{cycle_epochs * n_batches_rps} of them: step_size_up = {step_size_up}"
-)
+print(f"{n_batches_rps} mini-batches per epoch, step_size_up = {step_size_up}")
 realistic = record_lrs(
     lambda opt: CyclicLR(opt, base_lr=1e-3, max_lr=1e-2, step_size_up=step_size_up),
     10 * n_batches_rps,
@@ -121,80 +109,130 @@ fig = plot_lr_sequences(
     log=False,
     xlabel="mini-batch",
 )
-ax = fig.axes[0]
 for epoch in range(1, 10):
-    ax.axvline(epoch * n_batches_rps, color="0.8", lw=0.8, zorder=0)
+    fig.axes[0].axvline(epoch * n_batches_rps, color="0.8", lw=0.8, zorder=0)
+# sphinx_gallery_start_ignore
 book_figure(
     fig,
     None,
     "The learning rate of 1,580 mini-batches of CyclicLR between 1e-3 and 1e-2 with "
     "step_size_up=395: two triangles, each climbing for two and a half epochs.",
 )
+# sphinx_gallery_end_ignore
 
 # %%
-# The grey lines mark the epochs: each climb takes two and a half of them. Within an epoch
-# the rate changes a little after each mini-batch, slowly enough for the model to follow;
-# the cycles of four mini-batches above change it faster than any model can respond.
-#
-# Exploring and targeting
-# ~~~~~~~~~~~~~~~~~~~~~~~
+# The grey lines mark the epochs. Within an epoch the rate changes a little after each
+# mini-batch, slowly enough for the model to follow; cycles of four mini-batches change it
+# faster than any model can respond.
 #
 # Why go back up at all? While the rate is high the steps are long: the parameters travel
 # across the loss surface and can leave a narrow valley that a small rate would never get
 # out of (exploring). As the rate comes down the steps shorten and the parameters settle
-# into the valley they are in (targeting). A cyclical schedule alternates the two, and a
-# ``triangular2`` or ``exp_range`` one makes each exploration shorter than the last, so the
-# run ends targeting.
+# into the valley they are in (targeting). A ``triangular2`` or ``exp_range`` schedule makes
+# each exploration shorter than the last, so the run ends targeting.
 #
 # Adaptive or cycling? Both
 # ~~~~~~~~~~~~~~~~~~~~~~~~~
 #
-# Adam (:ref:`sphx_glr_auto_examples_plot_07_adaptive_learning_rate.py`) and a cyclical
-# schedule are not alternatives. Adam adapts the *gradients*, each parameter's own way; a
-# scheduler changes the *learning rate*, the same for every parameter. Nothing prevents
-# using both: a ``CyclicLR`` on an Adam optimizer cycles the rate that multiplies Adam's
-# adapted gradients (and, by default, its ``beta1``, see the gotchas below).
+# Adaptive learning rates (Adam, :ref:`sphx_glr_auto_examples_plot_07_adaptive_learning_rate.py`)
+# are often presented as competitors of cyclical ones, but they combine: Adam adapts the
+# *gradients* with its EWMAs, each parameter its own way; a cyclical policy changes the
+# *learning rate* that multiplies them.
 #
-# Warm restarts, per mini-batch
-# -----------------------------
+# Schedulers in StepByStep, part II: a step after every mini-batch
+# ----------------------------------------------------------------
 #
-# Mini-batch schedulers are stepped after every update. One of them needs care:
-# :class:`~torch.optim.lr_scheduler.CosineAnnealingWarmRestarts` counts in *epochs*: it
-# follows half a cosine from the initial rate down to ``eta_min`` over ``T_0`` epochs and
-# then restarts. Called with no argument after every mini-batch, it would take each
-# mini-batch for an epoch and restart every ``T_0`` mini-batches. The trainer instead passes
-# the fractional epoch reached, ``epoch + (i + 1) / n_batches`` after mini-batch ``i`` (see
-# :func:`~rpsbook.schedulers.cosine_warm_restarts_epoch`), so the rate glides down within
-# each epoch and restarts every ``T_0`` epochs. Both histories side by side, for ``T_0=2``
-# over six epochs:
+# For these schedulers the book changes its trainer's mini-batch loop: after every training
+# step, and only while training, it calls the scheduler, passing the fraction of the epoch
+# done so that ``CosineAnnealingWarmRestarts`` can be stepped with a fractional epoch (it
+# counts in epochs: stepped without an argument after every mini-batch, it would take each
+# mini-batch for an epoch). Written out in plain PyTorch on the regression playground of the
+# previous pages (5 mini-batches per epoch):
 
-data = make_regression_data()  # the regression playground: 5 mini-batches per epoch
+data = make_regression_data()
+loss_fn = nn.MSELoss()
+
+
+def train_by_hand(model, optimizer, scheduler, n_epochs):
+    """The book's _mini_batch with its scheduler call, for n_epochs of training."""
+    n_batches = len(data.train_loader)
+    lrs = []  # the rate of every update
+    for epoch in range(n_epochs):
+        model.train()
+        for i, (x_batch, y_batch) in enumerate(data.train_loader):
+            loss = loss_fn(model(x_batch), y_batch)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+            lrs.append(optimizer.param_groups[0]["lr"])
+            # the book's _mini_batch_schedulers: after every update, only in training
+            if isinstance(scheduler, CosineAnnealingWarmRestarts):
+                scheduler.step(epoch + (i + 1) / n_batches)  # the epoch reached so far
+            else:
+                scheduler.step()
+    return lrs
+
+
+def cyclic(optimizer):
+    return CyclicLR(optimizer, base_lr=0.025, max_lr=0.1, step_size_up=10, mode="triangular2")
+
+
+def warm_restarts(optimizer):
+    return CosineAnnealingWarmRestarts(optimizer, T_0=2)
+
+
+hand_lrs = {}
+for make_scheduler in (cyclic, warm_restarts):
+    model = make_model()
+    optimizer = SGD(model.parameters(), lr=0.1)
+    hand_lrs[make_scheduler.__name__] = train_by_hand(
+        model, optimizer, make_scheduler(optimizer), 6
+    )
 n_batches = len(data.train_loader)
-model = make_model()
-sbs = StepByStep(model, nn.MSELoss(), SGD(model.parameters(), lr=0.1))
-sbs.set_loaders(data.train_loader, data.val_loader)
-sbs.set_lr_scheduler(CosineAnnealingWarmRestarts(sbs.optimizer, T_0=2))
-sbs.train(6)
-naive_lrs = record_lrs(
-    lambda opt: CosineAnnealingWarmRestarts(opt, T_0=2), len(sbs.step_lrs), lr=0.1
-)
-print("trainer, first epoch:  ", [f"{lr:.4f}" for lr in sbs.step_lrs[:n_batches]])
-print("step() per mini-batch: ", [f"{lr:.4f}" for lr in naive_lrs[:n_batches]])
+print("warm restarts, first epoch:", [f"{lr:.4f}" for lr in hand_lrs["warm_restarts"][:n_batches]])
+
+# %%
+# After mini-batch ``i`` of epoch ``epoch`` the rate of the next mini-batch is due, at the
+# fractional epoch ``epoch + (i + 1) / n_batches``. The book passes its epoch counter plus
+# ``i / n_batches``, and its counter already counts the epoch being trained, so its
+# schedule runs almost one epoch ahead (:ref:`sphx_glr_auto_examples_plot_20_errata.py`).
+# :class:`~rpsbook.trainer.StepByStep` steps a mini-batch scheduler at the same moment, and
+# records the rate of every update in ``step_lrs``. The figure draws the rates of the
+# loop above, and for contrast ``CosineAnnealingWarmRestarts`` stepped without an
+# argument, which restarts every ``T_0 = 2`` mini-batches instead of every two epochs:
+
+trainer_lrs = {}
+for make_scheduler in (cyclic, warm_restarts):
+    model = make_model()
+    sbs = StepByStep(model, loss_fn, SGD(model.parameters(), lr=0.1))
+    sbs.set_loaders(data.train_loader, data.val_loader)
+    sbs.set_lr_scheduler(make_scheduler(sbs.optimizer))
+    sbs.train(6)
+    trainer_lrs[make_scheduler.__name__] = sbs.step_lrs
+print("StepByStep gives the same rates:", trainer_lrs == hand_lrs)
+
+naive_lrs = record_lrs(warm_restarts, 6 * n_batches, lr=0.1)
 fig = plot_lr_sequences(
     {
-        "StepByStep (fractional epochs)": sbs.step_lrs,
-        "step() without argument": naive_lrs,
+        "CyclicLR, triangular2": hand_lrs["cyclic"],
+        "warm restarts, fractional epochs": hand_lrs["warm_restarts"],
+        "warm restarts, step() alone": naive_lrs,
     },
     log=False,
     xlabel="mini-batch",
 )
+# sphinx_gallery_start_ignore
 book_figure(
     fig,
     None,
-    "The learning rate of CosineAnnealingWarmRestarts(T_0=2) over six epochs of five "
-    "mini-batches: the trainer's glides down over two epochs before each restart, stepping "
-    "without an argument restarts every two mini-batches.",
+    "The learning rate of 30 mini-batches (six epochs of five) in three panels: CyclicLR "
+    "rising from 0.025 to 0.1 over ten mini-batches, back down over ten, then climbing "
+    "towards a peak half as high; "
+    "CosineAnnealingWarmRestarts stepped with fractional epochs gliding down over two epochs "
+    "before each restart; the same stepped without an argument restarting every two "
+    "mini-batches.",
 )
+# sphinx_gallery_end_ignore
 
 # %%
 # Gotchas of the cyclical schedulers
@@ -204,8 +242,7 @@ book_figure(
 # the momentum opposite to the rate, between ``max_momentum`` (0.9) at the bottom of a cycle
 # and ``base_momentum`` (0.8) at the top, writing it into the optimizer (``beta1`` for Adam).
 # Plain SGD has a ``momentum`` entry set to zero, so it silently becomes SGD *with*
-# momentum. Note also the rate: the optimizer was created with 0.01, yet ``CyclicLR``
-# replaces it with ``base_lr`` at once, because a cycle starts at the bottom.
+# momentum:
 
 
 def lr_and_momentum(optimizer: SGD) -> str:
@@ -214,7 +251,7 @@ def lr_and_momentum(optimizer: SGD) -> str:
 
 
 for cycle_momentum in (True, False):
-    optimizer = throwaway_sgd(lr=0.01)
+    optimizer = SGD([nn.Parameter(torch.zeros(1))], lr=0.01)
     print(f"cycle_momentum={cycle_momentum}")
     print(f"  plain SGD:                 {lr_and_momentum(optimizer)}")
     scheduler = CyclicLR(
@@ -227,39 +264,70 @@ for cycle_momentum in (True, False):
     print(f"  two steps later (the top): {lr_and_momentum(optimizer)}")
 
 # %%
-# Pass ``cycle_momentum=False`` to keep the optimizer's own momentum, and expect a
-# ``ValueError`` from an optimizer that has neither ``momentum`` nor ``betas`` unless you do.
+# Pass ``cycle_momentum=False`` to keep the optimizer's own momentum (an optimizer with
+# neither ``momentum`` nor ``betas`` requires it).
 #
 # **OneCycleLR must know the length of training.** It draws a single cycle, warming up to
 # ``max_lr`` and annealing far below the start, stretched over ``total_steps`` (or
-# ``epochs * steps_per_epoch``). It refuses to be stepped past the end:
+# ``epochs * steps_per_epoch``), and raises an error if stepped past the end:
 
-one_cycle = partial(OneCycleLR, max_lr=0.1, total_steps=20)
-one_cycle_lrs = record_lrs(one_cycle, 20)
+one_cycle_lrs = record_lrs(lambda opt: OneCycleLR(opt, max_lr=0.1, total_steps=20), 20)
 print(f"first {one_cycle_lrs[0]:.3g}, peak {max(one_cycle_lrs):.3g}, last {one_cycle_lrs[-1]:.3g}")
-try:
-    record_lrs(one_cycle, 21)
-except ValueError as error:
-    print(f"ValueError: {error}")
 
 # %%
 # Recap
 # -----
 #
 # * Mini-batch schedulers (``CyclicLR``, ``OneCycleLR``, ``CosineAnnealingWarmRestarts``)
-#   are stepped after every update; :class:`~rpsbook.trainer.StepByStep` does so, and
-#   passes ``CosineAnnealingWarmRestarts`` the fractional epoch.
-# * Smith's rule: the climb of a cycle (``step_size_up``) should span 2 to 10 epochs (the
-#   book says the full cycle). With 158 mini-batches per epoch, a 5-epoch cycle is 790
-#   mini-batches, ``step_size_up=395``. The book's ``step_size_up=2`` only makes a small
-#   figure.
+#   are stepped after every update, ``CosineAnnealingWarmRestarts`` with the fractional
+#   epoch; :class:`~rpsbook.trainer.StepByStep` does so.
+# * ``max_lr`` is typically the range test's value. Smith's rule: the climb of a cycle
+#   (``step_size_up``) spans 2 to 10 epochs; with 158 mini-batches per epoch, a 5-epoch
+#   cycle has ``step_size_up=395``.
 # * High rates explore, low rates target a minimum; cycles alternate the two. Adapting the
 #   gradients (Adam) and cycling the rate combine.
-# * A scheduler writes into its optimizer: give each one its own optimizer, and remember
-#   that ``CyclicLR`` and ``OneCycleLR`` overwrite the momentum unless told not to, that
-#   ``CyclicLR`` starts at ``base_lr``, and that ``OneCycleLR`` needs the total number of
-#   steps.
 #
-# The next page puts these schedules to work on the regression playground.
+# Checked against the book
+# ------------------------
+#
+# What follows compares this page's sequences with the ones the book prints and draws.
+
+# sphinx_gallery_start_ignore
+from rpsbook.report import checked_against_book
+
+checked_against_book(
+    "Mini-batch schedulers",
+    [
+        (
+            "CyclicLR(1e-4, 1e-3, step_size_up=2) at steps 2, 6, 10: triangular / "
+            "triangular2 / exp_range",
+            " / ".join(
+                " ".join(f"{cyclic_lrs[mode][t]:.3g}" for t in (2, 6, 10)) for mode in modes
+            ),
+            "tops of Figure 6.26: 0.001 x3 / 0.001 0.00055 0.000325 / below 0.0006, falling",
+        ),
+        ("step_size_up for a 5-epoch cycle of 158 mini-batches", step_size_up, "395"),
+    ],
+)
+# sphinx_gallery_end_ignore
+
+# %%
+# Notes
+# -----
+#
+# **One optimizer per scheduler.** The book's snippet for Figure 6.26 builds its three
+# ``CyclicLR`` on one shared optimizer. Each still computes its own sequence, but all three
+# write into that optimizer, which would train with whichever wrote last; the loop above
+# gives each its own.
+#
+# **register_hook, not register_backward_hook.** When the chapter captures gradients
+# (:ref:`sphx_glr_auto_examples_plot_07_adaptive_learning_rate.py`) it hooks each parameter
+# *tensor* with ``register_hook`` and remarks that the module method
+# ``register_backward_hook`` had an unsolved issue. That method is now deprecated in favour
+# of ``register_full_backward_hook``, and neither would do: a module backward hook receives
+# the gradients with respect to the module's *inputs and outputs*, not its parameters.
+# :func:`rpsbook.capture.capture_gradients` therefore uses ``register_hook`` on every
+# parameter, as the book does, and its hooks return ``None`` so the gradients are left
+# unchanged.
 
 # sphinx_gallery_thumbnail_number = 1

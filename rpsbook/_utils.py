@@ -124,18 +124,75 @@ def global_rng_states(device: torch.device) -> dict[str, Any]:
 
 
 def set_global_rng_states(states: dict[str, Any]) -> None:
-    """Put back what :func:`global_rng_states` returned."""
-    torch.set_rng_state(states["torch"].cpu())
+    """Put back what :func:`global_rng_states` returned, all or nothing.
+
+    Every state is checked (:func:`usable_rng_states`) and converted before the first
+    generator is set; a state this machine cannot use raises ``ValueError``.
+    """
+    _, set_aside = usable_rng_states(states)
+    if set_aside:
+        raise ValueError(f"random states this machine cannot use: {set_aside}")
     name, keys, pos, has_gauss, cached_gaussian = states["numpy"]
-    np.random.set_state(  # noqa: NPY002
-        (name, keys.cpu().numpy().astype(np.uint32), pos, has_gauss, cached_gaussian)
-    )
+    numpy_state = (name, keys.cpu().numpy().astype(np.uint32), pos, has_gauss, cached_gaussian)
     version, internal, gauss_next = states["python"]
-    random.setstate((version, tuple(internal), gauss_next))
+    python_state = (version, tuple(internal), gauss_next)
+    torch_state = states["torch"].cpu()
+    cuda_states = [state.cpu() for state in states.get("cuda", ())]
+    mps_state = states["mps"].cpu() if "mps" in states else None
+    torch.set_rng_state(torch_state)
+    np.random.set_state(numpy_state)  # noqa: NPY002
+    random.setstate(python_state)
+    if cuda_states:
+        torch.cuda.set_rng_state_all(cuda_states)
+    if mps_state is not None:
+        torch.mps.set_rng_state(mps_state)
+
+
+def usable_rng_states(states: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """Check saved :func:`global_rng_states` whole, changing no generator.
+
+    Returns the states this machine can set and, for each accelerator type whose state it
+    cannot use (a Mac's ``mps`` on Linux, ``cuda`` without CUDA or with fewer devices), why.
+    Raises ``ValueError`` naming the entry that :func:`set_global_rng_states` would refuse:
+    each state is tried on a generator of its own.
+    """
+    if not isinstance(states, dict) or not {"torch", "numpy", "python"} <= set(states):
+        raise ValueError("the global random state lacks 'torch', 'numpy' or 'python'")
+    unknown = set(states) - {"torch", "numpy", "python", *_DEVICE_TYPES}
+    if unknown:
+        raise ValueError(f"the global random state has unknown entries {sorted(unknown)}")
+    try:
+        torch.Generator().set_state(_byte_tensor(states["torch"]))
+        name, keys, pos, has_gauss, cached_gaussian = states["numpy"]
+        keys = _byte_tensor(keys, torch.int64).numpy().astype(np.uint32)
+        np.random.RandomState().set_state((name, keys, pos, has_gauss, cached_gaussian))
+        version, internal, gauss_next = states["python"]
+        random.Random().setstate((version, tuple(internal), gauss_next))
+        cuda = [_byte_tensor(state) for state in states.get("cuda", ())]
+        if "mps" in states:
+            _byte_tensor(states["mps"])
+    except Exception as error:  # whatever the generators refuse: nothing was set
+        raise ValueError(f"the global random state cannot be set ({error})") from error
+    usable = {key: states[key] for key in ("torch", "numpy", "python")}
+    set_aside = {}
     if "cuda" in states:
-        torch.cuda.set_rng_state_all([state.cpu() for state in states["cuda"]])
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if len(cuda) <= count:
+            usable["cuda"] = states["cuda"]
+        else:
+            set_aside["cuda"] = f"{len(cuda)} device(s) saved, {count} here"
     if "mps" in states:
-        torch.mps.set_rng_state(states["mps"].cpu())
+        if torch.backends.mps.is_available():
+            usable["mps"] = states["mps"]
+        else:
+            set_aside["mps"] = "no MPS backend here"
+    return usable, set_aside
+
+
+def _byte_tensor(value: Any, dtype: torch.dtype = torch.uint8) -> torch.Tensor:
+    if not torch.is_tensor(value) or value.dtype != dtype:
+        raise TypeError(f"expected a {dtype} tensor, got {type(value).__name__}")
+    return value.cpu()
 
 
 def loader_generators(loader: Any) -> list[torch.Generator]:
@@ -212,21 +269,21 @@ def empty_loader_message(loader: Any, name: str) -> str:
     )
 
 
-def map_tensors(value: Any, fn: Callable[[torch.Tensor], Any]) -> Any:
-    """``fn`` applied to a tensor, or to every tensor inside tuples, lists and dicts.
+def map_tensors(value: Any, fn: Callable[[Any], Any], kind: type = torch.Tensor) -> Any:
+    """``fn`` applied to a tensor (a ``kind``), or to every one inside tuples, lists and dicts.
 
     Containers keep their type: a namedtuple (``PackedSequence`` is one) is rebuilt field by
     field, an ``OrderedDict`` stays ordered; a mapping type that cannot be built from a dict
     (``defaultdict``) becomes a plain dict. Other values are returned as they are.
     """
-    if isinstance(value, torch.Tensor):
+    if isinstance(value, kind):
         return fn(value)
     if isinstance(value, tuple) and hasattr(value, "_fields"):
-        return type(value)(*(map_tensors(item, fn) for item in value))
+        return type(value)(*(map_tensors(item, fn, kind) for item in value))
     if isinstance(value, tuple | list):
-        return type(value)(map_tensors(item, fn) for item in value)
+        return type(value)(map_tensors(item, fn, kind) for item in value)
     if isinstance(value, dict):
-        mapped = {key: map_tensors(item, fn) for key, item in value.items()}
+        mapped = {key: map_tensors(item, fn, kind) for key, item in value.items()}
         try:
             return type(value)(mapped)
         except TypeError:

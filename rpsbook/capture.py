@@ -78,7 +78,8 @@ class Capture(ABC):
     def __init__(self, model: nn.Module, layers: str | Sequence[str]) -> None:
         self.model = model
         self.modules = _resolve_layers(model, layers)
-        self._handles: list[RemovableHandle] = []
+        # keyed as the book's ``handles``: "layer", or "layer.param.grad"
+        self._handles: dict[str, RemovableHandle] = {}
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -91,23 +92,34 @@ class Capture(ABC):
         return bool(self._handles)
 
     def attach(self) -> Self:
-        """Register the hooks (once; attaching twice does nothing) and return ``self``."""
+        """Register the hooks (once; attaching twice does nothing) and return ``self``.
+
+        If registering one hook fails, the hooks registered before it are removed again.
+        """
         if not self._handles:
-            self._handles = self._register()
+            handles: dict[str, RemovableHandle] = {}
+            try:
+                for key, handle in self._register():
+                    handles[key] = handle
+            except BaseException:
+                for handle in handles.values():
+                    handle.remove()
+                raise
+            self._handles = handles
         return self
 
     def remove(self) -> None:
         """Remove the hooks; captured values are kept. Safe to call more than once."""
         while self._handles:
-            self._handles.pop().remove()
+            self._handles.popitem()[1].remove()
 
     @abstractmethod
     def clear(self) -> None:
         """Forget the captured values (hooks stay as they are)."""
 
     @abstractmethod
-    def _register(self) -> list[RemovableHandle]:
-        """Register the hooks and return their handles."""
+    def _register(self) -> Iterator[tuple[str, RemovableHandle]]:
+        """Register the hooks one by one, yielding each one's key and handle."""
 
     def __enter__(self) -> Self:
         return self.attach()
@@ -162,23 +174,24 @@ class GradientCapture(_PerParameterCapture):
 
     Tensor hooks (``param.register_hook``) see the gradient of each backward pass before it is
     accumulated into ``param.grad``; they return ``None``, so gradients are never altered.
-    Parameters with ``requires_grad=False`` are skipped.
+    Parameters with ``requires_grad=False`` are skipped, also those frozen after the capture
+    was made: they get no gradient, and torch refuses their hooks.
     """
 
     def __init__(self, model: nn.Module, layers: str | Sequence[str]) -> None:
         super().__init__(model, layers, trainable_only=True)
 
-    def _register(self) -> list[RemovableHandle]:
-        handles = []
+    def _register(self) -> Iterator[tuple[str, RemovableHandle]]:
         for layer, params in self._params.items():
             for name, param in params.items():
+                if not param.requires_grad:
+                    continue
                 store = self._values[layer][name]
 
                 def hook(grad: Tensor, store: list[Tensor] = store) -> None:
                     store.append(grad.detach().to("cpu", copy=True))
 
-                handles.append(param.register_hook(hook))
-        return handles
+                yield f"{layer}.{name}.grad", param.register_hook(hook)
 
     @property
     def gradients(self) -> dict[str, dict[str, Tensor]]:
@@ -204,8 +217,7 @@ class ParameterCapture(_PerParameterCapture):
         super().__init__(model, layers)
         self.training_only = training_only
 
-    def _register(self) -> list[RemovableHandle]:
-        handles = []
+    def _register(self) -> Iterator[tuple[str, RemovableHandle]]:
         for layer, module in self.modules.items():
             params, store = self._params[layer], self._values[layer]
 
@@ -221,8 +233,7 @@ class ParameterCapture(_PerParameterCapture):
                 for name, param in params.items():
                     store[name].append(param.detach().to("cpu", copy=True))
 
-            handles.append(module.register_forward_hook(hook))
-        return handles
+            yield layer, module.register_forward_hook(hook)
 
     @property
     def parameters(self) -> dict[str, dict[str, Tensor]]:
@@ -266,8 +277,7 @@ class ActivationCapture(Capture):
         for layer in self.layers:
             self._outputs.pop(layer, None)
 
-    def _register(self) -> list[RemovableHandle]:
-        handles = []
+    def _register(self) -> Iterator[tuple[str, RemovableHandle]]:
         for layer, module in self.modules.items():
 
             def hook(
@@ -283,8 +293,7 @@ class ActivationCapture(Capture):
                     value = join([previous, value])
                 self._outputs[layer] = value
 
-            handles.append(module.register_forward_hook(hook))
-        return handles
+            yield layer, module.register_forward_hook(hook)
 
     @property
     def outputs(self) -> dict[str, Any]:
@@ -312,8 +321,9 @@ class ForwardHooks(Capture):
     def clear(self) -> None:
         """Nothing is stored."""
 
-    def _register(self) -> list[RemovableHandle]:
-        return [module.register_forward_hook(self.hook_fn) for module in self.modules.values()]
+    def _register(self) -> Iterator[tuple[str, RemovableHandle]]:
+        for layer, module in self.modules.items():
+            yield layer, module.register_forward_hook(self.hook_fn)
 
 
 def capture_gradients(model: nn.Module, layers: str | Sequence[str]) -> GradientCapture:
@@ -339,6 +349,15 @@ def _as_numpy(layer: str, module: nn.Module, inputs: tuple[Any, ...], output: Te
     return output.detach().cpu().numpy()
 
 
+def _add_unique(handles: dict[str, RemovableHandle], key: str, handle: RemovableHandle) -> None:
+    """``handles[key] = handle``, as ``key#2``, ``key#3``... when the key is taken."""
+    unique, n = key, 1
+    while unique in handles:
+        n += 1
+        unique = f"{key}#{n}"
+    handles[unique] = handle
+
+
 class HookRegistry:
     """The hooks a :class:`~rpsbook.trainer.StepByStep` attached, and the book's views of them.
 
@@ -361,6 +380,10 @@ class HookRegistry:
         self.visualization: dict[str, Any] = {}
         self._gradients: GradientCapture | None = None
         self._parameters: ParameterCapture | None = None
+        # The last dict `handles` gave out and the handles it built into it: the book's
+        # capture_gradients stores its own hooks there (self.handles[key] = ...).
+        self._handles_view: dict[str, RemovableHandle] = {}
+        self._built: set[int] = set()
 
     def _keep(self, capture: Any) -> Any:
         self.captures.append(capture.attach())
@@ -370,13 +393,14 @@ class HookRegistry:
         self, layers: str | Sequence[str], hook_fn: ForwardHookFn | None = None
     ) -> Capture:
         """The book's forward hooks on ``layers``; see ``StepByStep.attach_hooks``."""
-        self.visualization.clear()  # in place: earlier hooks keep writing to this dict
         if hook_fn is not None:
             hooks: Capture = ForwardHooks(self.model, layers, hook_fn)
         else:
             hooks = ActivationCapture(
                 self.model, layers, _as_numpy, accumulate=True, store=self.visualization
             )
+        # only once the layers are known good; in place: earlier hooks keep writing to it
+        self.visualization.clear()
         self.visualization.update(dict.fromkeys(hooks.layers))
         return self._keep(hooks)
 
@@ -398,39 +422,51 @@ class HookRegistry:
         for capture in self.captures:
             capture.remove()
         self.captures.clear()
+        for handle in self._handles_view.values():  # those stored by the caller too
+            handle.remove()
+        self._handles_view, self._built = {}, set()
 
     @contextmanager
     def paused(self) -> Iterator[None]:
-        """Detach the attached captures for the block (a range test), then attach them again."""
+        """Detach the attached captures for the block (a range test), then attach them again.
+
+        Each capture is attached again even if another one fails to (it stays detached, with
+        none of its hooks left behind); the first failure is raised after all were tried.
+        """
         paused = [capture for capture in self.captures if capture.attached]
         for capture in paused:
             capture.remove()
         try:
             yield
         finally:
+            failed: list[tuple[Capture, Exception]] = []
             for capture in paused:
-                capture.attach()
+                try:
+                    capture.attach()
+                except Exception as error:
+                    failed.append((capture, error))
+            if failed:
+                reasons = "; ".join(f"{capture!r}: {error}" for capture, error in failed)
+                raise RuntimeError(
+                    f"hooks could not be attached again after the block: {reasons}"
+                ) from failed[0][1]
 
     @property
     def handles(self) -> dict[str, RemovableHandle]:
-        """The attached hooks' handles, keyed as in the book (see ``StepByStep.handles``)."""
+        """The attached hooks' handles, keyed as in the book (see ``StepByStep.handles``).
+
+        Handles the caller stores in the dict (as the book's ``capture_gradients`` does) stay
+        in it and are removed by :meth:`remove`.
+        """
+        stored = [(k, h) for k, h in self._handles_view.items() if id(h) not in self._built]
         handles: dict[str, RemovableHandle] = {}
         for capture in self.captures:
-            if isinstance(capture, GradientCapture):
-                keys = [
-                    f"{layer}.{name}.grad"
-                    for layer, module in capture.modules.items()
-                    for name, p in module.named_parameters()
-                    if p.requires_grad
-                ]
-            else:
-                keys = list(capture.layers)
-            for key, handle in zip(keys, capture._handles, strict=False):
-                unique, n = key, 1
-                while unique in handles:
-                    n += 1
-                    unique = f"{key}#{n}"
-                handles[unique] = handle
+            for key, handle in capture._handles.items():
+                _add_unique(handles, key, handle)
+        self._built = {id(h) for h in handles.values()}
+        for key, handle in stored:
+            _add_unique(handles, key, handle)
+        self._handles_view = handles
         return handles
 
     def plot_outputs(self, layers: Sequence[str], n_images: int = 10, **kwargs: Any) -> Any:

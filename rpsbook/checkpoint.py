@@ -4,16 +4,21 @@ A checkpoint is a dict of tensors and plain Python values, so ``torch.load(weigh
 reads it back: the book's keys (``epoch``, ``model_state_dict``, ``optimizer_state_dict``,
 ``loss``, ``val_loss``) plus ``optimizer_class``, ``scheduler_class``, ``scheduler_state_dict``,
 ``learning_rates``, ``step_lrs`` and ``rng_state`` (torch's CPU and accelerator generators,
-NumPy's, Python's ``random``, the loaders' generators). :func:`save` writes it atomically: the
-file is either the old one or the complete new one, with the mode the umask gives.
+NumPy's, Python's ``random``, the loaders' generators). :func:`save` writes NumPy scalars (an lr
+from ``np.logspace``) as Python numbers, reads the file back as :func:`load` will before it
+replaces anything, and writes it atomically: the file is either the old one or the complete new
+one, with the mode the umask gives.
 
 :func:`load` reads the whole file and checks every entry against the trainer before it changes
 anything: the model's keys and shapes, the optimizer's class and param-group sizes, the
-scheduler's class, and the history (losses as lists of numbers, as :func:`save` writes them; the
-PyTorch tutorials' single ``loss`` value is refused). A checkpoint without ``optimizer_class``
-(the book's, or rpsbook's before 0.2) is refused when its param groups belong to another family
-than the trainer's optimizer: ``momentum`` (SGD, RMSprop) against ``betas`` (Adam and its
-relatives). If loading the states still fails, everything is put back.
+scheduler's class, the history (losses as lists of numbers, as :func:`save` writes them; the
+PyTorch tutorials' single ``loss`` value is refused) and every random state. A checkpoint saved
+on another kind of machine loads: the accelerator random states this one cannot use (a Mac's
+``mps``, ``cuda`` on a CPU-only machine) are set aside with a warning that names them. A
+checkpoint without ``optimizer_class`` (the book's, or rpsbook's before 0.2) is refused when its
+param groups belong to another family than the trainer's optimizer: ``momentum`` (SGD,
+RMSprop) against ``betas`` (Adam and its relatives). If loading the states still fails,
+everything is put back.
 
 The file is read with ``torch.load(weights_only=True)``, which unpickles tensors and plain
 Python values only. A checkpoint written by the book's trainer holds NumPy floats as losses:
@@ -26,11 +31,13 @@ from __future__ import annotations
 import copy
 import os
 import pickle
+import re
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from torch.optim import Optimizer
 
@@ -39,8 +46,10 @@ from ._utils import (
     global_rng_states,
     is_real,
     loader_generators,
+    map_tensors,
     set_global_rng_states,
     snapshot_optimizer,
+    usable_rng_states,
     write_atomically,
 )
 
@@ -92,7 +101,9 @@ def save(trainer: StepByStep, path: str | os.PathLike[str]) -> None:
 
     The checkpoint goes to a temporary file beside ``path`` that is renamed over it: ``path``
     holds either its old content or the whole new checkpoint, and the file's mode follows the
-    umask, as ``open`` would make it.
+    umask, as ``open`` would make it. NumPy scalars in the optimizer's or scheduler's state
+    are saved as Python numbers; anything else that ``torch.load(weights_only=True)`` would
+    refuse raises ``ValueError`` here, and ``path`` keeps its old content.
     """
     if trainer.optimizer is None:
         raise RuntimeError("nothing to resume without an optimizer: call set_optimizer first.")
@@ -110,7 +121,24 @@ def save(trainer: StepByStep, path: str | os.PathLike[str]) -> None:
         "step_lrs": list(trainer.step_lrs),
         "rng_state": rng_state(trainer.device, _loaders(trainer)),
     }
-    write_atomically(path, lambda file: torch.save(checkpoint, file), "checkpoint")
+    # weights_only=True unpickles no NumPy scalar: an lr from np.logspace would be unloadable
+    checkpoint = map_tensors(checkpoint, lambda number: number.item(), np.generic)
+
+    def write_and_check(file: Any) -> None:
+        torch.save(checkpoint, file)
+        file.flush()
+        try:
+            torch.load(file.name, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as error:
+            found = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+            raise ValueError(
+                f"cannot save a checkpoint to {path}: it would hold "
+                f"{found[1] if found else 'an object'}, which torch.load(weights_only=True) "
+                "refuses; keep tensors and plain Python values in the optimizer's and the "
+                "scheduler's state. The file was not changed."
+            ) from error
+
+    write_atomically(path, write_and_check, "checkpoint")
 
 
 def load(trainer: StepByStep, path: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -150,6 +178,14 @@ def load(trainer: StepByStep, path: str | os.PathLike[str]) -> dict[str, Any] | 
     trainer.learning_rates = history["learning_rates"]
     trainer.step_lrs = history["step_lrs"]
     trainer.model.train()
+    if history["set_aside"]:
+        reasons = "; ".join(f"{kind}: {why}" for kind, why in history["set_aside"].items())
+        warnings.warn(
+            f"{path} holds random states this machine cannot use, set aside ({reasons}): "
+            "everything else is loaded, but a resumed run does not draw the same random "
+            f"numbers on {' and '.join(history['set_aside'])} as the saved run would have.",
+            stacklevel=3,
+        )
     return history["rng_state"]
 
 
@@ -207,18 +243,37 @@ def _check(checkpoint: Any, trainer: StepByStep, path: Path) -> dict[str, Any]:
             "learning_rates",
             lambda: [_floats(lrs) for lrs in checkpoint.get("learning_rates", [])],
         ),
-        "rng_state": checkpoint.get("rng_state"),
     }
-    state = history["rng_state"]
-    valid_rng = state is None or (
+    history["rng_state"], history["set_aside"] = _check_rng(
+        checkpoint.get("rng_state"), trainer, path
+    )
+    return history
+
+
+def _check_rng(state: Any, trainer: StepByStep, path: Path) -> tuple[Any, dict[str, str]]:
+    """The saved random state as :func:`restore_rng` will use it, and the accelerator states
+    set aside (``{device type: why}``); raise, naming ``path``, if anything cannot be set."""
+    if state is None:
+        return None, {}
+    valid = (
         isinstance(state, dict)
         and isinstance(state.get("global"), dict)
         and isinstance(state.get("loaders"), dict)
         and set(state["loaders"]) <= set(_loaders(trainer))
+        and all(isinstance(saved, list | tuple) for saved in state["loaders"].values())
     )
-    if not valid_rng:
+    if not valid:
         raise ValueError(f"{path}: its 'rng_state' is not one that save_checkpoint writes.")
-    return history
+    try:
+        usable, set_aside = usable_rng_states(state["global"])
+        for saved in state["loaders"].values():
+            for generator_state in saved:
+                if not torch.is_tensor(generator_state):
+                    raise ValueError(f"a loader's generator state is a {type(generator_state)}")
+                torch.Generator().set_state(generator_state.cpu())
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise ValueError(f"{path}: its 'rng_state' cannot be restored ({error}).") from error
+    return {**state, "global": usable}, set_aside
 
 
 def _entry(path: Path, key: str, convert: Any) -> Any:

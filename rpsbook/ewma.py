@@ -45,7 +45,6 @@ __all__ = [
     "plot_ewma_series",
     "plot_ewma_weights",
     "plot_sgd_terms",
-    "temperature_series",
 ]
 
 
@@ -278,18 +277,26 @@ def calc_corrected_ewma(
     return _like_input(out, is_tensor)
 
 
-def calc_ma(values: Any, period: int) -> Tensor | np.ndarray:
-    """Simple moving average over ``period`` steps; the first ``period - 1`` steps are NaN.
+def calc_ma(values: Any, period: int, *, min_periods: int | None = None) -> Tensor | np.ndarray:
+    """Simple moving average over the last ``period`` steps.
 
-    Same shapes and return type as :func:`calc_ewma`.
+    As pandas' ``rolling(window=period, min_periods=min_periods).mean()``: a step with fewer
+    than ``min_periods`` values so far is NaN (by default the first ``period - 1`` steps);
+    with ``min_periods=0`` step ``t < period`` averages the ``t`` values seen so far, as the
+    book's Figure 6.16 does. Same shapes and return type as :func:`calc_ewma`.
     """
     if period < 1:
         raise ValueError(f"period must be >= 1, got {period}.")
+    min_periods = period if min_periods is None else min_periods
+    if not 0 <= min_periods <= period:
+        raise ValueError(f"min_periods must be between 0 and period={period}, got {min_periods}.")
     series, is_tensor = _as_series(values)
     n = len(series)
     out = torch.full_like(series, float("nan"))
     if n >= period:
         out[period - 1 :] = series.unfold(0, period, 1).mean(dim=-1)
+    for t in range(max(min_periods, 1) - 1, min(period - 1, n)):
+        out[t] = series[: t + 1].mean(dim=0)  # a partial window: the values so far
     return _like_input(out, is_tensor)
 
 
@@ -355,20 +362,7 @@ def adapted_gradients(
 
 
 # ---------------------------------------------------------------------------------------------
-# data and plots
-
-
-def temperature_series(n: int = 30, seed: int = 17) -> Tensor:
-    """A temperature-like daily series (degrees), shape ``(n,)`` float64.
-
-    A slow seasonal swing plus a random walk and day-to-day noise, from its own generator
-    (the global RNG is untouched).
-    """
-    gen = torch.Generator().manual_seed(seed)
-    days = torch.arange(n, dtype=torch.float64)
-    walk = torch.randn(n, generator=gen, dtype=torch.float64).cumsum(0)
-    noise = 1.5 * torch.randn(n, generator=gen, dtype=torch.float64)
-    return 8 + 5 * torch.sin(2 * torch.pi * days / (2 * n)) + walk + noise
+# plots
 
 
 def plot_ewma_weights(
@@ -394,18 +388,31 @@ def plot_ewma_weights(
     return ax.figure
 
 
-def plot_ewma_series(values: Any, period: int = 19, ax: Axes | None = None) -> Figure:
-    """Fig 6.16: a series with its moving average, EWMA and bias-corrected EWMA."""
+def plot_ewma_series(
+    values: Any,
+    period: int = 19,
+    ax: Axes | None = None,
+    *,
+    min_periods: int | None = 0,
+    label: str = "value",
+) -> Figure:
+    """Fig 6.16: a series with its moving average, EWMA and bias-corrected EWMA.
+
+    ``min_periods`` goes to :func:`calc_ma`: 0, the book's choice, draws the moving average
+    from the first value on; ``None`` only where a full window exists. ``label`` names the
+    values on the y-axis and in the legend (e.g. ``"temperature"``).
+    """
     series, _ = _as_series(values)
     if series.ndim != 1:
         raise ValueError(f"values must be one-dimensional, got shape {tuple(series.shape)}.")
     (ax,) = axes_list(ax, 1, panel=(8, 4))
     days = np.arange(1, len(series) + 1)
-    ax.plot(days, series.numpy(), "o", color="0.5", ms=4, label="values")
-    ax.plot(days, calc_ma(series, period).numpy(), label=f"MA {period}")
+    ax.plot(days, series.numpy(), "o", color="0.5", ms=4, label=label)
+    moving_average = calc_ma(series, period, min_periods=min_periods)
+    ax.plot(days, moving_average.numpy(), label=f"MA {period}")
     ax.plot(days, calc_ewma(series, period).numpy(), label=f"EWMA {period}")
     ax.plot(days, calc_corrected_ewma(series, period).numpy(), label=f"corrected EWMA {period}")
-    ax.set(xlabel="day", ylabel="value", title="Moving averages")
+    ax.set(xlabel="day", ylabel=label, title=f"Moving averages of {period} periods")
     ax.legend()
     return ax.figure
 
@@ -446,7 +453,8 @@ def plot_adapted_gradients(
     smooth_ax.plot(steps, calc_corrected_ewma(grads, beta=beta1).numpy(), label="corrected EWMA")
     smooth_ax.set(title=f"Smoothing (β1={beta1})", xlabel="step")
     scale_ax.plot(steps, scaling.numpy(), color="C2")
-    scale_ax.set(title=f"Scaling (β2={beta2}): 1/(√EWMA(g²)+ε)", xlabel="step")
+    # the factor uses the *corrected* EWMA of the squares, as Adam does
+    scale_ax.set(title=f"Scaling (β2={beta2})", xlabel="step", ylabel="1/(√corrected EWMA(g²)+ε)")
     adapt_ax.plot(steps, grads.numpy(), "o-", ms=3, label="gradients")
     adapt_ax.plot(steps, adapted_gradients(grads, betas, eps).numpy(), label="adapted gradients")
     adapt_ax.set(title="Adapted gradients", xlabel="step")

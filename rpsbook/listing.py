@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import html
 import inspect
+import sys
 import textwrap
 from dataclasses import dataclass
 
@@ -97,7 +98,7 @@ def show_source(
     """
     target = inspect.unwrap(obj) if callable(obj) else obj
     try:
-        raw_lines, start = inspect.getsourcelines(target)  # type: ignore[arg-type]
+        raw_lines, start = _source_lines(target)
     except (OSError, TypeError) as error:
         raise TypeError(
             f"obj={obj!r} has no Python source to show; pass a function, class or method "
@@ -120,15 +121,59 @@ def show_source(
     return SourceListing(name, text, first_line=numbered[0][0], last_line=numbered[-1][0])
 
 
+def _source_lines(target: object) -> tuple[list[str], int]:
+    """``inspect.getsourcelines(target)``, which also finds a class given its package as
+    module by :func:`rpsbook._exports.rehome` (``rpsbook.data.RPSData``)."""
+    try:
+        return inspect.getsourcelines(target)  # type: ignore[arg-type]
+    except OSError:
+        if not inspect.isclass(target):
+            raise
+        found = _rehomed_class_lines(target)
+        if found is None:
+            raise
+        return found
+
+
+def _rehomed_class_lines(cls: type) -> tuple[list[str], int] | None:
+    """The source lines of ``cls`` (decorators included) and the first one's number, read
+    from the submodule of ``cls.__module__`` that defines it; ``None`` if none does."""
+    prefix = f"{cls.__module__}."
+    for name, module in sorted(sys.modules.items()):
+        if not name.startswith(prefix) or getattr(module, cls.__name__, None) is not cls:
+            continue  # another package, or a submodule that does not import it
+        try:
+            lines = inspect.getsourcelines(module)[0]
+        except (OSError, TypeError):
+            continue
+        body: list[ast.stmt] = ast.parse("".join(lines)).body
+        node = None
+        for part in cls.__qualname__.split("."):
+            node = next((n for n in body if isinstance(n, ast.ClassDef) and n.name == part), None)
+            if node is None:
+                break
+            body = node.body
+        if node is not None:
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            return lines[first - 1 : node.end_lineno], first
+    return None
+
+
 def _docstring_lines(source: str) -> set[int]:
     """1-based lines of ``source`` taken by its first definition's docstring."""
+    offset = 0
+    if source[:1].isspace():
+        # dedent left a method indented (a multi-line string at column 0 stops it): the
+        # indentation is valid inside a block
+        source, offset = "if True:\n" + source, 1
     tree = ast.parse(source)
-    definition = tree.body[0]
+    definition = tree.body[0].body[0] if offset else tree.body[0]  # type: ignore[attr-defined]
     body = getattr(definition, "body", [])
     first = body[0] if body else None
     value = first.value if isinstance(first, ast.Expr) else None
     if isinstance(value, ast.Constant) and isinstance(value.value, str):
-        return set(range(first.lineno, first.end_lineno + 1))  # type: ignore[union-attr,operator]
+        end = first.end_lineno - offset  # type: ignore[union-attr,operator]
+        return set(range(first.lineno - offset, end + 1))  # type: ignore[union-attr]
     return set()
 
 

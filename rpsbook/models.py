@@ -55,7 +55,8 @@ class CNN2(nn.Module):
         self.conv2 = nn.Conv2d(n_filters, n_filters, kernel_size=3)
         self.fc1 = nn.Linear(n_filters * 5 * 5, 50)
         self.fc2 = nn.Linear(50, 3)
-        # Built only when used, so p=0 models have no dropout modules at all (as in the book).
+        # Built only when used, so a p=0 model has no dropout module at all; the book always
+        # builds self.drop and only skips calling it when p=0 (the outputs are the same).
         if p > 0:
             self.drop = nn.Dropout(p)
 

@@ -178,11 +178,12 @@ def show_standardized(
 
     Row 1 undoes ``normalizer`` (the pictures before standardization). Row 2 shows the
     standardized values themselves, the input the model receives: one linear map, shared
-    by all channels and images, takes ``[-m, m]`` to black..white, where ``m`` is the
-    largest absolute standardized value shown, so zero (a channel's training-set mean) is
-    mid grey and nothing is clipped. Row 3 converts the standardized floats straight to
-    ``uint8`` as the book's figure does (``x * 255`` cast to bytes), which wraps values
-    modulo 256.
+    by all channels and images, takes ``[-m, m]`` to none..full intensity of each channel's
+    colour, where ``m`` is the largest absolute standardized value shown, so a pixel whose
+    channels are all zero (their training-set means) is mid grey and nothing is clipped;
+    the colorbar shows the grey of a pixel whose three channels share a value. Row 3
+    converts the standardized floats straight to ``uint8`` as the book's figure does
+    (``x * 255`` cast to bytes), which wraps values modulo 256.
 
     Each row is one Axes holding one RGBA strip of the ``N`` images, ``W // 14`` transparent
     columns apart (image ``i`` starts at column ``i * (W + gap)``); the top row's x tick
@@ -217,7 +218,7 @@ def show_standardized(
     m = float(images.abs().max()) or 1.0
     rows = {
         "original\n(denormalized)": denormalize(images, normalizer).clamp(0, 1),
-        f"standardized\n[-{m:.2f}, {m:.2f}]\n→ black..white": (images + m) / (2 * m),
+        f"standardized\n[-{m:.2f}, {m:.2f}] → 0..1\nin each channel": (images + m) / (2 * m),
         "book: straight\nto uint8 (wraps)": (images * 255).to(torch.int64).to(torch.uint8),
     }
     n, width = images.shape[0], images.shape[-1]
@@ -243,7 +244,9 @@ def show_standardized(
             axis="x", length=0, top=True, labeltop=True, bottom=False, labelbottom=False
         )
     mappable = plt.cm.ScalarMappable(plt.Normalize(-m, m), cmap="gray")
-    fig.colorbar(mappable, ax=axes[1, 0], shrink=0.9, label="standardized value")
+    fig.colorbar(
+        mappable, ax=axes[1, 0], shrink=0.9, label="standardized value\n(3 channels equal)"
+    )
     return fig
 
 

@@ -199,8 +199,10 @@ def book_figure(fig: Figure, number: str | None, alt: str, *, verdict: str = "sa
     The figure's label (``fig.set_label``) becomes
     ``"Figure 6.21 in the book: <alt>"``, or ``"Not in the book: <alt>"`` for a figure of
     the site's own; the docs build uses it as the image's alt text. When
-    ``$RPSBOOK_RESULTS_DIR`` is set, ``{"figure", "alt", "verdict"}`` is also appended to
-    its ``FIGURES_FILE``, from which the concordance page is generated.
+    ``$RPSBOOK_RESULTS_DIR`` is set, ``{"figure", "alt", "verdict", "panels"}`` is also
+    appended to its ``FIGURES_FILE``, from which the concordance page is generated;
+    ``panels`` counts the Axes that draw something, colorbars left out, so the concordance
+    can tell a merged layout claimed as "same".
 
     Parameters
     ----------
@@ -237,7 +239,9 @@ def book_figure(fig: Figure, number: str | None, alt: str, *, verdict: str = "sa
         )
     alt = alt.strip()
     fig.set_label(f"Figure {number} in the book: {alt}" if number else f"Not in the book: {alt}")
-    _append_record(FIGURES_FILE, {"figure": number, "alt": alt, "verdict": verdict})
+    panels = sum(1 for ax in fig.axes if ax.has_data() and ax.get_label() != "<colorbar>")
+    record = {"figure": number, "alt": alt, "verdict": verdict, "panels": panels}
+    _append_record(FIGURES_FILE, record)
 
 
 def book_figure_label(fig: Figure) -> str | None:
@@ -255,10 +259,12 @@ def recorded() -> list[dict[str, str]]:
 
 
 def environment() -> dict[str, Any]:
-    """What a run's numbers depend on besides the code and the data.
+    """What a run's numbers depend on besides the data.
 
-    ``{"torch": "2.14.1", "torchvision": "0.29.1", "device": "cpu", "threads": 2,
-    "cpu_kernels": "AVX512"}``: the versions, the device rpsbook trains on by default
+    ``{"rpsbook": "0.1.0+bfe95aab20975", "torch": "2.14.1", "torchvision": "0.29.1",
+    "device": "cpu", "threads": 2, "cpu_kernels": "AVX512"}``: the versions (rpsbook's as
+    the imported package reports it: the site's wheels carry their build in its local part,
+    ``+b...``; a checkout says ``0.1.0``), the device rpsbook trains on by default
     (``$RPSBOOK_DEVICE``, else cuda > mps > cpu), torch's intra-op thread count and the CPU
     kernels torch chose (``ATEN_CPU_CAPABILITY`` overrides them). torchvision's version is
     its installed distribution's, read without importing it: a notebook's last cell would
@@ -267,9 +273,11 @@ def environment() -> dict[str, Any]:
     """
     import torch
 
+    import rpsbook
     from rpsbook._utils import default_device, installed_version
 
     return {
+        "rpsbook": rpsbook.__version__,
         "torch": torch.__version__,
         "torchvision": installed_version("torchvision"),
         "device": str(default_device()),
@@ -279,10 +287,12 @@ def environment() -> dict[str, Any]:
 
 
 def describe_environment(env: Mapping[str, Any]) -> str:
-    """One line for an :func:`environment` dict, e.g. ``torch 2.14.1, torchvision 0.29.1,
-    cpu, 2 threads, AVX512 kernels``."""
+    """One line for an :func:`environment` dict, e.g. ``rpsbook 0.1.0+bfe95aab20975, torch
+    2.14.1, torchvision 0.29.1, cpu, 2 threads, AVX512 kernels`` (rpsbook's version where
+    the dict has it)."""
+    rpsbook = f"rpsbook {env['rpsbook']}, " if "rpsbook" in env else ""
     return (
-        f"torch {env['torch']}, torchvision {env['torchvision']}, {env['device']}, "
+        f"{rpsbook}torch {env['torch']}, torchvision {env['torchvision']}, {env['device']}, "
         f"{env['threads']} threads, {env['cpu_kernels']} kernels"
     )
 
@@ -310,18 +320,29 @@ def compare_with_page(
     Returns
     -------
     str
-        The two environments, one line per value (``same``, or both values), and a summary
-        that points to ``table_url`` when a value differs or was not measured.
+        The two environments (rpsbook's build first, and a line saying so when it is not the
+        page's), one line per value (``same``, or both values), and a summary that points
+        to ``table_url`` when a value differs or was not measured.
     """
     mine = {
         (r["section"], r["quantity"]): r["ours"] for r in (recorded() if yours is None else yours)
     }
     values = list(page["values"])
+    run = environment()
     lines = [
         "Your run vs this page",
-        f"  your run:  {describe_environment(environment())}",
+        f"  your run:  {describe_environment(run)}",
         f"  this page: {describe_environment(page['environment'])}",
     ]
+    built = page["environment"].get("rpsbook")
+    if built is not None and run["rpsbook"] != built:
+        lines += textwrap.wrap(
+            f"Your rpsbook {run['rpsbook']} is not the build this page ran, {built}: the "
+            "notebook's first cell installs that one.",
+            LINE_WIDTH,
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
     same = missing = 0
     for value in values:
         ours = mine.get((value["section"], value["quantity"]))

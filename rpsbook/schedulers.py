@@ -61,6 +61,7 @@ __all__ = [
     "plot_lr_sequences",
     "record_lrs",
     "scheduler_kind",
+    "scheduler_lrs",
 ]
 
 SchedulerKind = Literal["epoch", "plateau", "batch"]
@@ -260,6 +261,23 @@ def record_lrs(
             "scheduler_factory must build its scheduler on the optimizer it is given "
             "(e.g. lambda opt: StepLR(opt, 2, 0.1))"
         )
+    return scheduler_lrs(scheduler, n_steps, metrics=metrics)
+
+
+def scheduler_lrs(
+    scheduler: LRScheduler | ReduceLROnPlateau,
+    n_steps: int,
+    *,
+    metrics: float | Sequence[float] | None = None,
+) -> list[float]:
+    """Step an existing ``scheduler`` ``n_steps`` times (its optimizer's ``step()`` first, as
+    in training): the lr of the first param group before each step.
+
+    The scheduler and its optimizer are left after the last step (the book's
+    ``plot_scheduler`` does the same); :func:`record_lrs` builds throwaway ones instead.
+    ``metrics`` is as in :func:`record_lrs`.
+    """
+    n_steps = check_int(n_steps, "n_steps", 0)
     stepper = SchedulerStepper(scheduler)
     plateau = stepper.kind == "plateau"
     if plateau and metrics is None:
@@ -270,6 +288,7 @@ def record_lrs(
         )
     values = _metric_values(metrics, n_steps) if plateau else None
 
+    optimizer = scheduler.optimizer
     lrs = []
     for step in range(n_steps):
         lrs.append(float(optimizer.param_groups[0]["lr"]))

@@ -216,8 +216,8 @@ class StepByStep:
                 loss = self._batch_loss(x, y)
                 if not bool(torch.isfinite(loss.detach()).all()):
                     raise FloatingPointError(
-                        f"the training loss is {loss.detach().cpu().tolist()} at {where} (both "
-                        "counted from 0). Training stopped before backward(): model, optimizer "
+                        f"the training loss is {loss.detach().cpu().tolist()} at {where}. "
+                        "Training stopped before backward(): model, optimizer "
                         "and scheduler are as they were after the previous mini-batch. Lower "
                         "the learning rate, or check that mini-batch for NaN/inf inputs."
                     )
@@ -242,7 +242,8 @@ class StepByStep:
         batch_losses: list[Tensor] = []
         self.model.train()
         for i, (x, y) in enumerate(self.train_loader):
-            batch_losses.append(self._train_step(x, y, f"epoch {epoch}, mini-batch {i}{of}"))
+            where = f"epoch {epoch}, mini-batch {i}{of} (both counted from 0)"
+            batch_losses.append(self._train_step(x, y, where))
             stepper.after_batch(epoch, i, n_batches)
         return _mean_loss(batch_losses, self.train_loader, "train_loader")
 
@@ -294,6 +295,25 @@ class StepByStep:
             bar.set_postfix(loss=f"{loss:.4f}", val_loss=shown)
         if self.writer is not None:
             self.writer.flush()
+
+    # The book's step functions and scheduler flag, for its loop (``train`` and ``_mini_batch``
+    # attached with ``setattr``, as the chapter's notebook does): same calls, same meaning.
+    def train_step_fn(self, x: Tensor, y: Tensor) -> float:
+        """The book's ``train_step_fn(x, y)``: one update in train mode; the loss as a float."""
+        if self.optimizer is None:
+            raise RuntimeError("no optimizer: call set_optimizer(...) before train_step_fn.")
+        self.model.train()
+        return self._train_step(x, y, "a train_step_fn call").item()
+
+    def val_step_fn(self, x: Tensor, y: Tensor) -> float:
+        """The book's ``val_step_fn(x, y)``: the loss in eval mode, without gradients."""
+        with eval_mode(self.model):
+            return self._batch_loss(x, y).item()
+
+    @property
+    def is_batch_lr_scheduler(self) -> bool:
+        """As in the book: whether the scheduler steps after every mini-batch."""
+        return self.scheduler is not None and scheduler_kind(self.scheduler) == "batch"
 
     # ------------------------------------------------------------------ evaluation
 

@@ -248,3 +248,92 @@ def test_packed_sequence_outputs_of_an_lstm():
     assert torch.equal(stored_h, h) and torch.equal(stored_c, c)
     padded, lengths = pad_packed_sequence(stored, batch_first=True)
     assert lengths.tolist() == [5, 2, 4] and padded.shape == (3, 5, 4)
+
+
+# --------------------------------------------------------------------------- hooks after failures
+
+
+def _hook_count(model: nn.Module) -> int:
+    """Every forward hook on the model's modules and tensor hook on its parameters."""
+    forward = sum(len(m._forward_hooks) for m in model.modules())
+    return forward + sum(len(p._backward_hooks or {}) for p in model.parameters())
+
+
+def _refuse_hooks(module: nn.Module, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args, **kwargs):
+        raise RuntimeError("no more hooks here")
+
+    monkeypatch.setattr(module, "register_forward_hook", refuse)
+
+
+def test_a_failed_attach_removes_the_hooks_it_added(monkeypatch):
+    model = _model()
+    capture = ParameterCapture(model, ["0", "2"])
+    with monkeypatch.context() as patch:
+        _refuse_hooks(model[2], patch)
+        with pytest.raises(RuntimeError, match="no more hooks here"):
+            capture.attach()
+    assert _hook_count(model) == 0 and not capture.attached  # layer "0"'s hook is gone too
+    capture.attach()
+    assert _hook_count(model) == 2
+    capture.remove()
+    assert _hook_count(model) == 0
+
+
+def _trainer_with_hooks():
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from rpsbook.trainer import StepByStep
+
+    model = _model()
+    sbs = StepByStep(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.01))
+    sbs.set_loaders(DataLoader(TensorDataset(*_batch()), batch_size=4))
+    sbs.capture_gradients("0")
+    sbs.capture_parameters("2")
+    sbs.attach_hooks(["2"])
+    return sbs
+
+
+def test_freezing_a_captured_parameter_before_a_range_test_keeps_every_hook_removable():
+    sbs = _trainer_with_hooks()
+    sbs.model[0].weight.requires_grad_(False)
+    sbs.lr_range_test(sbs.train_loader, end_lr=1.0, num_iter=3)  # raised while re-attaching
+    assert set(sbs.handles) == {"0.bias.grad", "2", "2#2"}
+    sbs.train(1)
+    assert len(sbs._gradients["0"]["bias"]) == 2  # two mini-batches, captured again
+    assert len(sbs._gradients["0"]["weight"]) == 0  # frozen: no gradient to see
+    assert len(sbs._parameters["2"]["weight"]) == 2
+    assert _hook_count(sbs.model) == 3
+    sbs.remove_hooks()
+    assert _hook_count(sbs.model) == 0 and sbs.handles == {}
+
+
+def test_a_capture_that_cannot_attach_again_does_not_keep_the_others_detached(monkeypatch):
+    from rpsbook.capture import HookRegistry
+
+    model = _model()
+    registry = HookRegistry(model)
+    first = registry.capture_parameters("0")
+    second = registry.capture_gradients("2")
+
+    def range_test() -> None:
+        with registry.paused():
+            assert _hook_count(model) == 0
+            _refuse_hooks(model[0], monkeypatch)
+
+    with pytest.raises(RuntimeError, match=r"attached again.*ParameterCapture.*no more hooks"):
+        range_test()
+    assert not first.attached and second.attached
+    assert _hook_count(model) == 2  # the gradient hooks of layer "2"
+    registry.remove()
+    assert _hook_count(model) == 0
+
+
+def test_attach_hooks_with_an_unknown_layer_keeps_the_stored_outputs():
+    sbs = _trainer_with_hooks()
+    sbs.predict(_batch()[0])
+    stored = sbs.visualization["2"].copy()
+    with pytest.raises(ValueError, match="unknown layer name"):
+        sbs.attach_hooks(["nope"])
+    assert list(sbs.visualization) == ["2"]
+    assert (sbs.visualization["2"] == stored).all()

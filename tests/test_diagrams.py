@@ -388,3 +388,15 @@ def test_diagram_computations_accept_gpu_tensors_and_give_the_cpu_values():
         strict=True,
     ):
         assert torch.equal(ours, cpu)
+
+
+def test_plot_dropout_sums_bins_hold_equally_many_possible_sums():
+    """p=0.5 sums are multiples of 0.2: 0.4-wide bins with the sums mid-way between edges
+    (30 bins of 0.445 held two possible sums, then three, drawing spikes at 6 and 8)."""
+    fig = diagrams.plot_dropout_sums(INPUTS, 0.5, n=1000)
+    bars = fig.axes[0].patches
+    assert {round(bar.get_width(), 4) for bar in bars} == {0.4}
+    edges = np.array([bar.get_x() for bar in bars] + [bars[-1].get_x() + bars[-1].get_width()])
+    sums = diagrams.dropout_sums(INPUTS, 0.5, n=1000).numpy()
+    assert np.abs(sums[:, None] - edges[None, :]).min() > 0.09
+    assert sum(bar.get_height() for bar in bars) == 1000

@@ -33,8 +33,15 @@ from rpsbook.ewma import (
     plot_ewma_series,
     plot_ewma_weights,
     plot_sgd_terms,
-    temperature_series,
 )
+
+# The 30 daily temperatures of the book notebook's Figure 6.16.
+TEMPERATURES = torch.tensor(
+    [5, 11, 15, 6, 5, 3, 3, 0, 0, 3, 4, 2, 1, -1, -2, 2, 2, -2, -1, -1, 3, 4, -1, 2, 6, 4, 9,
+     11, 9, -2],
+    dtype=torch.float64,
+)  # fmt: skip
+
 
 # ------------------------------------------------------------------------------ closed forms
 
@@ -150,7 +157,7 @@ def test_period_alpha_beta_are_exclusive():
 
 
 def test_ewma_class_matches_calc_ewma():
-    values = temperature_series(30)
+    values = TEMPERATURES
     avg = RunningEWMA(period=19)
     running = [avg.update(v) for v in values.tolist()]
     np.testing.assert_allclose(running, calc_ewma(values, 19).numpy(), rtol=1e-14)
@@ -170,6 +177,21 @@ def test_calc_ma():
     assert torch.isnan(ma[:2]).all()
     assert torch.equal(ma[2:], torch.tensor([2.0, 3.0, 4.0, 5.0]))
     assert np.isnan(calc_ma([1.0, 2.0], 5)).all()
+
+
+def test_calc_ma_min_periods_is_pandas_rolling():
+    """``min_periods`` as pandas' rolling: 0 averages the values so far (the book's Fig 6.16)."""
+    values = torch.tensor([5.0, 11.0, 15.0, 6.0, 5.0, 3.0], dtype=torch.float64)
+    assert calc_ma(values, 3, min_periods=0).tolist() == [5.0, 8.0, 31 / 3, 32 / 3, 26 / 3, 14 / 3]
+    partial_ma = calc_ma(values, 3, min_periods=2)
+    assert math.isnan(partial_ma[0])
+    assert partial_ma[1:].tolist() == [8.0, 31 / 3, 32 / 3, 26 / 3, 14 / 3]
+    full_windows = calc_ma(values, 3, min_periods=3).numpy()
+    assert np.array_equal(full_windows, calc_ma(values, 3).numpy(), equal_nan=True)
+    grads = torch.arange(8.0).reshape(4, 2)  # a steps dimension and a parameter's shape
+    assert calc_ma(grads, 3, min_periods=1).tolist() == [[0, 1], [1, 2], [2, 3], [4, 5]]
+    with pytest.raises(ValueError, match="min_periods must be between 0 and period=3"):
+        calc_ma(values, 3, min_periods=4)
 
 
 # ------------------------------------------------------------------------------ optimizers
@@ -288,14 +310,6 @@ def test_adapted_gradients_closed_form():
 # ------------------------------------------------------------------------------ plots
 
 
-def test_temperature_series_is_reproducible():
-    series = temperature_series(30, seed=5)
-    assert series.shape == (30,)
-    assert series.dtype == torch.float64
-    assert torch.equal(series, temperature_series(30, seed=5))
-    assert not torch.equal(series, temperature_series(30, seed=6))
-
-
 def test_plots_return_figures():
     fig = plot_ewma_weights(1 / 3, 5, 20)
     assert isinstance(fig, Figure)
@@ -305,9 +319,16 @@ def test_plots_return_figures():
     ticks = ax.get_xticks()
     assert np.array_equal(ticks, np.round(ticks))  # ages are whole steps
 
-    fig = plot_ewma_series(temperature_series(), 19)
+    fig = plot_ewma_series(TEMPERATURES, 19)
     lines = fig.axes[0].get_lines()
     assert len(lines) == 4
+    assert not np.isnan(lines[1].get_ydata()).any()  # the book's MA starts on day 1
+    assert lines[1].get_ydata()[0] == TEMPERATURES[0].item()
+    assert lines[0].get_label() == fig.axes[0].get_ylabel() == "value"
+    fig = plot_ewma_series(TEMPERATURES, 19, min_periods=None, label="temperature")
+    assert fig.axes[0].get_ylabel() == "temperature"
+    lines = fig.axes[0].get_lines()
+    assert lines[0].get_label() == "temperature"
     assert math.isnan(lines[1].get_ydata()[17])
     assert not math.isnan(lines[1].get_ydata()[18])
 
@@ -315,6 +336,9 @@ def test_plots_return_figures():
     fig = plot_adapted_gradients(grads)
     assert len(fig.axes) == 3
     assert fig.axes[0].get_position().x0 < 0.1  # laid out tightly, not default margins
+    scaling = 1 / (calc_corrected_ewma(grads**2, beta=0.999).sqrt() + 1e-8)
+    assert "corrected" in fig.axes[1].get_ylabel()  # the factor of the corrected EWMA
+    np.testing.assert_allclose(fig.axes[1].get_lines()[0].get_ydata(), scaling.reshape(-1))
     np.testing.assert_allclose(
         fig.axes[2].get_lines()[1].get_ydata(), adapted_gradients(grads).reshape(-1).numpy()
     )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -249,3 +252,102 @@ def test_a_missing_dataset_stops_the_build_before_anything_runs(exec_cache, tmp_
     monkeypatch.setenv("RPSBOOK_DATA_DIR", str(tmp_path / "nowhere"))
     with pytest.raises(ConfigError, match=r"gallery cannot run: .*nowhere.*\n?Fix"):
         exec_cache._check_data(None, None)
+
+
+def test_a_page_s_key_holds_the_distributions_it_imports(exec_cache, gallery, monkeypatch):
+    """Page 06 prints torch-lr-finder's suggestion: a new release of it runs that page."""
+    examples, out = gallery
+    installed = metadata.version("torch-lr-finder")  # the docs extra installs it
+    page = examples / "plot_02_b.py"
+    page.write_text(page.read_text() + "from torch_lr_finder import LRFinder\n")
+    versions = exec_cache.script_key(page, ENVIRONMENT)["versions"]
+    assert versions["torch-lr-finder"] == installed
+    assert versions["tqdm"] == metadata.version("tqdm")  # a requirement of it
+    assert versions["torch"] == "2.14.1"  # the environment's own entries stay
+    assert exec_cache.script_key(examples / "plot_01_a.py", ENVIRONMENT) == {
+        "script": hashlib.sha256((examples / "plot_01_a.py").read_bytes()).hexdigest(),
+        **ENVIRONMENT,
+    }
+    _sphinx_gallery_ran(examples, out)
+    exec_cache.record(examples, out, ENVIRONMENT)
+    real = metadata.distribution
+
+    class Upgraded:
+        version = installed + ".post1"
+        requires = real("torch-lr-finder").requires
+
+    def distribution(name):
+        return Upgraded if name == "torch-lr-finder" else real(name)
+
+    monkeypatch.setattr(metadata, "distribution", distribution)
+    assert exec_cache.invalidate(examples, out, ENVIRONMENT) == {"plot_02_b.py": ["versions"]}
+
+
+def test_environment_versions_cover_what_rpsbook_and_the_hooks_import(exec_cache):
+    versions = exec_cache.environment_key({})["versions"]
+    for name in ("torch", "torchvision", "numpy", "matplotlib", "pillow", "sphinx-gallery"):
+        assert versions[name] == metadata.version(name)
+    assert versions["python"] == platform.python_version()
+    assert "torch-lr-finder" not in versions  # only page 06 imports it
+
+
+def test_data_digest_follows_symlinked_split_folders(exec_cache, tmp_path, monkeypatch):
+    real, linked, copied = tmp_path / "real", tmp_path / "linked", tmp_path / "copied"
+    _png_tree(real)
+    _png_tree(copied)
+    linked.mkdir()
+    for split in ("rps", "rps-test-set"):
+        (linked / split).symlink_to(real / split, target_is_directory=True)
+    (linked / "rps" / "loop").symlink_to(linked, target_is_directory=True)  # entered once
+    assert exec_cache.tree_digest(linked) != exec_cache.tree_digest(tmp_path / "empty")
+    (copied / "rps" / "loop").mkdir()  # what the link shows: a folder, once
+    assert exec_cache.tree_digest(linked) == exec_cache.tree_digest(copied)
+    monkeypatch.setenv("RPSBOOK_DATA_DIR", str(linked))
+    before = exec_cache.data_digest()
+    (real / "rps" / "rock" / "0.png").write_bytes(b"another image")
+    assert exec_cache.data_digest() != before
+
+
+def test_record_leaves_a_concurrent_build_s_temporary_file_alone(exec_cache, gallery):
+    """Two builds of one folder: each writes its own temporary file, none renames the other's."""
+    examples, out = gallery
+    _sphinx_gallery_ran(examples, out)
+    theirs = out / "plot_01_a.rpsbook-key.json.tmp"  # the name every build used to share
+    theirs.write_text("the other build's key, half written")
+    assert exec_cache.record(examples, out, ENVIRONMENT) == 3
+    assert theirs.read_text() == "the other build's key, half written"
+    assert sorted(p.name for p in out.iterdir() if p.name.endswith(".tmp")) == [theirs.name]
+
+
+class _Scraper:
+    """A scraper given as an object, as Sphinx-Gallery allows."""
+
+    def __init__(self, scale: int) -> None:
+        self.scale = scale
+
+    def __call__(self, block, block_vars, gallery_conf):
+        return ""
+
+
+def test_hooks_given_as_objects_enter_the_key_by_what_they_are(exec_cache):
+    def hooks(*scrapers):
+        return exec_cache._stable({"image_scrapers": scrapers})
+
+    same = hooks(_Scraper(2), functools.partial(exec_cache.tree_digest, Path("a")))
+    assert same == hooks(_Scraper(2), functools.partial(exec_cache.tree_digest, Path("a")))
+    assert same != hooks(_Scraper(3), functools.partial(exec_cache.tree_digest, Path("a")))
+    assert same != hooks(_Scraper(2), functools.partial(exec_cache.tree_digest, Path("b")))
+    assert "0x" not in json.dumps(same)
+    assert same["image_scrapers"][0] == {
+        "object": "test_exec_cache._Scraper",
+        "attributes": {"scale": 2},
+    }
+
+
+def test_settings_that_shape_a_run_s_page_enter_the_key(exec_cache):
+    """Sphinx-Gallery writes the thumbnail and the notebook only when a script runs."""
+    hooks = exec_cache.environment_key({"thumbnail_size": (400, 225)})["hooks"]
+    assert hooks["thumbnail_size"] == [400, 225]
+    assert hooks["first_notebook_cell"] is None
+    for setting in ("first_notebook_cell", "remove_config_comments", "image_srcset"):
+        assert setting in exec_cache.CONF_KEYS

@@ -128,3 +128,62 @@ def test_library_functions_the_pages_show():
     assert repr(listing).startswith("def statistics_per_channel(")
     assert "torch.std_mean(flat, dim=2)" in repr(listing)  # the page's prose names it
     assert repr(show_source(CNN2.forward, docstring=False)).startswith("def forward(self")
+
+
+class Templated:
+    def render(self) -> str:
+        """Docstring to drop."""
+        template = """
+first line at column 0
+second line
+"""
+        return template
+
+
+def test_docstring_false_on_a_method_with_a_string_at_column_0():
+    """dedent cannot remove the method's indentation; this raised IndentationError."""
+    listing = show_source(Templated.render, docstring=False)
+    assert "Docstring to drop" not in repr(listing)
+    assert repr(listing).splitlines()[:2] == [
+        "    def render(self) -> str:",
+        '        template = """',
+    ]
+    assert repr(listing).endswith("        return template\n")
+
+
+def _api_page_objects() -> list[tuple[str, object]]:
+    """Every public class and function of the modules that docs/api.rst lists."""
+    import importlib
+    import re
+    from pathlib import Path
+
+    api = (Path(__file__).parents[1] / "docs" / "api.rst").read_text()
+    found = []
+    for module_name in re.findall(r"^   (rpsbook[\w.]*)$", api, flags=re.MULTILINE):
+        module = importlib.import_module(module_name)
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if inspect.isclass(obj) or inspect.isfunction(obj):
+                found.append((f"{module_name}.{name}", obj))
+    return found
+
+
+def test_every_class_and_function_of_the_api_page_has_a_listing():
+    objects = _api_page_objects()
+    assert len(objects) > 100 and "rpsbook.data.RPSData" in dict(objects)
+    for name, obj in objects:
+        assert show_source(obj).name == name
+
+
+def test_a_class_rehome_gave_its_package_is_read_from_the_submodule_defining_it():
+    """``rpsbook._exports.rehome`` names the package; the source lives in a submodule."""
+    from rpsbook.data import RPSData, loaders
+    from rpsbook.paths import RegressionData, regression
+
+    for cls, module in ((RPSData, loaders), (RegressionData, regression)):
+        listing = show_source(cls)
+        assert listing.name == f"{cls.__module__}.{cls.__qualname__}"
+        assert f"class {cls.__name__}" in repr(listing)
+        source = inspect.getsource(module).splitlines(keepends=True)
+        shown = source[listing.first_line - 1 : listing.last_line]
+        assert "".join(shown) == repr(listing)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import json
+import os
+import stat
 import zipfile
 from pathlib import Path
 
@@ -246,6 +248,19 @@ def test_convert_downloads_rewrites_files_and_zips(links, targets, tmp_path):
     assert links.convert_downloads(tmp_path, targets, docs.get) == 0  # already converted
 
 
+def test_converted_downloads_get_the_umasks_mode(links, targets, tmp_path):
+    path = tmp_path / "a" / "plot_05.ipynb"
+    path.parent.mkdir()
+    path.write_text(_notebook(("markdown", "See :mod:`rpsbook.data`.")))
+    umask = os.umask(0o022)
+    try:
+        assert links.convert_downloads(tmp_path, targets, {}.get) == 1
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # readable by the web server, not 0600
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left
+
+
 def test_targets_from_a_real_sphinx_build(tmp_path):
     """The extension resolves this build's objects, labels and documents after the build."""
     sphinx_app = pytest.importorskip("sphinx.application")
@@ -319,9 +334,13 @@ def test_first_cell_of_an_earlier_build_is_replaced(links):
         "nbformat_minor": 5,
     }
     new = links.FIRST_CELL_MARK + "0.2.0.\nRPSBOOK_WHEEL = 'dist/new.whl#sha256=ff'\n"
+    new += f"RPSBOOK_NOTEBOOK = 'notebooks/{links.PAGE_MARK}.ipynb'\n"
     targets = links.Targets(first_cell=new)
-    cells = json.loads(links.convert_notebook(json.dumps(notebook), targets))["cells"]
-    assert ["".join(c["source"]) for c in cells] == ["# Title", new, "x = 1"]
+    converted = links.convert_notebook(json.dumps(notebook), targets, stem="plot_05_x")
+    cells = json.loads(converted)["cells"]
+    named = new.replace(links.PAGE_MARK, "plot_05_x")  # the cell names its own notebook
+    assert named.endswith("RPSBOOK_NOTEBOOK = 'notebooks/plot_05_x.ipynb'\n")
+    assert ["".join(c["source"]) for c in cells] == ["# Title", named, "x = 1"]
     # a first cell that is not rpsbook's (a reader's own notebook) stays as it is
     notebook["cells"][1]["source"] = "import torch"
     cells = json.loads(links.convert_notebook(json.dumps(notebook), targets))["cells"]
@@ -370,3 +389,37 @@ def test_empty_code_cells_are_dropped_from_notebooks(links):
     }
     out = json.loads(links.convert_notebook(json.dumps(notebook), links.Targets()))
     assert [c["source"] for c in out["cells"]] == ["# Checked", "print(1)"]
+
+
+def test_each_solution_follows_an_answer_cell_and_a_spoiler_warning(links, targets):
+    """As Sphinx-Gallery writes a page with two exercises: each solution's Markdown opens
+    with the marker; the reader meets the task, a cell to answer in, then the warning."""
+    text = _notebook(
+        ("markdown", "### Square it\n\nPredict ``x**2``.\n"),
+        ("markdown", ".. rpsbook-solution::\n\nSquaring:\n\n"),
+        ("code", "print(x**2)"),
+        ("markdown", "It prints 9.\n\n### Cube it\n\nCube ``x``.\n"),
+        ("markdown", ".. rpsbook-solution::\n\n"),
+        ("code", "print(x**3)"),
+    )
+    cells = json.loads(links.convert_notebook(text, targets))["cells"]
+    kinds = [cell["cell_type"] for cell in cells]
+    assert kinds == ["markdown", "code", "markdown", "code"] + ["markdown", "code"] * 2
+    sources = ["".join(cell["source"]) for cell in cells]
+    assert sources[1] == sources[5] == "# Your answer here\n"
+    assert cells[1]["outputs"] == [] and cells[1]["execution_count"] is None
+    assert isinstance(cells[2]["source"], list)  # as the notebook wrote it
+    assert sources[2] == (
+        "**Solution (spoiler)**: try the exercise in the cell above first.\n\nSquaring:\n\n"
+    )
+    assert sources[6] == links.SOLUTION_HEADING
+    assert not any("rpsbook-solution" in source for source in sources)
+    # converting a converted notebook changes nothing (a build may meet it again)
+    again = links.convert_notebook(links.convert_notebook(text, targets), targets)
+    assert json.loads(again)["cells"] == cells
+
+
+def test_a_notebook_without_exercises_keeps_its_cells(links, targets):
+    text = _notebook(("markdown", "Text mentioning rpsbook-solution.\n"), ("code", "x = 1"))
+    cells = json.loads(links.convert_notebook(text, targets))["cells"]
+    assert [cell["cell_type"] for cell in cells] == ["markdown", "code"]

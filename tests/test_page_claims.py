@@ -1,7 +1,8 @@
 """The numbers behind claims the gallery pages make in prose.
 
 Each test pins what a sentence of a page says, so that a change which makes the sentence
-false fails here rather than on a reader. The page is named in each test's docstring.
+false fails here rather than on a reader. The page is named in each test's docstring. The
+errata page's tests run the page itself and check what each section demonstrates.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import ast
 import itertools
 import math
+import re
+import runpy
 from functools import partial
 from pathlib import Path
 
@@ -90,16 +93,26 @@ def regression_data():
     return make_regression_data()
 
 
-def test_adam_state_matches_the_notebook_to_fourteen_digits(regression_data):
-    """Adam page: the float64 EWMAs of the captured gradients are the notebook's."""
+# The book notebook's stored output of `calc_ewma(gradients, 19)[-1], calc_ewma(np.power(gradients,
+# 2), 1999)[-1]` (Chapter06.ipynb as published).
+NOTEBOOK_ADAM_STATE = (-0.006161476466002255, 0.003308466907084168)
+# Measured against it with torch 2.14.1: an Intel Xeon (AVX-512) agrees to ~1e-15; an AMD EPYC
+# (AVX-512) differs by 4.0e-6 (first) and 1.4e-7 (second) relative, because the float32
+# gradients of the 50 training steps differ in their last bits. 1e-5 covers that with a margin
+# of 2.5, and still fails for any other run (the book's printed -0.0089 is 45% away).
+ADAM_STATE_RTOL = 1e-5
+
+
+def test_adam_state_matches_the_notebook_within_the_cross_cpu_spread(regression_data):
+    """Adam page: the float64 EWMAs of the captured gradients are the notebook's stored ones."""
     adam = compare_optimizers(
         [OptimizerConfig("Adam", partial(optim.Adam, lr=0.1))], device="cpu", data=regression_data
     )["Adam"]
     grads = adam.gradients["weight"].double()
     ewma_g = calc_ewma(grads, 19)[-1].item()
     ewma_g2 = calc_ewma(grads**2, 1999)[-1].item()
-    assert ewma_g == pytest.approx(-0.006161451964757599, rel=1e-14)
-    assert ewma_g2 == pytest.approx(0.0033084673689081014, rel=1e-14)
+    assert ewma_g == pytest.approx(NOTEBOOK_ADAM_STATE[0], rel=ADAM_STATE_RTOL)
+    assert ewma_g2 == pytest.approx(NOTEBOOK_ADAM_STATE[1], rel=ADAM_STATE_RTOL)
 
 
 def test_amsgrad_corrected_denominator_shrinks(regression_data):
@@ -119,73 +132,200 @@ def test_amsgrad_corrected_denominator_shrinks(regression_data):
     assert (denominators[1:] < denominators[:-1]).sum().item() == 49
 
 
-def test_amsgrad_step_keeps_bias_correction():
-    """Errata page: torch's amsgrad step is the bias-corrected one, not the book's."""
-    weight = nn.Parameter(torch.ones(1, dtype=torch.float64))
-    adam = optim.Adam([weight], lr=0.1, amsgrad=True)
-    m = v = v_max = 0.0
-    with_correction = without = 1.0
-    for t, g in enumerate((1.0, 0.1), start=1):
-        weight.grad = torch.tensor([g], dtype=torch.float64)
-        adam.step()
-        m, v = 0.9 * m + 0.1 * g, 0.999 * v + 0.001 * g**2
-        v_max = max(v_max, v)
-        with_correction -= 0.1 * (m / (1 - 0.9**t)) / (math.sqrt(v_max / (1 - 0.999**t)) + 1e-8)
-        without -= 0.1 * m / (math.sqrt(v_max) + 1e-8)
-    assert weight.item() == pytest.approx(with_correction, rel=1e-12)
-    assert weight.item() != pytest.approx(without, rel=1e-3)
-
-
 def test_reduce_on_plateau_reduced_lr_comes_in_the_seventh_epoch():
-    """Errata and epoch-schedulers pages: 0.01 for six epochs, then 0.001."""
+    """Epoch-schedulers page: 0.01 for six epochs, then 0.001."""
     lrs = record_lrs(lambda opt: ReduceLROnPlateau(opt, patience=4, factor=0.1), 12, metrics=1.0)
     assert lrs == pytest.approx([0.01] * 6 + [0.001] * 5 + [0.0001])
     assert next(epoch for epoch, lr in enumerate(lrs, 1) if lr < 0.01) == 7
 
 
 def test_step_size_up_is_half_a_cycle():
-    """Errata and cyclical pages: step_size_up=395 gives a cycle of 790 mini-batches."""
+    """Cyclical page: step_size_up=395 gives a cycle of 790 mini-batches."""
     lrs = record_lrs(lambda opt: CyclicLR(opt, base_lr=1e-3, max_lr=1e-2, step_size_up=395), 1600)
     peaks = [i for i in range(1, len(lrs) - 1) if lrs[i - 1] < lrs[i] >= lrs[i + 1]]
     assert peaks == [395, 1185]
 
 
-def test_cyclic_schedulers_sharing_an_optimizer_keep_their_own_sequences():
-    """Errata page: each keeps its sequence; the optimizer holds the last one's."""
-    gamma = 0.5**0.5
-    modes = {"triangular": 1.0, "triangular2": 1.0, "exp_range": gamma}
+# -- The errata page (gallery/plot_20_errata.py), run as the docs build runs it ----------
 
-    def cyclic(opt, mode):
-        return CyclicLR(
-            opt, base_lr=1e-4, max_lr=1e-3, step_size_up=2, mode=mode, gamma=modes[mode]
-        )
-
-    shared = optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.01)
-    schedulers = {mode: cyclic(shared, mode) for mode in modes}
-    reported = {mode: [] for mode in modes}
-    held = []
-    for _ in range(8):
-        held.append(shared.param_groups[0]["lr"])
-        for mode, scheduler in schedulers.items():
-            reported[mode].append(scheduler.get_last_lr()[0])
-        shared.step()
-        for scheduler in schedulers.values():
-            scheduler.step()
-    for mode in modes:
-        assert reported[mode] == pytest.approx(record_lrs(partial(cyclic, mode=mode), 8))
-    assert held == pytest.approx(reported["exp_range"])
-    assert reported["triangular"] != pytest.approx(held)
+ERRATA_PAGE = GALLERY / "plot_20_errata.py"
+COMING_FROM_BOOK = GALLERY.parent / "docs" / "coming_from_book.rst"
 
 
-def test_book_text_signature_rejects_n_feature_and_rpsbook_accepts_it():
-    """Errata page: the text's CNN2(n_filters, p) raises; rpsbook's takes both names."""
+@pytest.fixture(scope="module")
+def errata():
+    """The errata page's namespace, after running it once (RNG state restored after)."""
+    import matplotlib.pyplot as plt
+
+    with pytest.MonkeyPatch.context() as env, torch.random.fork_rng():
+        env.setenv("RPSBOOK_PROGRESS", "0")
+        namespace = runpy.run_path(str(ERRATA_PAGE), run_name="__main__")
+    plt.close("all")
+    return namespace
+
+
+@pytest.mark.slow
+def test_errata_dropout_demo_has_eleven_inputs_and_the_book_dropped_four(errata):
+    assert errata["spaced_points"].numel() == 11
+    assert errata["book_dropped"].numel() == 11
+    assert errata["book_zeros"] == 4
+
+
+@pytest.mark.slow
+def test_errata_dropout_scales_by_one_over_one_minus_p(errata):
+    p, scale = errata["p"], errata["scale"]
+    assert 0 < scale.numel() < 11
+    assert torch.allclose(scale, torch.full_like(scale, 1 / (1 - p)))
+    assert not torch.allclose(scale, torch.full_like(scale, 1 / p), rtol=0.1)
+
+
+@pytest.mark.slow
+def test_errata_text_signature_rejects_n_feature_and_rpsbook_takes_both(errata):
+    assert errata["book_cnn2_error"] == "TypeError"
+    assert errata["cnn2_sizes"] == [6823, 6823]
+
+
+@pytest.mark.slow
+def test_errata_book_range_test_is_exponential_whatever_step_mode(errata):
+    """Asked for a linear grid from 0.01 to 0.1 in 10 steps."""
+    assert errata["book_lrs"] == pytest.approx([0.01 * 10 ** (i / 10) for i in range(10)])
+    assert errata["rps_result"].lr == pytest.approx([0.01 + 0.009 * i for i in range(10)])
+
+
+@pytest.mark.slow
+def test_errata_book_range_test_keeps_eval_mode_rpsbook_trains_and_restores(errata):
+    assert errata["book_modes"] == [False] * 10
+    assert errata["rps_modes"] and set(errata["rps_modes"]) == {True}
+    assert errata["rps_model"].training is False
+
+
+@pytest.mark.slow
+def test_errata_book_range_test_leaves_gradients_rpsbook_none(errata):
+    grads = [q.grad for q in errata["book_model"].parameters()]
+    assert all(g is not None for g in grads)
+    assert all(g.abs().sum() > 0 for g in grads)
+    assert all(q.grad is None for q in errata["rps_model"].parameters())
+
+
+@pytest.mark.slow
+def test_errata_amsgrad_step_keeps_bias_correction(errata):
+    """torch's weight is the bias-corrected one, not the paper's (and the book's)."""
+    weight = errata["weight"].item()
+    assert weight == pytest.approx(errata["with_correction"], rel=1e-12)
+    assert weight != pytest.approx(errata["without_correction"], rel=1e-3)
+
+
+@pytest.mark.slow
+def test_errata_plateau_reduced_lr_comes_in_the_seventh_epoch(errata):
+    assert errata["plateau_lrs"] == pytest.approx([0.01] * 6 + [0.001] * 5 + [0.0001])
+    assert 1 + errata["plateau_lrs"].index(0.001) == 7
+
+
+@pytest.mark.slow
+def test_errata_book_set_lr_scheduler_keeps_nothing_rpsbook_raises(errata):
+    assert errata["trainer"].scheduler is None
+    assert errata["rps_scheduler_error"] == "ValueError"
+
+
+@pytest.mark.slow
+def test_errata_exp_range_shrinks_by_gamma_to_the_iteration(errata):
+    gamma = errata["gamma"]
+    assert errata["amplitudes"] == pytest.approx([gamma**2, gamma**6])
+    assert errata["amplitudes"][0] != pytest.approx(gamma)
+
+
+@pytest.mark.slow
+def test_errata_shared_optimizer_figure_right_training_follows_last(errata):
+    figure, own, schedulers = errata["figure_lrs"], errata["own_lrs"], errata["on_shared"]
+    assert list(figure) == ["triangular", "triangular2", "exp_range"]
+    assert all(figure[mode] == own[mode] for mode in figure)
+    held = errata["shared"].param_groups[0]["lr"]
+    assert held == schedulers["exp_range"].get_last_lr()[0]
+    assert held != pytest.approx(schedulers["triangular"].get_last_lr()[0])
+
+
+@pytest.mark.slow
+def test_errata_step_size_up_is_half_a_cycle(errata):
+    assert errata["peaks"] == [395, 1185]
+    assert (errata["peaks"][1] - errata["peaks"][0]) / errata["n_batches"] == 5
+
+
+@pytest.mark.slow
+def test_errata_warm_restarts_book_first_epoch_is_the_second_half(errata):
+    """Five mini-batches per epoch, T_0=2: the lr of each mini-batch."""
+
+    def cosine(t):
+        return 0.05 * (1 + math.cos(math.pi * (t % 2) / 2))
+
+    fractions = [i / 5 for i in range(5)]
+    rpsbook = [cosine(epoch + f) for epoch in (0, 1) for f in fractions]
+    assert errata["warm_sbs"].step_lrs == pytest.approx(rpsbook)
+    book = errata["book_warm_lrs"]
+    # each mini-batch after the first runs at the lr of the previous one's step, epoch + 1
+    assert book == pytest.approx(
+        [0.1, *[cosine(1 + epoch + f) for epoch in (0, 1) for f in fractions][:9]]
+    )
+
+
+@pytest.mark.slow
+def test_errata_cyclic_lr_overwrites_the_optimizers_lr(errata):
+    assert errata["lr_before"] == 0.03
+    assert errata["lr_after"] == 1e-3
+
+
+@pytest.mark.slow
+def test_errata_numpy_checkpoint_refused_rpsbook_loads_safely(errata):
+    assert errata["book_load_error"] == "UnpicklingError"
+    losses = errata["restored"].losses
+    assert len(losses) == 2 and losses == errata["trainer"].losses
+    assert all(type(loss) is float for loss in losses)
+
+
+@pytest.mark.slow
+def test_errata_nested_sigmoid_book_predicts_all_ones_rpsbook_counts_right(errata):
+    assert errata["book_predicted"].tolist() == [1, 1, 1, 1]
+    assert errata["rps_counts"].tolist() == [[2, 2], [2, 2]]
+
+
+def _errata_sections() -> list[tuple[str, str, str]]:
+    """(title, HTML id, first paragraph) of each section of the errata page, in order."""
+    from docutils.nodes import make_id
+
+    section = re.compile(r"^# %%\n# (?P<title>.+)\n# -{3,}\n#\n(?P<text>(?:# .+\n)+)", re.M)
+    found = []
+    for match in section.finditer(ERRATA_PAGE.read_text(encoding="utf-8")):
+        text = " ".join(line[2:] for line in match["text"].splitlines())
+        found.append((match["title"], make_id(match["title"]), text))
+    return found
+
+
+def _coming_from_book_errata() -> list[tuple[str, str, str]]:
+    """(title, anchor, text) of each item of "The book's errata" in coming_from_book.rst."""
+    item = re.compile(
+        r"^\* `(?P<title>[^<`\n]+?) <auto_examples/plot_20_errata\.html#(?P<id>[\w-]+)>`__:\n"
+        r"(?P<text>(?:  .+\n)+)",
+        re.M,
+    )
+    rst = COMING_FROM_BOOK.read_text(encoding="utf-8")
+    return [(m["title"], m["id"], " ".join(m["text"].split())) for m in item.finditer(rst)]
+
+
+def test_errata_page_and_coming_from_the_book_agree_item_for_item():
+    """Same errata, same order, same titles and anchors; each page section opens with the
+    list's wording of its verdict."""
+    sections = [s for s in _errata_sections() if s[0] != "Notes"]
+    items = _coming_from_book_errata()
+    assert len(items) == len(sections) == 16
+    for (title, anchor, text), (s_title, s_anchor, s_text) in zip(items, sections, strict=True):
+        assert (title, anchor) == (s_title, s_anchor)
+        # the list's sentence ends in ".", the page's may go on with ":" into its demo
+        opening = " ".join(s_text.split())[: len(text)]
+        assert opening[:-1] == text[:-1] and opening[-1] in ".:" and text[-1] == ".", title
+
+
+def test_cnn2_takes_the_notebooks_n_feature_too():
+    """Fancier-model page: CNN2 also takes ``n_feature``, the name the book's notebook uses."""
     from rpsbook.models import CNN2
 
-    class BookTextCNN2(nn.Module):
-        def __init__(self, n_filters, p=0.0):
-            super().__init__()
-
-    with pytest.raises(TypeError, match="unexpected keyword argument 'n_feature'"):
-        BookTextCNN2(n_feature=5, p=0.3)
     counts = [sum(q.numel() for q in m.parameters()) for m in (CNN2(n_feature=5), CNN2(5))]
     assert counts == [6823, 6823]

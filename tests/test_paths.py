@@ -145,9 +145,11 @@ def test_adam_state_equals_ewmas_of_captured_gradients(results):
     exp_avg_sq = calc_ewma(grads**2, beta=0.999)[-1]
     assert torch.equal(exp_avg, state["exp_avg"])
     torch.testing.assert_close(exp_avg_sq, state["exp_avg_sq"], rtol=1e-5, atol=0)
-    # the book's notebook printed -0.006161451964757599 and 0.0033084673689081014
-    assert exp_avg.item() == pytest.approx(-0.006161451964757599, rel=1e-5)
-    assert exp_avg_sq.item() == pytest.approx(0.0033084673689081014, rel=1e-5)
+    # the book notebook's stored (float64) output, within relative 1e-5: the measured spread
+    # across CPUs (AMD EPYC: 4.3e-6 for exp_avg in float32; an Intel Xeon agrees to 15 digits
+    # in float64; see tests/test_page_claims.py), plus float32's rounding of the state
+    assert exp_avg.item() == pytest.approx(-0.006161476466002255, rel=1e-5)
+    assert exp_avg_sq.item() == pytest.approx(0.003308466907084168, rel=1e-5)
     # Adam's path recomputed from the adapted gradients (float32 model)
     adapted = torch.stack(
         [adapted_gradients(adam.gradients["bias"][:, 0]), adapted_gradients(grads[:, 0, 0])], dim=1

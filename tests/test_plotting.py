@@ -342,7 +342,7 @@ def test_show_standardized_shows_originals_standardized_values_and_wrapped_bytes
     assert standardized.min() < 0  # so the wrapped row differs from any clipped one
     assert [label.get_text() for label in rows[0].get_xticklabels()] == ["scissors", "paper"]
     assert rows[0].get_xticks().tolist() == [1.5, 6.5]  # the centres of the two images
-    assert fig.axes[-1].get_ylabel() == "standardized value"
+    assert fig.axes[-1].get_ylabel() == "standardized value\n(3 channels equal)"
     plt.close(fig)
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+import rpsbook
 from rpsbook.report import (
     FIGURES_FILE,
     LINE_WIDTH,
@@ -128,7 +129,9 @@ def test_comparison_that_fits_stays_on_one_line():
 
 def test_book_figure_labels_and_records(tmp_path, monkeypatch):
     monkeypatch.setenv(RESULTS_DIR_ENV, str(tmp_path))
-    fig = plt.figure()
+    fig, axes = plt.subplots(1, 3)
+    axes[0].plot([1, 2])
+    fig.colorbar(axes[1].imshow([[0, 1]]), ax=axes[1])  # a colorbar is not a panel
     try:
         # nothing returned: as a cell's last value the figure would be shown twice
         assert book_figure(fig, "6.21", " Loss against the learning rate. ") is None
@@ -139,8 +142,18 @@ def test_book_figure_labels_and_records(tmp_path, monkeypatch):
         plt.close(fig)
     lines = (tmp_path / FIGURES_FILE).read_text(encoding="utf-8").splitlines()
     assert [json.loads(line) for line in lines] == [
-        {"figure": "6.21", "alt": "Loss against the learning rate.", "verdict": "same"},
-        {"figure": None, "alt": "Thread counts.", "verdict": "differs: not in the book"},
+        {
+            "figure": "6.21",
+            "alt": "Loss against the learning rate.",
+            "verdict": "same",
+            "panels": 2,
+        },
+        {
+            "figure": None,
+            "alt": "Thread counts.",
+            "verdict": "differs: not in the book",
+            "panels": 2,
+        },
     ]
 
 
@@ -191,14 +204,19 @@ def test_compare_with_book_is_recorded_in_memory_without_env(monkeypatch):
 
 def test_environment_names_this_process():
     env = environment()
+    assert env["rpsbook"] == rpsbook.__version__
     assert env["torch"] == torch.__version__
     assert env["torchvision"] == importlib.metadata.version("torchvision")
     assert env["threads"] == torch.get_num_threads()
     assert env["cpu_kernels"] == torch.backends.cpu.get_cpu_capability()
     assert describe_environment(env) == (
-        f"torch {env['torch']}, torchvision {env['torchvision']}, {env['device']}, "
-        f"{env['threads']} threads, {env['cpu_kernels']} kernels"
+        f"rpsbook {rpsbook.__version__}, torch {env['torch']}, torchvision "
+        f"{env['torchvision']}, {env['device']}, {env['threads']} threads, "
+        f"{env['cpu_kernels']} kernels"
     )
+    # a page built before environment() named rpsbook
+    del env["rpsbook"]
+    assert describe_environment(env).startswith(f"torch {env['torch']}, ")
 
 
 _PAGE_ENV = {
@@ -257,6 +275,20 @@ def test_compare_with_page_shows_differences_and_points_to_the_table():
         "Counts and losses depend on torch's version, its thread count, the CPU kernels and the",
         "device; how much they move: https://x.org/results.html#t",
     ]
+
+
+def test_compare_with_page_names_another_build_of_rpsbook():
+    built = "0.1.0+b0123456789ab"
+    page = {"environment": {**_PAGE_ENV, "rpsbook": built}, "values": []}
+    lines = compare_with_page(page, yours=[]).splitlines()
+    assert lines[2].startswith(f"  this page: rpsbook {built}, torch 2.14.1, ")
+    said = " ".join(lines[3:-1])
+    assert said == (
+        f"Your rpsbook {rpsbook.__version__} is not the build this page ran, {built}: the "
+        "notebook's first cell installs that one."
+    )
+    same = {"environment": {**_PAGE_ENV, "rpsbook": rpsbook.__version__}, "values": []}
+    assert "is not the build" not in compare_with_page(same, yours=[])
 
 
 def test_compare_with_page_without_values():

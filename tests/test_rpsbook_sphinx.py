@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -76,6 +77,9 @@ def test_figure_records_are_read_in_order_and_bad_lines_name_the_file(ext, tmp_p
     path = tmp_path / "figures.ndjson"
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     assert ext.read_figure_records(tmp_path) == lines
+    lines[0]["panels"] = 2  # recorded since the concordance checks layouts
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert ext.read_figure_records(tmp_path) == lines
     path.write_text('{"figure": "6.1"}\n')
     with pytest.raises(ValueError, match=r"figures.ndjson:1: not a book_figure record"):
         ext.read_figure_records(tmp_path)
@@ -86,6 +90,32 @@ def test_book_sections_name_existing_gallery_scripts(ext):
     assert {stem for _, stem, _ in ext.BOOK_SECTIONS} <= scripts
     assert ext.BOOK_FIGURES[0] == "6.1" and ext.BOOK_FIGURES[-1] == "6.31"
     assert len(ext.BOOK_FIGURES) == 31
+
+
+def test_book_sections_headings_are_on_a_gallery_page(ext):
+    """The build looks a heading up on every page; one found nowhere fails it. "Adaptive vs
+    Cycling" is the cyclical page's section (issue 31)."""
+    texts = {p.stem: p.read_text(encoding="utf-8") for p in (ROOT / "gallery").glob("plot_*.py")}
+    for _, _, heading in ext.BOOK_SECTIONS:
+        underline = rf"^# {re.escape(heading)}\n# [-~=^]{{{len(heading)},}}$" if heading else None
+        assert heading is None or any(re.search(underline, t, re.M) for t in texts.values()), (
+            heading
+        )
+    stem, heading = next((s, h) for b, s, h in ext.BOOK_SECTIONS if b == "Adaptive vs Cycling")
+    assert stem == "plot_10_cyclical_schedulers"
+    assert re.search(rf"^# {re.escape(heading)}\n# ~+$", texts[stem], re.M)
+
+
+def test_a_merged_layout_cannot_be_called_the_same(ext):
+    """Figure 6.19 has a panel per optimizer in the book: one panel needs a 'differs' verdict."""
+    merged = {"figure": "6.19", "alt": "Losses.", "verdict": "same", "panels": 1}
+    assert "has 1 panel(s), the book's has 2" in ext.layout_warning("plot_07", merged)
+    assert ext.layout_warning("plot_07", merged | {"verdict": "differs: one panel"}) is None
+    assert ext.layout_warning("plot_07", merged | {"panels": 2}) is None
+    old = {k: v for k, v in merged.items() if k != "panels"}  # a record from before panels
+    assert ext.layout_warning("plot_07", old) is None
+    assert ext.layout_warning("plot_04", merged | {"figure": "6.10"}) is None
+    assert set(ext.BOOK_PANELS) <= set(ext.BOOK_FIGURES)
 
 
 def _config(threads, kernels, capability, final_correct, final_loss):

@@ -127,8 +127,8 @@ WHEEL = "rpsbook-0.1.0-py3-none-any.whl"
 # Passes the install check without installing anything (the real cell is distribution.py's).
 INSTALL_CELL = f"""\
 RPSBOOK_WHEEL = 'dist/{WHEEL}#sha256={SHA}'
-if False:
-    %pip install --quiet "rpsbook[notebooks] @ {{_site}}{{RPSBOOK_WHEEL}}"
+_rpsbook_setup = list
+_rpsbook_setup()
 """
 
 

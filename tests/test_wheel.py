@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -89,3 +90,14 @@ def test_installed_wheel_loads_the_embedded_copy(wheel, tmp_path):
     assert result.returncode == 1
     assert f"ChecksumError: the embedded dataset {npz} has SHA-256" in result.stderr
     assert "pip install --force-reinstall --no-deps rpsbook" in result.stderr
+
+
+def test_readme_images_have_absolute_addresses():
+    # PyPI shows the README as the long description, where a relative path breaks
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    images = re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", readme)
+    assert images
+    prefix = "https://raw.githubusercontent.com/rpsbook/rpsbook/main/"
+    for url in images:
+        assert url.startswith(prefix), url
+        assert (ROOT / url.removeprefix(prefix)).is_file(), url

@@ -29,11 +29,11 @@ screenshots are saved to ``--screenshots``: every gallery page at 1400 px, the l
 page at 1400 px and at 390 px (``index-390.png``), and the top of the first gallery page
 at 390 px in the dark theme (``plot_01_...-390-dark.png``).
 
-Accessibility: every HTML page of the site (:func:`all_pages`) is opened in the light and in
-the dark theme (the browser's ``prefers-color-scheme``, which the theme's default "auto" mode
+Accessibility: every HTML page the build wrote (:func:`all_pages`) is opened in the light and
+in the dark theme (the browser's ``prefers-color-scheme``, which the theme's default "auto" mode
 follows) and checked with axe-core (npm ``axe-core``, :data:`AXE_VERSION`, installed with
-npm into ``.nox/axe`` on first use) against the WCAG 2.0/2.1 A and AA rules
-(:data:`AXE_TAGS`). Every serious or critical violation fails, except those in
+npm into ``.nox/axe`` on first use, and again when the pin moves) against the WCAG 2.0/2.1 A
+and AA rules (:data:`AXE_TAGS`). Every serious or critical violation fails, except those in
 :data:`AXE_ALLOWED`, each with its reason and the theme's upstream issue. The counts per
 theme and rule are printed (``--no-axe`` skips this pass).
 
@@ -53,6 +53,7 @@ from __future__ import annotations
 import argparse
 import functools
 import http.server
+import json
 import os
 import re
 import shutil
@@ -86,15 +87,15 @@ NOTEBOOK_PREFERENCE = ("convolution", "dropout")
 PAGE_TIMEOUT_MS = 30_000
 VIEWPORT = {"width": 1400, "height": 900}
 PHONE_WIDTH = 390
-AXE_VERSION = "4.11.0"
+# The current 4.x release (`npm view axe-core version`); newer releases add rules (4.14 made
+# label-content-name-mismatch a WCAG 2.1 A rule): move the pin forward when axe releases.
+AXE_VERSION = "4.14.1"
 AXE_DIR = ROOT / ".nox" / "axe"
 AXE_JS = AXE_DIR / "node_modules" / "axe-core" / "axe.min.js"
 # WCAG 2.1 AA: the A and AA rules of WCAG 2.0 and those 2.1 added.
 AXE_TAGS = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa")
 FAILING_IMPACTS = frozenset({"serious", "critical"})
 THEMES = ("light", "dark")
-# Folders of the build that hold no pages of ours (sources, downloads, assets).
-_NOT_PAGES = {"_static", "_sources", "_downloads", "_images", "_modules"}
 # The alt text rpsbook.report.book_figure gives a figure (its label).
 _FIGURE_LABEL_RE = re.compile(
     r"^(Figure 6\.([1-9]|[12][0-9]|3[01]) in the book|Not in the book): "
@@ -290,17 +291,24 @@ def pages_to_check(build_dir: Path) -> list[str]:
 
 
 def all_pages(build_dir: Path) -> list[str]:
-    """Site-relative paths of every HTML page the build wrote (assets' folders left out)."""
-    return sorted(
-        p.relative_to(build_dir).as_posix()
-        for p in build_dir.rglob("*.html")
-        if not _NOT_PAGES & set(p.relative_to(build_dir).parts[:-1])
-    )
+    """Site-relative paths of every HTML page the build wrote, in any folder (``_modules``
+    holds the highlighted sources, ``_static`` what extensions ship): a reader opens them all."""
+    return sorted(p.relative_to(build_dir).as_posix() for p in build_dir.rglob("*.html"))
+
+
+def installed_axe_version(path: Path) -> str | None:
+    """The version in the ``package.json`` beside ``axe.min.js``; ``None`` without one."""
+    try:
+        return json.loads((path.parent / "package.json").read_text(encoding="utf-8"))["version"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def ensure_axe(path: Path = AXE_JS) -> Path:
-    """``axe.min.js``, installed with npm (pinned :data:`AXE_VERSION`) when missing."""
-    if path.is_file():
+    """``axe.min.js``, installed with npm (pinned :data:`AXE_VERSION`) when missing or when its
+    ``package.json`` names another version (the pin moved); a bare file is used as it is."""
+    installed = installed_axe_version(path)
+    if path.is_file() and installed in (AXE_VERSION, None):
         return path
     npm = shutil.which("npm")
     if npm is None:
@@ -314,9 +322,10 @@ def ensure_axe(path: Path = AXE_JS) -> Path:
     command = [npm, "install", "--prefix", str(prefix), "--no-save", "--no-package-lock",
                "--no-audit", "--no-fund", f"axe-core@{AXE_VERSION}"]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0 or not path.is_file():
+    if done.returncode != 0 or not path.is_file() or installed_axe_version(path) != AXE_VERSION:
         raise FileNotFoundError(
-            f"`{' '.join(command)}` did not install {path}:\n{done.stderr.strip()}"
+            f"`{' '.join(command)}` did not install {path} version {AXE_VERSION}:\n"
+            f"{done.stderr.strip()}"
         )
     return path
 

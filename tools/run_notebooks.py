@@ -63,7 +63,9 @@ _BARE_INSTALL_RE = re.compile(r"pip\s+install\b[^\n]*\brpsbook\b(?![^\n]*@)[^\n]
 _WHEEL_LINE_RE = re.compile(
     r"^RPSBOOK_WHEEL = '(?P<path>[^'#]+)#sha256=(?P<sha>[0-9a-f]{64})'$", re.M
 )
-INSTALL_LINE = '%pip install --quiet "rpsbook[notebooks] @ {_site}{RPSBOOK_WHEEL}"'
+# The first cell's last lines but one (docs/_ext/distribution.py): it runs the check that
+# installs RPSBOOK_WHEEL from the site, through pip's hash check, where the kernel lacks it.
+INSTALL_LINE = "_rpsbook_setup()"
 
 NETWORK_GUARD = '''\
 """Installed by tools/run_notebooks.py: no connection leaves this machine."""

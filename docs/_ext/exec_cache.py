@@ -23,7 +23,9 @@ The build says which pages it runs and why (``exec cache: 3 of 13 gallery script
 ``rpsbook``
     every file of the imported ``rpsbook`` package (source and its ``_data``), by content.
 ``versions``
-    Python, torch, torchvision, NumPy, Matplotlib, Pillow and Sphinx-Gallery.
+    Python, Sphinx-Gallery and every installed distribution the page can import: those
+    that provide a module imported by the script, by ``rpsbook`` or by ``sg_hooks.py``
+    (``importlib.metadata.packages_distributions``), and their requirements, transitively.
 ``data``
     what :func:`rpsbook.data.locate` chose: the embedded ``.npz`` or the dataset folder's
     files, by content.
@@ -31,27 +33,41 @@ The build says which pages it runs and why (``exec cache: 3 of 13 gallery script
     :func:`rpsbook._utils.default_device` (with the GPU's name) and torch's intra-op
     threads as the scripts see them (``parallel`` gallery jobs run with fewer).
 ``hooks``
-    ``sg_hooks.py`` (seeds, scraper) and the execution settings of ``sphinx_gallery_conf``.
+    ``sg_hooks.py`` (seeds, scraper) and the settings of ``sphinx_gallery_conf`` that shape
+    what a run writes (its page, notebook and thumbnail); a skipped script writes nothing.
 ``env``
     ``$RPSBOOK_PROGRESS`` (progress bars are part of the printed output).
 """
 
 from __future__ import annotations
 
+import ast
+import functools
 import hashlib
 import json
 import os
 import platform
+import re
+import sys
+import tempfile
+import types
+from collections.abc import Iterable
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 from sphinx.application import Sphinx
 from sphinx.util import logging
 
 logger = logging.getLogger(__name__)
 
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
 KEY_SUFFIX = ".rpsbook-key.json"
-#: sphinx_gallery_conf entries that change what a script prints or draws
+#: sphinx_gallery_conf entries that change what a run prints, draws or writes: Sphinx-Gallery
+#: writes a page's reST, notebook and thumbnail only when it runs the script.
 CONF_KEYS = (
     "image_scrapers",
     "image_srcset",
@@ -60,8 +76,27 @@ CONF_KEYS = (
     "capture_repr",
     "ignore_repr_types",
     "parallel",
+    "thumbnail_size",
+    "default_thumb_file",
+    "compress_images",
+    "compress_images_args",
+    "matplotlib_animations",
+    "remove_config_comments",
+    "promote_jupyter_magic",
+    "first_notebook_cell",
+    "last_notebook_cell",
+    "notebook_images",
+    "line_numbers",
+    "show_memory",
+    "min_reported_time",
+    "show_signature",
+    "inspect_global_variables",
+    "doc_module",
+    "exclude_implicit_doc",
+    "prefer_full_module",
 )
-VERSIONED = ("torch", "torchvision", "numpy", "matplotlib", "pillow", "sphinx-gallery")
+#: What runs the page without being imported by it.
+RUNNERS = ("sphinx-gallery",)
 #: Settings read from the environment that change what a page prints.
 ENV_VARIABLES = ("RPSBOOK_PROGRESS", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")
 _HOOKS_FILE = Path(__file__).with_name("sg_hooks.py")
@@ -70,21 +105,37 @@ _HOOKS_FILE = Path(__file__).with_name("sg_hooks.py")
 def tree_digest(root: Path) -> str:
     """SHA-256 over every file below ``root``: relative paths and contents, in sorted order.
 
-    ``__pycache__`` folders, ``.pyc`` files and hidden files (download markers, editor state)
-    are left out; they never change what the code does.
+    Symbolic links are followed, to folders as to files (a dataset's split folders may be
+    links), as the code that reads the files follows them; a link back to a folder above
+    is not entered twice. ``__pycache__`` folders, ``.pyc`` files and hidden files
+    (download markers, editor state) are left out; they never change what the code does.
     """
     digest = hashlib.sha256()
-    files = sorted(
-        path
-        for path in root.rglob("*")
-        if path.is_file()
-        and path.suffix != ".pyc"
-        and not any(p == "__pycache__" or p.startswith(".") for p in path.relative_to(root).parts)
-    )
-    for path in files:
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+    for relative, path in _files(root):
+        digest.update(relative.encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
+
+
+def _files(root: Path) -> list[tuple[str, Path]]:
+    """``(relative POSIX path, path)`` of every file ``tree_digest`` reads, sorted."""
+    found = []
+    # the real folders above each folder the walk will enter: a link to one is a cycle
+    above = {str(root): {os.path.realpath(root)}}
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        chain = above.pop(folder)
+        kept = []
+        for name in subfolders:
+            real = os.path.realpath(os.path.join(folder, name))
+            if name != "__pycache__" and not name.startswith(".") and real not in chain:
+                kept.append(name)
+                above[os.path.join(folder, name)] = chain | {real}
+        subfolders[:] = kept
+        for name in names:
+            path = Path(folder, name)
+            if not name.startswith(".") and path.suffix != ".pyc" and path.is_file():
+                found.append((path.relative_to(root).as_posix(), path))
+    return sorted(found)
 
 
 def file_digest(path: Path) -> str:
@@ -108,17 +159,86 @@ def data_digest() -> str:
 
 
 def _stable(value: Any) -> Any:
-    """``value`` as JSON that does not change from one process to the next."""
-    if callable(value) and hasattr(value, "__qualname__"):
-        return f"{value.__module__}.{value.__qualname__}"
+    """``value`` as JSON that does not change from one process to the next.
+
+    Functions and classes are named by module and qualified name; a ``functools.partial``,
+    a bound method or any other object by what it is made of (its class and attributes),
+    never by a ``repr`` that holds its memory address.
+    """
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
     if isinstance(value, (list, tuple, set, frozenset)):
         items = [_stable(v) for v in value]
         return sorted(items, key=repr) if isinstance(value, (set, frozenset)) else items
     if isinstance(value, dict):
         return {str(k): _stable(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return repr(value)
+    if isinstance(value, functools.partial):
+        return {
+            "partial": _stable(value.func),
+            "args": _stable(value.args),
+            "keywords": _stable(value.keywords),
+        }
+    if isinstance(value, types.MethodType):
+        return {"method": _stable(value.__func__), "of": _stable(value.__self__)}
+    if isinstance(value, (type, types.FunctionType, types.BuiltinFunctionType)):
+        return f"{value.__module__}.{value.__qualname__}"
+    kind = f"{type(value).__module__}.{type(value).__qualname__}"
+    if hasattr(value, "__dict__"):
+        return {"object": kind, "attributes": _stable(vars(value))}
+    return {"object": kind, "repr": _ADDRESS.sub("", repr(value))}
+
+
+def imported_modules(paths: Iterable[Path]) -> set[str]:
+    """The top-level names of the modules that the Python files ``paths`` import."""
+    names: set[str] = set()
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_bytes(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.partition(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.partition(".")[0])
+    return names
+
+
+@functools.cache
+def _providers() -> dict[str, list[str]]:
+    # ~0.25 s: it reads every installed distribution's file list; once per build
+    return metadata.packages_distributions()
+
+
+def distribution_versions(
+    modules: Iterable[str], distributions: Iterable[str] = ()
+) -> dict[str, str]:
+    """``{distribution: version}`` of ``distributions``, of those that provide ``modules``,
+    and of everything they require (their extras aside), transitively.
+
+    Modules of the standard library and of no distribution (``rpsbook`` from a checkout,
+    ``sg_hooks``) are left out: other parts of the key cover them. A requirement that is
+    not installed is recorded as ``"not installed"``.
+    """
+    pending = list(distributions)
+    for module in modules:
+        if module not in sys.stdlib_module_names:
+            pending += _providers().get(module, [])
+    versions: dict[str, str] = {}
+    while pending:
+        name = canonicalize_name(pending.pop())
+        if name in versions:
+            continue
+        try:
+            distribution = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+            continue
+        versions[name] = distribution.version
+        for line in distribution.requires or []:
+            try:
+                requirement = Requirement(line)
+            except InvalidRequirement:
+                continue
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                pending.append(requirement.name)
+    return dict(sorted(versions.items()))
 
 
 def environment_key(gallery_conf: dict[str, Any]) -> dict[str, Any]:
@@ -126,7 +246,7 @@ def environment_key(gallery_conf: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     import rpsbook
-    from rpsbook._utils import default_device, installed_version
+    from rpsbook._utils import default_device
 
     device = default_device()
     device_name = str(device)
@@ -134,11 +254,13 @@ def environment_key(gallery_conf: dict[str, Any]) -> dict[str, Any]:
         device_name += f" ({torch.cuda.get_device_name(device)})"
     hooks = {key: _stable(gallery_conf.get(key)) for key in CONF_KEYS}
     hooks["sg_hooks.py"] = file_digest(_HOOKS_FILE)
+    package = Path(rpsbook.__file__).resolve().parent
+    imported = imported_modules([*sorted(package.rglob("*.py")), _HOOKS_FILE])
     return {
-        "rpsbook": tree_digest(Path(rpsbook.__file__).resolve().parent),
+        "rpsbook": tree_digest(package),
         "versions": {
             "python": platform.python_version(),
-            **{n: installed_version(n) for n in VERSIONED},
+            **distribution_versions(imported, RUNNERS),
         },
         "data": data_digest(),
         "device": device_name,
@@ -151,8 +273,10 @@ def environment_key(gallery_conf: dict[str, Any]) -> dict[str, Any]:
 
 
 def script_key(script: Path, environment: dict[str, Any]) -> dict[str, Any]:
-    """The key of one script: its source's SHA-256 and the environment's key."""
-    return {"script": file_digest(script), **environment}
+    """The key of one script: its source's SHA-256, the environment's key and the versions
+    of the distributions it imports itself."""
+    versions = {**environment["versions"], **distribution_versions(imported_modules([script]))}
+    return {"script": file_digest(script), **environment, "versions": versions}
 
 
 def _key_file(target: Path) -> Path:
@@ -203,7 +327,8 @@ def invalidate(
 def record(examples_dir: Path, gallery_dir: Path, environment: dict[str, Any]) -> int:
     """Write the current key beside every ``.md5`` (each one a successful run); return how many.
 
-    Each key file is written to a temporary name and renamed, so it is whole or absent.
+    Each key file is written to a temporary file of its own and renamed, so it is whole or
+    absent, also while another build of the same folder writes it.
     """
     written = 0
     for script, target in _pairs(examples_dir, gallery_dir):
@@ -213,9 +338,15 @@ def record(examples_dir: Path, gallery_dir: Path, environment: dict[str, Any]) -
         text = json.dumps(script_key(script, environment), indent=1, sort_keys=True)
         if key_file.is_file() and key_file.read_text(encoding="utf-8") == text:
             continue
-        temporary = key_file.with_name(key_file.name + ".tmp")
-        temporary.write_text(text, encoding="utf-8")
-        temporary.replace(key_file)
+        handle, temporary = tempfile.mkstemp(
+            prefix=f".{key_file.name}.", suffix=".tmp", dir=key_file.parent
+        )
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as file:
+                file.write(text)
+            os.replace(temporary, key_file)
+        finally:
+            Path(temporary).unlink(missing_ok=True)
         written += 1
     return written
 

@@ -21,6 +21,9 @@ Every notebook also gets a last code cell, "Your run vs this page"
 :func:`rpsbook.report.compare_with_book` and the build's environment, embedded, and a call to
 :func:`rpsbook.report.compare_with_page` that prints the reader's values next to them.
 
+Before each worked solution of an exercise (:func:`mark_solutions`) a notebook gets an
+empty cell to answer in.
+
 The functions below only need the standard library, so ``tools/run_notebooks.py`` can use
 :func:`find_raw_markup` in an environment without Sphinx.
 """
@@ -31,7 +34,6 @@ import io
 import json
 import os
 import re
-import tempfile
 import textwrap
 import tokenize
 import zipfile
@@ -45,6 +47,8 @@ if TYPE_CHECKING:
 DEFAULT_SITE_URL = "https://rpsbook.github.io/rpsbook/"
 #: How the first notebook cell that docs/_ext/distribution.py writes begins.
 FIRST_CELL_MARK = "# This page was executed with rpsbook "
+#: Where that cell names its page (distribution.PAGE_MARK): each notebook's stem goes there.
+PAGE_MARK = "{rpsbook_page}"
 
 #: Roles of the Python domain this extension resolves (``py:`` prefix optional).
 PY_ROLES = frozenset({"func", "class", "meth", "attr", "mod", "obj", "data", "exc", "const"})
@@ -280,13 +284,46 @@ def _convert_comment_run(
     return "\n".join(rows) + newline
 
 
-def convert_notebook(text: str, targets: Targets, current_doc: str | None = None) -> str:
+#: The first line of a gallery text block that opens a worked solution (docs/_ext/exercises.py).
+SOLUTION_MARK = ".. rpsbook-solution::"
+#: What a solution's Markdown begins with in a notebook, in place of the marker.
+SOLUTION_HEADING = "**Solution (spoiler)**: try the exercise in the cell above first.\n"
+#: The empty code cell put before each solution, for the reader's own answer.
+ANSWER_CELL = "# Your answer here\n"
+
+
+def mark_solutions(cells: list[dict]) -> list[dict]:
+    """``cells`` with an answer cell before each solution and the marker replaced by a
+    spoiler warning, so a reader working top to bottom meets the task before its answer."""
+    marked = []
+    for cell in cells:
+        source = cell.get("source", "")
+        joined = "".join(source) if isinstance(source, list) else source
+        if cell.get("cell_type") == "markdown" and joined.lstrip().startswith(SOLUTION_MARK):
+            answer = {
+                "cell_type": "code",
+                "execution_count": None,
+                "metadata": {},
+                "outputs": [],
+                "source": ANSWER_CELL,
+            }
+            marked.append(answer)
+            prose = joined.lstrip()[len(SOLUTION_MARK) :].lstrip("\n")
+            text = SOLUTION_HEADING + ("\n" + prose if prose.strip() else "")
+            cell = {**cell, "source": text.splitlines(True) if isinstance(source, list) else text}
+        marked.append(cell)
+    return marked
+
+
+def convert_notebook(
+    text: str, targets: Targets, current_doc: str | None = None, stem: str | None = None
+) -> str:
     """A notebook (JSON text) with its Markdown cells converted.
 
     Empty code cells (all their code hidden) are dropped. Code cells are untouched but the
-    first, which becomes ``targets.first_cell`` when it is
-    an rpsbook first cell: a page the execution cache did not re-run keeps the notebook of
-    an earlier build, whose cell may pin an earlier wheel.
+    first, which becomes ``targets.first_cell`` (naming the notebook ``stem`` as its page)
+    when it is an rpsbook first cell: a page the execution cache did not re-run keeps the
+    notebook of an earlier build, whose cell may pin an earlier wheel.
     """
     notebook = json.loads(text)
     # a code cell whose code was all in ignore blocks arrives empty
@@ -295,12 +332,13 @@ def convert_notebook(text: str, targets: Targets, current_doc: str | None = None
         for cell in notebook.get("cells", [])
         if cell.get("cell_type") != "code" or "".join(cell.get("source", "")).strip()
     ]
+    notebook["cells"] = mark_solutions(notebook["cells"])
     code = [cell for cell in notebook["cells"] if cell.get("cell_type") == "code"]
     if targets.first_cell is not None and code:
         source = code[0]["source"]
         joined = "".join(source) if isinstance(source, list) else source
         if joined.startswith(FIRST_CELL_MARK):
-            first = targets.first_cell
+            first = targets.first_cell.replace(PAGE_MARK, stem or PAGE_MARK)
             code[0]["source"] = first.splitlines(True) if isinstance(source, list) else first
     for cell in notebook.get("cells", []):
         if cell.get("cell_type") != "markdown":
@@ -398,14 +436,10 @@ def find_raw_markup(notebook_text: str) -> list[str]:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    # imported here: tools/run_notebooks.py imports this module where rpsbook may be absent
+    from rpsbook._utils import write_atomically
+
+    write_atomically(path, lambda file: file.write(data), "download")  # the umask's mode
 
 
 def convert_file_text(name: str, text: str, targets: Targets, doc_for_stem) -> str:
@@ -413,7 +447,7 @@ def convert_file_text(name: str, text: str, targets: Targets, doc_for_stem) -> s
     stem = PurePosixPath(name).stem
     current = doc_for_stem(stem)
     if name.endswith(".ipynb"):
-        text = convert_notebook(text, targets, current)
+        text = convert_notebook(text, targets, current, stem)
         page = targets.pages.get(stem)
         return text if page is None else add_comparison_cell(text, page)
     return convert_script(text, targets, current)
@@ -522,6 +556,11 @@ def recorded_pages(app: Sphinx) -> dict[str, dict]:
         return {}  # a site without a gallery
     root = results_root(app.srcdir, conf["gallery_dirs"])
     build = environment()
+    # the pages ran this checkout; readers install it as the site's wheel, which names the
+    # build in its version (docs/_ext/distribution.py)
+    dist = getattr(app.config, "rpsbook_distribution", None)
+    if dist is not None:
+        build["rpsbook"] = dist.version
     pages = {}
     for script in sorted(Path(app.srcdir, conf["examples_dirs"]).glob("plot_*.py")):
         values = [

@@ -366,7 +366,7 @@ def add_provenance(text: str, line: str) -> str:
 #: that moves to another page is still found; one found nowhere fails the build (-W).
 BOOK_SECTIONS: list[tuple[str, str, str | None]] = [
     ("Data Preparation", "plot_01_data_preparation", None),
-    ("ImageFolder", "plot_01_data_preparation", "The dataset"),
+    ("ImageFolder", "plot_01_data_preparation", "ImageFolder"),
     ("Standardization", "plot_01_data_preparation", "The normalizer"),
     ("The Real Datasets", "plot_01_data_preparation", "The real datasets and loaders"),
     ("Three-Channel Convolutions", "plot_02_three_channel_convolutions", None),
@@ -418,15 +418,19 @@ BOOK_SECTIONS: list[tuple[str, str, str | None]] = [
     ("Mini-Batch Schedulers", "plot_10_cyclical_schedulers", None),
     (
         "Schedulers in StepByStep: Part II",
-        "plot_09_epoch_schedulers",
-        "How StepByStep steps each kind",
+        "plot_10_cyclical_schedulers",
+        "Schedulers in StepByStep, part II: a step after every mini-batch",
     ),
     ("Scheduler Paths", "plot_11_schedulers_on_the_regression", None),
-    ("Adaptive vs Cycling", "plot_11_schedulers_on_the_regression", None),
+    ("Adaptive vs Cycling", "plot_10_cyclical_schedulers", "Adaptive or cycling? Both"),
     ("Putting It All Together", "plot_12_putting_it_all_together", None),
     ("Recap", "plot_12_putting_it_all_together", "Recap of the chapter"),
 ]
 BOOK_FIGURES = [f"6.{n}" for n in range(1, 32)]
+#: Panels of the book's figures that compare runs one panel each (from its plots/chapter6.py
+#: and notebook): a page that draws them in fewer or more panels must say so in its verdict.
+BOOK_PANELS = {"6.17": 3, "6.18": 2, "6.19": 2, "6.20": 2, "6.21": 3, "6.22": 3, "6.23": 3}
+BOOK_PANELS |= {"6.26": 3, "6.27": 2, "6.28": 9, "6.29": 6}
 
 
 def read_figure_records(folder: Path) -> list[dict[str, Any]]:
@@ -439,12 +443,26 @@ def read_figure_records(folder: Path) -> list[dict[str, Any]]:
         try:
             record = json.loads(line)
             records.append({k: record[k] for k in ("figure", "alt", "verdict")})
+            if "panels" in record:  # records written before it was recorded have none
+                records[-1]["panels"] = int(record["panels"])
         except (ValueError, KeyError, TypeError) as err:
             raise ValueError(
                 f"{path}:{number}: not a book_figure record ({err}); delete the file and "
                 "rebuild to re-run its gallery script"
             ) from err
     return records
+
+
+def layout_warning(stem: str, record: dict[str, Any]) -> str | None:
+    """Why a record's verdict "same" is wrong, when its panels are not the book's."""
+    book = BOOK_PANELS.get(record["figure"])
+    panels = record.get("panels")
+    if record["verdict"] != "same" or book is None or panels in (None, book):
+        return None
+    return (
+        f"concordance: Figure {record['figure']} on {stem} has {panels} panel(s), the book's "
+        f"has {book}; its book_figure verdict 'same' must say how it differs ('differs: ...')"
+    )
 
 
 class concordance_placeholder(nodes.General, nodes.Element):
@@ -566,6 +584,8 @@ def _fill_concordance(app: Sphinx, doctree: nodes.document, docname: str) -> Non
             doc, anchor = (target[0], target[1]) if target else (page(stem), "")
             if not target:
                 logger.warning(f"concordance: no image target for Figure {number} on {stem}")
+            if warning := layout_warning(stem, record):
+                logger.warning(warning)
             verdict = record["verdict"].replace("differs: ", "Differs: ", 1)
             figure_rows.append(
                 [

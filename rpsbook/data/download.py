@@ -20,8 +20,16 @@ from tqdm.auto import tqdm
 
 from .._utils import progress_enabled
 from .errors import ChecksumError, DatasetLayoutError, UnsafeArchiveError
-from .files import _install_split, _is_complete, _locked, _temp_path, user_path
-from .layout import SPLITS
+from .files import (
+    _MARKER,
+    _install_split,
+    _is_complete,
+    _locked,
+    _temp_path,
+    _visible_files,
+    user_path,
+)
+from .layout import CLASSES, SPLITS
 
 #: Environment variable replacing the base URL of both archives (a mirror).
 MIRROR_ENV = "RPSBOOK_MIRROR"
@@ -33,6 +41,10 @@ SHA256: dict[str, str] = {
     "rps": "c2403444395842ad04c53612bad54b574443eae17a0723117a2ff87b9d72194f",
     "rps-test-set": "c27ab9fa43ce40b2e453de711365b477f4424586edf0388116674fd320f07503",
 }
+
+
+# Images per class folder in each published archive (2,520 for training, 372 for testing).
+_IMAGES_PER_CLASS: dict[str, int] = {"rps": 840, "rps-test-set": 124}
 
 
 def _urls_from_env() -> dict[str, str]:
@@ -95,6 +107,21 @@ def _extract_split(zip_path: Path, root: Path, folder: str, archive_name: str) -
         raise DatasetLayoutError(f"{archive_name}: {exc}") from None
 
 
+def _holds_split(split_dir: Path) -> bool:
+    """Whether ``split_dir`` is complete: extracted by rpsbook (its marker), or, like the
+    folders the book's ``download_rps`` or another tool extracted, holding exactly the
+    published archive's images per class (the 28x28 copy has as many)."""
+    if _is_complete(split_dir):
+        return True
+    if (split_dir / _MARKER).exists():
+        return False  # rpsbook's own extraction, with files missing since
+    per_class = _IMAGES_PER_CLASS.get(split_dir.name)
+    return per_class is not None and all(
+        (split_dir / name).is_dir() and len(_visible_files(split_dir / name)) == per_class
+        for name in CLASSES
+    )
+
+
 def download_rps(
     localfolder: str | os.PathLike[str] = "",
     *,
@@ -108,8 +135,10 @@ def download_rps(
     (``rps/`` and ``rps-test-set/`` appear next to your notebook).
 
     Idempotent and safe to run from several processes at once: a split extracted completely
-    by an earlier call is reused (hidden files such as ``.DS_Store`` do not count); a split
-    folder without rpsbook's completeness marker, or with files missing, is downloaded again.
+    by an earlier call is reused (hidden files such as ``.DS_Store`` do not count), and so is
+    one extracted by other means (the book's ``download_rps``) that holds as many images per
+    class as the published archive; either is left alone, with a line that says so, as the
+    book's function does. Any other split folder is downloaded again.
     Writers take a lock on the folder; each archive streams into a uniquely named temporary
     file, is checked against its SHA-256, and is extracted into a temporary folder that is
     renamed into place, so an interrupted call never leaves a half-written split behind, and
@@ -124,14 +153,17 @@ def download_rps(
         published URLs (or ``$RPSBOOK_MIRROR/<folder>.zip``) and their known checksums.
     """
     root = user_path(localfolder)
-    if all(_is_complete(root / folder) for folder in SPLITS.values()):
+    present = [folder for folder in SPLITS.values() if _holds_split(root / folder)]
+    for folder in present:
+        print(f"{root / folder} already holds the images: not downloaded again.")
+    if len(present) == len(SPLITS):
         return root  # nothing to write: also works in a read-only folder
     root.mkdir(parents=True, exist_ok=True)
     urls = {**_urls_from_env(), **(urls or {})}
     checksums = {**SHA256, **(sha256 or {})}
     with _locked(root):
         for folder in SPLITS.values():
-            if _is_complete(root / folder):
+            if _holds_split(root / folder):
                 continue  # also when another process completed it while we waited
             part = _temp_path(root, f"{folder}.zip")
             try:

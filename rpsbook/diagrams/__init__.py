@@ -34,6 +34,7 @@ from .dropout import (
     plot_dropout2d,
     plot_dropout_mask,
     plot_dropout_sums,
+    plot_sums_histogram,
     seeded_dropout,
 )
 
@@ -47,6 +48,7 @@ __all__ = [
     "plot_dropout_mask",
     "plot_dropout_sums",
     "plot_multichannel_convolution",
+    "plot_sums_histogram",
     "plot_three_channel_convolution",
     "seeded_dropout",
     "three_channel_convolution",

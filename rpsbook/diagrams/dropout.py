@@ -182,6 +182,57 @@ def plot_dropout_mask(inputs: Tensor, outputs: Tensor, p: float, ax: Axes | None
     return ax.figure.figure
 
 
+def _lattice_edges(sums: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Bin edges of about the width of ``edges`` holding the same number of the sums' possible
+    values each, when those lie on a regular grid (for the chapter's inputs, multiples of
+    ``0.1 / (1 - p)``); ``edges`` otherwise. Bins that hold two grid values and then three
+    would draw spikes that are not in the distribution."""
+    values = np.unique(sums.round(4))  # float sums of the same values differ in last bits
+    if len(values) < 2:
+        return edges
+    gap = float(np.diff(values).min())
+    steps = (values - values[0]) / gap
+    if not np.allclose(steps, steps.round(), atol=1e-3):
+        return edges
+    width = gap * max(1, round((edges[1] - edges[0]) / gap))
+    start = values[0] - gap / 2  # grid values fall mid-way between edges
+    return start + width * np.arange(int(np.ceil((values[-1] - start) / width)) + 1)
+
+
+def plot_sums_histogram(
+    sums: Tensor,
+    p: float,
+    ax: Axes | None = None,
+    *,
+    bins: int | Sequence[float] | np.ndarray = 30,
+    exact_variance: float | None = None,
+) -> Figure:
+    """One panel of Figs 6.7/6.8: the histogram of given dropout sums ``(n,)`` for ``p``.
+
+    Marks their mean (dashed) and gives their variance, next to ``exact_variance`` when
+    known (:func:`dropout_sum_variance`). ``ax``: a new pyplot figure by default.
+    """
+    sums = _as_float(sums, "sums", 1, "(n,)")
+    if not len(sums):
+        raise ValueError("sums is empty: pass at least one sum, e.g. dropout_sums(inputs, p)")
+    (ax,) = axes_list(ax, 1, panel=(5.5, 3.4), layout="constrained")
+    mean = sums.mean().item()
+    text = f"mean (dashed) {mean:.2f}\nvariance {sums.var().item():.2f}"
+    if exact_variance is not None:
+        text += f"\n(exact {exact_variance:.2f})"
+    if isinstance(bins, int):  # bins that hold as many possible sums each (no false spikes)
+        lo, hi = float(sums.min()), float(sums.max())
+        margin = 0.03 * (hi - lo) or 0.5
+        bins = _lattice_edges(sums.numpy(), np.linspace(lo - margin, hi + margin, bins + 1))
+    ax.hist(sums.numpy(), bins=bins, color="tab:blue", alpha=0.8)
+    ax.axvline(mean, color="black", linestyle="--", linewidth=1.5)
+    ax.text(0.98, 0.95, text, transform=ax.transAxes, ha="right", va="top", fontsize=10)
+    ax.set_title(f"p = {p:g}", fontsize=12)
+    ax.set_xlabel("sum of outputs")
+    ax.set_ylabel("count")
+    return ax.figure.figure
+
+
 def plot_dropout_sums(
     inputs: Tensor,
     ps: float | Sequence[float] = (0.1, 0.3, 0.5, 0.9),
@@ -228,25 +279,13 @@ def plot_dropout_sums(
     # Shared bin edges: bars of one width in every panel, so heights compare across panels
     # too (per-panel bins would make the narrowest distribution's bars the thinnest).
     edges = np.linspace(lo - margin, hi + margin, (30 if len(ps) == 1 else 50) + 1)
+    if len(ps) == 1:
+        edges = _lattice_edges(all_sums[0].numpy(), edges)
     for ax, p, sums in zip(axes, ps, all_sums, strict=True):
-        mean = sums.mean().item()
         exact = dropout_sum_variance(inputs, p).item()
-        ax.hist(sums.numpy(), bins=edges, color="tab:blue", alpha=0.8)
-        ax.axvline(mean, color="black", linestyle="--", linewidth=1.5)
-        ax.text(
-            0.98,
-            0.95,
-            f"mean (dashed) {mean:.2f}\nvariance {sums.var().item():.2f}\n(exact {exact:.2f})",
-            transform=ax.transAxes,
-            ha="right",
-            va="top",
-            fontsize=10,
-        )
+        plot_sums_histogram(sums, p, ax, bins=edges, exact_variance=exact)
         # one x-range for every panel, so the spreads compare at a glance
         ax.set_xlim(lo - margin, hi + margin)
-        ax.set_title(f"p = {p:g}", fontsize=12)
-        ax.set_xlabel("sum of outputs")
-        ax.set_ylabel("count")
     per_p = " per p" if len(ps) > 1 else ""
     fig.suptitle(
         f"Sums of {n:,} dropout outputs{per_p} (sum of inputs {expected:.2f})", fontsize=13

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import random
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, overload
@@ -18,6 +18,7 @@ from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 from torch.utils.data import DataLoader
 
 from .._utils import as_lists, cpu_copy, forked_rng, resolve_device
+from ..capture import GradientCapture, ParameterCapture
 from ..trainer import StepByStep
 from .regression import RegressionData, make_model, make_regression_data
 
@@ -335,17 +336,22 @@ def _run(
     trainer.set_loaders(*loaders)
     if config.scheduler is not None:
         trainer.set_lr_scheduler(config.scheduler(optimizer))
-    gradients = trainer.capture_gradients(layer)
-    parameters = trainer.capture_parameters(layer, training_only=True)
-    hooked = (
-        (trainer.capture_gradients(hook_layers), trainer.capture_parameters(hook_layers))
-        if hook_layers is not None
-        else (gradients, parameters)
-    )
-    try:
-        trainer.train(n_epochs, seed=seed, progress=progress)
-    finally:
-        trainer.remove_hooks()
+    # The captures hook the model itself, and only the book's train(n_epochs, seed) is
+    # called: the chapter's notebook replaces StepByStep's capture methods and its train
+    # loop with the book's own (setattr), which must not change what is recorded here.
+    options = {} if progress is None else {"progress": progress}
+    with ExitStack() as hooks:
+        gradients = hooks.enter_context(GradientCapture(model, layer))
+        parameters = hooks.enter_context(ParameterCapture(model, layer, training_only=True))
+        hooked = (
+            (
+                hooks.enter_context(GradientCapture(model, hook_layers)),
+                hooks.enter_context(ParameterCapture(model, hook_layers)),
+            )
+            if hook_layers is not None
+            else (gradients, parameters)
+        )
+        trainer.train(n_epochs, seed=seed, **options)
     final = {name: p.detach().cpu()[None] for name, p in linear.named_parameters()}
     path = torch.cat([_point(parameters.parameters[layer]), _point(final)])
     return PathResult(

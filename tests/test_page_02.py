@@ -1,0 +1,38 @@
+"""What the prose of gallery/plot_02_three_channel_convolutions.py says about its own run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from conftest import run_page
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def page() -> dict[str, Any]:
+    return run_page("plot_02_three_channel_convolutions.py")
+
+
+def test_worked_example_is_18_13_8_and_39(page):
+    """The channel sums 18, 13 and 8 add up to 39, which F.conv2d gives too."""
+    assert page["channel_sums"].tolist() == [18.0, 13.0, 8.0]
+    assert page["total"].item() == 39.0 and torch.equal(page["total"], page["conv_value"])
+    assert torch.equal(page["steps"].products, page["products"])
+
+
+def test_one_filter_one_channel_two_filters_two(page):
+    """A 3@5x5 image gives 1@3x3 with one filter, 2@3x3 with two; on a 3@28x28 picture a
+    Conv2d with two 3x3 filters gives 2@26x26 and a (2, 3, 3, 3) weight."""
+    image, filters = page["image"], page["filters"]
+    assert tuple(image.shape) == (3, 5, 5) and tuple(filters.shape) == (2, 3, 3, 3)
+    assert torch.equal(filters[0], page["book_filter"])
+    assert tuple(page["feature_maps"].shape) == (1, 2, 26, 26)
+    assert tuple(page["conv"].weight.shape) == (2, 3, 3, 3)
+
+
+def test_top_left_value_is_the_worked_example_plus_bias(page):
+    """'equal up to rounding': the hand-made corner value and Conv2d's agree to 1e-6."""
+    assert torch.allclose(page["by_hand"], page["feature_maps"][0, 0, 0, 0], atol=1e-6)

@@ -1,0 +1,87 @@
+"""The claims of gallery/plot_12_putting_it_all_together.py, on the namespace its run leaves.
+
+Counts and losses move with the CPU: only the schedule (exact), the figure's agreement with
+the printed values, and relations with a wide margin are asserted.
+"""
+
+from __future__ import annotations
+
+import runpy
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+PAGE = Path(__file__).resolve().parents[1] / "gallery" / "plot_12_putting_it_all_together.py"
+
+pytestmark = [pytest.mark.slow, pytest.mark.realdata]
+
+
+@pytest.fixture(scope="module")
+def page(two_threads) -> dict:
+    import matplotlib.pyplot as plt
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the page runs without a warning
+        namespace = runpy.run_path(str(PAGE), run_name="__main__")
+    figures = {plt.figure(n).get_label(): plt.figure(n) for n in plt.get_fignums()}
+    namespace["figures"] = figures
+    yield namespace
+    plt.close("all")
+
+
+def _figure(page, number):
+    (fig,) = [f for label, f in page["figures"].items() if label.startswith(f"Figure {number} ")]
+    return fig
+
+
+def test_figure_6_30_marker_and_legend_equal_the_printed_value(page):
+    """The steepest-descent marker and its legend are the printed ``result.suggestion``."""
+    result = page["result"]
+    ax = _figure(page, "6.30").axes[0]
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert f"steepest descent: {result.suggestion:.2e}" in labels
+    (marker,) = [line for line in ax.get_lines() if line.get_label().startswith("steepest")]
+    assert marker.get_xdata()[0] == result.suggestion
+
+
+def test_figure_6_30_shows_the_descent(page):
+    """The y-axis holds the whole descent, from the first point to the lowest, and the
+    fall from one to the other takes up a good part of its height (Figure 6.30 readable)."""
+    loss = np.array(page["result"].loss)
+    low, high = _figure(page, "6.30").axes[0].get_ylim()
+    assert low < loss.min() and high >= loss[0]
+    assert (loss[0] - loss.min()) / (high - low) > 0.25  # the fall fills the axis, not a spike
+
+
+def test_two_epoch_cycles_of_halving_triangles(page):
+    """158 mini-batches per epoch; the rate climbs for one epoch and descends for the next;
+    five triangles, each half as tall, from base_lr = 1e-3 (Smith's bound: 316 to 1,580)."""
+    n = len(page["train_loader"])
+    assert n == 158
+    lrs = page["lrs"]
+    assert len(lrs) == 10 * n
+    peaks = [lrs[n + 2 * n * k] for k in range(5)]
+    heights = [peak - 1e-3 for peak in peaks]
+    assert peaks[0] == pytest.approx(0.01)
+    assert heights[1:] == pytest.approx([h / 2 for h in heights[:-1]])
+    assert min(lrs) == pytest.approx(1e-3) and lrs[0] == pytest.approx(1e-3)
+
+
+def test_cyclic_lr_overwrites_rate_and_cycles_momentum(page):
+    scheduler = page["scheduler"]
+    assert (scheduler.base_momentums[0], scheduler.max_momentums[0]) == (0.8, 0.9)
+    assert page["sbs_cnn3"].step_lrs[0] == pytest.approx(1e-3)  # base_lr, not the SGD lr
+
+
+def test_validation_loss_stays_close_to_training_loss(page):
+    train, val = np.array(page["sbs_cnn3"].losses), np.array(page["sbs_cnn3"].val_losses)
+    assert np.all(np.abs(val - train) / train < 0.35)
+
+
+def test_counts_are_the_page_variables_and_near_the_book(page):
+    """The checked block's counts; within the measured spread of the book's 336/372."""
+    assert page["val_counts"].sum(dim=0).tolist()[1] == 372
+    assert 320 <= page["val_hits"] <= 360
+    assert page["train_total"] == 2520 and page["train_hits"] >= 2480
