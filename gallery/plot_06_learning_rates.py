@@ -16,7 +16,7 @@ then the *learning-rate range test* (Smith, 2017, `arXiv:1506.01186
 # for models like this one, one order of magnitude lower, **0.01**, is a better starting
 # point. If the loss still does not go down, a **grid search** trains the model with
 # several learning rates, a few epochs each, and compares the losses; the values usually
-# differ by a factor of 3 or of 10:
+# differ by a factor of 3 (0.1, 0.03, 0.01, 3e-3, ...) or of 10 (0.1, 0.01, 1e-3, ...).
 
 from copy import deepcopy
 
@@ -32,23 +32,8 @@ from rpsbook.data import load_rps
 from rpsbook.models import CNN2
 from rpsbook.trainer import StepByStep
 
-# sphinx_gallery_start_ignore
-# isort: split
-import contextlib
-import io
-
-from rpsbook.report import book_figure, checked_against_book
-
-SECTION = "Learning rates and the LR range test"
-# sphinx_gallery_end_ignore
-
 rps = load_rps()
 train_loader, val_loader = rps.train_loader, rps.val_loader
-
-grid_3 = [0.1, 0.03, 0.01, 3e-3, 1e-3, 3e-4, 1e-4]
-grid_10 = [0.1, 0.01, 1e-3, 1e-4, 1e-5]
-for grid in (grid_3, grid_10):
-    print(f"{len(grid)} runs of 3 epochs: {len(grid) * 3 * len(train_loader):,} optimizer steps")
 
 # %%
 # Plotted against the learning rates, the losses of a grid search should show three things:
@@ -62,7 +47,8 @@ for grid in (grid_3, grid_10):
 #
 # The range test looks for that "in between" much more cheaply. It also tries many learning
 # rates and logs the losses, but it takes a *single* training step, on one mini-batch, with
-# each, raising the learning rate before the next mini-batch: one short training loop.
+# each, raising the learning rate before the next mini-batch: one short training loop,
+# where a grid search trains the model once per value.
 # Doesn't each step then start from a model that the earlier steps, at other learning
 # rates, have already changed? Yes, but the test is after a ballpark value, not a precise
 # one, and the small early steps barely nudge the model from its initial state.
@@ -186,6 +172,8 @@ for lr, style, label in ((steepest, "oC3", "steepest descent"), (lowest, "sC2", 
 ax.legend()
 ax.set_title("CNN2(5, p=0.3), Adam: LR range test")
 # sphinx_gallery_start_ignore
+from rpsbook.report import book_figure
+
 book_figure(
     fig,
     "6.14",
@@ -281,16 +269,18 @@ book_figure(
 # same test with more options: the same exponential grid (up to one detail, in the Notes),
 # the same smoothing (its ``smooth_f`` is our ``alpha``) and a steepest-point suggestion.
 # As in the book, on a model built after ``torch.manual_seed(11)``: ``range_test`` runs
-# the test, ``plot`` draws the curve and marks that point, and ``reset`` restores the
-# model and the optimizer, whose states it keeps in memory (``memory_cache=True``, its
-# default). The book's curve is "not quite a U" but points at the ballpark of 1e-2; the
-# suggestion printed below is within a factor of 10 of 1e-2 too.
+# the test, ``plot`` draws the curve and marks that point, ``reset`` restores the model and
+# the optimizer, whose states it keeps in memory (``memory_cache=True``, its default). The
+# book's curve is "not quite a U" but points at the ballpark of 1e-2, as does the run below.
 
 torch.manual_seed(11)
 finder_model = CNN2(n_filters=5, p=0.3)
 finder_optimizer = optim.Adam(finder_model.parameters(), lr=3e-4)
 finder = LRFinder(finder_model, finder_optimizer, nn.CrossEntropyLoss(), device=sbs_new.device)
 # sphinx_gallery_start_ignore
+import contextlib
+import io
+
 progress_bar = contextlib.redirect_stderr(io.StringIO())  # torch-lr-finder's tqdm bar
 progress_bar.__enter__()
 # sphinx_gallery_end_ignore
@@ -312,6 +302,15 @@ book_figure(
 # sphinx_gallery_end_ignore
 
 # %%
+# Recap
+# -----
+#
+# * The range test takes one training step per learning rate on an untrained model, logs
+#   the smoothed loss, and restores model and optimizer; rpsbook's gives the same values.
+# * Its curve points at the descending region; the gallery's rule (steepest point divided by
+#   the lag of the smoothing, rounded down) gives the chapter's 0.005.
+# * A good initial learning rate is not the end: it has to change or adapt in training.
+#
 # Checked against the book
 # ------------------------
 #
@@ -319,8 +318,10 @@ book_figure(
 # outputs of the book's notebook run on this 28x28 copy.
 
 # sphinx_gallery_start_ignore
+from rpsbook.report import checked_against_book
+
 checked_against_book(
-    SECTION,
+    "Learning rates and the LR range test",
     [
         ("lr after one LambdaLR step", dummy_scheduler.get_last_lr()[0], "0.012589254117941673"),
         ("range test: steepest point, lowest loss", f"{steepest:.2e}, {lowest:.2e}",
@@ -343,8 +344,7 @@ checked_against_book(
 #   mini-batch's gradients in the model (:ref:`sphx_glr_auto_examples_plot_20_errata.py`).
 # * **Linear sweeps** (``step_mode="linear"``) spend most steps near ``end_lr``: from 3e-4
 #   to 0.1 in 100 steps, only the first 10 are below 1e-2.
-# * **torch-lr-finder's grid** divides by ``num_iter - 1`` where rpsbook and the book divide
-#   by ``num_iter``: its learning rates are larger than ours at every step but the first (by
-#   about 6% at the last); with ``num_iter=101`` its first 100 are ours.
+# * **torch-lr-finder's grid** divides by ``num_iter - 1`` where we divide by ``num_iter``: its
+#   rates exceed ours after the first step (by about 6% at the last) unless ``num_iter=101``.
 
 # sphinx_gallery_thumbnail_number = 1
