@@ -227,7 +227,7 @@ book_figure(
     None,
     "The learning rate of 30 mini-batches (six epochs of five) in three panels: CyclicLR "
     "rising from 0.025 to 0.1 over ten mini-batches, back down over ten, then climbing "
-    "towards a peak half as high; "
+    "again at half the slope, towards a peak of 0.0625 (half the first rise above 0.025); "
     "CosineAnnealingWarmRestarts stepped with fractional epochs gliding down over two epochs "
     "before each restart; the same stepped without an argument restarting every two "
     "mini-batches.",
@@ -319,15 +319,5 @@ checked_against_book(
 # ``CyclicLR`` on one shared optimizer. Each still computes its own sequence, but all three
 # write into that optimizer, which would train with whichever wrote last; the loop above
 # gives each its own.
-#
-# **register_hook, not register_backward_hook.** When the chapter captures gradients
-# (:ref:`sphx_glr_auto_examples_plot_07_adaptive_learning_rate.py`) it hooks each parameter
-# *tensor* with ``register_hook`` and remarks that the module method
-# ``register_backward_hook`` had an unsolved issue. That method is now deprecated in favour
-# of ``register_full_backward_hook``, and neither would do: a module backward hook receives
-# the gradients with respect to the module's *inputs and outputs*, not its parameters.
-# :func:`rpsbook.capture.capture_gradients` therefore uses ``register_hook`` on every
-# parameter, as the book does, and its hooks return ``None`` so the gradients are left
-# unchanged.
 
 # sphinx_gallery_thumbnail_number = 1

@@ -59,6 +59,10 @@ def test_hand_written_mini_batch_loop_matches_the_trainer(page):
     cyclic = page["hand_lrs"]["cyclic"]
     assert cyclic[0] == pytest.approx(0.025) and cyclic[10] == pytest.approx(0.1)
     assert cyclic[20] == pytest.approx(0.025)
+    # the third figure's alt text: the second climb has half the slope, towards 0.0625
+    climb = [lr - 0.025 for lr in cyclic[20:30]]
+    assert climb == pytest.approx([(lr - 0.025) / 2 for lr in cyclic[:10]])
+    assert 0.025 + 10 * (climb[1] - climb[0]) == pytest.approx(0.0625)
     restarts = page["hand_lrs"]["warm_restarts"]
     assert restarts[0] == 0.1 and all(a > b for a, b in itertools.pairwise(restarts[:10]))
     assert restarts[10] == pytest.approx(0.1) and restarts[20] == pytest.approx(0.1)

@@ -45,12 +45,23 @@ def test_smoothed_curve_above_the_raw_losses_on_the_way_down(page):
         assert (smoothed > raw).mean() > 0.9
 
 
-def test_nesterov_diverges_at_the_end_and_the_average_turns_up_late(page):
-    """Nesterov's last raw losses 'jump by two orders of magnitude'; the smoothed curve
-    'turns up late and little'."""
+def test_range_test_grid_ends_at_0_93(page):
+    """'an exponential grid of 100 rates whose last is 0.93'."""
+    for result in page["range_tests"].values():
+        assert len(result.lr) == 100 and result.lr[0] == pytest.approx(1e-3)
+        assert f"{result.lr[-1]:.2f}" == "0.93"
+
+
+def test_nesterov_diverges_at_the_end_and_the_average_turns_up_late_but_sharply(page):
+    """Nesterov's raw losses of the last four steps 'grow by more than two orders of
+    magnitude, and the smoothed curve by more than a factor of ten'; it turns up 'only at its
+    last few points', moved by a raw loss 'tens of times the average'."""
     nesterov = page["range_tests"]["Nesterov"]
+    loss = np.array(nesterov.loss)
     assert nesterov.raw_loss[-1] > 100 * nesterov.raw_loss[-5]
-    assert nesterov.raw_loss[-1] > 10 * nesterov.loss[-1]
+    assert loss[-1] > 10 * loss[-5] and loss[-1] > 10 * loss.min()
+    assert loss.argmin() >= len(loss) - 8
+    assert nesterov.raw_loss[-1] > 20 * loss[-2]
 
 
 def test_momentum_swings_but_has_not_blown_up(page):
@@ -70,10 +81,11 @@ def test_book_rate_well_below_where_nesterov_turns_up(page):
 
 
 def test_cyclic_closer_and_steplr_farther_than_the_constant_rate(page):
-    """CyclicLR with momentum ends closer to the optimum than the constant rate; both StepLR
-    runs end farther than their constant-rate twins."""
+    """CyclicLR with momentum ends closer to the optimum than the constant rate, with
+    Nesterov farther; both StepLR runs end farther than their constant-rate twins."""
     d = page["distances"]
     assert d["Momentum + CyclicLR"] < d["Momentum + no scheduler"] / 2
+    assert d["Nesterov + CyclicLR"] > 1.2 * d["Nesterov + no scheduler"]
     for flavour in ("Momentum", "Nesterov"):
         assert d[f"{flavour} + StepLR"] > 1.3 * d[f"{flavour} + no scheduler"]
 
@@ -95,3 +107,15 @@ def test_only_nesterov_with_cyclic_falls_every_epoch_in_its_row(page):
     assert falls["Nesterov + CyclicLR"]
     assert not falls["Nesterov + no scheduler"] and not falls["Nesterov + StepLR"]
     assert not falls["Momentum + StepLR"]
+
+
+def test_momentum_row_cyclic_panel_stands_out(page):
+    """Figure 6.29, momentum row: the CyclicLR run's first validation loss is 'several times
+    lower than its neighbours'', 'without their deep dip and rebound in the first epochs'."""
+    results = page["results"]
+    cyclic = results["Momentum + CyclicLR"].val_losses
+    for neighbour in ("Momentum + no scheduler", "Momentum + StepLR"):
+        val = results[neighbour].val_losses
+        assert cyclic[0] < val[0] / 3
+        assert max(val[3:6]) > 3 * val[2]  # dip at epoch 3, rebound by epoch 5
+    assert max(cyclic[j] / min(cyclic[:j]) for j in range(3, 7)) < 2
