@@ -25,6 +25,7 @@ Schedulers that move the rate after every mini-batch, in cycles, are the subject
 # fake parameter is enough to watch it: first ``optimizer.step()`` updates the parameters
 # with the current rate, *then* ``scheduler.step()`` prepares the rate of the next epoch.
 
+import matplotlib.pyplot as plt
 import torch
 from torch import nn
 from torch.optim import SGD
@@ -71,32 +72,27 @@ for _ in range(4):
 # An epoch scheduler sets the rate to the initial rate times a factor that depends only on
 # how many epochs have gone by. :class:`~torch.optim.lr_scheduler.LambdaLR` takes that
 # factor as any function of the epoch; the others are ready-made rules. A factor of
-# ``0.1 ** (epoch // 2)`` is exactly what ``StepLR(step_size=2, gamma=0.1)`` does (Figure
-# 6.24 in the book):
+# ``0.1 ** (epoch // 2)`` is exactly what ``StepLR(step_size=2, gamma=0.1)`` does. Over the
+# book's 12 steps, and the ``LambdaLR`` drawn as in the book (Figure 6.24):
 
-n_epochs = 10
-step_lrs = record_lrs(lambda opt: StepLR(opt, step_size=2, gamma=0.1), n_epochs)
-lambda_lrs = record_lrs(lambda opt: LambdaLR(opt, lambda epoch: 0.1 ** (epoch // 2)), n_epochs)
+step_lrs = record_lrs(lambda opt: StepLR(opt, step_size=2, gamma=0.1), 12)
+lambda_lrs = record_lrs(lambda opt: LambdaLR(opt, lambda epoch: 0.1 ** (epoch // 2)), 12)
 print("StepLR:  ", [f"{lr:.0e}" for lr in step_lrs])
 print("LambdaLR:", [f"{lr:.0e}" for lr in lambda_lrs])
-fig = plot_lr_sequences(
-    {"StepLR(2, 0.1)": step_lrs, "LambdaLR(0.1**(epoch//2))": lambda_lrs}, xlabel="epoch"
-)
+fig = plot_lr_sequences({"LambdaLR(0.1**(epoch//2))": lambda_lrs}, xlabel="epoch")
 # sphinx_gallery_start_ignore
 from rpsbook.report import book_figure
 
 book_figure(
     fig,
     "6.24",
-    "The learning rate over 10 epochs on a log axis for StepLR(2, 0.1) and the equivalent "
-    "LambdaLR, two identical staircases dropping tenfold every two epochs from 0.01.",
-    verdict="differs: StepLR and LambdaLR in two panels over 10 epochs; the book draws "
-    "LambdaLR alone over 12 steps",
+    "The learning rate of LambdaLR(0.1**(epoch//2)) over 12 epochs on a log axis: a "
+    "staircase from 0.01 dropping tenfold every two epochs, down to 1e-7.",
 )
 # sphinx_gallery_end_ignore
 
 # %%
-# The same staircase twice.
+# The same staircase for both, down to 1e-7 at epochs 10 and 11.
 #
 # Not only down: the other rules
 # ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
@@ -107,8 +103,10 @@ book_figure(
 # half a cosine from the initial rate down to ``eta_min`` (0 by default) over ``T_max``
 # epochs, and then, if training goes on, back *up* along the other half. And a ``LambdaLR``
 # factor can do anything, for instance a warm-up that *raises* the rate over the first
-# epochs. Each from 0.01 over 10 epochs:
+# epochs. Each from 0.01 over 10 epochs, on a log axis where the rate falls tenfold and a
+# linear one where it reaches zero or rises:
 
+n_epochs = 10
 more_epoch_lrs = {
     "MultiStepLR([3, 6], 0.1)": record_lrs(
         lambda opt: MultiStepLR(opt, milestones=[3, 6], gamma=0.1), n_epochs
@@ -123,15 +121,19 @@ more_epoch_lrs = {
 }
 for name, lrs in more_epoch_lrs.items():
     print(f"{name:>30}:", " ".join(f"{lr:.2g}" for lr in lrs))
-fig = plot_lr_sequences(more_epoch_lrs, log=False, xlabel="epoch")
+fig, axes = plt.subplots(2, 2, figsize=(9, 6), sharex=True, layout="constrained")
+fig = plot_lr_sequences(more_epoch_lrs, list(axes.flat), log=False, xlabel="epoch")
+for ax in axes[0]:
+    ax.set(yscale="log", xlabel="")  # MultiStepLR, ExponentialLR: 1e-3, 1e-4 apart from 0
+axes[1, 0].set_ylabel("learning rate")
 # sphinx_gallery_start_ignore
 book_figure(
     fig,
     None,
-    "The learning rate over 10 epochs on a linear axis in four panels: MultiStepLR dropping "
-    "tenfold at epochs 3 and 6, ExponentialLR decaying every epoch, CosineAnnealingLR(T_max=5) "
-    "falling to zero at epoch 5 and climbing back to 0.009 at epoch 9, and a LambdaLR "
-    "warm-up rising from 0.0025 to 0.01 over four epochs.",
+    "The learning rate over 10 epochs in four panels, two by two: on log axes, MultiStepLR "
+    "dropping tenfold at epochs 3 and 6 and ExponentialLR decaying every epoch; on linear "
+    "axes, CosineAnnealingLR(T_max=5) falling to zero at epoch 5 and climbing back to 0.009 "
+    "at epoch 9, and a LambdaLR warm-up rising from 0.0025 to 0.01 over four epochs.",
 )
 # sphinx_gallery_end_ignore
 
@@ -169,7 +171,8 @@ book_figure(
 # The first loss it sees becomes the best so far; the next four are "bad" epochs it
 # tolerates; the fifth bad one exceeds the patience and the rate drops, so the first rate
 # lasts six epochs. After a cut the count of bad epochs restarts from zero and the best loss
-# is kept, so the next cut comes five epochs later. (The book says the reduced rate is used
+# is kept, so the next cut comes five epochs later: the book's "four more epochs" are the
+# tolerated ones, and the fifth bad epoch cuts again. (The book says the reduced rate is used
 # from the sixth epoch; it is the seventh, as its own figure shows:
 # :ref:`sphx_glr_auto_examples_plot_20_errata.py`.)
 #
@@ -290,8 +293,10 @@ checked_against_book(
 # The trainer does not test the class of a scheduler at every step:
 # :func:`rpsbook.schedulers.scheduler_kind` sorts it once into ``"epoch"``, ``"plateau"``
 # or ``"batch"``, and :class:`~rpsbook.schedulers.SchedulerStepper` steps it accordingly.
-# Unlike the book's trainer, it raises an error rather than ignoring the scheduler when a
-# ``ReduceLROnPlateau`` has no validation loader to watch, or when the scheduler was built
-# on an optimizer other than the trainer's.
+# It raises a clear error when a ``ReduceLROnPlateau`` has no validation loader to watch (the
+# book's trainer passes it the missing validation loss, ``None``, and torch fails at the end
+# of the first epoch with a ``TypeError`` from ``float(None)``), and when the scheduler was
+# built on an optimizer other than the trainer's (the book's ``set_lr_scheduler`` then
+# ignores it without a word).
 
 # sphinx_gallery_thumbnail_number = 2

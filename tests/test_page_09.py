@@ -23,17 +23,37 @@ def page() -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the page runs without a warning
         namespace = runpy.run_path(str(PAGE), run_name="__main__")
+    namespace["figures"] = {plt.figure(n).get_label(): plt.figure(n) for n in plt.get_fignums()}
+    yield namespace
     plt.close("all")
-    return namespace
 
 
 pytestmark = pytest.mark.slow
 
 
 def test_steplr_two_epochs_per_rate(page):
-    """'Two epochs at 0.01, two at 0.001' (and the LambdaLR staircase is the same)."""
+    """'Two epochs at 0.01, two at 0.001'; over the book's 12 steps the LambdaLR staircase is
+    the same, 'down to 1e-7 at epochs 10 and 11'."""
     assert page["step_lrs"][:4] == [0.01, 0.01, 0.001, 0.001]
+    assert len(page["lambda_lrs"]) == 12
     assert page["lambda_lrs"] == pytest.approx(page["step_lrs"], rel=1e-12)
+    assert page["lambda_lrs"][10:] == pytest.approx([1e-7, 1e-7], rel=1e-9)
+
+
+def test_figures_as_drawn(page):
+    """Figure 6.24 is the LambdaLR alone, as in the book; the four other rules are two by
+    two, on log axes where the rate falls tenfold and linear ones where it reaches zero."""
+    (fig_624,) = [f for label, f in page["figures"].items() if label.startswith("Figure 6.24 ")]
+    (panel,) = fig_624.axes
+    assert panel.get_yscale() == "log" and len(panel.get_lines()) == 2  # staircase, markers
+    axes = page["axes"]
+    assert axes.shape == (2, 2)
+    assert [ax.get_yscale() for ax in axes.flat] == ["log", "log", "linear", "linear"]
+    assert [ax.get_title() for ax in axes.flat] == list(page["more_epoch_lrs"])
+    width, _ = axes[0, 0].figure.get_size_inches()
+    from rpsbook._figures import SITE_WIDTH
+
+    assert width <= SITE_WIDTH
 
 
 def test_scheduler_stepped_first_skips_a_value_and_warns():
@@ -67,7 +87,8 @@ def test_epoch_rules_that_rise(page):
 
 
 def test_plateau_cuts_after_six_then_five_epochs(page):
-    """Figure 6.25: 0.01 for six epochs, 0.001 for five, then 0.0001."""
+    """Figure 6.25: 0.01 for six epochs, 0.001 for five, then 0.0001: after a cut, four bad
+    epochs are tolerated and the fifth cuts again."""
     assert page["plateau_lrs"] == pytest.approx([0.01] * 6 + [0.001] * 5 + [0.0001])
 
 
@@ -83,3 +104,13 @@ def test_hand_written_loop_matches_the_trainer(page):
     """Every mini-batch of an epoch uses the same rate; StepByStep gives the same rates."""
     assert page["hand_lrs"] == [0.1] * 10 + [0.05] * 10
     assert page["sbs"].step_lrs == page["hand_lrs"]
+
+
+def test_books_trainer_would_fail_on_a_plateau_scheduler_without_validation():
+    """Notes: the book's trainer passes ``None`` as the validation loss, and torch raises a
+    TypeError from ``float(None)``."""
+    from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+    scheduler = ReduceLROnPlateau(SGD([nn.Parameter(torch.zeros(1))], lr=0.01))
+    with pytest.raises(TypeError, match="NoneType"):
+        scheduler.step(None)
