@@ -52,6 +52,8 @@ optimizer_cnn3 = optim.SGD(model_cnn3.parameters(), lr=1e-3, momentum=0.9, neste
 sbs_cnn3 = StepByStep(model_cnn3, multi_loss_fn, optimizer_cnn3)
 result = sbs_cnn3.lr_range_test(train_loader, end_lr=2e-1, num_iter=100)
 alpha = 0.05  # the smoothing of the range test, its default
+# the rate 1 / alpha = 20 grid steps earlier: the mean lag of 19, plus the step each loss
+# is measured before (as on page 06)
 lag_factor = (result.lr[1] / result.lr[0]) ** (1 / alpha)
 lag_corrected = result.suggestion / lag_factor
 rule_lr = max(m * 10.0**k for k in range(-6, 1) for m in (1, 2, 5) if m * 10.0**k <= lag_corrected)
@@ -60,8 +62,9 @@ print(f"steepest descent at lr {result.suggestion:.2e}")
 print(f"steepest point / lag factor {lag_factor:.2f} = {lag_corrected:.2e}")
 print(f"the rule's learning rate: {rule_lr:g}; the chapter's max_lr: {max_lr:g}")
 
-# The book's view: the whole curve on a linear axis, limited to the range where it descends
-# (a curve that blows up at the end would otherwise flatten everything else).
+# The book's view: the whole curve, the learning rate on a log axis, the loss axis limited
+# to the range where it descends (a curve that blows up at the end would otherwise flatten
+# everything else).
 loss = np.array(result.loss)
 top = min(loss.max(), loss[0] + 2 * (loss[0] - loss.min()))
 margin = 0.1 * (top - loss.min())
@@ -111,8 +114,13 @@ book_figure(
     fig,
     "6.30",
     alt,
-    verdict="differs: adds the steepest-point marker and the chosen max_lr; a curve that "
-    "blows up at the end is cut at the top of the descent's range, with a note",
+    verdict="differs: adds the steepest-point marker and the chosen max_lr"
+    + (
+        "; the loss axis is cut at the top of the descent's range, with a note on the points "
+        "above it"
+        if off_scale.size
+        else ""
+    ),
 )
 # sphinx_gallery_end_ignore
 
@@ -120,7 +128,8 @@ book_figure(
 # The curve is shallow: with SGD the steps at the start of the range barely move this
 # model. We read it with the rule of :ref:`sphx_glr_auto_examples_plot_06_learning_rates.py`
 # (the steepest point of the smoothed curve, divided by the lag factor of the smoothing,
-# rounded down to the 1-2-5 series); it gives the value printed above. The book reads "a
+# rounded down to the 1-2-5 series; the factor spans 20 grid steps, the smoothing's mean
+# lag of 19 plus one because each loss is measured before its own step); it gives the value printed above. The book reads "a
 # learning rate around 0.01" off its curve and, as is typical for a cyclical schedule,
 # uses it as the *upper* end, ``max_lr``. We keep the chapter's 0.01 (the dotted line), so
 # that the accuracy below compares with the book's; on a problem of your own, start from
@@ -142,8 +151,10 @@ book_figure(
 # run. We keep the book's value, to compare with its numbers.
 #
 # ``CyclicLR`` overwrites the optimizer's rate with ``base_lr`` at once (the ``lr`` given to
-# SGD is never used), and by default it also cycles SGD's momentum, between 0.9 at the
-# bottom of a cycle and 0.8 at the top. The chapter keeps that default, and so do we.
+# SGD is never used), and by default it also cycles SGD's momentum, against the rate: 0.9
+# at the bottom of every cycle, 0.8 at the top of the first. ``triangular2`` halves that
+# swing too, so the momentum at the top is 0.85 in the second cycle, 0.875 in the third,
+# and so on. The chapter keeps that default, and so do we.
 
 optimizer_cnn3 = optim.SGD(model_cnn3.parameters(), lr=max_lr, momentum=0.9, nesterov=True)
 sbs_cnn3.set_optimizer(optimizer_cnn3)

@@ -55,6 +55,16 @@ def test_figure_6_30_shows_the_descent(page):
     assert (loss[0] - loss.min()) / (high - low) > 0.25  # the fall fills the axis, not a spike
 
 
+def test_figure_6_30_cut_only_with_its_note(page):
+    """The verdict names a cut loss axis only when points lie above it, with a note."""
+    loss, off_scale = np.array(page["result"].loss), page["off_scale"]
+    ax = _figure(page, "6.30").axes[0]
+    if off_scale.size:
+        assert ax.get_ylim()[1] < loss.max() and len(ax.texts) == 1
+    else:
+        assert ax.get_ylim()[1] >= loss.max() and not ax.texts
+
+
 def test_two_epoch_cycles_of_halving_triangles(page):
     """158 mini-batches per epoch; the rate climbs for one epoch and descends for the next;
     five triangles, each half as tall, from base_lr = 1e-3 (Smith's bound: 316 to 1,580)."""
@@ -70,8 +80,26 @@ def test_two_epoch_cycles_of_halving_triangles(page):
 
 
 def test_cyclic_lr_overwrites_rate_and_cycles_momentum(page):
+    """'0.9 at the bottom of every cycle, 0.8 at the top of the first'; triangular2 halves the
+    swing: '0.85 in the second cycle, 0.875 in the third'."""
+    import torch
+    from torch import nn, optim
+    from torch.optim.lr_scheduler import CyclicLR
+
     scheduler = page["scheduler"]
     assert (scheduler.base_momentums[0], scheduler.max_momentums[0]) == (0.8, 0.9)
+    n = len(page["train_loader"])
+    replay = optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.01, momentum=0.9, nesterov=True)
+    cyclic = CyclicLR(replay, base_lr=1e-3, max_lr=0.01, step_size_up=n, mode="triangular2")
+    momentums = []
+    for _ in range(10 * n + 1):
+        momentums.append(replay.param_groups[0]["momentum"])
+        replay.step()
+        cyclic.step()
+    assert [momentums[2 * n * k] for k in range(6)] == pytest.approx([0.9] * 6)
+    tops = [momentums[n + 2 * n * k] for k in range(5)]
+    assert tops == pytest.approx([0.8, 0.85, 0.875, 0.8875, 0.89375])
+    assert scheduler.state_dict()["last_epoch"] == 10 * n  # the page's scheduler ran as long
     assert page["sbs_cnn3"].step_lrs[0] == pytest.approx(1e-3)  # base_lr, not the SGD lr
 
 
