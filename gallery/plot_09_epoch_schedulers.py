@@ -72,8 +72,8 @@ for _ in range(4):
 # An epoch scheduler sets the rate to the initial rate times a factor that depends only on
 # how many epochs have gone by. :class:`~torch.optim.lr_scheduler.LambdaLR` takes that
 # factor as any function of the epoch; the others are ready-made rules. A factor of
-# ``0.1 ** (epoch // 2)`` is exactly what ``StepLR(step_size=2, gamma=0.1)`` does. Over the
-# book's 12 steps, and the ``LambdaLR`` drawn as in the book (Figure 6.24):
+# ``0.1 ** (epoch // 2)`` is exactly what ``StepLR(step_size=2, gamma=0.1)`` does. Both over
+# the book's 12 steps, with the ``LambdaLR`` drawn alone, as in the book (Figure 6.24):
 
 step_lrs = record_lrs(lambda opt: StepLR(opt, step_size=2, gamma=0.1), 12)
 lambda_lrs = record_lrs(lambda opt: LambdaLR(opt, lambda epoch: 0.1 ** (epoch // 2)), 12)

@@ -5,8 +5,8 @@ Schedulers and SGD flavours on the regression
 What does a schedule change in practice? This page makes that one argument on the
 two-parameter regression of :ref:`sphx_glr_auto_examples_plot_08_sgd_flavours.py`, where
 every update can be seen: LR range tests of SGD with momentum and with Nesterov (Figure
-6.27 in the book, one panel each), then six runs, {momentum, Nesterov} x {no scheduler, ``StepLR``,
-``CyclicLR``}, across the loss surface (Figures 6.28 and 6.29).
+6.27 in the book, one panel each), then six runs, {momentum, Nesterov} x {no scheduler,
+``StepLR``, ``CyclicLR``}, across the loss surface (Figures 6.28 and 6.29).
 """
 
 # %%
@@ -17,8 +17,8 @@ every update can be seen: LR range tests of SGD with momentum and with Nesterov 
 # :ref:`sphx_glr_auto_examples_plot_06_learning_rates.py` raises the rate of SGD with
 # momentum 0.9, in one panel without Nesterov and in one with it, from 1e-3 towards
 # ``end_lr=1`` over 100 mini-batches of the regression data: an exponential grid of 100
-# rates whose last is 0.93 (the test stops one step short of ``end_lr``). The whole curve is
-# drawn, both ends included, with the raw loss of every
+# rates whose last is 0.93 (the test stops one step short of ``end_lr``). The whole curve
+# is drawn, both ends included, with the raw loss of every
 # step next to the smoothed one, on a log scale: on this problem the last points are where
 # the story is.
 
@@ -233,14 +233,14 @@ print("training loss lower every epoch:", falls_every_epoch)
 # scheduler, which "produced a smoother reduction in the training loss". Our runs agree
 # for the Nesterov row: only its ``CyclicLR`` run lowers its training loss at every epoch
 # (the line above); the two others reach their level by epoch 4 and then rise a little
-# before falling again. They disagree for the momentum row, and so does the book's own
-# figure, which these curves reproduce: there the ``CyclicLR`` panel stands out, its first
-# validation loss several times lower than its neighbours', and without their deep dip
-# and rebound in the first epochs. (In that row it is the ``StepLR`` run that bumps up, after
-# its first cut.) The final losses differ far less than the end points do: the loss surface is
-# a long, narrow valley, and moving along it barely changes the loss. That is why the
-# distance to the optimum is the more telling column of the table, and why validation
-# losses (on 20 points, whose own optimum is elsewhere) cannot rank these runs.
+# before falling again. In the momentum row, though, both our curves and the book's own
+# figure, which they reproduce, go against the remark: the ``CyclicLR`` panel stands out,
+# its first validation loss several times lower than its neighbours', and without their
+# deep dip and rebound in the first epochs. (In that row it is the ``StepLR`` run that
+# bumps up, after its first cut.) The final losses differ far less than the end points do:
+# the loss surface is a long, narrow valley, and moving along it barely changes the loss.
+# That is why the distance to the optimum is the more telling column of the table, and why
+# validation losses (on 20 points, whose own optimum is elsewhere) cannot rank these runs.
 #
 # Recap
 # -----

@@ -52,8 +52,6 @@ optimizer_cnn3 = optim.SGD(model_cnn3.parameters(), lr=1e-3, momentum=0.9, neste
 sbs_cnn3 = StepByStep(model_cnn3, multi_loss_fn, optimizer_cnn3)
 result = sbs_cnn3.lr_range_test(train_loader, end_lr=2e-1, num_iter=100)
 alpha = 0.05  # the smoothing of the range test, its default
-# the rate 1 / alpha = 20 grid steps earlier: the mean lag of 19, plus the step each loss
-# is measured before (as on page 06)
 lag_factor = (result.lr[1] / result.lr[0]) ** (1 / alpha)
 lag_corrected = result.suggestion / lag_factor
 rule_lr = max(m * 10.0**k for k in range(-6, 1) for m in (1, 2, 5) if m * 10.0**k <= lag_corrected)
@@ -129,11 +127,11 @@ book_figure(
 # model. We read it with the rule of :ref:`sphx_glr_auto_examples_plot_06_learning_rates.py`
 # (the steepest point of the smoothed curve, divided by the lag factor of the smoothing,
 # rounded down to the 1-2-5 series; the factor spans 20 grid steps, the smoothing's mean
-# lag of 19 plus one because each loss is measured before its own step); it gives the value printed above. The book reads "a
-# learning rate around 0.01" off its curve and, as is typical for a cyclical schedule,
-# uses it as the *upper* end, ``max_lr``. We keep the chapter's 0.01 (the dotted line), so
-# that the accuracy below compares with the book's; on a problem of your own, start from
-# the rule's value.
+# lag of 19 plus one because each loss is measured before its own step); it gives the
+# value printed above. The book reads "a learning rate around 0.01" off its curve and, as
+# is typical for a cyclical schedule, uses it as the *upper* end, ``max_lr``. We keep the
+# chapter's 0.01 (the dotted line), so that the accuracy below compares with the book's;
+# on a problem of your own, start from the rule's value.
 #
 # A cyclical schedule
 # -------------------
