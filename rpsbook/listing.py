@@ -44,8 +44,8 @@ class SourceListing:
     def _repr_html_(self) -> str:
         label = html.escape(self.name, quote=True)
         caption = (
-            f'<p class="rpsbook-listing-caption"><code>{html.escape(self.name)}</code>, '
-            f"lines {self.first_line}-{self.last_line} of its module</p>"
+            f'<p class="rpsbook-listing-caption">rpsbook\'s source: '
+            f"<code>{html.escape(self.name)}</code></p>"
         )
         try:
             from pygments import highlight

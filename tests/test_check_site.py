@@ -361,7 +361,7 @@ def test_gallery_page_without_provenance_fails(check_site, site, capsys):
     page = site / "auto_examples" / "plot_x.html"
     page.write_text(page.read_text().replace(PROVENANCE, ""))
     assert _failures(check_site, site, capsys) == [
-        "auto_examples/plot_x.html: no provenance line (.rpsbook-provenance) under the title"
+        "auto_examples/plot_x.html: no provenance line (.rpsbook-provenance) at the end"
     ]
 
 

@@ -110,7 +110,7 @@ def test_html_is_escaped_labelled_and_highlighted():
     assert f'<pre aria-label="{__name__}.sample">' in page
     assert "&lt;angle&gt; &amp; brackets" in page and "<angle>" not in page
     assert '<span class="k">def</span>' in page  # pygments' short class names
-    assert f"lines {FIRST}-{FIRST + 6} of its module" in page
+    assert f"rpsbook's source: <code>{__name__}.sample</code>" in page
 
 
 def test_html_without_pygments_is_an_escaped_pre(monkeypatch):

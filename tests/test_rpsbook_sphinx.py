@@ -47,13 +47,15 @@ Accuracy
 """
 
 
-def test_provenance_goes_under_the_title(ext):
-    text = ext.add_provenance(GALLERY_RST, "Computed by this build.")
-    assert text.split("==============\n", 1)[1].startswith(
-        "\n.. rst-class:: rpsbook-provenance\n\nComputed by this build.\n\nTime to train."
+def test_provenance_goes_above_the_footer_after_the_lesson(ext):
+    footer = ".. _sphx_glr_download_auto_examples_plot_05_model_training.py:\n\n.. only:: html\n"
+    text = ext.add_provenance(GALLERY_RST + "\n" + footer, "Computed by this build.")
+    assert text.endswith(
+        "Accuracy\n--------\n\n.. rst-class:: rpsbook-provenance\n\nComputed by this build.\n\n"
+        + footer
     )
-    with pytest.raises(ValueError, match="no Sphinx-Gallery title"):
-        ext.add_provenance("Just text\n", "x")
+    with pytest.raises(ValueError, match="no Sphinx-Gallery footer"):
+        ext.add_provenance(GALLERY_RST, "x")
 
 
 def test_dataset_digest_of_a_folder_is_paths_and_bytes(ext, tmp_path):

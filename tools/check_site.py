@@ -37,7 +37,7 @@ and AA rules (:data:`AXE_TAGS`). Every serious or critical violation fails, exce
 :data:`AXE_ALLOWED`, each with its reason and the theme's upstream issue. The counts per
 theme and rule are printed (``--no-axe`` skips this pass).
 
-Every gallery page must show its provenance line (``.rpsbook-provenance``: versions,
+Every gallery page must end with its provenance line (``.rpsbook-provenance``: versions,
 device, threads, the dataset's SHA-256, the commit). Every link of the concordance page
 (``concordance.html``) must lead to a page of the site and to an element with its anchor.
 A gallery figure whose alt text is not a :func:`rpsbook.report.book_figure` label ("Figure
@@ -459,7 +459,7 @@ def _check_page(page, base: str, path: str, report: Report, external: list[str])
                 ".rpsbook-provenance", "els => els.map(e => e.textContent)"
             )
             if not any("SHA-256" in text and "torch" in text for text in provenance):
-                report.fail(path, "no provenance line (.rpsbook-provenance) under the title")
+                report.fail(path, "no provenance line (.rpsbook-provenance) at the end")
             for src, alt in page.evaluate(_FIGURE_ALTS_JS):
                 if not _FIGURE_LABEL_RE.match(alt):
                     report.unlabelled.setdefault(path, []).append(f"{src}: alt {alt!r}")

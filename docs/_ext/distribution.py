@@ -38,7 +38,6 @@ added); anything else is refused with an error.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shutil
 import subprocess
@@ -65,10 +64,6 @@ COSMETIC_MODULES = ("ipywidgets",)
 #: Where the first cell names its page; notebook_links puts each notebook's stem there.
 PAGE_MARK = "{rpsbook_page}"
 _VERSION_RE = re.compile(r'^__version__ = "(?P<version>[^"]+)"$', re.MULTILINE)
-_RUNNING_TIME_RE = re.compile(
-    r"\*\*Total running time of the script:\*\*\s*\((?P<minutes>\d+) minutes (?P<seconds>[\d.]+) "
-    r"seconds\)"
-)
 _PAGE_TITLE_RE = re.compile(
     r"^\.\. _sphx_glr_\S+:\n(?:[ \t]*\n)+(?P<title>[^\n]+)\n(?P<rule>[=\-~^\"'#*+]+)\n",
     re.MULTILINE,
@@ -373,31 +368,16 @@ def colab_url(repository: str, stem: str) -> str:
     )
 
 
-def running_time(rst: str) -> float | None:
-    """Seconds Sphinx-Gallery says a page's code ran, from its generated reST."""
-    match = _RUNNING_TIME_RE.search(rst)
-    if match is None:
-        return None
-    return 60 * int(match["minutes"]) + float(match["seconds"])
-
-
-def run_this_page(rst: str, repository: str, stem: str, cores: int) -> str:
+def run_this_page(rst: str, repository: str, stem: str) -> str:
     """``rst`` with a "Run this page" line under the page's title."""
     match = _PAGE_TITLE_RE.search(rst)
     if match is None:
         raise ValueError(f"{stem}: no page title found in the reST Sphinx-Gallery wrote")
-    seconds = running_time(rst)
-    took = (
-        f" Its code ran in {seconds:.0f} s when this site was built, on {cores} CPU cores;"
-        " the notebook's first cell adds the time to install rpsbook where it is missing."
-        if seconds is not None
-        else ""
-    )
     box = (
         "\n.. rst-class:: rpsbook-run\n\n"
         f"   **Run this page:** `Open in Colab <{colab_url(repository, stem)}>`__ "
         "(a CPU runtime is enough), or download it as a notebook or a script at the end of "
-        f"the page.{took}\n"
+        "the page.\n"
     )
     return rst[: match.end()] + box + rst[match.end() :]
 
@@ -438,9 +418,7 @@ def _remove_all_but(folder: Path, names: set[str]) -> None:
 def _source_read(app: Sphinx, docname: str, source: list[str]) -> None:
     if docname.startswith("auto_examples/plot_"):
         stem = docname.rsplit("/", 1)[1]
-        source[0] = run_this_page(
-            source[0], app.config.rpsbook_repository, stem, os.cpu_count() or 1
-        )
+        source[0] = run_this_page(source[0], app.config.rpsbook_repository, stem)
 
 
 def _build_finished(app: Sphinx, exception: BaseException | None) -> None:

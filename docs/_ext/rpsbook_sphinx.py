@@ -340,23 +340,27 @@ def provenance(root: Path) -> str:
 
     source = locate()
     return (
-        f"Computed by this site's build with {describe_environment(environment())}; data: "
-        f"{_dataset_variant(source)}, SHA-256 ``{dataset_digest(source)}``; commit "
-        f"{_commit(root)}. :ref:`How much these numbers move <numbers-variation>`."
+        f"This page was computed when the site was built, with "
+        f"{describe_environment(environment())}; data: {_dataset_variant(source)} "
+        f"(SHA-256 ``{dataset_digest(source)}``); commit {_commit(root)}. "
+        ":ref:`How much these numbers move <numbers-variation>`."
     )
 
 
-# The title of a gallery page: the label Sphinx-Gallery puts before it, the title, "===".
-_GALLERY_TITLE = re.compile(r"^\.\. _sphx_glr_\S+:\n\n+[^\n]+\n=+\n", re.MULTILINE)
+# Where Sphinx-Gallery's footer of a page (its download links) begins.
+_GALLERY_FOOTER = re.compile(r"^\.\. _sphx_glr_download_\S+:\n", re.MULTILINE)
 
 
 def add_provenance(text: str, line: str) -> str:
-    """A gallery page's reST with ``line`` (class ``rpsbook-provenance``) under its title."""
-    match = _GALLERY_TITLE.search(text)
+    """A gallery page's reST with ``line`` (class ``rpsbook-provenance``) above its footer.
+
+    Where a run's numbers come from is for the reader who compares them, after the lesson.
+    """
+    match = _GALLERY_FOOTER.search(text)
     if match is None:
-        raise ValueError("no Sphinx-Gallery title found to put the provenance line under")
-    block = f"\n.. rst-class:: rpsbook-provenance\n\n{line}\n"
-    return text[: match.end()] + block + text[match.end() :]
+        raise ValueError("no Sphinx-Gallery footer found to put the provenance line above")
+    block = f".. rst-class:: rpsbook-provenance\n\n{line}\n\n"
+    return text[: match.start()] + block + text[match.start() :]
 
 
 # -- Concordance --------------------------------------------------------------------------
