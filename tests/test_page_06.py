@@ -112,7 +112,8 @@ def test_training_at_0_005_fits_better_and_generalizes_no_better(page):
 @pytest.mark.slow
 @pytest.mark.realdata
 def test_torch_lr_finder_suggestion_and_reset(page):
-    """'within a factor of 10 of 1e-2'; reset() restores the model (states kept in memory)."""
+    """'the ballpark of 1e-2, as does the run below' (within a factor of 10); reset() restores
+    the model (states kept in memory)."""
     assert 1e-3 < page["finder_suggestion"] < 1e-1
     assert page["finder"].memory_cache is True
     torch.manual_seed(11)
