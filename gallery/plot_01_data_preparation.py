@@ -43,9 +43,10 @@ print("data folder holds:", sorted(p.name for p in root.iterdir() if not p.name.
 # order of the folder names, so the labels are paper=0, rock=1, scissors=2. Every confusion
 # matrix and per-class count later in the chapter follows this order.
 #
-# Besides the folder, ``ImageFolder`` takes four optional arguments: ``transform`` (applied
+# Besides the folder, ``ImageFolder`` takes optional arguments: ``transform`` (applied
 # to each image), ``target_transform`` (applied to each label), ``loader`` (opens a file;
-# PIL by default) and ``is_valid_file`` (tells which files to keep). Our labels are plain
+# PIL by default), ``is_valid_file`` (tells which files to keep) and, in recent
+# torchvision, ``allow_empty`` (accept a class folder without images). Our labels are plain
 # integers, so ``target_transform`` has nothing to do here; it earns its place when the
 # target is itself something to transform, such as a mask image in a segmentation task.
 # Just to see it act, one that turns each label into its class name:
@@ -285,30 +286,32 @@ checked_against_book(
         (
             "first-batch sums of per-image means",
             first_stats[1],
-            "[13.8748, 13.3048, 13.1962] (n=16, 300px originals)",
+            "[13.8748, 13.3048, 13.1962] printed in the book (n=16, 300x300 originals)",
         ),
         (
             "first-batch sums of per-image stds",
             first_stats[2],
-            "[3.0507, 3.8268, 3.9754] (n=16, 300px originals)",
+            "[3.0507, 3.8268, 3.9754] printed in the book (n=16, 300x300 originals)",
         ),
         (
             "summed per-image means over the training set",
             totals[1],
-            "[2139.3064, 2065.9209, 2040.7278] (notebook on this copy)",
+            "[2139.3064, 2065.9209, 2040.7278] by the book's notebook on this 28x28 copy",
         ),
         (
             "normalizer mean",
             [f"{value:.4f}" for value in mean.tolist()],
-            "[0.8502, 0.8215, 0.8116] (book) / [0.8489, 0.8198, 0.8098] (notebook on this copy)",
+            "[0.8502, 0.8215, 0.8116] printed in the book; "
+            "[0.8489, 0.8198, 0.8098] by the book's notebook on this 28x28 copy",
         ),
         (
             "normalizer std",
             [f"{value:.4f}" for value in std.tolist()],
-            "[0.2089, 0.2512, 0.2659] (book) / [0.2165, 0.2600, 0.2748] (notebook on this copy)",
+            "[0.2089, 0.2512, 0.2659] printed in the book; "
+            "[0.2165, 0.2600, 0.2748] by the book's notebook on this 28x28 copy",
         ),
-        ("training batches", len(train_loader), "158"),
-        ("validation batches", len(val_loader), "24"),
+        ("training batches", len(train_loader), "158 printed in the book"),
+        ("validation batches", len(val_loader), "24: the book's 372 images in batches of 16"),
     ],
     digits=8,
 )

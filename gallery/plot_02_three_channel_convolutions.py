@@ -150,10 +150,10 @@ print("weight: ", tuple(conv.weight.shape), "| bias:", tuple(conv.bias.shape))
 print("output: ", tuple(feature_maps.shape))
 
 # %%
-# Two filters give two channels, and each side lost a one-pixel border because a 3x3
-# filter fits 26 times along 28 pixels. The top-left output value of the first channel
-# is nothing but the worked example above (Figure 6.4), applied to the picture's top-left
-# 3@3x3 corner, plus the bias:
+# Two filters give two channels, and height and width each shrank by two, one pixel from
+# each edge, because a 3x3 filter fits 26 times along 28 pixels. The top-left output value
+# of the first channel is nothing but the worked example above (Figure 6.4), applied to the
+# picture's top-left 3@3x3 corner, plus the bias:
 
 by_hand = (picture[:, :3, :3] * conv.weight[0]).sum() + conv.bias[0]
 print(f"by hand: {by_hand.item():.6f} | Conv2d: {feature_maps[0, 0, 0, 0].item():.6f}")
@@ -171,7 +171,8 @@ print("equal up to rounding:", torch.allclose(by_hand, feature_maps[0, 0, 0, 0],
 #   channels are summed into one value.
 # * One filter makes one output channel; ``n`` filters make ``n`` channels, so a
 #   :class:`~torch.nn.Conv2d` weight is ``(out_channels, in_channels, k, k)``.
-# * Without padding, a 3x3 filter shrinks each side by two: 28x28 becomes 26x26.
+# * Without padding, a 3x3 filter trims one pixel from each edge, so height and width each
+#   shrink by two: 28x28 becomes 26x26.
 
 # %%
 # Checked against the book

@@ -39,9 +39,11 @@ print(model)
 # Where are the ReLUs and the pooling? They hold no parameters, so :class:`~rpsbook.models.CNN2`
 # calls them as functions (``F.relu``, ``F.max_pool2d``) inside its ``forward`` and they do
 # not appear in the printout. That also means a forward hook, which attaches to modules,
-# would not see them. The layers with parameters are created in the constructor, which
-# checks its arguments first (``n_feature`` is the name the book's notebook uses, see
-# :ref:`sphx_glr_auto_examples_plot_20_errata.py`):
+# would not see them. The layers with parameters are created in the constructor; these
+# are its lines that build them (the lines above them, not shown, check the arguments).
+# The book's class names its first argument ``n_filters``, while the book's configuration
+# calls ``CNN2(n_feature=5)``, which that signature rejects: an erratum (`CNN2(n_feature=...)
+# on the errata page <plot_20_errata.html#cnn2-n-feature>`__); rpsbook's CNN2 takes both.
 
 show_source(CNN2.__init__, lines=("self.n_filters = n_filters", "self.drop ="))
 

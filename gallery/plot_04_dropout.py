@@ -18,7 +18,6 @@ channels of an image instead of single pixels.
 # ``p=0.5`` after seeding the random generator with 44. In training mode (the mode every new
 # module starts in) each value is zeroed with probability ``p``, independently of the others.
 
-import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -205,15 +204,16 @@ for p in ps:
         f"p = {p}: variance {simulated.var().item():5.2f} (exact {exact:5.2f}), "
         f"all dropped {all_dropped:4.1%}, none dropped {none_dropped:4.1%}"
     )
-# One row with a shared y-axis, so that bar heights compare across panels too.
-fig, axes = plt.subplots(1, len(ps), figsize=(14, 3.4), sharey=True, layout="constrained")
-fig = plot_dropout_sums(inputs, ps, n=1000, seed=44, axes=axes)
+# Each panel its own x-range and bins (one possible sum per bin where they fit).
+fig = plot_dropout_sums(inputs, ps, n=1000, seed=44, sharex=False)
 # sphinx_gallery_start_ignore
 book_figure(
     fig,
     "6.8",
-    "Four histograms of 1,000 dropout sums side by side for p = 0.1, 0.3, 0.5 and 0.9 on "
-    "shared axes: the spread widens with p, and at 0.9 about a third of the sums are zero.",
+    "Four histograms of 1,000 dropout sums in a 2x2 grid for p = 0.1, 0.3, 0.5 and 0.9, "
+    "each on its own x-range: the spread widens with p, at 0.1 a third of the sums are "
+    "the largest one, 7.33, and at 0.9 about a third are zero.",
+    verdict="differs: a 2x2 grid instead of one row",
 )
 # sphinx_gallery_end_ignore
 
@@ -222,7 +222,8 @@ book_figure(
 # 1. With ``p=0.9`` about a third of the sums are zero (all eleven inputs dropped, probability
 # 0.9 to the 11th, 0.31) and most others come from one or two surviving inputs multiplied by
 # ten. With ``p=0.1`` the same share of draws, at the other extreme, drops nothing: the
-# tallest bar on the right of its panel.
+# tallest bar of its panel, at its right end, is the largest possible sum,
+# ``6.6 / 0.9 = 7.33``. Mind the x-axes: each panel has its own range.
 #
 # Why noise helps: dropout as regularization
 # ------------------------------------------
@@ -245,15 +246,25 @@ book_figure(
 # Neighbouring pixels of a picture are strongly correlated, so zeroing single pixels removes
 # little information: the next convolution can fill the holes from the neighbours.
 # :class:`torch.nn.Dropout2d` drops whole channels (feature maps) instead, each with
-# probability ``p``, and scales the surviving channels by ``1 / (1 - p)``. Both on a
-# normalized training image, with ``p=0.33`` and seed 44
-# (:func:`~rpsbook.diagrams.dropout_vs_dropout2d`):
+# probability ``p``, and scales the surviving channels by ``1 / (1 - p)``. It expects a
+# mini-batch, ``(N, C, H, W)``: a 3-D input would be read as ``(N, C, L)``, one channel
+# per row of the image (PyTorch warns), so a single image needs a batch dimension. Both on
+# a normalized training image, with ``p=0.33`` and seed 44:
 
 rps = load_rps()
 image, label = rps.train_dataset[1000]
 print("image:", tuple(image.shape), "class:", rps.classes[int(label)])
 
-pixels, channels = dropout_vs_dropout2d(image, p=0.33, seed=44)
+torch.manual_seed(44)
+pixels = nn.Dropout(p=0.33)(image)
+torch.manual_seed(44)
+channels = nn.Dropout2d(p=0.33)(image.unsqueeze(0))  # a batch of one: (1, 3, 28, 28)
+print("Dropout2d output:", tuple(channels.shape))
+channels = channels[0]
+print(
+    "rpsbook.diagrams.dropout_vs_dropout2d gives the same:",
+    all(map(torch.equal, (pixels, channels), dropout_vs_dropout2d(image, p=0.33, seed=44))),
+)
 dropped_pixels = pixels.eq(0).flatten(1).float().mean(dim=1)
 dropped_channels = channels.eq(0).flatten(1).all(dim=1)
 for c, name in enumerate("RGB"):
@@ -286,7 +297,8 @@ book_figure(
 # In the ``nn.Dropout`` row every channel is peppered with grey dots, but the hand is still
 # recognizable; in the composite each pixel loses a different subset of its channels, hence
 # the confetti of colours. In the ``nn.Dropout2d`` row a dropped channel is one flat grey
-# square, while the kept ones are complete, just brighter.
+# square, while the kept ones are complete but multiplied by ``1 / (1 - p) = 1.5``: values
+# above zero get brighter, values below zero darker, so their contrast rises.
 #
 # In that row's composite, dropping a channel did not remove its colour from the hand, it
 # *added* it. Zero in a normalized image is not black but the channel's average over the

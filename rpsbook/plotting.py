@@ -7,6 +7,7 @@ never shown: call ``plt.show()`` or ``fig.savefig`` yourself.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -289,7 +290,8 @@ def plot_filters(
     """Convolution weights ``(out_channels, in_channels, kH, kW)`` as a grid of small images.
 
     Row ``i`` is filter ``i``, column ``j`` its slice for input channel ``j``. All cells share
-    one color scale, so brighter always means a larger weight.
+    one color scale, so brighter always means a larger weight; a colour bar gives the scale
+    and marks where zero falls on it.
     """
     weights = _tensor(weights, "weights", "(out, in, kH, kW)")
     if weights.ndim != 4 or weights.numel() == 0:
@@ -310,13 +312,16 @@ def plot_filters(
     for i in range(n_out):
         for j in range(n_in):
             ax = axes[i, j]
-            ax.imshow(weights[i, j].numpy(), cmap=cmap, vmin=vmin, vmax=vmax)
+            shown = ax.imshow(weights[i, j].numpy(), cmap=cmap, vmin=vmin, vmax=vmax)
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:
                 ax.set_title(f"channel {j}", fontsize=9)
             if j == 0:
                 ax.set_ylabel(f"filter {i}", fontsize=9)
+    bar = fig.colorbar(shown, ax=axes.ravel().tolist(), label="weight", shrink=0.8)
+    if vmin < 0 < vmax:  # the reference: negative weights below it, positive ones above
+        bar.ax.axhline(0, color="tab:red", linewidth=2)
     if title:
         fig.suptitle(title)
     return fig
@@ -428,7 +433,20 @@ def plot_losses(
             label=f"{prefix}validation",
         )
     if log:
+        from matplotlib.ticker import FuncFormatter
+
         ax.set_yscale("log")
+        # plain numbers, and the minor ticks at 2, 3 and 5 times a power of ten labelled too,
+        # so that a level between two powers of ten (a final loss of 0.15) can be read off
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
+        ax.yaxis.set_minor_formatter(
+            FuncFormatter(lambda y, _: f"{y:g}" if f"{y:.0e}"[0] in "235" else "")
+        )
+        # the axis starts at the labelled level just below the lowest loss of every run on it
+        lowest = min(float(np.min(line.get_ydata())) for line in ax.get_lines())
+        if lowest > 0:
+            power = 10.0 ** math.floor(math.log10(lowest))
+            ax.set_ylim(bottom=max(m for m in (1, 2, 3, 5) if m * power <= lowest) * power)
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.legend()

@@ -149,3 +149,21 @@ def shared_png_dir() -> Path:
     if named is None:
         pytest.skip("RPSBOOK_DATA_DIR is not set (the source PNGs are needed)")
     return named
+
+
+def book_column(script: str) -> list[str]:
+    """The third ("book") strings of the rows ``gallery/<script>`` passes to
+    ``checked_against_book``, read from its source (f-strings and names are skipped)."""
+    import ast
+
+    path = Path(__file__).resolve().parents[1] / "gallery" / script
+    (call,) = [
+        node
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "checked_against_book"
+    ]
+    return [
+        row.elts[2].value
+        for row in call.args[1].elts
+        if isinstance(row.elts[2], ast.Constant) and isinstance(row.elts[2].value, str)
+    ]

@@ -400,3 +400,27 @@ def test_plot_dropout_sums_bins_hold_equally_many_possible_sums():
     sums = diagrams.dropout_sums(INPUTS, 0.5, n=1000).numpy()
     assert np.abs(sums[:, None] - edges[None, :]).min() > 0.09
     assert sum(bar.get_height() for bar in bars) == 1000
+
+
+def test_plot_dropout_sums_per_panel_ranges_and_bins():
+    """sharex=False: each panel spans its own sums, one possible sum per bin where they fit
+    (p=0.1: multiples of 0.1 / 0.9, so the no-drop sum 6.6 / 0.9 has a bar of its own)."""
+    fig = diagrams.plot_dropout_sums(INPUTS, (0.1, 0.9), n=1000, sharex=False)
+    (lo1, hi1), (lo9, hi9) = (ax.get_xlim() for ax in fig.axes)
+    assert hi1 < 8 < 30 < hi9
+    for ax, p in zip(fig.axes, (0.1, 0.9), strict=True):
+        sums = diagrams.dropout_sums(INPUTS, p, n=1000)
+        widths = {round(bar.get_width(), 4) for bar in ax.patches}
+        assert widths == {round(0.1 / (1 - p), 4)}
+        last = [bar for bar in ax.patches if bar.get_height() > 0][-1]
+        assert last.get_height() == torch.isclose(sums, sums.max()).sum().item()
+        assert sum(bar.get_height() for bar in ax.patches) == 1000
+    plt.close(fig)
+
+
+def test_plot_sums_histogram_text_away_from_the_tallest_bar():
+    """The mean/variance text sits on the side opposite the tallest bar (p=0.1's no-drop
+    spike is at the right end, p=0.9's all-dropped one at the left)."""
+    fig = diagrams.plot_dropout_sums(INPUTS, (0.1, 0.9), n=1000, sharex=False)
+    assert [ax.texts[0].get_position()[0] < 0.5 for ax in fig.axes] == [True, False]
+    plt.close(fig)

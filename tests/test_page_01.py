@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import run_page
+from conftest import book_column, run_page
+from torchvision.datasets import ImageFolder
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 
@@ -65,3 +66,26 @@ def test_standardized_background_positive_hand_negative(page):
     """'the white background ... sits at a small positive value, and the hand ... negative'."""
     assert ((page["background"] > 0) & (page["background"] < 1)).all()
     assert page["images"].min() < -1
+
+
+def test_imagefolder_optional_arguments():
+    """'transform, target_transform, loader, is_valid_file and, in recent torchvision,
+    allow_empty': exactly the optional arguments of the installed ImageFolder."""
+    import inspect
+
+    parameters = inspect.signature(ImageFolder.__init__).parameters
+    optional = {name for name, p in parameters.items() if p.default is not p.empty}
+    named = {"transform", "target_transform", "loader", "is_valid_file"}
+    assert named <= optional <= named | {"allow_empty"}
+    source = (Path(__file__).parents[1] / "gallery/plot_01_data_preparation.py").read_text()
+    assert all(f"``{name}``" in source for name in named | {"allow_empty"})
+
+
+def test_checked_rows_say_where_each_book_number_comes_from():
+    """Each 'book' column names its source: the printed book or the book's notebook on
+    this 28x28 copy, never a bare number."""
+    texts = book_column("plot_01_data_preparation.py")
+    assert len(texts) == 7
+    for text in texts:
+        assert "printed in the book" in text or "the book's" in text, text
+    assert sum("on this 28x28 copy" in text for text in texts) == 3

@@ -36,3 +36,14 @@ def test_one_filter_one_channel_two_filters_two(page):
 def test_top_left_value_is_the_worked_example_plus_bias(page):
     """'equal up to rounding': the hand-made corner value and Conv2d's agree to 1e-6."""
     assert torch.allclose(page["by_hand"], page["feature_maps"][0, 0, 0, 0], atol=1e-6)
+
+
+def test_each_dimension_shrinks_by_two_one_pixel_per_edge(page):
+    """'height and width each shrank by two, one pixel from each edge': the output's corner
+    values come from the picture's corner windows, whose centres are one pixel in."""
+    picture, conv, maps = page["picture"], page["conv"], page["feature_maps"][0]
+    assert maps.shape[-2:] == (picture.shape[-2] - 2, picture.shape[-1] - 2)
+    with torch.no_grad():
+        for window, corner in ((picture[:, :3, :3], (0, 0)), (picture[:, -3:, -3:], (-1, -1))):
+            expected = (window * conv.weight[1]).sum() + conv.bias[1]
+            assert torch.allclose(expected, maps[1][corner], atol=1e-5)

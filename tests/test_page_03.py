@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 from conftest import run_page
 
+from rpsbook.listing import show_source
 from rpsbook.models import CNN2
 
 pytestmark = pytest.mark.slow
@@ -44,3 +46,17 @@ def test_parameter_counts(page):
     assert page["n_parameters"] == 6823
     assert page["model"].fc1.weight.numel() == 6250
     assert round(page["n_parameters"] / 213) == 32
+
+
+def test_constructor_listing_shows_the_layers_not_the_checks():
+    """'these are its lines that build them (the lines above them, not shown, check the
+    arguments)'; the book's n_feature works with rpsbook's CNN2 under either name."""
+    page_source = (Path(__file__).parents[1] / "gallery/plot_03_fancier_model.py").read_text()
+    call = 'show_source(CNN2.__init__, lines=("self.n_filters = n_filters", "self.drop ="))'
+    assert call in page_source
+    assert "plot_20_errata.html#cnn2-n-feature" in page_source
+    shown = repr(show_source(CNN2.__init__, lines=("self.n_filters = n_filters", "self.drop =")))
+    assert all(f"self.{name} = nn." in shown for name in ("conv1", "conv2", "fc1", "fc2"))
+    assert "raise" not in shown
+    assert "raise ValueError" in inspect.getsource(CNN2.__init__).split("self.n_filters =")[0]
+    assert CNN2(n_feature=5).n_filters == CNN2(n_filters=5).n_filters == 5

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import matplotlib.pyplot as plt
 import pytest
 import torch
 from conftest import run_page
+from torch import nn
 
-from rpsbook.diagrams import dropout_sums, seeded_dropout
+from rpsbook._figures import SITE_WIDTH
+from rpsbook.diagrams import dropout_sums, plot_dropout_sums, seeded_dropout
 
 pytestmark = pytest.mark.slow
 
@@ -70,6 +73,24 @@ def test_sums_mean_and_variance(page):
     assert torch.isclose(at_01.round(decimals=4).mode().values, at_01.max())
 
 
+def test_fig_6_8_tallest_bar_at_p_01_is_the_no_drop_sum(page):
+    """'With p=0.1 the same share of draws ... drops nothing: the tallest bar of its panel,
+    at its right end, is the largest possible sum, 6.6 / 0.9 = 7.33'; each panel its own
+    x-range, in a 2x2 grid no wider than the site."""
+    fig = plot_dropout_sums(page["inputs"], page["ps"], n=1000, seed=44, sharex=False)
+    assert fig.get_figwidth() <= SITE_WIDTH + 1e-9
+    assert len({ax.get_subplotspec().rowspan.start for ax in fig.axes}) == 2
+    assert len({ax.get_xlim() for ax in fig.axes}) == 4
+    bars = [bar for bar in fig.axes[0].patches if bar.get_height() > 0]
+    tallest = max(bars, key=lambda bar: bar.get_height())
+    assert tallest is bars[-1]
+    assert tallest.get_height() == round(page["shares"][0.1][3] * 1000)
+    largest = 6.6 / 0.9
+    assert f"{largest:.2f}" == "7.33"
+    assert tallest.get_x() < largest < tallest.get_x() + tallest.get_width() < largest + 0.1
+    plt.close(fig)
+
+
 def test_dropout2d_drops_channels_dropout_drops_a_third_of_pixels(page):
     """Regular dropout zeroes roughly a third of every channel's pixels; Dropout2d drops
     whole channels and keeps the others whole; seeded_dropout gives the page's first mask."""
@@ -79,3 +100,17 @@ def test_dropout2d_drops_channels_dropout_drops_a_third_of_pixels(page):
         kept_whole = torch.allclose(channels[c], image[c] / (1 - 0.33))
         assert bool(page["dropped_channels"][c]) != kept_whole
     assert torch.equal(seeded_dropout(page["inputs"], 0.5, seed=44), page["output_train"])
+
+
+def test_dropout2d_wants_a_batch_and_scales_the_kept_channels(page):
+    """The page's Dropout2d call takes (1, 3, 28, 28); a 3-D input warns; a kept channel is
+    multiplied by 1.5: positive values grow (brighter), negative ones shrink (darker)."""
+    assert tuple(page["channels"].shape) == (3, 28, 28)
+    with pytest.warns(UserWarning):
+        nn.Dropout2d(p=0.33)(page["image"])
+    kept = ~page["dropped_channels"]
+    image, channels = page["image"][kept], page["channels"][kept]
+    assert (image > 0).any() and (image < 0).any()
+    assert (channels[image > 0] > image[image > 0]).all()
+    assert (channels[image < 0] < image[image < 0]).all()
+    assert round(1 / (1 - 0.33), 1) == 1.5

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import run_page
+from conftest import book_column, run_page
+from torch import optim
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 
@@ -39,6 +40,52 @@ def test_first_adam_step_moves_each_parameter_with_a_gradient_by_lr(page):
     assert (page["moved"][~page["has_grad"]] == 0).all()
     assert 0 < page["has_grad"].sum() < page["has_grad"].numel()
     assert max(t.abs().max().item() for t in page["initial"]) < 0.2
+
+
+def test_most_zero_gradients_come_from_features_zero_for_the_whole_batch(page):
+    """'Most of the others multiply a ReLU output that is zero for all 16 images ... more
+    than a third of the 125 features entering fc1 are zero after ReLU and pooling in every
+    image, so the fc1 weights they feed get no gradient'."""
+    probe, initial = page["probe"], page["initial"]
+    before = type(probe)(n_filters=5, p=0.3)
+    with torch.no_grad():
+        for param, value in zip(before.parameters(), initial, strict=True):
+            param.copy_(value)
+        features = before.featurizer(page["x"])
+    assert features.shape == (16, 125)
+    dead = (features == 0).all(dim=0)
+    assert dead.sum() > 125 / 3
+    grad = probe.fc1.weight.grad
+    assert (grad[:, dead] == 0).all()
+    zero_grads = int((~page["has_grad"]).sum())
+    assert grad[:, dead].numel() > zero_grads / 2
+
+
+def test_adapted_gradient_at_most_one_usually_never_above_seven():
+    """Adam's adapted gradient: |step| / lr is at most 1 for most steps of noisy gradients,
+    and never above (1 - b1) / sqrt(1 - b2) / sqrt(1 - b1**2 / b2) = 7.27 with the default
+    betas, a bound a contrived sequence reaches (zeros, then gradients growing 11% a step)."""
+    b1, b2 = 0.9, 0.999
+    bound = (1 - b1) / (1 - b2) ** 0.5 / (1 - b1**2 / b2) ** 0.5
+    assert 7 < bound < 7.3
+
+    def steps(grads: torch.Tensor) -> torch.Tensor:
+        param = torch.zeros(grads.shape[1], dtype=torch.float64, requires_grad=True)
+        optimizer = optim.Adam([param], lr=1.0)
+        moved = []
+        for grad in grads:
+            before = param.detach().clone()
+            param.grad = grad.clone()
+            optimizer.step()
+            moved.append((param.detach() - before).abs())
+        return torch.stack(moved)
+
+    generator = torch.Generator().manual_seed(0)
+    noisy = steps(torch.randn(200, 500, generator=generator, dtype=torch.float64))
+    assert (noisy <= 1 + 1e-9).float().mean() > 0.9
+    assert noisy.max() < bound
+    worst = torch.cat([torch.zeros(8000), (b2 / b1) ** torch.arange(200.0)]).double()
+    assert 7 < steps(worst[:, None]).max() <= bound
 
 
 def test_dropout_raises_the_training_loss_in_every_epoch(page):
@@ -70,6 +117,8 @@ def test_accuracy_claims(page):
     assert page["train_counts"].sum(dim=0).tolist() == [2504, 2520]
     assert page["val_counts_nodrop"].sum(dim=0).tolist() == [292, 372]
     assert page["train_counts_nodrop"].sum(dim=0).tolist() == [2514, 2520]
+    # 'The book ... counts 313 of 372 right; on this 28x28 copy ... the counts printed'
+    assert val_counts.sum(dim=0).tolist() != [313, 372]
     errors = val_counts[:, 1] - val_counts[:, 0]
     assert errors[0] > errors.sum() / 2  # paper
     accuracy = page["accuracy"]
@@ -86,3 +135,13 @@ def test_filter_shapes(page):
     model = page["model_cnn2"]
     assert model.conv1.weight.shape == torch.Size([5, 3, 3, 3])
     assert model.conv2.weight.shape == torch.Size([5, 5, 3, 3])
+
+
+def test_checked_rows_say_where_each_book_number_comes_from():
+    """Each 'book' column says whether a number is printed in the book, in the book
+    notebook's stored outputs, or what the book's notebook gives on this 28x28 copy."""
+    texts = book_column("plot_05_model_training.py")
+    assert len(texts) == 6
+    for text in texts:
+        assert "by the book's notebook on this 28x28 copy" in text, text
+        assert "(notebook" not in text and "(book" not in text, text

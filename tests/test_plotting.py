@@ -133,11 +133,16 @@ def test_plot_filters_grid_labels_and_shared_color_scale():
     weights = torch.arange(2 * 3 * 3 * 3, dtype=torch.float32).reshape(2, 3, 3, 3) - 20
     fig = plot_filters(weights, title="conv1")
     assert isinstance(fig, Figure)
-    assert len(fig.axes) == 6
+    assert len(fig.axes) == 7  # six cells and the colour bar
     assert [ax.get_title() for ax in fig.axes[:3]] == ["channel 0", "channel 1", "channel 2"]
-    assert [ax.get_title() for ax in fig.axes[3:]] == ["", "", ""]
+    assert [ax.get_title() for ax in fig.axes[3:6]] == ["", "", ""]
     assert [fig.axes[i].get_ylabel() for i in (0, 3)] == ["filter 0", "filter 1"]
-    assert {ax.get_images()[0].get_clim() for ax in fig.axes} == {(-20.0, 33.0)}
+    assert {ax.get_images()[0].get_clim() for ax in fig.axes[:6]} == {(-20.0, 33.0)}
+    # the colour bar spans the weights' range and marks zero
+    bar = fig.axes[6]
+    assert bar.get_ylabel() == "weight"
+    assert bar.get_ylim() == (-20.0, 33.0)
+    assert [tuple(line.get_ydata()) for line in bar.lines] == [(0, 0)]
     np.testing.assert_array_equal(shown(fig.axes[4]), weights[1, 1].numpy())
     assert fig.get_suptitle() == "conv1"
 
@@ -208,6 +213,27 @@ def test_plot_losses_training_and_validation_on_a_log_axis():
     assert validation.get_color() == training.get_color()
     assert ax.get_yscale() == "log"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["training", "validation"]
+
+
+def test_plot_losses_labels_levels_between_powers_of_ten():
+    """A final loss of 0.12 can be read off: the axis starts at a labelled 0.1, and 0.2,
+    0.3 and 0.5 are labelled between 0.1 and 1."""
+    fig = plot_losses([1.1, 0.5, 0.3, 0.2, 0.12], [1.0, 0.6, 0.35, 0.3, 0.26])
+    fig.canvas.draw()
+    (ax,) = fig.axes
+    low, high = ax.get_ylim()
+    assert low == pytest.approx(0.1)
+    labelled = {
+        float(label.get_text()): tick
+        for ticks in (ax.yaxis.get_major_ticks(), ax.yaxis.get_minor_ticks())
+        for tick in ticks
+        for label in [tick.label1]
+        if label.get_text() and low <= tick.get_loc() <= high
+    }
+    assert {0.1, 0.2, 0.3, 0.5, 1.0} <= set(labelled)
+    assert {0.4, 0.6} & set(labelled) == set()
+    assert all(tick.get_loc() == pytest.approx(value) for value, tick in labelled.items())
+    plt.close(fig)
 
 
 def test_plot_losses_compares_runs_on_a_given_axes():

@@ -190,9 +190,11 @@ def _lattice_edges(sums: np.ndarray, edges: np.ndarray) -> np.ndarray:
     values = np.unique(sums.round(4))  # float sums of the same values differ in last bits
     if len(values) < 2:
         return edges
-    gap = float(np.diff(values).min())
+    # the smallest difference carries the rounding error; the whole span divides it out
+    span = float(values[-1] - values[0])
+    gap = span / round(span / float(np.diff(values).min()))
     steps = (values - values[0]) / gap
-    if not np.allclose(steps, steps.round(), atol=1e-3):
+    if not np.allclose(steps, steps.round(), atol=1e-2):
         return edges
     width = gap * max(1, round((edges[1] - edges[0]) / gap))
     start = values[0] - gap / 2  # grid values fall mid-way between edges
@@ -224,12 +226,17 @@ def plot_sums_histogram(
         lo, hi = float(sums.min()), float(sums.max())
         margin = 0.03 * (hi - lo) or 0.5
         bins = _lattice_edges(sums.numpy(), np.linspace(lo - margin, hi + margin, bins + 1))
-    ax.hist(sums.numpy(), bins=bins, color="tab:blue", alpha=0.8)
+    counts, edges, _ = ax.hist(sums.numpy(), bins=bins, color="tab:blue", alpha=0.8)
     ax.axvline(mean, color="black", linestyle="--", linewidth=1.5)
-    ax.text(0.98, 0.95, text, transform=ax.transAxes, ha="right", va="top", fontsize=10)
-    ax.set_title(f"p = {p:g}", fontsize=12)
-    ax.set_xlabel("sum of outputs")
-    ax.set_ylabel("count")
+    # the text goes to the side away from the tallest bar, so it never covers it
+    tallest = np.argmax(counts)
+    right = edges[tallest] + edges[tallest + 1] < edges[0] + edges[-1]
+    x, ha = (0.98, "right") if right else (0.02, "left")
+    ax.text(x, 0.95, text, transform=ax.transAxes, ha=ha, va="top", fontsize=11)
+    ax.set_title(f"p = {p:g}", fontsize=13)
+    ax.set_xlabel("sum of outputs", fontsize=11)
+    ax.set_ylabel("count", fontsize=11)
+    ax.tick_params(labelsize=11)
     return ax.figure.figure
 
 
@@ -239,12 +246,16 @@ def plot_dropout_sums(
     n: int = 1000,
     seed: int = 44,
     axes: Axes | Sequence[Axes] | None = None,
+    *,
+    sharex: bool = True,
 ) -> Figure:
     """Figs 6.7/6.8: histograms of :func:`dropout_sums`, one panel per dropout probability.
 
     Each panel marks the mean of the sums (close to ``inputs.sum()`` whatever ``p`` is) and
-    gives their variance next to the exact one, which grows like ``p / (1 - p)``. Panels share
-    their x-axis and their bin edges so the spreads compare at a glance.
+    gives their variance next to the exact one, which grows like ``p / (1 - p)``. By default
+    panels share their x-axis and their bin edges so the spreads compare at a glance; with
+    ``sharex=False`` each panel has its own range and bins, one possible sum per bin where
+    they fit (the narrow distributions then fill their panels).
 
     Parameters
     ----------
@@ -257,6 +268,8 @@ def plot_dropout_sums(
         Seed for every ``p``'s masks; the caller's random state is left alone.
     axes : Axes or sequence of Axes, optional
         One per ``p``; a new pyplot figure (a grid of at most two columns) by default.
+    sharex : bool
+        One x-range and one set of bin edges for all panels (``True``), or each its own.
 
     Returns
     -------
@@ -283,9 +296,9 @@ def plot_dropout_sums(
         edges = _lattice_edges(all_sums[0].numpy(), edges)
     for ax, p, sums in zip(axes, ps, all_sums, strict=True):
         exact = dropout_sum_variance(inputs, p).item()
-        plot_sums_histogram(sums, p, ax, bins=edges, exact_variance=exact)
-        # one x-range for every panel, so the spreads compare at a glance
-        ax.set_xlim(lo - margin, hi + margin)
+        plot_sums_histogram(sums, p, ax, bins=edges if sharex else 30, exact_variance=exact)
+        if sharex:  # one x-range for every panel, so the spreads compare at a glance
+            ax.set_xlim(lo - margin, hi + margin)
     per_p = " per p" if len(ps) > 1 else ""
     fig.suptitle(
         f"Sums of {n:,} dropout outputs{per_p} (sum of inputs {expected:.2f})", fontsize=13
