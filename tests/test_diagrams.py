@@ -406,7 +406,7 @@ def test_plot_dropout_sums_per_panel_ranges_and_bins():
     """sharex=False: each panel spans its own sums, one possible sum per bin where they fit
     (p=0.1: multiples of 0.1 / 0.9, so the no-drop sum 6.6 / 0.9 has a bar of its own)."""
     fig = diagrams.plot_dropout_sums(INPUTS, (0.1, 0.9), n=1000, sharex=False)
-    (lo1, hi1), (lo9, hi9) = (ax.get_xlim() for ax in fig.axes)
+    (_, hi1), (_, hi9) = (ax.get_xlim() for ax in fig.axes)
     assert hi1 < 8 < 30 < hi9
     for ax, p in zip(fig.axes, (0.1, 0.9), strict=True):
         sums = diagrams.dropout_sums(INPUTS, p, n=1000)

@@ -106,7 +106,7 @@ def test_dropout2d_wants_a_batch_and_scales_the_kept_channels(page):
     """The page's Dropout2d call takes (1, 3, 28, 28); a 3-D input warns; a kept channel is
     multiplied by 1.5: positive values grow (brighter), negative ones shrink (darker)."""
     assert tuple(page["channels"].shape) == (3, 28, 28)
-    with pytest.warns(UserWarning):
+    with pytest.warns(UserWarning, match="Received a 3D input"):
         nn.Dropout2d(p=0.33)(page["image"])
     kept = ~page["dropped_channels"]
     image, channels = page["image"][kept], page["channels"][kept]
