@@ -209,8 +209,8 @@ print(f"{steepest:.2e} / lag factor {lag_factor:.2f} = {lag_corrected:.2e}, down
 
 # %%
 # The lag-corrected value printed above is itself "around 0.01", the book's reading; only
-# the rounding down makes it 0.005, the value the chapter trains with. (On the range test of
-# :ref:`sphx_glr_auto_examples_plot_12_putting_it_all_together.py` the same rule gives 0.01.)
+# the rounding down makes it 0.005, the value the chapter trains with. (The range test of
+# :ref:`sphx_glr_auto_examples_plot_12_putting_it_all_together.py` is read with the same rule.)
 #
 # Training with the new learning rate
 # -----------------------------------
