@@ -78,13 +78,14 @@ lr_fn = make_lr_fn(start_lr, end_lr, num_iter)
 iterations = np.arange(num_iter + 1)
 print(start_lr * lr_fn(iterations))
 same = np.array_equal(lr_fn(iterations), lr_finder.make_lr_fn(0.01, 0.1, 10)(iterations))
-print("rpsbook.lr_finder.make_lr_fn gives the same:", same)
+print("same as rpsbook's lr_finder.make_lr_fn:", same)
 
 # %%
 # Each step multiplies the learning rate by :math:`10^{1/10}`. On an optimizer,
 # :class:`~torch.optim.lr_scheduler.LambdaLR` sets the learning rate to the initial one
 # times ``lr_fn(i)``, ``i`` counting the ``scheduler.step()`` calls (after each
-# ``optimizer.step()``):
+# ``optimizer.step()``). (``n_filters=5`` is rpsbook's keyword; the book's text and notebook
+# differ: :ref:`sphx_glr_auto_examples_plot_20_errata.py`, "CNN2(n_feature=...)".)
 
 dummy_model = CNN2(n_filters=5, p=0.3)
 dummy_optimizer = optim.Adam(dummy_model.parameters(), lr=start_lr)
@@ -152,12 +153,9 @@ initial_weights = deepcopy(new_model.state_dict())
 
 torch.manual_seed(42)  # the order of the mini-batches and the dropout masks
 tracking = lr_range_test(new_model, new_optimizer, nn.CrossEntropyLoss(), train_loader, 1e-1)
-restored = all(torch.equal(new_model.state_dict()[k], v) for k, v in initial_weights.items())
-print("weights restored:", restored, "| Adam's state entries:", len(new_optimizer.state))
-
 torch.manual_seed(42)
 result = sbs_new.lr_range_test(train_loader, end_lr=1e-1, num_iter=100)
-print("rpsbook's StepByStep.lr_range_test gives the same:", result.tracking == tracking)
+print("same as rpsbook's StepByStep.lr_range_test:", result.tracking == tracking)
 
 # %%
 # Figure 6.14 in the book: the smoothed loss against the learning rate, on a log axis. The
@@ -172,6 +170,8 @@ for lr, style, label in ((steepest, "oC3", "steepest descent"), (lowest, "sC2", 
 ax.legend()
 ax.set_title("CNN2(5, p=0.3), Adam: LR range test")
 # sphinx_gallery_start_ignore
+restored = all(torch.equal(new_model.state_dict()[k], v) for k, v in initial_weights.items())
+assert restored and not new_optimizer.state, "the range test must restore model and optimizer"
 from rpsbook.report import book_figure
 
 book_figure(
@@ -191,15 +191,15 @@ print(f"steepest descent at lr {steepest:.2e}; lowest smoothed loss at lr {lowes
 # descending part" of its curve by eye, "something around 0.01", and trains with 0.005.
 #
 # A reading by eye is not reproducible, so every page of this gallery that picks a
-# learning rate from a range test uses one rule. The smoothed loss at step ``i`` averages
-# the earlier raw losses with weights :math:`\alpha(1-\alpha)^k`, whose mean lag is
-# :math:`(1-\alpha)/\alpha` = 19 steps; and each raw loss, measured *before* its own step,
-# shows what the previous step's learning rate did. So the descent seen at step ``i`` comes,
-# on average, from the learning rate about 20 steps earlier: a fixed factor on an
-# exponential grid. The rule: take the steepest point of the smoothed curve
+# learning rate from a range test uses one rule, our choice, not the book's. The smoothed
+# loss at step ``i`` averages the earlier raw losses with weights :math:`\alpha(1-\alpha)^k`,
+# whose mean lag is :math:`(1-\alpha)/\alpha` = 19 steps; and each raw loss, measured
+# *before* its own step, shows what the previous step's learning rate did. So the descent
+# seen at step ``i`` comes, on average, from the learning rate about 20 steps earlier: a
+# fixed factor on an exponential grid. The rule: take the steepest point of the smoothed curve
 # (:func:`~rpsbook.lr_finder.suggest_lr`, skipping the first 10 and last 5 points), divide
-# it by that factor, and round *down* to the 1-2-5 series (one mini-batch per learning rate
-# is a rough measurement; erring low is safer).
+# it by that factor, and, a second choice, round *down* to the 1-2-5 series (one mini-batch
+# per learning rate is a rough measurement; erring low is safer).
 
 alpha = 0.05  # the smoothing of the test
 lag_factor = (result.lr[1] / result.lr[0]) ** (1 / alpha)
@@ -208,8 +208,9 @@ chosen_lr = max(m * 10.0**k for k in range(-6, 1) for m in (1, 2, 5) if m * 10**
 print(f"{steepest:.2e} / lag factor {lag_factor:.2f} = {lag_corrected:.2e}, down to {chosen_lr:g}")
 
 # %%
-# The rule gives the chapter's 0.005. The book's curve has the same smoothing, so the lag
-# does not explain its "around 0.01": the book reads the descending region by eye.
+# The lag-corrected value printed above is itself "around 0.01", the book's reading; only
+# the rounding down makes it 0.005, the value the chapter trains with. (The range test of
+# :ref:`sphx_glr_auto_examples_plot_12_putting_it_all_together.py` is read with the same rule.)
 #
 # Training with the new learning rate
 # -----------------------------------
@@ -249,9 +250,8 @@ book_figure(
 # As the book says, the training loss goes down faster: at 0.005 it ends at less than half
 # of the 3e-4 run's. The validation loss does not follow (the table), so the distance
 # between the two losses grows: the model "might be overfitting". The validation counts
-# are a coarse measure here: at 0.005 the count moves by a dozen images or more with the
-# CPU kernels and the thread count (:ref:`numbers-variation`); at 3e-4 it is 330 on every
-# setting measured.
+# are coarse: at 0.005 the count moves by a dozen images or more with the CPU kernels and
+# threads (:ref:`numbers-variation`); at 3e-4 it is 330 on every setting measured.
 #
 # The range test is no magic. There may be no "U" at all (the optimizer's learning rate is
 # already too high, or ``end_lr`` too low), and the middle of the descending part is not
@@ -270,8 +270,9 @@ book_figure(
 # the same smoothing (its ``smooth_f`` is our ``alpha``) and a steepest-point suggestion.
 # As in the book, on a model built after ``torch.manual_seed(11)``: ``range_test`` runs
 # the test, ``plot`` draws the curve and marks that point, ``reset`` restores the model and
-# the optimizer, whose states it keeps in memory (``memory_cache=True``, its default). The
-# book's curve is "not quite a U" but points at the ballpark of 1e-2, as does the run below.
+# the optimizer, whose states it keeps in memory (``memory_cache=True``). The book's curve
+# is "not quite a U" but points at 1e-2, as does the run below (whose printed lines,
+# ``{finder_name}`` placeholder included, are torch-lr-finder's own).
 
 torch.manual_seed(11)
 finder_model = CNN2(n_filters=5, p=0.3)
@@ -307,8 +308,8 @@ book_figure(
 #
 # * The range test takes one training step per learning rate on an untrained model, logs
 #   the smoothed loss, and restores model and optimizer; rpsbook's gives the same values.
-# * Its curve points at the descending region; the gallery's rule (steepest point divided by
-#   the lag of the smoothing, rounded down) gives the chapter's 0.005.
+# * Its curve points at the descending region; the steepest point divided by the lag of
+#   the smoothing is around 0.01, and our rounding down to 1-2-5 gives the chapter's 0.005.
 # * A good initial learning rate is not the end: it has to change or adapt in training.
 #
 # Checked against the book
@@ -327,7 +328,7 @@ checked_against_book(
         ("range test: steepest point, lowest loss", f"{steepest:.2e}, {lowest:.2e}",
          "Figure 6.14: descending part 'around 0.01', read by eye (book)"),
         ("learning rate chosen from the range test", f"{chosen_lr:g}", "0.005 (book)"),
-        ("torch-lr-finder suggestion", f"{finder_suggestion:.2e}", "9.02E-03 (notebook)"),
+        ("torch-lr-finder suggestion", f"{finder_suggestion:.2e}", "9.02E-03 (book's notebook)"),
     ],
     digits=17,
 )  # fmt: skip
@@ -337,11 +338,10 @@ checked_against_book(
 # Notes
 # -----
 #
-# * **What is restored.** The function above restores the model's and the optimizer's
-#   states, as the book's does. rpsbook's :func:`~rpsbook.lr_finder.lr_range_test` also
-#   restores gradients, modes and random state (its context manager ``preserved``, on
-#   exit, even after an error) and honours ``step_mode``; the book's leaves the last
-#   mini-batch's gradients in the model (:ref:`sphx_glr_auto_examples_plot_20_errata.py`).
+# * **What is restored.** Like the book's, the function above restores the model's and the
+#   optimizer's states; rpsbook's :func:`~rpsbook.lr_finder.lr_range_test` also restores
+#   gradients, modes and random state, even after an error, and honours ``step_mode`` (the
+#   book's keeps the last gradients: :ref:`sphx_glr_auto_examples_plot_20_errata.py`).
 # * **Linear sweeps** (``step_mode="linear"``) spend most steps near ``end_lr``: from 3e-4
 #   to 0.1 in 100 steps, only the first 10 are below 1e-2.
 # * **torch-lr-finder's grid** divides by ``num_iter - 1`` where we divide by ``num_iter``: its

@@ -111,7 +111,7 @@ age = torch.arange(1, T + 1, dtype=torch.float64)
 average_age = (alpha * (1 - alpha) ** (age - 1) * age).sum().item()
 print("average age of an EWMA, alpha = 1/3, T = 20:", average_age)
 same_age = average_age == rpsbook.ewma.ewma_average_age(alpha, T)
-print("rpsbook.ewma.ewma_average_age gives the same:", same_age)
+print("same as rpsbook's ewma.ewma_average_age:", same_age)
 
 # %%
 # Just under three, the average age of a five-period MA. Setting the two average ages equal,
@@ -183,12 +183,12 @@ ewma = calc_ewma(temperatures, 19)
 corrected = calc_corrected_ewma(temperatures, 19)
 
 same_ma = torch.equal(ma, rpsbook.ewma.calc_ma(temperatures, 19, min_periods=0))
-print("rpsbook.ewma.calc_ma gives the same values:", same_ma)
+print("same as rpsbook's ewma.calc_ma:", same_ma)
 same_ewma = torch.allclose(ewma, rpsbook.ewma.calc_ewma(temperatures, 19), rtol=1e-14, atol=0)
-print("rpsbook.ewma.calc_ewma gives the same values:", same_ewma)
+print("same as rpsbook's ewma.calc_ewma:", same_ewma)
 rps_corrected = rpsbook.ewma.calc_corrected_ewma(temperatures, 19)
 same_corrected = torch.allclose(corrected, rps_corrected, rtol=1e-14, atol=0)
-print("rpsbook.ewma.calc_corrected_ewma gives the same values:", same_corrected)
+print("same as rpsbook's ewma.calc_corrected_ewma:", same_corrected)
 
 # %%
 # Figure 6.16 in the book draws them. The uncorrected EWMA starts at a tenth of the first
@@ -203,9 +203,10 @@ book_figure(
     fig,
     "6.16",
     "Thirty days of the notebook's temperatures with their 19-period moving average, EWMA "
-    "and corrected EWMA: the EWMA starts at a tenth of the first value and stays far below "
-    "the data for a week, the moving average and the corrected EWMA follow the data from day "
-    "one, and the two EWMAs nearly meet in the last ten days.",
+    "and corrected EWMA: the EWMA starts at a tenth of the first value and stays below the "
+    "data for five days, above it on days 6 to 9 as the temperatures drop; the moving average "
+    "and the corrected EWMA follow the data from day one, and the two EWMAs nearly meet in "
+    "the last ten days.",
 )
 # sphinx_gallery_end_ignore
 for day in (1, 3, 10, 19, 30):
@@ -331,9 +332,15 @@ for temperature in temperatures:
     adam.step()
     exp_avgs.append(adam.state[param]["exp_avg"].clone())
 exp_avgs = torch.cat(exp_avgs)
-same_as_ewma = torch.equal(exp_avgs, rpsbook.ewma.calc_ewma(temperatures, beta=0.9))
-print("exp_avg is rpsbook.ewma.calc_ewma(temperatures, beta=0.9):", same_as_ewma)
+uncorrected = rpsbook.ewma.calc_ewma(temperatures, beta=0.9)
+print("Adam's exp_avg, steps 1-3: ", exp_avgs[:3].tolist())
+print("uncorrected EWMA, days 1-3:", uncorrected[:3].tolist())
+print("corrected EWMA, days 1-3:  ", corrected[:3].tolist())
 print("Adam's step count:", adam.state[param]["step"].item())
+# sphinx_gallery_start_ignore
+same_as_ewma = torch.equal(exp_avgs, uncorrected)
+assert same_as_ewma, "Adam's exp_avg must be the uncorrected EWMA, bit for bit"
+# sphinx_gallery_end_ignore
 
 # %%
 # The *uncorrected* EWMA from zero, bit for bit (``beta=0.9``, not ``period=19``: see the

@@ -3,11 +3,11 @@ Adaptive learning rate: Adam
 ============================
 
 Adam, the optimizer that trained every model so far in this chapter, replaces the gradient
-by a bias-corrected EWMA of the gradients divided by the root of one of their squares (the
-tools of :ref:`sphx_glr_auto_examples_plot_06b_moving_averages.py`). Following the chapter,
-this page captures a regression's gradients with hooks, computes Adam's adapted gradients
-by hand, finds them in the optimizer's state, and sets Adam's path beside plain SGD's
-(Figures 6.17 to 6.19 in the book).
+by a bias-corrected EWMA of the gradients divided by the root of a bias-corrected EWMA of
+their squares (the tools of :ref:`sphx_glr_auto_examples_plot_06b_moving_averages.py`).
+Following the chapter, this page captures a regression's gradients with hooks, computes
+Adam's adapted gradients by hand, finds them in the optimizer's state, and sets Adam's path
+beside plain SGD's (Figures 6.17 to 6.19 in the book).
 """
 
 # %%
@@ -15,7 +15,8 @@ by hand, finds them in the optimizer's state, and sets Adam's path beside plain 
 # ----
 #
 # Adam (adaptive moment estimation) combines two older optimizers. Like SGD with momentum
-# (next page) it follows a moving average of the gradients, the *first moment*; like
+# (next page), it follows a moving average of the gradients, the *first moment* (momentum
+# steps with :math:`1/(1-\beta)` times that average, Adam with the average itself); like
 # RMSProp it scales them by a moving average of the *squared* gradients, the *second
 # moment* (an uncentered variance: the mean is not subtracted). Both are EWMAs started from
 # zero and bias-corrected, one short (:math:`\beta_1 = 0.9`, about 19 periods) to smooth
@@ -28,12 +29,13 @@ by hand, finds them in the optimizer's state, and sets Adam's path beside plain 
 # and it replaces the gradient in the update, :math:`\text{param}_t = \text{param}_{t-1} -
 # \eta\, \text{adapted gradient}_t`. The learning rate :math:`\eta` is left as it was: what
 # Adam adapts is the gradient (its effect on each parameter's step is that of a learning
-# rate of its own, hence the name). Dividing by the gradients' typical size works like
-# standardizing them without centering, so adapted gradients fall mostly within
-# :math:`[-3, 3]`. torch's defaults:
+# rate of its own, why Adam is called an adaptive method). Dividing by the gradients'
+# typical size works like standardizing them without centering, so adapted gradients fall
+# mostly within :math:`[-3, 3]`. torch's defaults:
 
 from functools import partial
 
+import matplotlib.pyplot as plt
 import torch
 from torch.optim import SGD, Adam
 
@@ -168,15 +170,14 @@ adapted_gradients = corrected_gradients / (corrected_sq_gradients.sqrt() + 1e-8)
 same_adapted = torch.allclose(
     adapted_gradients, rpsbook.ewma.adapted_gradients(gradients), rtol=1e-12, atol=0
 )
-print("rpsbook.ewma.adapted_gradients gives the same values:", same_adapted)
+print("same as rpsbook's ewma.adapted_gradients:", same_adapted)
 
 # %%
 # (To float64 rounding: rpsbook takes :math:`\beta_1 = 0.9` as the optimizer does, not
 # :math:`1 - 2/20`, and divides in torch's order.) Under the hood, ``torch.optim.Adam``
 # keeps two tensors per parameter, ``exp_avg`` and ``exp_avg_sq``: the *uncorrected* EWMAs
 # of the gradients and of their squares (it applies the correction on the fly). The last
-# values of our uncorrected EWMAs are therefore, up to rounding, the optimizer's state; on
-# the float32 gradients Adam saw, :func:`rpsbook.ewma.calc_ewma` gives it:
+# values of our uncorrected EWMAs are therefore, up to rounding, the optimizer's state:
 
 ewma_g = calc_ewma(gradients, 19)[-1].item()
 ewma_g2 = calc_ewma(gradients**2, 1999)[-1].item()
@@ -186,23 +187,24 @@ state = adam.optimizer_state["state"][0]  # the weight's
 weight_grads = adam.gradients["weight"]
 exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
 print(f"torch's state (float32): exp_avg {exp_avg.item()!r}, exp_avg_sq {exp_avg_sq.item()!r}")
+# sphinx_gallery_start_ignore
 same_exp_avg = torch.equal(exp_avg, rpsbook.ewma.calc_ewma(weight_grads, beta=0.9)[-1])
 same_exp_avg_sq = torch.allclose(
     exp_avg_sq, rpsbook.ewma.calc_ewma(weight_grads**2, beta=0.999)[-1], rtol=1e-5, atol=0
 )
-print("exp_avg is rpsbook.ewma.calc_ewma(gradients, beta=0.9):", same_exp_avg)
-print("exp_avg_sq is rpsbook.ewma.calc_ewma(gradients**2, beta=0.999):", same_exp_avg_sq)
+assert same_exp_avg and same_exp_avg_sq, "Adam's state must be rpsbook's EWMAs"
+# sphinx_gallery_end_ignore
 
 # %%
-# ``exp_avg`` is equal to the last bit: rpsbook updates with ``torch.lerp``, as Adam does.
-# ``exp_avg_sq`` agrees to float32 rounding, since Adam updates it with a multiply and a
-# fused multiply-add instead. The float64 pair printed above is the notebook's own check; the
-# comparison at the end of the page sets it beside the values the notebook stored.
+# The two pairs agree to about six significant digits (Adam computes in float32). The
+# float64 pair is the notebook's own check; the comparison at the end of the page sets it
+# beside the values the notebook stored.
 #
 # Figure 6.17 in the book takes the adapted gradients of the weight apart. Left, smoothing:
 # the corrected EWMA of the gradients irons out the jitter of the mini-batches. Middle,
-# scaling: one over the root of the corrected EWMA of the squared gradients, which grows as
-# the gradients shrink, slowly, because the long average keeps the large early gradients.
+# scaling: one over the root of the corrected EWMA of the squared gradients (the factor the
+# book's notebook plots), which grows as the gradients shrink, slowly, because the long
+# average keeps the large early gradients.
 # Right, the product: on the first step smoothing and scaling cancel to the gradient's sign,
 # -1 here; afterwards the adapted gradient is the smoothed gradient stretched by the scaling.
 
@@ -264,14 +266,16 @@ print("distance from the optimum after 50 steps:", {k: round(v, 3) for k, v in d
 # ends below SGD's, which falls every epoch.
 
 # sphinx_gallery_thumbnail_number = 2
-fig = plot_losses(results, title="SGD vs Adam (lr 0.1): training (solid) and validation (dashed)")
+fig, axs = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True, layout="constrained")
+plot_losses(results, ax=axs, title=None)
+for ax, name in zip(axs, results, strict=True):
+    ax.set_title(f"{name} (lr 0.1)")
 # sphinx_gallery_start_ignore
 book_figure(
     fig,
     "6.19",
-    "Training and validation losses of SGD and Adam over 10 epochs on one log-scaled axes: "
-    "Adam's go up and down early, then end below SGD's.",
-    verdict="differs: both optimizers on one axes, where the book gives each its own panel",
+    "Two panels, SGD and Adam, each with its training and validation losses over 10 epochs "
+    "on a shared log axis: Adam's go up and down early, then end below SGD's.",
 )
 # sphinx_gallery_end_ignore
 for name, result in results.items():
@@ -308,23 +312,23 @@ checked_against_book(
         (
             "EWMA(19) of the weight's gradients, step 50 (float64)",
             repr(ewma_g),
-            "-0.006161476466002255 (notebook); -0.008938403644834258 (book)",
+            "-0.006161476466002255 (book's notebook); -0.008938403644834258 (book)",
         ),
         (
             "EWMA(1999) of the weight's squared gradients, step 50 (float64)",
             repr(ewma_g2),
-            "0.003308466907084168 (notebook); 0.0031747136253540394 (book)",
+            "0.003308466907084168 (book's notebook); 0.0031747136253540394 (book)",
         ),
         (
             "Adam's exp_avg, exp_avg_sq of the weight",
             f"{exp_avg.item():.4f}, {exp_avg_sq.item():.4f}",
-            "-0.0062, 0.0033 (notebook); -0.0089, 0.0032 (book)",
+            "-0.0062, 0.0033 (book's notebook); -0.0089, 0.0032 (book)",
         ),
         (
             "Adam's exp_avg, exp_avg_sq of the bias",
             f"{adam.optimizer_state['state'][1]['exp_avg'].item():.4f}, "
             f"{adam.optimizer_state['state'][1]['exp_avg_sq'].item():.4f}",
-            "0.0405, 0.0097 (notebook); 0.0295, 0.0096 (book)",
+            "0.0405, 0.0097 (book's notebook); 0.0295, 0.0096 (book)",
         ),
     ],
 )
@@ -382,7 +386,7 @@ ams_sq = rpsbook.ewma.calc_ewma(amsgrad.gradients["weight"].reshape(-1) ** 2, be
 running_max = ams_sq.cummax(dim=0).values
 torch_max = amsgrad.optimizer_state["state"][0]["max_exp_avg_sq"].reshape(())
 same_max = torch.allclose(running_max[-1], torch_max, rtol=1e-5, atol=0)
-print("max_exp_avg_sq is the running maximum (to float32 rounding):", same_max)
+print(f"running maximum {running_max[-1].item():.6g}, max_exp_avg_sq {torch_max.item():.6g}")
 steps = torch.arange(1, len(running_max) + 1)
 denominators = {
     "paper": running_max.sqrt(),

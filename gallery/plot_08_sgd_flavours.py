@@ -23,10 +23,13 @@ playground from the previous page (Figures 6.20 to 6.23 in the book).
 # an EWMA, but the new gradient enters whole, not times :math:`1 - \beta`: it is not an
 # average but a sum in which older gradients count less and less. Its weights add up to
 # :math:`1/(1-\beta)`, ten for :math:`\beta = 0.9`, so gradients that keep pointing the same
-# way add up to a step ten times as long. The chapter's two functions, in its shape:
+# way add up to a step ten times as long. The sum is exactly :math:`1/(1-\beta)` times the
+# EWMA (from zero, uncorrected) of the gradients: momentum steps with that scaled-up sum,
+# Adam (previous page) with the average itself. The chapter's two functions, in its shape:
 
 from functools import partial
 
+import matplotlib.pyplot as plt
 import torch
 from torch.optim import SGD
 
@@ -93,10 +96,13 @@ print("least-squares optimum (b, w): ({:.4f}, {:.4f})".format(*surface.optimum))
 grads = results["Momentum"].gradients["weight"]  # float32, as the optimizer saw them
 momenta = calc_momentum(grads, 0.9)
 momentum_buffer = results["Momentum"].optimizer_state["state"][0]["momentum_buffer"]
+print(f"last momentum: {momenta[-1].item()!r}; momentum_buffer: {momentum_buffer.item()!r}")
 same_momentum = torch.equal(momenta, rpsbook.ewma.calc_momentum(grads, 0.9))
+print("same as rpsbook's ewma.calc_momentum:", same_momentum)
+# sphinx_gallery_start_ignore
 same_buffer = torch.equal(momenta[-1], momentum_buffer)
-print("rpsbook.ewma.calc_momentum gives the same values:", same_momentum)
-print("torch's momentum_buffer is the last of them:", same_buffer)
+assert same_buffer, "torch's momentum_buffer must be the last momentum"
+# sphinx_gallery_end_ignore
 
 # %%
 # Nesterov: look before you leap
@@ -145,7 +151,7 @@ same_nesterov = torch.allclose(
     rtol=1e-6,
     atol=1e-8,
 )
-print("rpsbook.ewma.calc_nesterov gives the same values:", same_nesterov)
+print("same as rpsbook's ewma.calc_nesterov:", same_nesterov)
 
 # %%
 # Exactly for SGD and momentum; for Nesterov to float32 rounding, because torch (and rpsbook
@@ -255,15 +261,18 @@ for name in results:
 # property of this easy, bowl-shaped loss surface, not behaviour to expect from momentum on
 # a real model.
 
-fig = plot_losses(results, title="SGD flavours: training (solid) and validation (dashed) losses")
+fig, axs = plt.subplots(1, 3, figsize=(11, 3.6), sharey=True, layout="constrained")
+plot_losses(results, ax=axs, title=None)
+for ax, name in zip(axs, results, strict=True):
+    ax.set_title(name)
 # sphinx_gallery_start_ignore
 book_figure(
     fig,
     "6.23",
-    "Training and validation losses of SGD, momentum and Nesterov over 10 epochs on one "
-    "log-scaled axes: Nesterov's are the lowest, momentum's training loss falls every epoch "
-    "while its validation loss jumps up during the overshoot.",
-    verdict="differs: the three flavours on one axes, where the book gives each its own panel",
+    "Three panels, SGD, momentum and Nesterov, each with its training and validation losses "
+    "over 10 epochs on a shared log axis: Nesterov's training loss is the lowest at every "
+    "epoch, momentum's falls every epoch while its validation loss jumps up during the "
+    "overshoot.",
 )
 # sphinx_gallery_end_ignore
 for name, result in results.items():
@@ -274,8 +283,8 @@ for name, result in results.items():
 # Recap
 # -----
 #
-# * Momentum is a discounted *sum* of gradients (weights adding up to :math:`1/(1-\beta)`),
-#   not an average; ``momentum_buffer`` is exactly ``calc_momentum`` of the gradients.
+# * Momentum is a discounted *sum* of gradients, :math:`1/(1-\beta)` times their EWMA;
+#   ``momentum_buffer`` is exactly ``calc_momentum`` of the gradients.
 # * Nesterov adds one more momentum step built from the current gradient: the fresh gradient
 #   weighs more, the term turns sooner, and the oscillations are damped.
 # * Each run's gradients are its own, evaluated where its updates took the parameters.
@@ -297,12 +306,12 @@ checked_against_book(
         (
             "momentum_buffer of the weight",
             f"{momentum_buffer.item():.4f}",
-            "-0.0308 (notebook); -0.0053 (book)",
+            "-0.0308 (book's notebook); -0.0053 (book)",
         ),
         (
             "momentum_buffer of the bias",
             f"{bias_buffer.item():.4f}",
-            "-0.1423 (notebook); -0.1568 (book)",
+            "-0.1423 (book's notebook); -0.1568 (book)",
         ),
     ],
 )
@@ -319,7 +328,8 @@ checked_against_book(
 #
 # *Predict, then measure.* A gradient of 1 that never changes: after how many steps does
 # momentum's term reach 90% of its limit :math:`1/(1-\beta)`, for :math:`\beta = 0.9` and
-# for :math:`\beta = 0.99`? (Hint: the previous page's bias correction.)
+# for :math:`\beta = 0.99`? (Hint: the bias correction of
+# :ref:`sphx_glr_auto_examples_plot_06b_moving_averages.py`.)
 
 # %%
 # .. rpsbook-solution::
@@ -333,7 +343,7 @@ for beta in (0.9, 0.99):
 # %%
 # The sum of :math:`t` terms is :math:`(1 - \beta^t)/(1 - \beta)`: the limit times the factor
 # an EWMA's bias correction divides by. It reaches 90% once :math:`\beta^t < 0.1`: 22
-# steps for 0.9, 230 for 0.99. A larger :math:`\beta` gives a ten times longer top speed,
+# steps for 0.9, 230 for 0.99. A larger :math:`\beta` gives a ten times higher top speed,
 # and takes ten times as long to get there (and to slow down).
 #
 # .. _ex-nesterov-by-hand:
@@ -361,8 +371,8 @@ for g in nesterov_grads:
     torch_path.append(w_torch.detach().clone().reshape(()))
     hand_path.append(w_hand.reshape(()))
 run_w = results["Nesterov"].path[1:, 1]
-print("SGD(nesterov=True) retraces the run's w:", torch.equal(torch.stack(torch_path), run_w))
-print(f"by hand, max |w - run's w|: {(torch.stack(hand_path) - run_w).abs().max():.1e}")
+for name, path in (("SGD(nesterov=True)", torch_path), ("by hand", hand_path)):
+    print(f"{name:>18}, max |w - run's w|: {(torch.stack(path) - run_w).abs().max():.1e}")
 
 # %%
 # torch's replay is the run, bit for bit: an optimizer's step depends on nothing but its

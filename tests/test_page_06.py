@@ -72,9 +72,10 @@ def test_make_lr_fn_and_lambda_lr(page):
 @pytest.mark.slow
 @pytest.mark.realdata
 def test_range_test_by_hand_equals_rpsbook_and_restores(page):
-    """'weights restored: True'; rpsbook's lr_range_test gives the same tracking values."""
+    """The hidden guard: model and optimizer restored; rpsbook's lr_range_test gives the
+    same tracking values ('same as rpsbook's StepByStep.lr_range_test: True')."""
     tracking, result = page["tracking"], page["result"]
-    assert page["restored"]
+    assert page["restored"]  # the hidden guard also checks that Adam's state was emptied
     assert len(tracking["lr"]) == len(tracking["loss"]) == 100
     assert tracking["lr"] == result.lr and tracking["loss"] == result.loss
     assert tracking["lr"][0] == 3e-4
@@ -93,6 +94,17 @@ def test_figure_6_14_shape(page):
     assert loss[-1] > loss.min() * 1.1
     assert page["lag_factor"] == pytest.approx((0.1 / 3e-4) ** 0.2, rel=1e-9)
     assert page["chosen_lr"] == 0.005
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_lag_corrected_value_is_around_0_01_and_rounds_down_to_0_005(page):
+    """'The lag-corrected value printed above is itself "around 0.01" ...; only the rounding
+    down makes it 0.005'."""
+    lag_corrected = page["lag_corrected"]
+    assert lag_corrected == page["steepest"] / page["lag_factor"]
+    assert 5e-3 < lag_corrected < 1e-2 * 2
+    assert page["chosen_lr"] == 0.005 < lag_corrected
 
 
 @pytest.mark.slow

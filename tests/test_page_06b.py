@@ -27,7 +27,7 @@ def test_the_notebooks_thirty_temperatures(page):
 
 
 def test_from_scratch_equals_rpsbook(page):
-    """The 'gives the same' lines print True; the moving average starts on day 1."""
+    """The 'same as rpsbook's' lines print True; the moving average starts on day 1."""
     assert page["same_ma"] and page["same_ewma"] and page["same_corrected"] and page["same_age"]
     ma = page["moving_average"](torch.arange(1.0, 8.0), 5)
     assert ma.tolist() == [1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0]
@@ -54,6 +54,8 @@ def test_figure_6_16_relations(page):
         page[k] for k in ("temperatures", "ma", "ewma", "corrected")
     )
     assert ewma[0].item() == pytest.approx(0.1 * temperatures[0].item())
+    # alt text: below the data for five days, above it on days 6 to 9
+    assert (ewma[:5] < temperatures[:5]).all() and (ewma[5:9] > temperatures[5:9]).all()
     assert (ewma[:3] < ma[:3] / 3).all()
     assert (corrected - ma)[:5].abs().max() < 0.5
     gap = page["gap"]
@@ -89,7 +91,8 @@ def test_exercise_shorter_memory(page):
 def test_exercise_adam_keeps_an_ewma(page):
     """Adam's exp_avg after each step is the uncorrected EWMA with beta 0.9, bit for bit; the
     parameter did not move (lr 0); the page's own averages are untouched."""
-    assert page["same_as_ewma"]
+    assert page["same_as_ewma"]  # the hidden guard; the printed rows are equal
+    assert page["exp_avgs"][:3].tolist() == page["uncorrected"][:3].tolist()
     assert torch.equal(page["exp_avgs"], rpsbook.ewma.calc_ewma(page["temperatures"], beta=0.9))
     assert page["param"].item() == 0 and page["adam"].state[page["param"]]["step"].item() == 30
     assert torch.equal(page["ewma"], page["calc_ewma"](page["temperatures"], 19))

@@ -9,6 +9,8 @@ import pytest
 import torch
 from conftest import run_page
 
+import rpsbook.ewma
+
 pytestmark = pytest.mark.slow
 
 
@@ -29,8 +31,17 @@ def test_momentum_is_a_sum_of_weight_ten(page):
     assert (steady.diff() > 0).all()
 
 
+def test_momentum_is_the_ewma_scaled_by_one_over_one_minus_beta(page):
+    """'The sum is exactly 1/(1-beta) times the EWMA (from zero, uncorrected)', on the
+    run's gradients (float64: the identity, not float32 rounding, is the claim)."""
+    grads = page["grads"].reshape(-1).double()
+    scaled_ewma = rpsbook.ewma.calc_ewma(grads, beta=0.9) / (1 - 0.9)
+    assert torch.allclose(page["calc_momentum"](grads, 0.9), scaled_ewma, rtol=1e-12, atol=1e-15)
+
+
 def test_from_scratch_equals_rpsbook_and_torch_state(page):
-    """The 'gives the same' lines print True; replaying the book-shaped terms reproduces the
+    """The 'same as rpsbook's' lines print True, the hidden momentum_buffer guard holds;
+    replaying the book-shaped terms reproduces the
     SGD and momentum paths exactly, the Nesterov path to float32 rounding."""
     assert page["same_momentum"] and page["same_buffer"] and page["same_nesterov"]
     for name, result in page["results"].items():
@@ -64,7 +75,10 @@ def test_figure_6_21_and_its_table(page):
 def test_figures_6_22_and_6_23(page):
     """Nesterov swings less far across the valley than momentum, passes the minimum in w
     and ends much closer to it. Nesterov's training loss is the lowest at every epoch;
-    SGD's and momentum's fall every epoch; momentum's validation loss goes back up."""
+    SGD's and momentum's fall every epoch; momentum's validation loss goes back up.
+    Figure 6.23 is drawn in the book's layout, one panel per flavour."""
+    fig = page["fig"]
+    assert [ax.get_title() for ax in fig.axes] == ["SGD", "Momentum", "Nesterov"]
     swing, overshoot, distance = (page[k] for k in ("swing", "w_overshoot", "distance"))
     assert swing["SGD"] < swing["Nesterov"] < swing["Momentum"]
     assert 0 < overshoot["Nesterov"] < overshoot["Momentum"]
@@ -95,7 +109,7 @@ def test_exercise_nesterov_by_hand(page):
     """SGD(nesterov=True) fed the run's gradients retraces the run's w exactly; the update
     by hand to float32 rounding."""
     run_w = page["results"]["Nesterov"].path[1:, 1]
-    assert torch.equal(torch.stack(page["torch_path"]), run_w)
+    assert torch.equal(torch.stack(page["torch_path"]), run_w)  # prints 0.0e+00
     assert (torch.stack(page["hand_path"]) - run_w).abs().max() < 1e-6
     assert len(page["hand_path"]) == 50
 
