@@ -222,6 +222,12 @@ def test_comparison_cell_problems(runner):
     ]
     empty = (True, "Your run vs this page\nThis page records no values to compare.\n")
     assert runner.comparison_cell_problems(empty, 0, True) == []
+    checked_first = (True, "sum: 6.6 | book: 6.6\n" + cell[1])
+    assert runner.comparison_cell_problems(checked_first, 2, True) == []
+    other = (True, "sum: 6.6 | book: 6.6\n")
+    assert runner.comparison_cell_problems(other, 1, True) == [
+        "the last cell printed 'sum: 6.6 | book: 6.6\\n', not 'Your run vs this page'"
+    ]
 
 
 def test_main_runs_checks_and_compares(runner, tmp_path, monkeypatch, capsys):

@@ -242,7 +242,8 @@ def comparison_cell_problems(last_cell: tuple[bool, str], n_values: int, same: b
     is_comparison, text = last_cell
     if not is_comparison:
         return ["the last cell is not 'Your run vs this page' (notebook_links did not add it)"]
-    if not text.startswith("Your run vs this page"):
+    # the page's "Checked against the book" table may come first
+    if "Your run vs this page" not in text.splitlines():
         return [f"the last cell printed {text[:60]!r}, not 'Your run vs this page'"]
     if n_values == 0:
         expected = "This page records no values to compare."
