@@ -443,7 +443,12 @@ def plot_losses(
             FuncFormatter(lambda y, _: f"{y:g}" if f"{y:.0e}"[0] in "235" else "")
         )
         # the axis starts at the labelled level just below the lowest loss of every run on it
-        lowest = min(float(np.min(line.get_ydata())) for line in ax.get_lines())
+        # and on the axes that share its y axis (sharey=True: one limit for all of them)
+        lowest = min(
+            float(np.min(line.get_ydata()))
+            for shared in ax.get_shared_y_axes().get_siblings(ax)
+            for line in shared.get_lines()
+        )
         if lowest > 0:
             power = 10.0 ** math.floor(math.log10(lowest))
             ax.set_ylim(bottom=max(m for m in (1, 2, 3, 5) if m * power <= lowest) * power)

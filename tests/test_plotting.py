@@ -236,6 +236,15 @@ def test_plot_losses_labels_levels_between_powers_of_ten():
     plt.close(fig)
 
 
+def test_plot_losses_on_shared_axes_starts_below_every_panels_lowest_loss():
+    """Two panels sharing their y axis: the second call must not cut off the first's curve."""
+    fig, axes = plt.subplots(1, 2, sharey=True)
+    plot_losses([0.5, 0.1, 0.035], [0.3, 0.2, 0.29], ax=axes[0])
+    plot_losses([1.0, 0.5, 0.12], [1.0, 0.6, 0.26], ax=axes[1])
+    assert axes[0].get_ylim()[0] == axes[1].get_ylim()[0] == pytest.approx(0.03)
+    plt.close(fig)
+
+
 def test_plot_losses_compares_runs_on_a_given_axes():
     fig, ax = plt.subplots()
     returned = plot_losses([1.0, 0.5], [1.1, 0.9], ax=ax, label="p=0.3")
