@@ -245,9 +245,10 @@ print("background (top-left pixel) of the first image:", background)
 #   six, is in the row label) to none..full intensity of that channel's colour. A pixel whose
 #   three channels all sit at their training means (zero) is therefore mid grey; the colour
 #   bar shows the grey a pixel gets when its three channels share a value. The background,
-#   close to the average, is a light grey, and the hands, below it, are dark, tinted where
+#   close to the average, is a mid grey, and the hands, below it, are dark, tinted where
 #   their channels sit at different distances below the means.
-# * **bottom row**: what the book's Figure 6.2 shows. The book converts the standardized
+# * **bottom row**: what the book's Figure 6.2 shows. The book's plotting code (its
+#   companion repository's ``plots/chapter6.py``) converts the standardized
 #   floats straight to bytes (times 255, cast to ``uint8``); out-of-range values wrap around
 #   (on x86 CPUs; the conversion is undefined in C), so a dark hand turns into bright
 #   confetti. The book calls those colours the effect of standardization; they are the

@@ -218,7 +218,8 @@ book_figure(
 # sphinx_gallery_end_ignore
 
 # %%
-# And the 11x11 outputs of ``conv2``, computed from the five maps above:
+# And the 11x11 outputs of ``conv2``, computed from the five maps above after ReLU and
+# max pooling (so from 13x13 inputs):
 
 fig = plot_feature_maps(
     {"conv2": maps["conv2"]},

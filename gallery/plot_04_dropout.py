@@ -275,10 +275,10 @@ for c, name in enumerate("RGB"):
 
 # %%
 # Regular dropout zeroed roughly a third of the pixels of every channel, while Dropout2d
-# removed entire channels and kept the others whole (Figure 6.9 in the book). Every panel
-# below maps the same range, from the smallest to the largest value of the three rows,
-# linearly to black..white (colour bar and title), so a value has the same shade
-# everywhere: a dropped value, exactly zero, is the light grey where zero falls in that
+# removed whole channels (with this seed, one) and kept the others whole (Figure 6.9 in the
+# book). Every panel below maps the same range, from the smallest to the largest value
+# of the three rows, linearly to black..white (colour bar and title), so a value has the
+# same shade everywhere: a dropped value, exactly zero, is the light grey where zero falls in that
 # range, not black.
 
 fig = plot_dropout2d(image, p=0.33, seed=44)
@@ -297,7 +297,7 @@ book_figure(
 # In the ``nn.Dropout`` row every channel is peppered with grey dots, but the hand is still
 # recognizable; in the composite each pixel loses a different subset of its channels, hence
 # the confetti of colours. In the ``nn.Dropout2d`` row a dropped channel is one flat grey
-# square, while the kept ones are complete but multiplied by ``1 / (1 - p) = 1.5``: values
+# square, while the kept ones are complete but multiplied by ``1 / (1 - p)``, about 1.5: values
 # above zero get brighter, values below zero darker, so their contrast rises.
 #
 # In that row's composite, dropping a channel did not remove its colour from the hand, it

@@ -42,7 +42,7 @@ probe = CNN2(n_filters=5, p=0.3)
 probe.load_state_dict(model_cnn2.state_dict())
 probe_optimizer = optim.Adam(probe.parameters(), lr=3e-4)
 initial = [param.detach().clone() for param in probe.parameters()]
-x, y = next(iter(val_loader))
+x, y = next(iter(train_loader))
 multi_loss_fn(probe(x), y).backward()
 probe_optimizer.step()
 for name, param in probe.named_parameters():
@@ -61,6 +61,8 @@ print(
     f"{int(has_grad.sum())} of {has_grad.numel()} parameters have a non-zero gradient; "
     f"each moved by {step_in_lr.min():.3f} to {step_in_lr.max():.3f} times lr"
 )
+zero_features = int((model_cnn2.featurizer(x) == 0).all(dim=0).sum())  # of fc1's 125 inputs
+print(f"fc1 inputs that are zero for all 16 images: {zero_features} of 125")
 print(
     "largest initial |weight| per layer:",
     ", ".join(
@@ -79,7 +81,7 @@ print(
 # non-zero gradient moves by the learning rate itself (the ratios printed above). Most of
 # the others multiply a ReLU output that is zero for all 16 images of this mini-batch:
 # more than a third of the 125 features entering ``fc1`` are zero after ReLU and pooling
-# in every image, so the ``fc1`` weights they feed get no gradient. With 0.1, that
+# in every image (printed above), so the ``fc1`` weights they feed get no gradient. With 0.1, that
 # first step alone would be of the size of the initial weights, all below 0.2 (the last
 # line).
 #
@@ -338,13 +340,11 @@ checked_against_book(
 # -----
 #
 # **Which mean.** An epoch's loss here, as in the book, is the mean of its mini-batch
-# losses. The last validation mini-batch holds 4 images, not 16, so each of those counts
-# four times as much as any other image; a mean over the 372 images differs a little (the
-# book's notebook on this copy: 0.2576 by mini-batch, 0.2658 by image).
+# losses. The last validation mini-batch holds 4 images, not 16, so each counts four times
+# as much as any other; a mean over the 372 images differs (the book's notebook: 0.2658).
 #
 # **Machines.** The trainer draws random numbers in the book's order, so the counts above
-# match the notebook's. The losses' last digits depend on the CPU and thread count (the
-# order of float additions); on a GPU the counts can move by a few images
-# (:ref:`numbers-variation`).
+# match the notebook's. The losses move with the CPU and threads from the third decimal on
+# (the order of float additions); on a GPU the counts can move (:ref:`numbers-variation`).
 
 # sphinx_gallery_thumbnail_number = 2

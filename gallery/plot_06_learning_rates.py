@@ -11,7 +11,7 @@ then the *learning-rate range test* (Smith, 2017, `arXiv:1506.01186
 # Learning rates
 # --------------
 #
-# The book offers two certainties: a learning rate is smaller than 1 and most likely
+# The book offers two rules of thumb: a learning rate is smaller than 1 and most likely
 # larger than 1e-6. Earlier chapters used 0.1, high but fine for really simple problems;
 # for models like this one, one order of magnitude lower, **0.01**, is a better starting
 # point. If the loss still does not go down, a **grid search** trains the model with
@@ -84,8 +84,8 @@ print("same as rpsbook's lr_finder.make_lr_fn:", same)
 # Each step multiplies the learning rate by :math:`10^{1/10}`. On an optimizer,
 # :class:`~torch.optim.lr_scheduler.LambdaLR` sets the learning rate to the initial one
 # times ``lr_fn(i)``, ``i`` counting the ``scheduler.step()`` calls (after each
-# ``optimizer.step()``). (``n_filters=5`` is rpsbook's keyword; the book's text and notebook
-# differ: :ref:`sphx_glr_auto_examples_plot_20_errata.py`, "CNN2(n_feature=...)".)
+# ``optimizer.step()``). (The book's class takes ``n_filters`` too, but its text and notebook
+# call it with ``n_feature=5``: :ref:`sphx_glr_auto_examples_plot_20_errata.py`.)
 
 dummy_model = CNN2(n_filters=5, p=0.3)
 dummy_optimizer = optim.Adam(dummy_model.parameters(), lr=start_lr)
@@ -345,6 +345,6 @@ checked_against_book(
 # * **Linear sweeps** (``step_mode="linear"``) spend most steps near ``end_lr``: from 3e-4
 #   to 0.1 in 100 steps, only the first 10 are below 1e-2.
 # * **torch-lr-finder's grid** divides by ``num_iter - 1`` where we divide by ``num_iter``: its
-#   rates exceed ours after the first step (by about 6% at the last) unless ``num_iter=101``.
+#   rates exceed ours after the first step (by about 6% at the last) unless it gets 101.
 
 # sphinx_gallery_thumbnail_number = 1

@@ -16,7 +16,7 @@ beside plain SGD's (Figures 6.17 to 6.19 in the book).
 #
 # Adam (adaptive moment estimation) combines two older optimizers. Like SGD with momentum
 # (next page), it follows a moving average of the gradients, the *first moment* (momentum
-# steps with :math:`1/(1-\beta)` times that average, Adam with the average itself); like
+# steps with :math:`1/(1-\beta)` times that average, Adam with its bias-corrected value); like
 # RMSProp it scales them by a moving average of the *squared* gradients, the *second
 # moment* (an uncentered variance: the mean is not subtracted). Both are EWMAs started from
 # zero and bias-corrected, one short (:math:`\beta_1 = 0.9`, about 19 periods) to smooth
@@ -73,7 +73,7 @@ print({key: defaults[key] for key in ("lr", "betas", "eps", "weight_decay", "ams
 # To *see* an optimizer we need a model with two parameters: the one-feature linear
 # regression :math:`y = 1 + 2x + \varepsilon` with 100 points
 # (:func:`rpsbook.paths.make_regression_data`: 80 for training in 5 mini-batches of 16) and
-# the model ``Sequential(linear=Linear(1, 1))`` seeded as in the book
+# a one-layer model, ``nn.Sequential(OrderedDict(linear=nn.Linear(1, 1)))``, seeded as in the book
 # (:func:`rpsbook.paths.make_model`). The mean squared error over a grid of ``(b, w)`` is the
 # loss surface; its minimum, the least-squares solution, is where any optimizer should end.
 
@@ -89,7 +89,9 @@ print("least-squares optimum (b, w): ({:.4f}, {:.4f})".format(*surface.optimum))
 # *tensor hook*: ``parameter.register_hook(fn)`` makes autograd call ``fn(grad)`` each time
 # it computes that parameter's gradient, before storing it in ``.grad``. ``fn`` must return
 # ``None``: whatever else it returns *replaces* the gradient. (The chapter prefers it to the
-# module's ``register_backward_hook``, which had an open issue.) Parameters are logged by a
+# module's ``register_backward_hook``, which had an open issue; torch 2 deprecates it for
+# ``register_full_backward_hook``, which sees the module's inputs and outputs, not its
+# parameters.) Parameters are logged by a
 # *forward hook*, ``module.register_forward_hook(fn)``, called as
 # ``fn(module, inputs, output)`` after each forward pass. Both return a handle whose
 # ``remove()`` detaches the hook:

@@ -181,16 +181,16 @@ book_figure(
 # The update terms of each run
 # ----------------------------
 #
-# Figure 6.21 in the book: for the weight ``w``, each run's own gradients and the update term
-# it used. The three runs start from the same point, but their gradients differ from the
-# first update on, because each run evaluates them where *its own* updates took it. In the
-# momentum run the gradient turns positive on step 4, yet the term, full of large negative
-# gradients, stays negative and keeps pushing ``w`` up for three more steps: that lag *is*
-# the overshoot, and the term then swings back and forth. In the Nesterov run the term
-# starts almost twice as large, but it shrinks from the first step on without swinging past
-# zero; it dips back once, around step 12, and crosses zero for the first time only after
-# twenty steps. The look-ahead dampens the oscillations (not to be confused with the
-# ``dampening`` argument, 0 in both runs). The table below measures each run's term.
+# Figure 6.21 in the book: for the weight ``w``, each run's own gradients and the update term it
+# used (for plain SGD the term is the gradient itself, so its panel has one line). The three runs
+# start from the same point, but their gradients differ from the first update on, because each run
+# evaluates them where *its own* updates took it. In the momentum run the gradient turns positive
+# on step 4, yet the term, full of large negative gradients, stays negative and keeps pushing ``w``
+# up for three more steps: that lag *is* the overshoot, and the term then swings back and forth. In
+# the Nesterov run the term starts almost twice as large, but it shrinks from the first step on
+# without swinging past zero; it dips back once, around step 12, and crosses zero for the first
+# time only after twenty steps. The look-ahead dampens the oscillations (not to be confused with
+# the ``dampening`` argument, 0 in both runs). The table below measures each run's term.
 
 own_gradients = {name: result.gradients["weight"] for name, result in results.items()}
 fig = plot_sgd_terms(own_gradients, beta=0.9)

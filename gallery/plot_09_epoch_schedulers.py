@@ -124,7 +124,7 @@ for name, lrs in more_epoch_lrs.items():
 fig, axes = plt.subplots(2, 2, figsize=(9, 6), sharex=True, layout="constrained")
 fig = plot_lr_sequences(more_epoch_lrs, list(axes.flat), log=False, xlabel="epoch")
 for ax in axes[0]:
-    ax.set(yscale="log", xlabel="")  # MultiStepLR, ExponentialLR: 1e-3, 1e-4 apart from 0
+    ax.set(yscale="log", xlabel="")  # log scale: 1e-4 stays visibly above 0
 axes[1, 0].set_ylabel("learning rate")
 # sphinx_gallery_start_ignore
 book_figure(
@@ -173,7 +173,8 @@ book_figure(
 # lasts six epochs. After a cut the count of bad epochs restarts from zero and the best loss
 # is kept, so the next cut comes five epochs later: the book's "four more epochs" are the
 # tolerated ones, and the fifth bad epoch cuts again. (The book says the reduced rate is used
-# from the sixth epoch; it is the seventh, as its own figure shows:
+# from the sixth epoch; it is the seventh (epoch 6 on the figures' axes, which count from
+# 0), as its own figure shows:
 # :ref:`sphx_glr_auto_examples_plot_20_errata.py`.)
 #
 # What counts as an improvement? The ``threshold`` argument decides. By default

@@ -83,7 +83,8 @@ book_figure(
 # the three cycles. At those steps (printed above) ``triangular`` reaches ``max_lr`` every
 # time, ``triangular2`` halves the distance to ``base_lr`` from one cycle to the next, and
 # ``exp_range`` decays faster still: ``gamma ** step`` halves the amplitude every two
-# steps, so it never even reaches ``max_lr``.
+# steps, so it never even reaches ``max_lr``. (The exponent is the step count, not the cycle
+# count the book's text names: :ref:`sphx_glr_auto_examples_plot_20_errata.py`.)
 #
 # How long should a cycle be?
 # ---------------------------

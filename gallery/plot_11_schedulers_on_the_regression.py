@@ -97,8 +97,8 @@ for name, result in range_tests.items():
 # The two flavours are nearly the same for most of the range; the end differs. With
 # Nesterov the raw losses of the last four steps (printed above) grow by more than two
 # orders of magnitude, and the smoothed curve by more than a factor of ten: the run is
-# diverging. With plain momentum they swing up and down, by more than a factor of two from
-# one step to the next, the first sign of instability, but they have not blown up by the
+# diverging. With plain momentum they swing up and down, some steps by more than a factor
+# of two, the first sign of instability, but they have not blown up by the
 # last rate, 0.93. The default plot, which leaves out the last five points, would have
 # hidden both.
 #

@@ -148,11 +148,11 @@ book_figure(
 # The chapter does not comment on it; a short cycle fits five explorations into a 10-epoch
 # run. We keep the book's value, to compare with its numbers.
 #
-# ``CyclicLR`` overwrites the optimizer's rate with ``base_lr`` at once (the ``lr`` given to
-# SGD is never used), and by default it also cycles SGD's momentum, against the rate: 0.9
-# at the bottom of every cycle, 0.8 at the top of the first. ``triangular2`` halves that
-# swing too, so the momentum at the top is 0.85 in the second cycle, 0.875 in the third,
-# and so on. The chapter keeps that default, and so do we.
+# ``CyclicLR`` overwrites the optimizer's rate with ``base_lr`` at once (the ``lr`` given to SGD,
+# 0.03 in the book's code, is never used: :ref:`sphx_glr_auto_examples_plot_20_errata.py`), and by
+# default it also cycles SGD's momentum, against the rate: 0.9 at the bottom of every cycle, 0.8 at
+# the top of the first. ``triangular2`` halves that swing too, so the momentum at the top is 0.85
+# in the second cycle, 0.875 in the third, and so on. The chapter keeps that default, and so do we.
 
 optimizer_cnn3 = optim.SGD(model_cnn3.parameters(), lr=max_lr, momentum=0.9, nesterov=True)
 sbs_cnn3.set_optimizer(optimizer_cnn3)

@@ -99,6 +99,7 @@ def test_dropout2d_drops_channels_dropout_drops_a_third_of_pixels(page):
     for c in range(3):
         kept_whole = torch.allclose(channels[c], image[c] / (1 - 0.33))
         assert bool(page["dropped_channels"][c]) != kept_whole
+    assert int(page["dropped_channels"].sum()) == 1  # "with this seed, one"
     assert torch.equal(seeded_dropout(page["inputs"], 0.5, seed=44), page["output_train"])
 
 

@@ -55,6 +55,7 @@ def test_most_zero_gradients_come_from_features_zero_for_the_whole_batch(page):
     assert features.shape == (16, 125)
     dead = (features == 0).all(dim=0)
     assert dead.sum() > 125 / 3
+    assert page["zero_features"] == int(dead.sum())  # the printed count
     grad = probe.fc1.weight.grad
     assert (grad[:, dead] == 0).all()
     zero_grads = int((~page["has_grad"]).sum())
