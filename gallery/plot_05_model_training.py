@@ -78,12 +78,10 @@ print(
 # scale; its size is usually at most 1 and, with the default betas, never above about 7
 # (:ref:`sphx_glr_auto_examples_plot_07_adaptive_learning_rate.py` computes it). On the
 # very first step, bias correction makes it :math:`g / |g|`, so every parameter with a
-# non-zero gradient moves by the learning rate itself (the ratios printed above). Most of
-# the others multiply a ReLU output that is zero for all 16 images of this mini-batch:
-# more than a third of the 125 features entering ``fc1`` are zero after ReLU and pooling
-# in every image (printed above), so the ``fc1`` weights they feed get no gradient. With 0.1, that
-# first step alone would be of the size of the initial weights, all below 0.2 (the last
-# line).
+# non-zero gradient moves by the learning rate itself (the ratios printed above). Almost
+# all of the others are ``fc1`` weights whose input feature (printed above) or whose unit's
+# ReLU output is zero for all 16 images of this mini-batch. With 0.1, that first step
+# alone would be of the size of the initial weights, all below 0.2 (the last line).
 #
 # Training with dropout
 # ---------------------
