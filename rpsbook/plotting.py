@@ -444,14 +444,20 @@ def plot_losses(
         )
         # the axis starts at the labelled level just below the lowest loss of every run on it
         # and on the axes that share its y axis (sharey=True: one limit for all of them)
-        lowest = min(
-            float(np.min(line.get_ydata()))
-            for shared in ax.get_shared_y_axes().get_siblings(ax)
-            for line in shared.get_lines()
+        values = np.concatenate(
+            [
+                np.asarray(line.get_ydata(), dtype=float)
+                for shared in ax.get_shared_y_axes().get_siblings(ax)
+                for line in shared.get_lines()
+            ]
         )
+        lowest, highest = float(values.min()), float(values.max())
         if lowest > 0:
             power = 10.0 ** math.floor(math.log10(lowest))
-            ax.set_ylim(bottom=max(m for m in (1, 2, 3, 5) if m * power <= lowest) * power)
+            bottom = max(m for m in (1, 2, 3, 5) if m * power <= lowest) * power
+            # a fixed bottom turns autoscaling off: the top is set too, 5% (in log) above all
+            top = highest * (highest / bottom) ** 0.05
+            ax.set_ylim(bottom=bottom, top=top)
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.legend()

@@ -242,6 +242,7 @@ def test_plot_losses_on_shared_axes_starts_below_every_panels_lowest_loss():
     plot_losses([0.5, 0.1, 0.035], [0.3, 0.2, 0.29], ax=axes[0])
     plot_losses([1.0, 0.5, 0.12], [1.0, 0.6, 0.26], ax=axes[1])
     assert axes[0].get_ylim()[0] == axes[1].get_ylim()[0] == pytest.approx(0.03)
+    assert axes[0].get_ylim()[1] == axes[1].get_ylim()[1] > 1.0  # nor its tops
     plt.close(fig)
 
 
