@@ -85,7 +85,8 @@ def assert_nested_equal(actual: Any, expected: Any) -> None:
 def run_page(script: str, data_dir: Path | None = None) -> dict[str, Any]:
     """Run ``gallery/<script>`` as the docs build does and return its namespace.
 
-    ``data_dir`` becomes ``$RPSBOOK_DATA_DIR`` for the run; figures are closed afterwards.
+    ``data_dir`` becomes ``$RPSBOOK_DATA_DIR`` for the run. The figures it drew are closed
+    afterwards and kept under ``"figures"``, by label (``book_figure``'s, on the site).
     """
     import runpy
 
@@ -97,7 +98,11 @@ def run_page(script: str, data_dir: Path | None = None) -> dict[str, Any]:
         if data_dir is not None:
             patch.setenv("RPSBOOK_DATA_DIR", str(data_dir))
         try:
-            return runpy.run_path(str(path), run_name="__main__")
+            namespace = runpy.run_path(str(path), run_name="__main__")
+            namespace["figures"] = {
+                plt.figure(n).get_label(): plt.figure(n) for n in plt.get_fignums()
+            }
+            return namespace
         finally:
             plt.close("all")
 

@@ -3,29 +3,19 @@
 from __future__ import annotations
 
 import itertools
-import runpy
 import warnings
-from pathlib import Path
 
 import pytest
 import torch
+from conftest import run_page
 from torch import nn
 from torch.optim import SGD
 from torch.optim.lr_scheduler import StepLR
 
-PAGE = Path(__file__).resolve().parents[1] / "gallery" / "plot_09_epoch_schedulers.py"
-
 
 @pytest.fixture(scope="module")
 def page() -> dict:
-    import matplotlib.pyplot as plt
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the page runs without a warning
-        namespace = runpy.run_path(str(PAGE), run_name="__main__")
-    namespace["figures"] = {plt.figure(n).get_label(): plt.figure(n) for n in plt.get_fignums()}
-    yield namespace
-    plt.close("all")
+    return run_page("plot_09_epoch_schedulers.py")
 
 
 pytestmark = pytest.mark.slow

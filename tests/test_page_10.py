@@ -3,32 +3,22 @@
 from __future__ import annotations
 
 import itertools
-import runpy
-import warnings
-from pathlib import Path
 
 import pytest
 import torch
+from conftest import run_page
 from torch import nn
 from torch.optim import SGD
 from torch.optim.lr_scheduler import CyclicLR, OneCycleLR
 
 from rpsbook.schedulers import record_lrs
 
-PAGE = Path(__file__).resolve().parents[1] / "gallery" / "plot_10_cyclical_schedulers.py"
-
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def page() -> dict:
-    import matplotlib.pyplot as plt
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the page runs without a warning
-        namespace = runpy.run_path(str(PAGE), run_name="__main__")
-    plt.close("all")
-    return namespace
+    return run_page("plot_10_cyclical_schedulers.py")
 
 
 def test_tops_of_the_three_modes(page):

@@ -7,27 +7,17 @@ digits with the CPU's float kernels.
 from __future__ import annotations
 
 import itertools
-import runpy
-import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-PAGE = Path(__file__).resolve().parents[1] / "gallery" / "plot_11_schedulers_on_the_regression.py"
+from conftest import run_page
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def page() -> dict:
-    import matplotlib.pyplot as plt
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the page runs without a warning
-        namespace = runpy.run_path(str(PAGE), run_name="__main__")
-    plt.close("all")
-    return namespace
+    return run_page("plot_11_schedulers_on_the_regression.py")
 
 
 def test_smoothed_curve_is_the_ewma_of_the_raw_losses(page):

@@ -6,29 +6,16 @@ the printed values, and relations with a wide margin are asserted.
 
 from __future__ import annotations
 
-import runpy
-import warnings
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-PAGE = Path(__file__).resolve().parents[1] / "gallery" / "plot_12_putting_it_all_together.py"
+from conftest import run_page
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 
 
 @pytest.fixture(scope="module")
 def page(two_threads) -> dict:
-    import matplotlib.pyplot as plt
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the page runs without a warning
-        namespace = runpy.run_path(str(PAGE), run_name="__main__")
-    figures = {plt.figure(n).get_label(): plt.figure(n) for n in plt.get_fignums()}
-    namespace["figures"] = figures
-    yield namespace
-    plt.close("all")
+    return run_page("plot_12_putting_it_all_together.py")
 
 
 def _figure(page, number):
