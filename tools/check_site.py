@@ -292,8 +292,14 @@ def pages_to_check(build_dir: Path) -> list[str]:
 
 def all_pages(build_dir: Path) -> list[str]:
     """Site-relative paths of every HTML page the build wrote, in any folder (``_modules``
-    holds the highlighted sources, ``_static`` what extensions ship): a reader opens them all."""
-    return sorted(p.relative_to(build_dir).as_posix() for p in build_dir.rglob("*.html"))
+    holds the highlighted sources, ``_static`` what extensions ship): a reader opens them all.
+    A file without an ``<html`` element is no page (the theme ships Jinja macros as
+    ``_static/webpack-macros.html``)."""
+    return sorted(
+        p.relative_to(build_dir).as_posix()
+        for p in build_dir.rglob("*.html")
+        if "<html" in p.read_text(encoding="utf-8", errors="replace").lower()
+    )
 
 
 def installed_axe_version(path: Path) -> str | None:
@@ -700,7 +706,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         except FileNotFoundError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
-    os.environ.setdefault("RPSBOOK_PROGRESS", "0")  # the executed notebook's kernel inherits it
+    # the executed notebook's kernel inherits these; it imports this environment's rpsbook,
+    # which its first cell keeps instead of installing the site's build (nox -s notebooks
+    # checks that install)
+    os.environ.setdefault("RPSBOOK_PROGRESS", "0")
+    os.environ.setdefault("RPSBOOK_KEEP_INSTALLED", "1")
     report = check_site(
         build_dir,
         search=not args.no_search,
