@@ -271,8 +271,9 @@ book_figure(
 # Recap
 # -----
 #
-# * Adam keeps two tensors per parameter; its first step moves each parameter that has a
-#   gradient by the learning rate, which is why 0.1 is far too large and 3e-4 works.
+# * Adam keeps two tensors shaped like each parameter; its first step moves each parameter
+#   that has a gradient by the learning rate, which is why 0.1 is far too large and 3e-4
+#   works.
 # * ``StepByStep.correct`` and ``loader_apply`` give per-class ``[correct, total]`` tables.
 # * Without dropout the training loss falls lower and, after the first epochs, the
 #   validation loss stays higher: dropout narrows the gap between training and validation.
