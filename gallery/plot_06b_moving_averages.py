@@ -355,4 +355,4 @@ assert same_as_ewma, "Adam's exp_avg must be the uncorrected EWMA, bit for bit"
 # :class:`~rpsbook.ewma.RunningEWMA`, and accepts ``alpha`` or ``beta`` instead of a number
 # of periods; ``calc_ewma(values, beta=0.9)`` matches an optimizer's ``betas`` exactly,
 # where ``period=19`` gives :math:`\alpha = 2/20`, which differs from :math:`1 - 0.9` in the
-# last bit of a float64.
+# last bits of a float64.
