@@ -93,8 +93,7 @@ print("least-squares optimum (b, w): ({:.4f}, {:.4f})".format(*surface.optimum))
 # ``register_full_backward_hook``, which gets the gradients of the module's inputs and
 # outputs, not of its parameters.) Parameters are logged by a *forward hook*,
 # ``module.register_forward_hook(fn)``, called as ``fn(module, inputs, output)`` after each
-# forward pass. Both return a handle whose
-# ``remove()`` detaches the hook:
+# forward pass. Both return a handle whose ``remove()`` detaches the hook:
 
 hook_model = make_model()
 logged_grads, logged_params = [], []
