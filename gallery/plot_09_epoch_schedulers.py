@@ -103,8 +103,8 @@ book_figure(
 # half a cosine from the initial rate down to ``eta_min`` (0 by default) over ``T_max``
 # epochs, and then, if training goes on, back *up* along the other half. And a ``LambdaLR``
 # factor can do anything, for instance a warm-up that *raises* the rate over the first
-# epochs. Each from 0.01 over 10 epochs, on a log axis where the rate falls tenfold and a
-# linear one where it reaches zero or rises:
+# epochs. Each over 10 epochs, for an optimizer set to 0.01, on a log axis where the rate
+# falls tenfold and a linear one where it reaches zero or rises:
 
 n_epochs = 10
 more_epoch_lrs = {
