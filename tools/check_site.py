@@ -540,8 +540,11 @@ def check_notebooks(urls: Sequence[str], report: Report, *, execute: str | None)
                 kernel_name="python3",
                 resources={"metadata": {"path": workdir}},
             )
+            # The kernel imports this environment's rpsbook, which the first cell keeps
+            # instead of installing the site's build (nox -s notebooks checks that install).
+            env = {**os.environ, "RPSBOOK_PROGRESS": "0", "RPSBOOK_KEEP_INSTALLED": "1"}
             try:
-                client.execute()
+                client.execute(env=env)
             except Exception as err:  # CellExecutionError carries the cell's traceback
                 report.fail(f"notebook {name}", f"execution failed: {err}")
             report.executed = name
@@ -706,11 +709,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except FileNotFoundError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
-    # the executed notebook's kernel inherits these; it imports this environment's rpsbook,
-    # which its first cell keeps instead of installing the site's build (nox -s notebooks
-    # checks that install)
-    os.environ.setdefault("RPSBOOK_PROGRESS", "0")
-    os.environ.setdefault("RPSBOOK_KEEP_INSTALLED", "1")
+
     report = check_site(
         build_dir,
         search=not args.no_search,
