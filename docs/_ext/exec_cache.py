@@ -49,7 +49,6 @@ import os
 import platform
 import re
 import sys
-import tempfile
 import types
 from collections.abc import Iterable
 from importlib import metadata
@@ -60,6 +59,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from sphinx.application import Sphinx
 from sphinx.util import logging
+
+from rpsbook._utils import write_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -338,15 +339,9 @@ def record(examples_dir: Path, gallery_dir: Path, environment: dict[str, Any]) -
         text = json.dumps(script_key(script, environment), indent=1, sort_keys=True)
         if key_file.is_file() and key_file.read_text(encoding="utf-8") == text:
             continue
-        handle, temporary = tempfile.mkstemp(
-            prefix=f".{key_file.name}.", suffix=".tmp", dir=key_file.parent
-        )
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as file:
-                file.write(text)
-            os.replace(temporary, key_file)
-        finally:
-            Path(temporary).unlink(missing_ok=True)
+        # a temporary file of its own, so concurrent builds never rename each other's
+        data = text.encode()
+        write_atomically(key_file, lambda file, data=data: file.write(data), "execution key")
         written += 1
     return written
 
