@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import numbers
 import os
 import random
@@ -355,3 +356,9 @@ def write_atomically(
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The SHA-256 of the file at ``path``, as hex, read in chunks."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()

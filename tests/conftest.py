@@ -82,6 +82,11 @@ def assert_nested_equal(actual: Any, expected: Any) -> None:
         assert actual == expected
 
 
+def throwaway_sgd(lr: float = 0.01, **kwargs: Any) -> torch.optim.SGD:
+    """An SGD over one parameter that never gets a gradient: a scheduler's optimizer in tests."""
+    return torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr, **kwargs)
+
+
 def run_page(script: str, data_dir: Path | None = None) -> dict[str, Any]:
     """Run ``gallery/<script>`` as the docs build does and return its namespace.
 
