@@ -13,7 +13,7 @@ from conftest import assert_nested_equal
 from test_faults_trainer import _assert_refused, _fresh, _trainer
 from torch.optim.lr_scheduler import StepLR
 
-from rpsbook.trainer import StepByStep
+from rpsbook.training import StepByStep
 
 
 def _numpy_trainer() -> StepByStep:

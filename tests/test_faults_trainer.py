@@ -12,7 +12,7 @@ from torch import nn
 from torch.optim.lr_scheduler import ExponentialLR, StepLR
 from torch.utils.data import DataLoader, TensorDataset
 
-from rpsbook.trainer import StepByStep
+from rpsbook.training import StepByStep
 
 
 def _data(n: int = 40, seed: int = 0) -> TensorDataset:

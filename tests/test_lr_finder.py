@@ -11,7 +11,7 @@ from torch import nn
 from torch.optim.lr_scheduler import LambdaLR, StepLR
 from torch.utils.data import DataLoader, TensorDataset
 
-from rpsbook.lr_finder import (
+from rpsbook.training import (
     SUGGESTION_METHODS,
     LRRangeTestResult,
     lr_range_test,

@@ -23,7 +23,7 @@ from torch.optim.lr_scheduler import CyclicLR, ReduceLROnPlateau
 
 from rpsbook.ewma import bias_correction, calc_ewma
 from rpsbook.paths import OptimizerConfig, compare_optimizers, make_regression_data
-from rpsbook.schedulers import record_lrs
+from rpsbook.training import record_lrs
 
 GALLERY = Path(__file__).resolve().parents[1] / "gallery"
 
@@ -70,7 +70,7 @@ def test_torch_lr_finder_grid_is_relabelled_not_moved():
     (end/start) ** (i/99 - i/100), 1 at the start and about 1.06 at the end."""
     from torch_lr_finder.lr_finder import ExponentialLR as FinderExponentialLR
 
-    from rpsbook.lr_finder import make_lr_fn
+    from rpsbook.training import make_lr_fn
 
     start, end = 3e-4, 0.1
     optimizer = optim.SGD([nn.Parameter(torch.zeros(1))], lr=start)

@@ -21,7 +21,7 @@ from torch.optim.lr_scheduler import (
     StepLR,
 )
 
-from rpsbook.schedulers import (
+from rpsbook.training import (
     SchedulerStepper,
     cosine_warm_restarts_epoch,
     plot_lr_sequences,

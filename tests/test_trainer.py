@@ -21,7 +21,7 @@ from torch.optim.lr_scheduler import (
 from torch.utils.data import DataLoader, TensorDataset
 
 from rpsbook.models import CNN2
-from rpsbook.trainer import StepByStep, eval_mode
+from rpsbook.training import StepByStep, eval_mode
 
 
 def _blobs(n: int = 96, seed: int = 0) -> TensorDataset:

@@ -18,8 +18,7 @@ from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 from torch.utils.data import DataLoader
 
 from .._utils import as_lists, cpu_copy, forked_rng, resolve_device
-from ..capture import GradientCapture, ParameterCapture
-from ..trainer import StepByStep
+from ..training import GradientCapture, ParameterCapture, StepByStep
 from .regression import RegressionData, make_model, make_regression_data
 
 Scheduler = LRScheduler | ReduceLROnPlateau

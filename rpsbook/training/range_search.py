@@ -1,4 +1,4 @@
-"""The machinery of :func:`rpsbook.lr_finder.lr_range_test` (private).
+"""The machinery of :func:`rpsbook.training.lr_range_test` (private).
 
 One optimizer step over ``accumulation_steps`` mini-batches (with optional mixed precision),
 mini-batches of any shape (``batch_fn``), the validation loss, the endless pass over a loader,
@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._utils import forked_rng, loader_generators, map_tensors, snapshot_optimizer
+from .._utils import forked_rng, loader_generators, map_tensors, snapshot_optimizer
 
 BatchFn = Callable[[Any], tuple[Any, Any]]
 

@@ -1,4 +1,4 @@
-"""Checkpoints of a :class:`~rpsbook.trainer.StepByStep`: atomic writes, all-or-nothing loads.
+"""Checkpoints of a :class:`~rpsbook.training.StepByStep`: atomic writes, all-or-nothing loads.
 
 A checkpoint is a dict of tensors and plain Python values, so ``torch.load(weights_only=True)``
 reads it back: the book's keys (``epoch``, ``model_state_dict``, ``optimizer_state_dict``,
@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from torch.optim import Optimizer
 
-from ._utils import (
+from .._utils import (
     check_int,
     global_rng_states,
     is_real,
@@ -144,7 +144,7 @@ def save(trainer: StepByStep, path: str | os.PathLike[str]) -> None:
 def load(trainer: StepByStep, path: str | os.PathLike[str]) -> dict[str, Any] | None:
     """Restore a checkpoint into ``trainer``, all or nothing; return its saved random state.
 
-    See :meth:`~rpsbook.trainer.StepByStep.load_checkpoint`.
+    See :meth:`~rpsbook.training.StepByStep.load_checkpoint`.
     """
     path = Path(path)
     optimizer, scheduler = trainer.optimizer, trainer.scheduler

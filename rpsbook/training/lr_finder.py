@@ -32,12 +32,12 @@ from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 from tqdm import tqdm
 
-from ._range_test import BatchFn, OptimizerStep, batch_device, cycle, preserved, validation_loss
-from ._utils import (
+from .._utils import (
     check_int,
     is_real,
     progress_enabled,
 )
+from .range_search import BatchFn, OptimizerStep, batch_device, cycle, preserved, validation_loss
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -48,7 +48,7 @@ from torch.optim.lr_scheduler import (
     SequentialLR,
 )
 
-from ._utils import check_int
+from .._utils import check_int
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -344,7 +344,7 @@ def plot_lr_sequences(
 
     if not sequences:
         raise ValueError("sequences is empty; pass at least one {label: lrs} entry")
-    from ._figures import SITE_WIDTH, axes_list
+    from .._figures import SITE_WIDTH, axes_list
 
     n = len(sequences)
     # Wide enough for the longest title: a constructor call with its arguments is the natural

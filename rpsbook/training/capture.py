@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
-from ._utils import as_lists, cpu_copy
+from .._utils import as_lists, cpu_copy
 
 __all__ = [
     "ActivationCapture",
@@ -359,7 +359,7 @@ def _add_unique(handles: dict[str, RemovableHandle], key: str, handle: Removable
 
 
 class HookRegistry:
-    """The hooks a :class:`~rpsbook.trainer.StepByStep` attached, and the book's views of them.
+    """The hooks a :class:`~rpsbook.training.StepByStep` attached, and the book's views of them.
 
     Parameters
     ----------
@@ -476,7 +476,7 @@ class HookRegistry:
             raise ValueError(
                 f"no stored outputs for {missing}: call attach_hooks(...) and predict"
             )
-        from . import plotting  # matplotlib is imported only when something is drawn
+        from .. import plotting  # matplotlib is imported only when something is drawn
 
         maps = {name: torch.as_tensor(self.visualization[name]) for name in layers}
         return plotting.plot_feature_maps(maps, n_images, **kwargs)

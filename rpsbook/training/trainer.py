@@ -1,8 +1,8 @@
 """``StepByStep``: the chapter's trainer, a facade over its collaborators.
 
 Configuration, the training loop and evaluation live here; checkpoints in
-``rpsbook.checkpoint``, hooks in :class:`rpsbook.capture.HookRegistry`, scheduler stepping
-in :class:`rpsbook.schedulers.SchedulerStepper` and the range test in :mod:`rpsbook.lr_finder`.
+``rpsbook.checkpoint``, hooks in :class:`rpsbook.training.HookRegistry`, scheduler stepping
+in :class:`rpsbook.training.SchedulerStepper` and the range test in :mod:`rpsbook.lr_finder`.
 """
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ from torch.utils.data import DataLoader
 from torch.utils.hooks import RemovableHandle
 from tqdm.auto import trange
 
-from . import checkpoint
-from ._utils import (
+from .._utils import (
     check_int,
     empty_loader_message,
     loader_generators,
@@ -34,6 +33,7 @@ from ._utils import (
     progress_enabled,
     resolve_device,
 )
+from . import checkpoint
 from .capture import Capture, ForwardHookFn, GradientCapture, HookRegistry, ParameterCapture
 from .lr_finder import LRRangeTestResult, lr_range_test
 from .schedulers import SchedulerStepper, scheduler_kind
@@ -144,7 +144,7 @@ class StepByStep:
 
     def set_lr_scheduler(self, scheduler: Scheduler | None) -> None:
         """Use ``scheduler`` (or none), built on this trainer's optimizer. When it steps:
-        :class:`~rpsbook.schedulers.SchedulerStepper`."""
+        :class:`~rpsbook.training.SchedulerStepper`."""
         if scheduler is not None:
             scheduler_kind(scheduler)  # validates the type
             if scheduler.optimizer is not self.optimizer:
@@ -350,21 +350,21 @@ class StepByStep:
         loader: DataLoader, func: Callable[[Tensor, Tensor], Tensor], reduce: str = "sum"
     ) -> Tensor:
         """:func:`rpsbook.data.loader_apply`."""
-        from . import data
+        from .. import data
 
         return data.loader_apply(loader, func, reduce)
 
     @staticmethod
     def statistics_per_channel(images: Tensor, labels: Tensor | None = None) -> Tensor:
         """:func:`rpsbook.data.statistics_per_channel`: ``(3, C)``."""
-        from . import data
+        from .. import data
 
         return data.statistics_per_channel(images, labels)
 
     @staticmethod
     def make_normalizer(loader: DataLoader) -> Any:
         """:func:`rpsbook.data.make_normalizer`."""
-        from . import data
+        from .. import data
 
         return data.make_normalizer(loader)
 
@@ -374,7 +374,7 @@ class StepByStep:
 
     def plot_losses(self, ax: Any = None, label: str | None = None) -> Figure:
         """Training and validation losses per epoch (log scale); returns the Figure."""
-        from . import plotting  # matplotlib is imported only when something is drawn
+        from .. import plotting  # matplotlib is imported only when something is drawn
 
         return plotting.plot_losses(self.losses, self.val_losses, ax=ax, label=label)
 
@@ -486,7 +486,7 @@ class StepByStep:
         ax: Axes | None = None,
         **kwargs: Any,
     ) -> LRRangeTestResult:
-        """Run :func:`rpsbook.lr_finder.lr_range_test` on this trainer's model and optimizer.
+        """Run :func:`rpsbook.training.lr_range_test` on this trainer's model and optimizer.
 
         ``tracking, fig = sbs.lr_range_test(train_loader, end_lr=0.1)`` works as in the book;
         the result also keeps its attributes (``lr``, ``loss``, ``suggestion``...).
@@ -532,7 +532,7 @@ def _plot_filters(model: nn.Module, layer_name: str, cmap: str) -> Figure:
     if not isinstance(layer, nn.Conv2d):
         convs = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
         raise ValueError(f"{layer_name!r} is not a Conv2d layer of the model; try {convs}")
-    from . import plotting  # matplotlib is imported only when something is drawn
+    from .. import plotting  # matplotlib is imported only when something is drawn
 
     return plotting.plot_filters(layer.weight.detach().cpu(), title=layer_name, cmap=cmap)
 
