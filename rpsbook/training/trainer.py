@@ -37,6 +37,8 @@ from . import checkpoint
 from .capture import Capture, ForwardHookFn, GradientCapture, HookRegistry, ParameterCapture
 from .lr_finder import LRRangeTestResult, lr_range_test
 from .schedulers import SchedulerStepper, scheduler_kind
+from .snapshot import Snapshot, rng_state, set_rng_state
+from .step import train_step
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -200,38 +202,20 @@ class StepByStep:
             if loader is not None and _length(loader) == 0:
                 raise ValueError(empty_loader_message(loader, name))
 
+    def _on_device(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+        return batch[0].to(self.device), batch[1].to(self.device)
+
     def _batch_loss(self, x: Tensor, y: Tensor) -> Tensor:
         return self.loss_fn(self.model(x.to(self.device)), y.to(self.device))
 
     def _train_step(self, x: Tensor, y: Tensor, where: str) -> Tensor:
-        """One update; its loss. An exception (``KeyboardInterrupt`` too) leaves no gradients
-        and the buffers as they were: the state of the previous step, unless it strikes inside
-        ``optimizer.step()`` after parameters changed. The finiteness check costs one host
-        synchronization per step, as ``loss.item()`` did."""
+        """One update (:func:`~rpsbook.training.step.train_step`); its loss."""
         assert self.optimizer is not None
-        # The forward pass updates buffers (BatchNorm statistics): no copy when there are none.
-        buffers = [(b, b.clone()) for b in self.model.buffers()]
-        try:
-            try:
-                loss = self._batch_loss(x, y)
-                if not bool(torch.isfinite(loss.detach()).all()):
-                    raise FloatingPointError(
-                        f"the training loss is {loss.detach().cpu().tolist()} at {where}. "
-                        "Training stopped before backward(): model, optimizer "
-                        "and scheduler are as they were after the previous mini-batch. Lower "
-                        "the learning rate, or check that mini-batch for NaN/inf inputs."
-                    )
-                loss.backward()
-                self.optimizer.step()
-            except BaseException:  # KeyboardInterrupt too
-                with torch.no_grad():
-                    for buffer, value in buffers:
-                        buffer.copy_(value)
-                raise
-            self.step_lrs.append(float(self.optimizer.param_groups[0]["lr"]))
-        finally:
-            self.optimizer.zero_grad()  # no stale gradients for the next train() to add
-        return loss.detach()
+        loss = train_step(
+            self.model, self.loss_fn, self.optimizer, [(x, y)], self._on_device, where
+        )
+        self.step_lrs.append(float(self.optimizer.param_groups[0]["lr"]))
+        return loss
 
     def _train_epoch(self, stepper: SchedulerStepper) -> float:
         """One pass over the training loader; the mean of its mini-batch losses."""
@@ -276,7 +260,7 @@ class StepByStep:
         if seed is not None:
             self.set_seed(seed)
         elif self._resume_rng is not None:
-            checkpoint.resume_rng(self, self._resume_rng)
+            set_rng_state(self._resume_rng, self._loaders())
             self._resume_rng = None
         bar = trange(n_epochs, desc="epochs", disable=not progress_enabled(progress))
         for _ in bar:
@@ -378,15 +362,39 @@ class StepByStep:
 
         return plotting.plot_losses(self.losses, self.val_losses, ax=ax, label=label)
 
-    # ------------------------------------------------------------------ checkpoints
+    # ------------------------------------------------------------------ state
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume training, as ``torch.load(weights_only=True)`` reads it.
+
+        The book's keys (``epoch``, ``model_state_dict``, ``optimizer_state_dict``, ``loss``,
+        ``val_loss``), the optimizer's and scheduler's classes, the scheduler's state,
+        ``learning_rates``, ``step_lrs`` and ``rng_state`` (global and loaders' generators).
+        """
+        if self.optimizer is None:
+            raise RuntimeError("nothing to resume without an optimizer: call set_optimizer first.")
+        scheduler = self.scheduler
+        return {
+            "epoch": self.total_epochs,
+            "model_state_dict": self.model.state_dict(),
+            "optimizer_state_dict": self.optimizer.state_dict(),
+            "loss": list(self.losses),
+            "val_loss": list(self.val_losses),
+            "optimizer_class": type(self.optimizer).__name__,
+            "scheduler_class": type(scheduler).__name__ if scheduler else None,
+            "scheduler_state_dict": scheduler.state_dict() if scheduler else None,
+            "learning_rates": [list(lrs) for lrs in self.learning_rates],
+            "step_lrs": list(self.step_lrs),
+            "rng_state": rng_state(self.device, self._loaders()),
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned, all or nothing, as :meth:`load_checkpoint`."""
+        self._load(lambda: state_dict, "the state_dict")
 
     def save_checkpoint(self, path: str | os.PathLike[str]) -> None:
-        """Write everything needed to resume training to ``path``, atomically.
-
-        The book's keys, plus the optimizer's and scheduler's classes, the scheduler's state,
-        ``learning_rates``, ``step_lrs`` and the random state (see ``rpsbook.checkpoint``).
-        """
-        checkpoint.save(self, path)
+        """Write :meth:`state_dict` to ``path``, atomically (``rpsbook.training.checkpoint``)."""
+        checkpoint.write(self.state_dict(), path)
 
     def load_checkpoint(self, path: str | os.PathLike[str]) -> None:
         """Restore what :meth:`save_checkpoint` wrote, all or nothing.
@@ -399,7 +407,33 @@ class StepByStep:
         ``torch.serialization.safe_globals`` (only for a file you trust). The saved random state
         is kept for the next ``train(seed=None)``; the model is left in train mode.
         """
-        self._resume_rng = checkpoint.load(self, path)
+        self._load(lambda: checkpoint.read(path), str(path))
+
+    def _load(self, read: Callable[[], Any], source: str) -> None:
+        if self.optimizer is None:
+            raise RuntimeError(f"{source}: call set_optimizer(...) before loading a checkpoint.")
+        state = read()
+        history = checkpoint.validate(
+            state, self.model, self.optimizer, self.scheduler, self._loaders(), source
+        )
+        try:
+            with Snapshot(self.model, self.optimizer, self.scheduler).restored_on_error():
+                self.model.load_state_dict(state["model_state_dict"])
+                self.optimizer.load_state_dict(state["optimizer_state_dict"])
+                if self.scheduler is not None and state.get("scheduler_state_dict") is not None:
+                    self.scheduler.load_state_dict(state["scheduler_state_dict"])
+        except Exception as error:  # a KeyboardInterrupt is re-raised as it is
+            raise RuntimeError(
+                f"{source} could not be applied ({error}); the trainer is unchanged."
+            ) from error
+        self.total_epochs = history["epoch"]
+        self.losses, self.val_losses = history["loss"], history["val_loss"]
+        self.learning_rates, self.step_lrs = history["learning_rates"], history["step_lrs"]
+        self._resume_rng = history["rng_state"]
+        self.model.train()
+
+    def _loaders(self) -> dict[str, Any]:
+        return {"train_loader": self.train_loader, "val_loader": self.val_loader}
 
     # ------------------------------------------------------------------ hooks
 
