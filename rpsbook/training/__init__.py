@@ -26,12 +26,12 @@ from .capture import (
     Capture,
     ForwardHooks,
     GradientCapture,
-    HookRegistry,
     ParameterCapture,
     capture_activations,
     capture_gradients,
     capture_parameters,
 )
+from .hooks import HookRegistry
 from .lr_finder import (
     SUGGESTION_METHODS,
     LRRangeTestResult,

@@ -392,8 +392,8 @@ def lr_range_test(
                         loss_fn,
                         optimizer,
                         batches,
-                        lambda batch: prepare(batch, target, "train_loader", batch_fn),
                         f"step {i} of the range test",
+                        prepare=lambda batch: prepare(batch, target, "train_loader", batch_fn),
                         n_batches=accumulation_steps,
                         **precision,
                     ).item()
@@ -442,3 +442,26 @@ def _mixed_precision(device: torch.device) -> dict[str, Any]:
             "scaler": torch.amp.GradScaler("cuda"),
         }
     return {"autocast": torch.autocast(device.type, dtype=torch.bfloat16)}
+
+
+def book_loader(
+    data_loader: Any,
+    train_loader: Any,
+    end_lr: float | None,
+    optimizer: torch.optim.Optimizer | None,
+) -> Any:
+    """The loader of the book's ``sbs.lr_range_test(data_loader, end_lr)``, checked."""
+    if data_loader is not None and not isinstance(data_loader, Iterable):
+        raise TypeError(
+            f"lr_range_test's first argument is the data loader (as in the book), got "
+            f"{data_loader!r}; pass the learning rate as end_lr={data_loader!r}."
+        )
+    loader = data_loader if data_loader is not None else train_loader
+    if end_lr is None:
+        raise TypeError("lr_range_test needs end_lr, the learning rate the range ends at.")
+    if optimizer is None or loader is None:
+        raise RuntimeError(
+            "lr_range_test needs set_optimizer(...) and a loader: pass data_loader or "
+            "call set_loaders(...) first."
+        )
+    return loader

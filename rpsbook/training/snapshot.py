@@ -25,7 +25,7 @@ from torch.optim import Optimizer
 
 from .._utils import global_rng_states, loader_generators, set_global_rng_states
 
-__all__ = ["Snapshot", "rng_state", "set_rng_state"]
+__all__ = ["Snapshot", "load_states", "rng_state", "set_rng_state"]
 
 # LambdaLR replaces ``optimizer.step`` by a counting wrapper stored on the instance and sets
 # ``optimizer._opt_called``: a restored optimizer has neither unless it had them.
@@ -133,6 +133,27 @@ class Snapshot:
         traceback: TracebackType | None,
     ) -> None:
         self.restore()
+
+
+def load_states(
+    model: tuple[nn.Module, Any],
+    optimizer: tuple[Optimizer, Any],
+    scheduler: tuple[Any, Any],
+    source: str,
+) -> None:
+    """Load each ``(object, state_dict)`` pair (the scheduler's when both are not ``None``),
+    all or nothing: on a failure everything is put back and ``RuntimeError`` names ``source``
+    (a ``KeyboardInterrupt`` is re-raised as it is)."""
+    try:
+        with Snapshot(model[0], optimizer[0], scheduler[0]).restored_on_error():
+            model[0].load_state_dict(model[1])
+            optimizer[0].load_state_dict(optimizer[1])
+            if scheduler[0] is not None and scheduler[1] is not None:
+                scheduler[0].load_state_dict(scheduler[1])
+    except Exception as error:
+        raise RuntimeError(
+            f"{source} could not be applied ({error}); the trainer is unchanged."
+        ) from error
 
 
 def _random_state(device: torch.device) -> dict[str, Any]:
