@@ -46,14 +46,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = [
-    "SUGGESTION_METHODS",
-    "LRRangeTestResult",
-    "lr_range_test",
-    "make_lr_fn",
-    "suggest_lr",
-    "suggest_lrs",
-]
+__all__ = ["LRRangeTestResult", "book_loader", "lr_range_test", "make_lr_fn"]
 
 StepMode = Literal["exp", "linear"]
 _STEP_MODES = ("exp", "linear")
