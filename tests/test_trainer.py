@@ -1,4 +1,4 @@
-"""rpsbook.trainer.StepByStep (CNN2 itself: test_models.py)."""
+"""rpsbook.training.StepByStep (CNN2 itself: test_models.py)."""
 
 from __future__ import annotations
 

@@ -193,7 +193,7 @@ def set_rng_state(state: Mapping[str, Any], loaders: Mapping[str, Any]) -> None:
                 f"the checkpoint holds {len(saved)} generator state(s) for {name}, which "
                 f"now has {len(generators)} generator(s): its shuffling is not resumed "
                 "exactly (use a loader built like the saved run's).",
-                stacklevel=4,
+                stacklevel=3,
             )
             continue
         for generator, generator_state in zip(generators, saved, strict=True):
