@@ -376,8 +376,8 @@ ex_ways = {
         ex_loader, lambda x, y: statistics_per_channel(x, y)[1:] / len(x), reduce="mean"
     ),
 }
-for name, (ex_means, ex_stds) in ex_ways.items():
-    print(f"{name:>26}: means {ex_means.numpy().round(5)}, stds {ex_stds.numpy().round(5)}")
+for ex_name, (ex_means, ex_stds) in ex_ways.items():
+    print(f"{ex_name:>26}: means {ex_means.numpy().round(5)}, stds {ex_stds.numpy().round(5)}")
 
 # %%
 # The three ways that add sums agree with the computation by hand up to float rounding
@@ -402,24 +402,22 @@ for name, (ex_means, ex_stds) in ex_ways.items():
 
 torch.manual_seed(88)
 ex_raw, ex_labels = next(iter(DataLoader(temp_dataset, batch_size=16, shuffle=True)))
-for name, batch in (("without Normalize", ex_raw), ("with Normalize", images)):
+for ex_name, ex_batch in (("without Normalize", ex_raw), ("with Normalize", images)):
     print(
-        f"{name:>17}: min {batch.min():.3f}, max {batch.max():.3f}, "
-        f"channel means {batch.mean(dim=(0, 2, 3)).numpy().round(3)}"
+        f"{ex_name:>17}: min {ex_batch.min():.3f}, max {ex_batch.max():.3f}, std "
+        f"{ex_batch.std():.2f}, channel means {ex_batch.mean(dim=(0, 2, 3)).numpy().round(3)}"
     )
-ex_same = torch.equal(ex_labels, labels) and torch.allclose(
-    (ex_raw - mean.view(3, 1, 1)) / std.view(3, 1, 1), images, atol=1e-5
-)
-print("the same pictures, (x - mean) / std:", ex_same)
+ex_same = torch.equal(ex_labels, labels) and torch.equal(normalizer(ex_raw), images)
+print("the same pictures, through the normalizer:", ex_same)
 
 # %%
 # Without the normalizer every input lies in [0, 1], and mostly near the top: the channel
-# means are about 0.8, so all inputs share one sign and a large common offset. Normalized,
+# means are about 0.85, so all inputs share one sign and a large common offset. Normalized,
 # the same batch spreads below and above zero, with means within a fraction of one of zero
 # (not at zero: this batch is brighter than the average training picture) and a spread of
-# about one, the scale the layers' default initialization is designed for. Nothing is lost: ``Normalize`` is a per-channel straight
-# line, undone by ``x * std + mean`` (Figure 6.2's top row), and the printed check finds the
-# same pictures in the same order.
+# about one, the scale the layers' default initialization is designed for. Nothing is lost:
+# ``Normalize`` is a per-channel straight line, undone by ``x * std + mean`` (Figure 6.2's
+# top row), and the printed check finds the same pictures in the same order.
 
 # %%
 # Notes
