@@ -343,24 +343,24 @@ print("predicted means", ex_predicted[0], "stds", ex_predicted[1])
 print("measured  means", ex_measured[0], "stds", ex_measured[1])
 
 # %%
-# ``Normalize`` maps every pixel of a channel through the same straight line,
-# :math:`(x - m)/s`, so each picture's channel mean goes through that line too and its
-# standard deviation is divided by :math:`s`; averaging over pictures keeps both relations.
-# The prediction holds to float rounding. The validation split is *not* standardized: its
-# pictures are brighter than the training ones (means about 0.14 to 0.26 above zero) and
-# vary less (stds about 0.63 to 0.83). That is no defect: the model must see new pictures
-# on the scale it was trained on, whatever their own statistics.
+# ``Normalize`` maps each pixel of a channel through one straight line, :math:`(x - m)/s`,
+# so each picture's channel mean goes through that line too and its standard deviation is
+# divided by :math:`s`; averaging over pictures keeps both relations. The prediction holds
+# to float rounding. The validation split is *not* standardized: its pictures are brighter
+# than the training ones (means about 0.14 to 0.26 above zero) and vary less (stds about
+# 0.63 to 0.83). No defect: the model must see new pictures on the scale it was trained on.
 #
 # .. _ex-data-stats-by-hand:
 #
 # Statistics without a loader
 # ~~~~~~~~~~~~~~~~~~~~~~~~~~~
 #
-# *Implement, then compare.* Compute the validation split's mean of per-image channel means
-# and stds in one go from its ``uint8`` tensor (``rpsbook.data.load_split(root, "val")``),
-# and compare with the page's ``val_stats`` (sums over batches of 16). Then load the split
-# in batches of 300 (one of 300, one of 72) and compare two ways of combining them: the
-# chapter's sums divided once, and the average of the two batches' own averages.
+# *Implement, then compare with torch.* Compute the validation split's mean of per-image
+# channel means and stds in one go from its ``uint8`` tensor
+# (``rpsbook.data.load_split(root, "val")``), and compare with the page's ``val_stats``
+# (sums over batches of 16). Then load the split in batches of 300 (one of 300, one of 72)
+# and compare two ways of combining them: the chapter's sums divided once, and the average
+# of the two batches' own averages.
 
 # %%
 # .. rpsbook-solution::
