@@ -7,7 +7,7 @@ work alone, without the interpreter's start and exit. This module imports nothin
 standard library before its clock starts.
 
 :func:`run` is the parent's side: it starts ``python -m <module> ...`` from the repository root
-and reads the JSON line the child printed last.
+and reads the JSON line the child printed last (:func:`timed` runs any benchmarked command).
 """
 
 from __future__ import annotations
@@ -39,26 +39,28 @@ IMPORTS: dict[str, str] = {
 }
 
 
-def run(argv: Sequence[str], env: Mapping[str, str] | None = None) -> tuple[dict[str, Any], float]:
-    """Run ``python -m argv...`` from the repository root: the JSON object it printed as its
-    last line, and the whole process's wall time (interpreter start and exit included)."""
-    env = {**(os.environ if env is None else env), "RPSBOOK_PROGRESS": "0"}
+def timed(command: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> tuple[str, float]:
+    """Run ``command`` in ``cwd``: what it printed, and its wall time. A failure raises
+    ``RuntimeError`` with the command, its exit status and the end of its error output."""
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", *argv],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
+        command, cwd=cwd, env=dict(env), capture_output=True, text=True, check=False
     )
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(
-            f"benchmark child process `python -m {' '.join(argv)}` failed "
-            f"(exit {done.returncode}):\n{done.stderr[-2000:]}"
+            f"benchmark process `{' '.join(command)}` failed (exit {done.returncode}):\n"
+            f"{done.stderr[-3000:]}"
         )
-    return json.loads(done.stdout.strip().splitlines()[-1]), wall
+    return done.stdout, wall
+
+
+def run(argv: Sequence[str], env: Mapping[str, str] | None = None) -> tuple[dict[str, Any], float]:
+    """Run ``python -m argv...`` from the repository root: the JSON object it printed as its
+    last line, and the whole process's wall time (interpreter start and exit included)."""
+    env = {**(os.environ if env is None else env), "RPSBOOK_PROGRESS": "0"}
+    printed, wall = timed([sys.executable, "-m", *argv], cwd=ROOT, env=env)
+    return json.loads(printed.strip().splitlines()[-1]), wall
 
 
 def time_import(label: str) -> float:

@@ -137,7 +137,9 @@ def run_config(threads: int, kernels: str) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.variation", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--threads", type=int, nargs="+", default=list(THREADS))
     parser.add_argument("--kernels", nargs="+", default=list(KERNELS), choices=KERNELS)
     parser.add_argument("--output", type=Path, default=RESULTS)

@@ -92,7 +92,9 @@ def to_bytes(arrays: dict[str, np.ndarray]) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.pack_dataset", description=__doc__.split("\n\n")[0]
+    )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--from-copy", type=Path, help="the 28x28 PNG copy")
     source.add_argument("--from-originals", type=Path, help="the 300x300 originals")
