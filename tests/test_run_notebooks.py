@@ -4,6 +4,7 @@ this interpreter."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -279,8 +280,10 @@ def test_main_runs_checks_and_compares(tmp_path, monkeypatch, capsys):
     )
     monkeypatch.setenv("RPSBOOK_DATA_DIR", "/should/not/reach/the/kernel")
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     argv = [str(site), "--results", str(results), "--allow-checkout", "--timeout", "120"]
     assert cli.main(argv) == 1
+    assert os.environ["JUPYTER_PATH"] == str(tmp_path / "jupyter")  # the kernel spec's is gone
     out = capsys.readouterr().out
     assert "ok     plot_01_good.ipynb" not in out  # it misses one of the page's values
     assert "FAILED plot_01_good.ipynb" in out

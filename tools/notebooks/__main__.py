@@ -17,7 +17,7 @@ from ..serve import serve
 from . import __doc__ as _description
 from .compare import compare_records, comparison_cell_problems, raw_markup_problems, recorded
 from .execute import run_first_cell, run_notebook
-from .kernel import install_guard, install_kernel, kernel_environment
+from .kernel import install_guard, installed_kernel, kernel_environment
 from .wheel import (
     check_install_cells,
     check_installed,
@@ -77,22 +77,27 @@ def _static_problems(paths: Sequence[Path], sums: Mapping[str, str], failures: F
             failures.setdefault(path.name, []).extend(problems)
 
 
-def _kernels(tmp: Path, args: argparse.Namespace, url: str) -> dict[str, str]:
-    """Install the guard and the kernel spec under ``tmp``; the kernels' environment."""
-    guard = install_guard(tmp / "guard")
-    jupyter_path = install_kernel(tmp / "jupyter")
-    os.environ["JUPYTER_PATH"] = os.pathsep.join(
-        filter(None, [str(jupyter_path), os.environ.get("JUPYTER_PATH")])
-    )
+def _kernel_environment(
+    tmp: Path, args: argparse.Namespace, url: str, jupyter_path: str
+) -> dict[str, str]:
+    """The kernels' environment: a reader's, with the guard, the kernel spec and the site."""
     env = kernel_environment(
-        os.environ, guard_dir=guard, cache_dir=tmp / "cache", data_dir=args.data_dir
+        os.environ,
+        guard_dir=install_guard(tmp / "guard"),
+        cache_dir=tmp / "cache",
+        data_dir=args.data_dir,
     )
-    env["JUPYTER_PATH"] = os.environ["JUPYTER_PATH"]
-    env["RPSBOOK_SITE_URL"] = url
-    return env
+    return {**env, "JUPYTER_PATH": jupyter_path, "RPSBOOK_SITE_URL": url}
 
 
-def _run_one(path, args, env, tmp: Path, url: str, sums) -> list[str]:
+def _run_one(
+    path: Path,
+    args: argparse.Namespace,
+    env: Mapping[str, str],
+    tmp: Path,
+    url: str,
+    sums: Mapping[str, str],
+) -> list[str]:
     """Execute one notebook (after uninstalling rpsbook with ``--install``); its problems."""
     if args.install:
         uninstall_rpsbook()
@@ -127,7 +132,13 @@ def _run_one(path, args, env, tmp: Path, url: str, sums) -> list[str]:
     return problems
 
 
-def _first_cells_again(paths, args, env, tmp: Path, failures: Failures) -> None:
+def _first_cells_again(
+    paths: Sequence[Path],
+    args: argparse.Namespace,
+    env: Mapping[str, str],
+    tmp: Path,
+    failures: Failures,
+) -> None:
     """With the site's rpsbook installed, every first cell must leave it alone."""
     seconds = []
     for path in paths:
@@ -165,9 +176,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     failures: Failures = {}
     _static_problems(paths, sums, failures)
 
-    with tempfile.TemporaryDirectory(prefix="rpsbook-notebooks-") as tmp, serve(args.site) as url:
-        tmp = Path(tmp)
-        env = _kernels(tmp, args, url)
+    with (
+        tempfile.TemporaryDirectory(prefix="rpsbook-notebooks-") as folder,
+        serve(args.site) as url,
+        installed_kernel(Path(folder) / "jupyter") as jupyter_path,
+    ):
+        tmp = Path(folder)
+        env = _kernel_environment(tmp, args, url, jupyter_path)
         print(f"site served at {url}")
         if not args.install:
             origin = rpsbook_origin(env, tmp)

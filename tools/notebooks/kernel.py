@@ -4,9 +4,11 @@ network."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import network_guard
@@ -45,11 +47,22 @@ def install_guard(folder: Path) -> Path:
     return folder
 
 
-def install_kernel(folder: Path) -> Path:
-    """A kernel spec running this interpreter; returns the folder for ``JUPYTER_PATH``."""
+@contextmanager
+def installed_kernel(folder: Path) -> Iterator[str]:
+    """A kernel spec running this interpreter, written into ``folder`` and found through this
+    process's ``JUPYTER_PATH`` (where nbclient looks) until the block ends, when the old value
+    is put back; yields the new ``JUPYTER_PATH``."""
     spec = folder / "kernels" / KERNEL_NAME
     spec.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     kernel = {"argv": argv, "display_name": "rpsbook notebooks", "language": "python"}
     (spec / "kernel.json").write_text(json.dumps(kernel), encoding="utf-8")
-    return folder
+    old = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(folder), old]))
+    try:
+        yield os.environ["JUPYTER_PATH"]
+    finally:
+        if old is None:
+            os.environ.pop("JUPYTER_PATH", None)
+        else:
+            os.environ["JUPYTER_PATH"] = old
