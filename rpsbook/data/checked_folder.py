@@ -18,7 +18,7 @@ from .layout import CLASSES, _scan
 
 
 class CheckedImageFolder(ImageFolder):
-    """``ImageFolder`` whose file list comes from :func:`~rpsbook.data.layout._scan`.
+    """``ImageFolder`` whose file list comes from ``rpsbook.data.layout._scan``.
 
     The classes are the dataset's three, in ``ImageFolder`` order, and a file that
     ``ImageFolder`` would silently skip (a stray file, a missing class folder) is an error.

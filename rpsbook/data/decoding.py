@@ -2,7 +2,7 @@
 
 torchvision is imported by the functions that use it, not by this module: pages that only
 serve preloaded tensors never pay for it. The ``ImageFolder`` subclass lives in
-:mod:`rpsbook.data.checked_folder`, which :func:`image_folder` imports when called.
+``rpsbook.data.checked_folder``, which :func:`image_folder` imports when called.
 """
 
 from __future__ import annotations
