@@ -18,7 +18,7 @@ from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 from torch.utils.data import DataLoader
 
 from .._utils import as_lists, cpu_copy, forked_rng, resolve_device
-from ..capture import GradientCapture, ParameterCapture
+from ..capture import GradientCapture, ParameterCapture, _resolve_layers
 from ..trainer import StepByStep
 from .regression import RegressionData, make_model, make_regression_data
 
@@ -295,11 +295,7 @@ def _compare_book(
             f"{len(lines)} ({lines})."
         )
     initial = copy.deepcopy(model)
-    names = dict(model.named_modules())
-    hooked = [layers_to_hook] if isinstance(layers_to_hook, str) else list(layers_to_hook)
-    missing = [name for name in hooked if name not in names]
-    if missing:
-        raise ValueError(f"layers_to_hook {missing} are not layers of the model: {list(names)}.")
+    hooked = list(_resolve_layers(model, layers_to_hook))  # names checked as the captures do
     return _compare(
         configs,
         n_epochs,
