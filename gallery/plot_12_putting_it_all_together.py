@@ -361,7 +361,7 @@ fig = plot_lr_sequences(ex_schedules, log=False, xlabel="mini-batch")
 # After the same 3 epochs both losses of the ``OneCycleLR`` run are lower than the page's
 # run's, by about a quarter. Both schedules average nearly the same rate over these 474
 # updates, but spend it differently: ``OneCycleLR`` stays near ``max_lr`` through much of
-# the middle, then anneals to 4e-08 over its last epoch, ending on short, settling steps,
+# the middle, then anneals to 4e-08, ending its last epoch on short, settling steps,
 # while the page's third epoch climbs again, exploring, towards the second cycle's peak of
 # 0.0055. ``OneCycleLR`` also cycles the momentum higher, between 0.95 and 0.85 by
 # default. It can end on small steps only because it was told when training ends. And the
