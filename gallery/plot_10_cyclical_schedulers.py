@@ -373,7 +373,7 @@ except ValueError as error:
 # so ``CyclicLR`` cycles it silently, from 0.9 at the bottom of a cycle down to 0.8 at the
 # top and back: Adam's first moment then averages over fewer steps exactly when the rate is
 # high. Adagrad has neither ``momentum`` nor ``betas``, and the constructor refuses it:
-# it needs ``cycle_momentum=False``. (Older versions of torch refused Adam the same way.)
+# it needs ``cycle_momentum=False``. (Older torch refused Adam too: pytorch issue 73910.)
 #
 # .. _ex-one-cycle-by-hand:
 #
