@@ -29,7 +29,7 @@ EXTRAS = "test,docs,site,bench,notebooks"
 BUILD_DIR = ROOT / "docs" / "_build"
 NOTEBOOKS_VENV = ROOT / ".nox" / "notebooks-venv"
 OLDEST_VENV = ROOT / ".nox" / "oldest-venv"
-# What tools/run_notebooks.py needs besides the wheel: a kernel, and a client to drive it.
+# What tools.notebooks needs besides the wheel: a kernel, and a client to drive it.
 NOTEBOOK_RUNNER = ("nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29")
 
 nox.options.sessions = ["tests", "docs"]
@@ -151,7 +151,7 @@ def site(session: nox.Session) -> None:
     python = _shared_python(session)
     # every figure carries its book label (report.book_figure): a page without fails
     args = session.posargs or ["--require-figure-labels"]
-    session.run(python, "tools/check_site.py", *args, external=True)
+    session.run(python, "-m", "tools.site", *args, external=True)
 
 
 @nox.session(venv_backend="none")
@@ -160,7 +160,7 @@ def notebooks(session: nox.Session) -> None:
 
     Run ``nox -s docs`` first. A new virtual environment gets PyTorch and what the notebooks
     import besides rpsbook (the ``notebooks`` extra), as Colab has, plus a kernel and a
-    client to drive it, but no rpsbook. ``tools/run_notebooks.py --install`` serves the
+    client to drive it, but no rpsbook. ``python -m tools.notebooks --install`` serves the
     built site on 127.0.0.1 and lets each notebook's own first cell install rpsbook from
     there (the site's wheel, checked against its SHA-256), without ``RPSBOOK_DATA_DIR``,
     without network and outside the checkout, comparing the notebooks' numbers with the
@@ -175,7 +175,8 @@ def notebooks(session: nox.Session) -> None:
     ]["notebooks"]
     session.run(*pip, "install", *TORCH_SPEC, external=True)
     session.run(*pip, "install", *TORCH_SPEC, *extras, *NOTEBOOK_RUNNER, external=True)
-    run = [python, str(ROOT / "tools" / "run_notebooks.py"), "--install"]
+    # run from the checkout's root (nox's working folder), where ``tools`` is a package
+    run = [python, "-m", "tools.notebooks", "--install"]
     session.run(*run, *session.posargs, external=True)
 
 

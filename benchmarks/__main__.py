@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 
 from rpsbook.data import find_data, load_rps, load_split
 
-from . import chapter, lrtest, pipelines, probes, report
+from . import chapter, child, lrtest, pipelines, probes, report
 from .timing import Stats, interleaved, per_repeat_ratio
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -351,7 +351,7 @@ def _core(args, results, root, devices, cache_dir) -> None:
     imports, processes = probes.import_times(1 if args.quick else repeats)
     torch_median = Stats.of(imports["torch"]).median
     results["imports"] = {
-        "statements": probes.IMPORTS,
+        "statements": child.IMPORTS,
         "times": _summary(imports),
         "process": _summary(processes),
         "minus_torch": {

@@ -54,6 +54,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .child import timed
 from .probes import gallery_times
 from .timing import Stats
 
@@ -261,22 +262,7 @@ def _sphinx(copy: Path, jobs: str, pattern: str, env: dict[str, str]) -> float:
     command += ["-j", jobs, "docs", str(copy / "docs" / "_build" / "html")]
     if pattern != ALL_PAGES:
         command += ["-D", f"sphinx_gallery_conf.filename_pattern={pattern}"]
-    start = time.perf_counter()
-    done = subprocess.run(
-        command,
-        cwd=copy,
-        env={**env, "PYTHONPATH": str(copy)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"docs build {' '.join(command)} failed (exit {done.returncode}):\n"
-            f"{done.stderr[-3000:]}"
-        )
-    return elapsed
+    return timed(command, cwd=copy, env={**env, "PYTHONPATH": str(copy)})[1]
 
 
 def _docs_run(project, scratch, jobs, pattern, env, pages, notebooks, builds):

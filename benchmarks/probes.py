@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import json
 import os
 import platform
 import re
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,60 +15,11 @@ from typing import Any
 import torch
 import torchvision
 
-__all__ = ["IMPORTS", "decode_cache_times", "gallery_times", "import_times", "machine"]
+from . import child
+from .child import IMPORTS
+from .cpu import cpu_model
 
-#: What each import probe runs (label -> statement). The last two are what every training
-#: page pays before its first line of work: any optimizer's constructor (its
-#: ``add_param_group``) and torchvision's ``ops`` import ``torch._dynamo``, and the pages plot.
-IMPORTS: dict[str, str] = {
-    "torch": "import torch",
-    "rpsbook": "import rpsbook",
-    "rpsbook API": "from rpsbook import CNN2, StepByStep, load_rps",
-    "optimizer": "import torch; torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)",
-    "page floor": (
-        "import torch, matplotlib.pyplot; from rpsbook import StepByStep, load_rps; "
-        "torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)"
-    ),
-}
-
-_LOAD_SPLITS = """
-import json, sys, time
-import torch
-torch.set_num_threads({threads})
-from rpsbook.data import load_split
-start = time.perf_counter()
-for split in ("train", "val"):
-    load_split({root!r}, split, cache_dir={cache_dir!r}, progress=False)
-print(json.dumps({{"seconds": time.perf_counter() - start}}))
-"""
-
-_IMPORT = """
-import json, time
-start = time.perf_counter()
-{statement}
-print(json.dumps({{"seconds": time.perf_counter() - start}}))
-"""
-
-
-def _child_seconds(code: str) -> float:
-    """Run ``python -c code`` and return the ``seconds`` it printed as its last line."""
-    return _child_times(code)[0]
-
-
-def _child_times(code: str) -> tuple[float, float]:
-    """Run ``python -c code``: the ``seconds`` it printed last, and the whole process's wall
-    time (interpreter start and exit included)."""
-    env = {**os.environ, "RPSBOOK_PROGRESS": "0"}
-    start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
-    )
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"benchmark child process failed (exit {done.returncode}):\n{done.stderr[-2000:]}"
-        )
-    return float(json.loads(done.stdout.strip().splitlines()[-1])["seconds"]), wall
+__all__ = ["decode_cache_times", "gallery_times", "import_times", "machine"]
 
 
 def decode_cache_times(
@@ -90,16 +37,16 @@ def decode_cache_times(
     times: dict[str, list[float]] = {"cold": [], "warm": []}
     for _ in range(repeats):
         with tempfile.TemporaryDirectory(prefix="rpsbook-bench-cache-") as cache_dir:
-            code = _LOAD_SPLITS.format(threads=threads, root=str(root), cache_dir=cache_dir)
-            times["cold"].append(_child_seconds(code))
-            times["warm"].append(_child_seconds(code))
+            probe = ["benchmarks.child", "load-splits", str(root), cache_dir, str(threads)]
+            times["cold"].append(child.run(probe)[0]["seconds"])
+            times["warm"].append(child.run(probe)[0]["seconds"])
             for item in Path(cache_dir).iterdir():
                 os.replace(item, keep / item.name)
     return times
 
 
 def import_times(repeats: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    """Each statement of :data:`IMPORTS` in a new interpreter: the seconds the statement
+    """Each statement of :data:`.child.IMPORTS` in a new interpreter: the seconds the statement
     took, and the whole process's wall time (start and exit included: after
     ``torch._dynamo`` the interpreter's final garbage collections take about a second).
 
@@ -111,8 +58,8 @@ def import_times(repeats: int) -> tuple[dict[str, list[float]], dict[str, list[f
     for repeat in range(repeats):
         shift = repeat % len(labels)
         for label in labels[shift:] + labels[:shift]:
-            seconds, wall = _child_times(_IMPORT.format(statement=IMPORTS[label]))
-            times[label].append(seconds)
+            printed, wall = child.run(["benchmarks.child", "import", label])
+            times[label].append(printed["seconds"])
             walls[label].append(wall)
     return times, walls
 
@@ -174,16 +121,6 @@ def gallery_times(docs_dir: Path) -> dict[str, Any]:
     }
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine(devices: Sequence[torch.device], threads: int) -> dict[str, Any]:
     """What the numbers were measured on."""
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -192,11 +129,11 @@ def machine(devices: Sequence[torch.device], threads: int) -> dict[str, Any]:
         if device.type == "cuda":
             names[str(device)] = torch.cuda.get_device_name(device)
         elif device.type == "cpu":
-            names[str(device)] = _cpu_model()
+            names[str(device)] = cpu_model()
         else:
             names[str(device)] = device.type
     return {
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "usable_cores": usable,
         "torch_threads": threads,

@@ -7,11 +7,11 @@ has no title of its own; its subsections are underlined with ``~``.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from rpsbook._utils import write_atomically
 
 __all__ = ["render_rst", "write"]
 
@@ -302,20 +302,14 @@ def render_rst(results: dict[str, Any]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _replace(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+def _write_text(path: Path, text: str) -> None:
+    write_atomically(path, lambda file: file.write(text.encode("utf-8")), "benchmark results")
 
 
 def write(results: dict[str, Any], out: Path) -> list[Path]:
     """Write ``results.json`` and ``results.rst`` into ``out`` atomically; return their paths."""
     out.mkdir(parents=True, exist_ok=True)
     json_path, rst_path = out / "results.json", out / "results.rst"
-    _replace(json_path, json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    _replace(rst_path, render_rst(results))
+    _write_text(json_path, json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    _write_text(rst_path, render_rst(results))
     return [json_path, rst_path]

@@ -40,13 +40,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from rpsbook._utils import write_atomically
+
+from . import child
+from .cpu import cpu_flags, cpu_model
 
 RESULTS = Path(__file__).resolve().parent / "variation.json"
 THREADS = (1, 2, 4)
@@ -56,27 +59,6 @@ _ONEDNN_ISA = {"default": "SSE41", "avx2": "AVX2", "avx512": "AVX512_CORE"}
 # /proc/cpuinfo flag a kernel set needs
 _CPU_FLAG = {"auto": None, "default": None, "avx2": "avx2", "avx512": "avx512f"}
 RUNS = ("adam 3e-4", "adam 0.005", "final")
-
-
-def _cpuinfo() -> str:
-    try:
-        return Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return ""
-
-
-def _cpu_flags() -> set[str]:
-    text = _cpuinfo()
-    return {
-        flag for line in text.splitlines() if line.startswith("flags") for flag in line.split()
-    }
-
-
-def _cpu_model() -> str:
-    for line in _cpuinfo().splitlines():
-        if line.startswith("model name"):
-            return line.partition(":")[2].strip()
-    return platform.machine()
 
 
 def measure_here() -> dict[str, Any]:
@@ -145,34 +127,19 @@ def run_config(threads: int, kernels: str) -> dict[str, Any]:
     if kernels != "auto":
         env["ATEN_CPU_CAPABILITY"] = kernels
         env["ONEDNN_MAX_CPU_ISA"] = _ONEDNN_ISA[kernels]
-    start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.variation", "--worker", str(threads)],
-        env=env,
-        cwd=Path(__file__).resolve().parent.parent,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"threads={threads} kernels={kernels} failed:\n{done.stderr}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    try:
+        result, wall = child.run(["benchmarks.variation", "--worker", str(threads)], env)
+    except RuntimeError as err:
+        raise RuntimeError(f"kernels={kernels}: {err}") from err
     result["kernels"] = kernels
-    result["seconds"] = round(time.perf_counter() - start, 1)
+    result["seconds"] = round(wall, 1)
     return result
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.variation", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--threads", type=int, nargs="+", default=list(THREADS))
     parser.add_argument("--kernels", nargs="+", default=list(KERNELS), choices=KERNELS)
     parser.add_argument("--output", type=Path, default=RESULTS)
@@ -192,10 +159,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import torch
 
-    flags = _cpu_flags()
+    flags = cpu_flags()
     record = {
         "torch": torch.__version__,
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "auto_capability": torch.backends.cpu.get_cpu_capability(),
         "date": time.strftime("%Y-%m-%d"),
@@ -221,7 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = run_config(threads, kernels)
         record["configs"].append(result)
         # written after every configuration: a long run stopped halfway keeps what it measured
-        _write_atomic(args.output, json.dumps(record, indent=1) + "\n")
+        data = (json.dumps(record, indent=1) + "\n").encode()
+        write_atomically(args.output, lambda file, data=data: file.write(data), "results file")
         final = result["runs"]["final"]
         print(
             f"threads={threads} kernels={kernels} ({result['capability']}): final "

@@ -319,6 +319,107 @@ checked_against_book(
 # sphinx_gallery_end_ignore
 
 # %%
+# Exercises
+# ---------
+#
+# .. _ex-data-val-normalized:
+#
+# The validation split on the training's scale
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+#
+# *Predict, then measure.* The validation pictures go through the normalizer made from the
+# *training* statistics (``mean``, ``std``). From the numbers printed above, predict the
+# per-channel mean of per-image means and of per-image stds of the normalized validation
+# split; then measure them over ``rps.val_loader``. Are they 0 and 1?
+
+# %%
+# .. rpsbook-solution::
+
+ex_val_mean, ex_val_std = val_stats[1] / val_stats[0], val_stats[2] / val_stats[0]
+ex_predicted = torch.stack([(ex_val_mean - mean) / std, ex_val_std / std])
+ex_n, ex_sum_means, ex_sum_stds = StepByStep.loader_apply(rps.val_loader, statistics_per_channel)
+ex_measured = torch.stack([ex_sum_means / ex_n, ex_sum_stds / ex_n])
+print("predicted means", ex_predicted[0], "stds", ex_predicted[1])
+print("measured  means", ex_measured[0], "stds", ex_measured[1])
+
+# %%
+# ``Normalize`` maps each pixel of a channel through one straight line, :math:`(x - m)/s`,
+# so each picture's channel mean goes through that line too and its standard deviation is
+# divided by :math:`s`; averaging over pictures keeps both relations. The prediction holds
+# to float rounding. The validation split is *not* standardized: its pictures are brighter
+# than the training ones (means about 0.14 to 0.26 above zero) and vary less (stds about
+# 0.63 to 0.83). No defect: the model must see new pictures on the scale it was trained on.
+#
+# .. _ex-data-stats-by-hand:
+#
+# Statistics without a loader
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~
+#
+# *Implement, then compare with torch.* Compute the validation split's mean of per-image
+# channel means and stds in one go from its ``uint8`` tensor
+# (``rpsbook.data.load_split(root, "val")``), and compare with the page's ``val_stats``
+# (sums over batches of 16). Then load the split in batches of 300 (one of 300, one of 72)
+# and compare two ways of combining them: the chapter's sums divided once, and the average
+# of the two batches' own averages.
+
+# %%
+# .. rpsbook-solution::
+
+ex_pixels = rpsbook.data.load_split(root, "val").images.float().div(255).flatten(start_dim=2)
+ex_loader = DataLoader(ImageFolder(root / "rps-test-set", transform=temp_transform), 300)
+ex_sums = StepByStep.loader_apply(ex_loader, statistics_per_channel)
+ex_ways = {
+    "by hand, 372 at once": torch.stack([ex_pixels.mean(2).mean(0), ex_pixels.std(2).mean(0)]),
+    "sums, batches of 16": val_stats[1:] / val_stats[0],
+    "sums, 300 + 72": ex_sums[1:] / ex_sums[0],
+    "mean of averages, 300 + 72": StepByStep.loader_apply(
+        ex_loader, lambda x, y: statistics_per_channel(x, y)[1:] / len(x), reduce="mean"
+    ),
+}
+for ex_name, (ex_means, ex_stds) in ex_ways.items():
+    print(f"{ex_name:>26}: means {ex_means.numpy().round(5)}, stds {ex_stds.numpy().round(5)}")
+
+# %%
+# The three ways that add sums agree with the computation by hand up to float rounding
+# (the last printed digit at most): where the batches end does not matter. Averaging the
+# batches' averages gives each *batch* the same weight, so the 72 pictures of the last one
+# count as much as the other 300; this split is sorted by class, so that batch holds only
+# scissors, and the result is off in the third decimal. Sums, divided once at the end, are
+# right for any batch size.
+#
+# .. _ex-data-no-normalize:
+#
+# No normalizer
+# ~~~~~~~~~~~~~
+#
+# *Change one thing and explain.* Build the training loader without the normalizer
+# (``temp_transform``, shuffled, batches of 16) and draw its first batch after
+# ``torch.manual_seed(88)``, as for Figure 6.2. Compare its range and per-channel means with
+# the normalized ``images``. What is lost by normalizing?
+
+# %%
+# .. rpsbook-solution::
+
+torch.manual_seed(88)
+ex_raw, ex_labels = next(iter(DataLoader(temp_dataset, batch_size=16, shuffle=True)))
+for ex_name, ex_batch in (("without Normalize", ex_raw), ("with Normalize", images)):
+    print(
+        f"{ex_name:>17}: min {ex_batch.min():.3f}, max {ex_batch.max():.3f}, std "
+        f"{ex_batch.std():.2f}, channel means {ex_batch.mean(dim=(0, 2, 3)).numpy().round(3)}"
+    )
+ex_same = torch.equal(ex_labels, labels) and torch.equal(normalizer(ex_raw), images)
+print("the same pictures, through the normalizer:", ex_same)
+
+# %%
+# Without the normalizer every input lies in [0, 1], and mostly near the top: the channel
+# means are about 0.85, so all inputs share one sign and a large common offset. Normalized,
+# the same batch spreads below and above zero, with means within a fraction of one of zero
+# (not at zero: this batch is brighter than the average training picture) and a spread of
+# about one, the scale the layers' default initialization is designed for. Nothing is lost:
+# ``Normalize`` is a per-channel straight line, undone by ``x * std + mean`` (Figure 6.2's
+# top row), and the printed check finds the same pictures in the same order.
+
+# %%
 # Notes
 # -----
 #

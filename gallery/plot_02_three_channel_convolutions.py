@@ -190,6 +190,104 @@ checked_against_book(
 # sphinx_gallery_end_ignore
 
 # %%
+# Exercises
+# ---------
+#
+# .. _ex-conv-by-hand:
+#
+# A Conv2d layer by hand
+# ~~~~~~~~~~~~~~~~~~~~~~
+#
+# *Implement, then compare with torch.* Compute *all* of ``feature_maps``, the two 26x26
+# maps of ``conv`` on the real ``picture``, without ``Conv2d`` or ``F.conv2d``: for each of
+# the nine positions ``(i, j)`` in the filter, multiply the picture's 3@26x26 window that
+# starts at ``(i, j)`` by each filter's three weights there, add up over the channels, and
+# accumulate; add the bias at the end. How close do you get to ``Conv2d``?
+
+# %%
+# .. rpsbook-solution::
+
+ex_weight, ex_bias = conv.weight.detach(), conv.bias.detach()  # (2, 3, 3, 3), (2,)
+ex_size = picture.shape[-1] - 2  # 26 positions along each side
+ex_maps = torch.zeros(2, ex_size, ex_size)
+for i in range(3):
+    for j in range(3):
+        ex_window = picture[:, i : i + ex_size, j : j + ex_size]  # (3, 26, 26)
+        # (2, 3, 1, 1) weights times (3, 26, 26) pixels, summed over the 3 channels
+        ex_maps += (ex_weight[:, :, i, j, None, None] * ex_window).sum(dim=1)
+ex_maps += ex_bias.view(2, 1, 1)
+ex_gap = (ex_maps - feature_maps[0]).abs().max().item()
+print(f"by hand: {tuple(ex_maps.shape)}, largest difference from Conv2d: {ex_gap:.1e}")
+
+# %%
+# The two maps agree with ``Conv2d``'s to float32 rounding (the largest difference printed
+# above is of the order of 1e-6, or zero): the layer is nothing but these 27 products per
+# output value and filter, plus the bias, added here in another order than ``Conv2d`` adds.
+#
+# .. _ex-conv-shapes:
+#
+# Output shapes and parameter counts
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+#
+# *Predict, then measure.* For ``nn.Conv2d(3, 8, kernel_size=k, stride=s, padding=p)``
+# applied to ``picture`` (3@28x28), predict the output's shape and the layer's number of
+# parameters for ``(k, s, p)`` = (3, 1, 0), (5, 1, 0), (3, 1, 1), (3, 2, 0), (3, 2, 1) and
+# (7, 3, 2). Then build each layer and measure.
+
+# %%
+# .. rpsbook-solution::
+
+ex_shapes, ex_counts = {}, {}
+for k, s, p in [(3, 1, 0), (5, 1, 0), (3, 1, 1), (3, 2, 0), (3, 2, 1), (7, 3, 2)]:
+    ex_conv = nn.Conv2d(3, 8, kernel_size=k, stride=s, padding=p)
+    ex_shapes[k, s, p] = tuple(ex_conv(picture[None]).shape[1:])
+    ex_counts[k, s, p] = sum(q.numel() for q in ex_conv.parameters())
+    print(
+        f"k={k} s={s} p={p}: output {ex_shapes[k, s, p]} (formula {(28 + 2 * p - k) // s + 1}),"
+        f" {ex_counts[k, s, p]} parameters (formula {8 * 3 * k * k + 8})"
+    )
+
+# %%
+# A k-wide filter fits :math:`n + 2p - k + 1` times along :math:`n` pixels padded by
+# :math:`p` on each side; a stride :math:`s` keeps every :math:`s`-th of those positions,
+# starting with the first: :math:`\lfloor (n + 2p - k)/s \rfloor + 1`. Padding 1 keeps a 3x3
+# filter's output at 28x28; stride 2 roughly halves it. The parameters are
+# ``out_channels * in_channels * k * k`` weights plus one bias per filter: neither stride,
+# padding nor the image's size changes them, since the same filters slide everywhere.
+#
+# .. _ex-conv-colour-blind:
+#
+# A filter with three equal slices
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+#
+# *Change one thing and explain.* Give a filter the same slice in all three channels, the
+# first slice of the book's filter (``book_filter[0]``), and convolve ``picture`` with it.
+# Compare with a one-channel convolution of the *sum* of the picture's channels with that
+# slice. Then shuffle the picture's channels (blue, red, green) and convolve again, with
+# this filter and with ``conv``'s first one. What can a filter with equal slices not see?
+
+# %%
+# .. rpsbook-solution::
+
+ex_equal_slices = book_filter[0].expand(3, 3, 3)[None]  # (1, 3, 3, 3)
+ex_out = F.conv2d(picture[None], ex_equal_slices)
+ex_summed = F.conv2d(picture.sum(dim=0)[None, None], book_filter[0][None, None])
+ex_as_sum = torch.allclose(ex_out, ex_summed, atol=1e-4)
+print("the same as the channels' sum convolved with one slice:", ex_as_sum)
+ex_shuffled, ex_unchanged = picture[[2, 0, 1]][None], {}  # blue, red, green
+for ex_name, ex_filter in (("equal slices", ex_equal_slices), ("conv's first", conv.weight[:1])):
+    ex_before = F.conv2d(picture[None], ex_filter)
+    ex_unchanged[ex_name] = torch.allclose(F.conv2d(ex_shuffled, ex_filter), ex_before, atol=1e-4)
+    print(f"channels shuffled, {ex_name} filter: the same output {ex_unchanged[ex_name]}")
+
+# %%
+# Multiplying every channel by the same weights and adding up is the same as adding the
+# channels first and multiplying once: a filter with equal slices sees only the sum of the
+# three channels, a grey version of the picture. It cannot tell colours apart, so shuffling
+# the channels changes nothing. ``conv``'s random filter has different slices and answers
+# differently. Filters see colour only through the differences between their slices.
+
+# %%
 # Notes
 # -----
 #

@@ -285,6 +285,104 @@ checked_against_book(
 # sphinx_gallery_end_ignore
 
 # %%
+# Exercises
+# ---------
+#
+# .. _ex-cnn2-parameters:
+#
+# Parameters as a function of the number of filters
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+#
+# *Predict, then measure.* Write each layer's number of parameters (weights and biases) as
+# a function of ``n_filters`` :math:`n`. Predict them for ``CNN2(n_filters=10)``, and the
+# smallest :math:`n` for which ``conv2`` holds more parameters than ``fc1``. Then build the
+# models and count.
+
+# %%
+# .. rpsbook-solution::
+
+
+ex_crossover = next(n for n in range(1, 500) if n * 9 * n + n > 25 * n * 50 + 50)
+print("predicted: conv2 overtakes fc1 from n =", ex_crossover)
+torch.manual_seed(13)
+ex_counted, ex_predicted = {}, {}
+for n in (10, ex_crossover - 1, ex_crossover):
+    ex_predicted[n] = [3 * 9 * n + n, n * 9 * n + n, 25 * n * 50 + 50, 50 * 3 + 3]
+    ex_counted[n] = [sum(p.numel() for p in layer.parameters()) for layer in CNN2(n).children()]
+    ex_same = ex_counted[n] == ex_predicted[n]
+    print(f"CNN2({n}): conv1, conv2, fc1, fc2 hold {ex_counted[n]}, as predicted: {ex_same}")
+
+# %%
+# A convolution has ``in * out * 3 * 3`` weights and ``out`` biases, so ``conv2`` grows as
+# :math:`9n^2`; ``fc1`` has :math:`25n \times 50` weights, linear in :math:`n`; ``fc2`` does
+# not depend on it. With 10 filters the model has 13,893 parameters, about twice as many as
+# with 5, nine in ten of them in ``fc1``; ``conv2`` overtakes it only from 139 filters on.
+# The 25 is the 5x5 map: larger pictures would grow ``fc1``, never the convolutions.
+#
+# .. _ex-cnn2-input-size:
+#
+# Pictures of another size
+# ~~~~~~~~~~~~~~~~~~~~~~~~
+#
+# *Change one thing and explain.* Resize the six pictures to 32x32
+# (``F.interpolate(images[:6], size=32, mode="bilinear")``) and feed them to ``model``.
+# Which step fails, and why? For which square sizes from 22 to 33 does ``CNN2`` run, and
+# how many features does ``featurizer`` give for each?
+
+# %%
+# .. rpsbook-solution::
+
+ex_accepted, ex_features = [], {}
+with eval_mode(model), torch.no_grad():
+    for ex_side in range(22, 34):
+        ex_resized = F.interpolate(images[:6], size=ex_side, mode="bilinear")
+        ex_features[ex_side] = model.featurizer(ex_resized).shape[1]
+        try:
+            model(ex_resized)
+            ex_accepted.append(ex_side)
+        except RuntimeError as error:
+            if ex_side == 32:
+                print("32x32:", error)
+print("features by side:", " ".join(f"{k}:{v}" for k, v in ex_features.items()))
+print("sides that CNN2 accepts:", ex_accepted)
+
+# %%
+# Convolutions and pooling work on any size, so ``featurizer`` runs; ``fc1`` does not: its
+# weight is built for exactly 125 inputs. At 32x32 the walk is 30, 15, 13, then 6: 5@6x6,
+# 180 features, and the matrix product fails. Pooling rounds down, so four sides reach 5x5
+# (26 to 29), and only those run. Hence ``Resize(28)`` in the data pipeline; a model meant
+# for any size would pool to a fixed grid before flattening (``nn.AdaptiveMaxPool2d(5)``).
+#
+# .. _ex-max-pool-by-hand:
+#
+# Max pooling by hand
+# ~~~~~~~~~~~~~~~~~~~
+#
+# *Implement, then compare with torch.* Write 2x2 max pooling with ``reshape`` and
+# ``amax``: cut the maps into 2x2 blocks and keep each block's largest value. Compare with
+# ``F.max_pool2d`` on the page's batch after ``conv1`` and ReLU (26x26 maps), then after
+# ``conv2`` and ReLU (11x11, an odd size). How many of each 11x11 map's values are ignored?
+
+# %%
+# .. rpsbook-solution::
+
+with torch.no_grad():
+    ex_relu1 = F.relu(model.conv1(images))
+    ex_relu2 = F.relu(model.conv2(F.max_pool2d(ex_relu1, kernel_size=2)))
+ex_equal = {}
+for ex_name, ex_maps in (("conv1", ex_relu1), ("conv2", ex_relu2)):
+    h = ex_maps.shape[-1] // 2  # square maps; an odd last row and column are dropped
+    ex_pooled = ex_maps[..., : 2 * h, : 2 * h].reshape(16, 5, h, 2, h, 2).amax(dim=(3, 5))
+    ex_equal[ex_name] = torch.equal(ex_pooled, F.max_pool2d(ex_maps, kernel_size=2))
+    print(f"{ex_name}: {chw(ex_maps)} -> {chw(ex_pooled)}, as F.max_pool2d: {ex_equal[ex_name]}")
+
+# %%
+# Equal bit for bit: a maximum involves no arithmetic, so there is no rounding to differ.
+# On 26x26 maps every value lands in a block; on 11x11 maps ``F.max_pool2d`` drops the last
+# row and column, as the slice does: 21 of the 121 values of each map never reach the
+# classifier, whatever they hold.
+
+# %%
 # Notes
 # -----
 #

@@ -287,6 +287,97 @@ checked_against_book(
 # sphinx_gallery_end_ignore
 
 # %%
+# Exercises
+# ---------
+#
+# .. _ex-steplr-epoch-7:
+#
+# StepLR in epoch 7
+# ~~~~~~~~~~~~~~~~~
+#
+# *Predict, then measure.* An optimizer set to 0.01 and ``StepLR(step_size=2, gamma=0.1)``,
+# stepped once per epoch: which rate does epoch 7 use (counting from 0, as the figures do)?
+# And with ``step_size=3``? Write both down, then measure them with ``record_lrs``.
+
+# %%
+# .. rpsbook-solution::
+
+ex_epoch_7 = {
+    size: record_lrs(lambda opt, s=size: StepLR(opt, step_size=s, gamma=0.1), 8)[7]
+    for size in (2, 3)
+}
+for size, lr in ex_epoch_7.items():
+    print(f"step_size={size}: epoch 7 uses lr {lr:g} (0.01 * 0.1 ** (7 // {size}))")
+
+# %%
+# Epoch 7 comes after ``7 // step_size`` completed steps of the staircase: three cuts with
+# ``step_size=2``, so 1e-05, and two with ``step_size=3``, so 0.0001. An off-by-one here
+# (counting epochs from 1, or stepping the scheduler before the optimizer) gives the rate
+# of the next stair.
+#
+# .. _ex-epoch-rules-by-hand:
+#
+# Two rules by hand
+# ~~~~~~~~~~~~~~~~~
+#
+# *Implement, then compare with torch.* Write ``ExponentialLR(gamma=0.7)`` and
+# ``MultiStepLR(milestones=[3, 6], gamma=0.1)`` as closed formulas of the epoch, for an
+# initial rate of 0.01, and compare your 10 rates with the page's ``more_epoch_lrs``.
+
+# %%
+# .. rpsbook-solution::
+
+from bisect import bisect_right
+
+ex_by_hand = {
+    "ExponentialLR(0.7)": [0.01 * 0.7**epoch for epoch in range(10)],
+    # gamma once for every milestone already reached
+    "MultiStepLR([3, 6], 0.1)": [0.01 * 0.1 ** bisect_right([3, 6], e) for e in range(10)],
+}
+for ex_name, ex_lrs in ex_by_hand.items():
+    ex_gap = max(abs(a - b) / b for a, b in zip(ex_lrs, more_epoch_lrs[ex_name], strict=True))
+    print(f"{ex_name}: largest relative difference from torch {ex_gap:.1e}")
+
+# %%
+# The formulas give torch's rates to the last bits of a float64 (a difference of about
+# 1e-16, or none): torch reaches them by multiplying the previous rate by ``gamma`` at each
+# step, the formula by taking a power. ``bisect_right`` counts the milestones that are
+# ``<= epoch``: epoch 3 is already at 0.001, as the page's figure shows.
+#
+# .. _ex-plateau-patience:
+#
+# Patience 0 or 4
+# ~~~~~~~~~~~~~~~
+#
+# *Predict, then measure.* Feed ``ReduceLROnPlateau(factor=0.5)`` the made-up validation
+# losses below, once with ``patience=0`` and once with ``patience=4``. In which epochs is
+# the rate lower than in the epoch before?
+
+ex_val_losses = [1.0, 0.8, 0.7, 0.72, 0.69, 0.71, 0.70, 0.68, 0.69, 0.69, 0.69, 0.69, 0.69, 0.69]
+
+# %%
+# .. rpsbook-solution::
+
+ex_plateau_lrs, ex_cut_epochs = {}, {}
+for patience in (0, 4):
+    ex_lrs = record_lrs(
+        lambda opt, p=patience: ReduceLROnPlateau(opt, patience=p, factor=0.5),
+        len(ex_val_losses),
+        metrics=ex_val_losses,
+    )
+    ex_plateau_lrs[patience] = ex_lrs
+    ex_cut_epochs[patience] = [e for e in range(1, len(ex_lrs)) if ex_lrs[e] < ex_lrs[e - 1]]
+    print(f"patience={patience}: lower in epochs {ex_cut_epochs[patience]}, last {ex_lrs[-1]:g}")
+
+# %%
+# The loss of epoch ``e`` decides the rate of epoch ``e + 1``. With ``patience=0`` every
+# loss that fails to beat the best so far (0.7, then 0.69, then 0.68) halves the rate: those
+# of epochs 3, 5, 6 and 8 to 12 do, so the rate halves eight times, to 0.01 / 256 in epoch
+# 13. With ``patience=4`` the short stalls (three bad epochs at most) are tolerated; only the
+# final run of bad epochs, from 8 on, exceeds the patience at its fifth, epoch 12, so epoch
+# 13 is the first at 0.005.
+
+# %%
 # Notes
 # -----
 #

@@ -312,6 +312,106 @@ checked_against_book(
 # sphinx_gallery_end_ignore
 
 # %%
+# Exercises
+# ---------
+#
+# .. _ex-triangular2-third-peak:
+#
+# The third peak of triangular2
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+#
+# *Predict, then measure.* ``CyclicLR(base_lr=0.001, max_lr=0.01, step_size_up=5,
+# mode="triangular2")``: at which steps (counting from 0) are the peaks of its first three
+# cycles, and what rate does each reach? Write them down, then record 30 steps.
+
+# %%
+# .. rpsbook-solution::
+
+ex_triangular2 = record_lrs(
+    lambda opt: CyclicLR(opt, base_lr=0.001, max_lr=0.01, step_size_up=5, mode="triangular2"),
+    30,
+)
+ex_peaks = [max(range(10 * c, 10 * c + 10), key=ex_triangular2.__getitem__) for c in range(3)]
+print("peaks (step, lr):", [(step, f"{ex_triangular2[step]:.6g}") for step in ex_peaks])
+
+# %%
+# A cycle lasts ``2 * step_size_up = 10`` steps from ``base_lr``: peaks at steps 5, 15, 25.
+# Every cycle halves the height above ``base_lr``, 0.009, then 0.0045, then 0.00225: the
+# third peak is :math:`0.001 + 0.009 / 4 = 0.00325`.
+#
+# .. _ex-cyclic-adam:
+#
+# CyclicLR on Adam and on Adagrad
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+#
+# *Change one thing and explain.* Give the gotcha's ``CyclicLR(base_lr=1e-4, max_lr=1e-3,
+# step_size_up=2)`` an ``Adam(lr=0.01)`` instead of plain SGD, then an ``Adagrad(lr=0.01)``,
+# keeping ``cycle_momentum`` at its default. What happens to each optimizer over 5 steps?
+
+# %%
+# .. rpsbook-solution::
+
+from torch.optim import Adagrad, Adam
+
+ex_adam = Adam([nn.Parameter(torch.zeros(1))], lr=0.01)
+ex_scheduler = CyclicLR(ex_adam, base_lr=1e-4, max_lr=1e-3, step_size_up=2)
+ex_adam_beta1 = []
+for _ in range(5):
+    ex_adam_beta1.append(ex_adam.param_groups[0]["betas"][0])
+    ex_adam.step()
+    ex_scheduler.step()
+print("Adam's beta1 over 5 steps:", [f"{beta1:.3g}" for beta1 in ex_adam_beta1])
+try:
+    CyclicLR(Adagrad([nn.Parameter(torch.zeros(1))], lr=0.01), base_lr=1e-4, max_lr=1e-3)
+except ValueError as error:
+    ex_adagrad_error = str(error)
+    print("Adagrad: ValueError:", ex_adagrad_error)
+
+# %%
+# Adam has no ``momentum``, but its ``beta1`` plays that part (the EWMA of the gradients),
+# so ``CyclicLR`` cycles it silently, from 0.9 at the bottom of a cycle down to 0.8 at the
+# top and back: Adam's first moment then averages over fewer steps exactly when the rate is
+# high. Adagrad has neither ``momentum`` nor ``betas``, and the constructor refuses it:
+# it needs ``cycle_momentum=False``. (Older torch refused Adam too: pytorch issue 73910.)
+#
+# .. _ex-one-cycle-by-hand:
+#
+# OneCycleLR by hand
+# ~~~~~~~~~~~~~~~~~~
+#
+# *Implement, then compare with torch.* ``OneCycleLR(max_lr=0.1, total_steps=20)``, by
+# default (``pct_start=0.3``, ``div_factor=25``, ``final_div_factor=1e4``), rises from
+# ``max_lr / 25`` to ``max_lr`` and falls to the start over ``1e4``, each along half a
+# cosine. At which step does it peak? Write its 20 rates and compare with ``one_cycle_lrs``.
+
+# %%
+# .. rpsbook-solution::
+
+
+def ex_one_cycle(step, max_lr=0.1, total_steps=20, pct_start=0.3):
+    start, peak_step = max_lr / 25, pct_start * total_steps - 1
+    if step <= peak_step:  # warm-up, from start up to max_lr
+        begin, end, pct = start, max_lr, step / peak_step
+    else:  # annealing, from max_lr down to start / 1e4
+        begin, end = max_lr, start / 1e4
+        pct = (step - peak_step) / (total_steps - 1 - peak_step)
+    return end + (begin - end) * (1 + math.cos(math.pi * pct)) / 2  # half a cosine
+
+
+ex_hand_lrs = [ex_one_cycle(step) for step in range(20)]
+ex_peak = max(range(20), key=one_cycle_lrs.__getitem__)
+ex_gap = max(abs(a - b) for a, b in zip(ex_hand_lrs, one_cycle_lrs, strict=True))
+print(f"torch's peak at step {ex_peak}; largest difference from the rates by hand {ex_gap:.1e}")
+
+# %%
+# The warm-up ends at step ``pct_start * total_steps - 1 = 5``, so the peak is the *sixth*
+# rate, and the annealing ends at step ``total_steps - 1 = 19``, the last, at ``4e-07``.
+# The rates by hand agree with torch's to float64 rounding (the difference printed above).
+# From ``0.1 / 25 = 0.004`` the first of the five climbing steps covers
+# :math:`(1 - \cos(\pi/5))/2`, under a tenth of the climb, where a straight line would cover
+# a fifth: half a cosine starts and ends slowly.
+
+# %%
 # Notes
 # -----
 #

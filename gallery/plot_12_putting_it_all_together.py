@@ -290,6 +290,83 @@ checked_against_book(
 # sphinx_gallery_end_ignore
 
 # %%
+# Exercises
+# ---------
+#
+# .. _ex-final-scheduler-steps:
+#
+# Counting the scheduler's steps
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+#
+# *Predict, then measure.* How many times was the final model's ``CyclicLR`` stepped in its
+# 10 epochs? At which update (counting from 0) does its fifth and last cycle peak, and at
+# what rate? Check with ``sbs_cnn3.step_lrs`` and ``scheduler.last_epoch``.
+
+# %%
+# .. rpsbook-solution::
+
+ex_cycle = 2 * len(train_loader)  # up for one epoch, down for the next
+ex_last_cycle = sbs_cnn3.step_lrs[4 * ex_cycle :]
+ex_peak_update = 4 * ex_cycle + ex_last_cycle.index(max(ex_last_cycle))
+print(f"{len(sbs_cnn3.step_lrs)} updates; the scheduler counted {scheduler.last_epoch} steps")
+print(f"the fifth cycle peaks at update {ex_peak_update}, at lr {max(ex_last_cycle):.6g}")
+
+# %%
+# One step after every update: 10 epochs of 158 mini-batches, 1,580 steps (the range test
+# ran before the scheduler existed, and validation never steps it). A cycle is 316 updates,
+# so the fifth starts at update 1,264 and peaks one epoch later, at 1,422; ``triangular2``
+# has halved its height four times, so it reaches :math:`0.001 + 0.009 / 16 = 0.0015625`.
+#
+# .. _ex-one-cycle-final:
+#
+# OneCycleLR for the final model
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+#
+# *Change one thing and explain.* Train the final model (``CNN2(5, p=0.5)`` from seed 13,
+# SGD with Nesterov) for 3 epochs with ``OneCycleLR(max_lr=0.01)`` instead of the
+# ``CyclicLR``, and compare its losses with the page's run after the same 3 epochs (a
+# ``CyclicLR`` run of 3 epochs would be exactly the page's first three). Draw both
+# schedules.
+
+# %%
+# .. rpsbook-solution::
+
+from torch.optim.lr_scheduler import OneCycleLR
+
+ex_epochs = 3
+torch.manual_seed(13)  # the page's initial weights
+ex_model = CNN2(n_filters=5, p=0.5)
+ex_optimizer = optim.SGD(ex_model.parameters(), lr=max_lr, momentum=0.9, nesterov=True)
+ex_sbs = StepByStep(ex_model, multi_loss_fn, ex_optimizer)
+ex_sbs.set_loaders(train_loader, val_loader)
+ex_sbs.set_lr_scheduler(
+    OneCycleLR(ex_optimizer, max_lr=max_lr, epochs=ex_epochs, steps_per_epoch=len(train_loader))
+)
+ex_sbs.train(ex_epochs)
+ex_third = {
+    name: (trainer.losses[ex_epochs - 1], trainer.val_losses[ex_epochs - 1])
+    for name, trainer in (("CyclicLR (the page's run)", sbs_cnn3), ("OneCycleLR", ex_sbs))
+}
+for ex_name, (ex_train_loss, ex_val_loss) in ex_third.items():
+    print(f"{ex_name:>25}, epoch 3: training {ex_train_loss:.4f}, validation {ex_val_loss:.4f}")
+ex_schedules = {
+    "CyclicLR, the page's first 3 epochs": sbs_cnn3.step_lrs[: len(ex_sbs.step_lrs)],
+    "OneCycleLR(max_lr=0.01), 3 epochs": ex_sbs.step_lrs,
+}
+print("mean rates:", {name: f"{sum(lrs) / len(lrs):.2g}" for name, lrs in ex_schedules.items()})
+fig = plot_lr_sequences(ex_schedules, log=False, xlabel="mini-batch")
+
+# %%
+# After the same 3 epochs both losses of the ``OneCycleLR`` run are lower than the page's
+# run's, by about a quarter. Both schedules average nearly the same rate over these 474
+# updates, but spend it differently: ``OneCycleLR`` stays near ``max_lr`` through much of
+# the middle, then anneals to 4e-08, ending its last epoch on short, settling steps,
+# while the page's third epoch climbs again, exploring, towards the second cycle's peak of
+# 0.0055. ``OneCycleLR`` also cycles the momentum higher, between 0.95 and 0.85 by
+# default. It can end on small steps only because it was told when training ends. And the
+# page's 10-epoch run still ends with lower losses than these 3 epochs (printed above).
+
+# %%
 # Notes
 # -----
 #

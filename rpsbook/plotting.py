@@ -29,7 +29,7 @@ __all__ = [
     "plot_class_examples",
     "plot_feature_maps",
     "plot_filters",
-    "plot_losses",
+    "plot_run_losses",
     "show_images",
     "show_standardized",
 ]
@@ -408,16 +408,18 @@ def plot_feature_maps(
     return fig
 
 
-def plot_losses(
+def plot_run_losses(
     losses: Sequence[float],
     val_losses: Sequence[float] = (),
     ax: Axes | None = None,
     label: str | None = None,
     log: bool = True,
 ) -> Figure:
-    """Training (solid) and validation (dashed) loss per epoch.
+    """One run's training (solid) and validation (dashed) loss per epoch.
 
     Pass the same ``ax`` and different ``label`` values to compare several runs on one axes.
+    ``StepByStep.plot_losses`` draws a trainer's losses with it, and
+    :func:`rpsbook.paths.plot_losses` the losses of each result of ``compare_optimizers``.
     """
     (ax,) = axes_list(ax, 1, panel=(7, 4), layout="constrained")
     prefix = f"{label}: " if label else ""

@@ -32,9 +32,8 @@ EPOCH_VARIANTS = {
 
 
 @pytest.fixture
-def bench(monkeypatch: pytest.MonkeyPatch):
-    """The ``benchmarks`` package, importable from the repository root."""
-    monkeypatch.syspath_prepend(str(ROOT))
+def bench():
+    """The ``benchmarks`` package (the repository root is on pytest's ``pythonpath``)."""
     import benchmarks.pipelines
     import benchmarks.probes
     import benchmarks.timing
@@ -205,6 +204,16 @@ def test_stats_and_interleaving(bench) -> None:
     assert ratio == [2.0, 2.0]
     with pytest.raises(ValueError, match="repeats"):
         bench.timing.interleaved(variants, 0)
+
+
+def test_child_measures_in_a_new_process_and_names_a_failed_one() -> None:
+    from benchmarks import child
+
+    printed, wall = child.run(["benchmarks.child", "import", "rpsbook"])
+    assert 0 < printed["seconds"] < wall  # the statement alone, inside the process's time
+    failed = r"python -m benchmarks\.child import nope` failed \(exit 2\):\n(.|\n)*'nope'"
+    with pytest.raises(RuntimeError, match=failed):
+        child.run(["benchmarks.child", "import", "nope"])
 
 
 def test_gallery_times_without_a_build(bench, tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
-"""tools/check_site.py against a tiny fake site, in the system's headless Chromium, and the
-site's own fix for what axe-core found in the theme."""
+"""tools.site (``python -m tools.site``) against a tiny fake site, in the system's headless
+Chromium, and the site's own fix for what axe-core found in the theme."""
 
 from __future__ import annotations
 
@@ -13,7 +13,11 @@ import zlib
 from pathlib import Path
 
 import pytest
-from conftest import file_module
+
+from tools.site import axe as site_axe
+from tools.site.__main__ import main as site_check
+from tools.site.gallery import hidpi_candidate
+from tools.site.pages import all_pages
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -22,13 +26,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 def _needs_chromium() -> None:
     if not CHROMIUM.is_file():
         pytest.skip("needs the system Chromium at /usr/bin/chromium (apt-get install chromium)")
-
-
-@pytest.fixture(scope="module")
-def check_site():
-    pytest.importorskip("playwright.sync_api")
-    with file_module(ROOT / "tools" / "check_site.py") as module:
-        yield module
 
 
 def _png(width: int, height: int) -> bytes:
@@ -62,10 +59,10 @@ PROVENANCE = (
 
 
 @pytest.fixture(scope="module")
-def axe(check_site):
+def axe():
     _needs_chromium()
     try:
-        return check_site.ensure_axe()
+        return site_axe.ensure_axe()
     except FileNotFoundError as err:
         pytest.skip(str(err))
 
@@ -73,6 +70,7 @@ def axe(check_site):
 @pytest.fixture
 def site(tmp_path):
     _needs_chromium()
+    pytest.importorskip("playwright.sync_api")
     nbformat = pytest.importorskip("nbformat")
     html = tmp_path / "html"
     (html / "_images").mkdir(parents=True)
@@ -95,9 +93,9 @@ def site(tmp_path):
     return html
 
 
-def test_fake_site_passes_and_notebook_runs(check_site, site, axe, tmp_path, capsys):
+def test_fake_site_passes_and_notebook_runs(site, axe, tmp_path, capsys):
     shots = tmp_path / "shots"
-    status = check_site.main(
+    status = site_check(
         [
             "--build-dir",
             str(site),
@@ -112,7 +110,7 @@ def test_fake_site_passes_and_notebook_runs(check_site, site, axe, tmp_path, cap
     assert status == 0, out
     assert "checked 2 pages" in out
     assert "executed notebook plot_x.ipynb" in out
-    axe_line = f"axe-core {check_site.AXE_VERSION} (wcag2a, wcag2aa, wcag21a, wcag21aa)"
+    axe_line = f"axe-core {site_axe.AXE_VERSION} (wcag2a, wcag2aa, wcag21a, wcag21aa)"
     assert f"{axe_line}: 4 page views" in out
     assert "  light: 0 serious/critical element(s), 0 minor/moderate, 0 allowed" in out
     assert "  dark: 0 serious/critical element(s), 0 minor/moderate, 0 allowed" in out
@@ -126,13 +124,13 @@ def test_fake_site_passes_and_notebook_runs(check_site, site, axe, tmp_path, cap
     assert struct.unpack(">I", (shots / "index-390.png").read_bytes()[16:20]) == (390,)
 
 
-def test_each_failure_names_its_page_and_culprit(check_site, site, tmp_path, capsys):
+def test_each_failure_names_its_page_and_culprit(site, tmp_path, capsys):
     (site / "_images" / "figure.png").unlink()
     (site / "_downloads" / "plot_x.py").unlink()
     (site / "_downloads" / "plot_x.ipynb").write_text('{"cells": "not a list"}')
     (site / "index.html").write_text(_page("<script>console.error('boom')</script>"))
     argv = ["--build-dir", str(site), "--no-search", "--no-execute", "--no-axe"]
-    status = check_site.main([*argv, "--screenshots", str(tmp_path / "shots")])
+    status = site_check([*argv, "--screenshots", str(tmp_path / "shots")])
     out = capsys.readouterr().out
     assert status == 1
     failures = [line.strip() for line in out.split("FAILED", 1)[1].splitlines()[1:]]
@@ -148,15 +146,15 @@ def test_each_failure_names_its_page_and_culprit(check_site, site, tmp_path, cap
     assert len(failures) == 5
 
 
-def test_missing_site_exits_2(check_site, tmp_path, capsys):
-    assert check_site.main(["--build-dir", str(tmp_path)]) == 2
+def test_missing_site_exits_2(tmp_path, capsys):
+    assert site_check(["--build-dir", str(tmp_path)]) == 2
     assert "build it first with `nox -s docs`" in capsys.readouterr().err
 
 
-def _failures(check_site, site, capsys, *options: str) -> list[str]:
+def _failures(site, capsys, *options: str) -> list[str]:
     """Run the check without search, notebooks or axe (unless ``options`` say); the failures."""
     argv = ["--build-dir", str(site), "--no-search", "--no-execute", *options]
-    status = check_site.main(argv if "--axe" in options else [*argv, "--no-axe"])
+    status = site_check(argv if "--axe" in options else [*argv, "--no-axe"])
     out = capsys.readouterr().out
     if status == 0:
         return []
@@ -164,31 +162,31 @@ def _failures(check_site, site, capsys, *options: str) -> list[str]:
     return [line.strip() for line in out.split("FAILED", 1)[1].splitlines()[1:]]
 
 
-def test_request_to_another_host_fails(check_site, site, capsys):
+def test_request_to_another_host_fails(site, capsys):
     (site / "index.html").write_text(_page("<script src='https://cdn.example.org/x.js'></script>"))
-    assert _failures(check_site, site, capsys) == [
+    assert _failures(site, capsys) == [
         "index.html: requested another host: https://cdn.example.org/x.js"
     ]
 
 
-def test_raw_tex_fails_and_the_vendored_mathjax_typesets(check_site, site, capsys):
+def test_raw_tex_fails_and_the_vendored_mathjax_typesets(site, capsys):
     shutil.copytree(ROOT / "docs" / "_static" / "mathjax", site / "_static" / "mathjax")
     formula = "<span class='math notranslate nohighlight'>\\(\\sqrt{x^2}\\)</span>"
     mathjax = "<script defer src='_static/mathjax/tex-chtml-full.js'></script>"
     (site / "index.html").write_text(_page(formula + mathjax))
-    assert _failures(check_site, site, capsys) == []
+    assert _failures(site, capsys) == []
     (site / "index.html").write_text(_page(formula))
-    assert _failures(check_site, site, capsys) == [
+    assert _failures(site, capsys) == [
         "index.html: 1 formula(s) shown as raw TeX, e.g. \\(\\sqrt{x^2}\\)"
     ]
 
 
-def test_mailto_link_fails(check_site, site, capsys):
+def test_mailto_link_fails(site, capsys):
     (site / "index.html").write_text(_page("<p><a href='mailto:3@28x28'>3@28x28</a></p>"))
-    assert _failures(check_site, site, capsys) == ["index.html: e-mail link mailto:3@28x28"]
+    assert _failures(site, capsys) == ["index.html: e-mail link mailto:3@28x28"]
 
 
-def test_wide_output_fails_and_wide_code_is_reported(check_site, site, capsys):
+def test_wide_output_fails_and_wide_code_is_reported(site, capsys):
     line = "x" * 300
     page = site / "auto_examples" / "plot_x.html"
     blocks = (
@@ -196,7 +194,7 @@ def test_wide_output_fails_and_wide_code_is_reported(check_site, site, capsys):
         f"<div class='sphx-glr-script-out'><pre style='width:200px'>{line}</pre></div>"
     )
     page.write_text(page.read_text().replace("<body>", "<body>" + blocks))
-    status = check_site.main(["--build-dir", str(site), "--no-search", "--no-execute", "--no-axe"])
+    status = site_check(["--build-dir", str(site), "--no-search", "--no-execute", "--no-axe"])
     out = capsys.readouterr().out
     assert status == 1
     assert "code wider than its block (not failures) on 1 page(s):" in out
@@ -206,7 +204,7 @@ def test_wide_output_fails_and_wide_code_is_reported(check_site, site, capsys):
     assert failures[0].endswith(" px: " + "x" * 60)
 
 
-def test_default_repr_in_output_fails(check_site, site, capsys):
+def test_default_repr_in_output_fails(site, capsys):
     page = site / "auto_examples" / "plot_x.html"
     output = (
         "<div class='sphx-glr-script-out'><pre>loss 0.25\n"
@@ -214,25 +212,25 @@ def test_default_repr_in_output_fails(check_site, site, capsys):
         "<div class='sphx-glr-script-out'><pre>Linear(in_features=2, out_features=1)</pre></div>"
     )
     page.write_text(page.read_text().replace("<body>", "<body>" + output))
-    assert _failures(check_site, site, capsys) == [
+    assert _failures(site, capsys) == [
         "auto_examples/plot_x.html: output shows a default repr "
         "<matplotlib.legend.Legend object at 0x7f4fe4c5fb90>: end the block otherwise"
     ]
 
 
-def test_public_api_page_without_backreferences_fails(check_site, site, capsys):
+def test_public_api_page_without_backreferences_fails(site, capsys):
     (site / "generated").mkdir()
     (site / "generated" / "rpsbook.trainer.StepByStep.html").write_text(_page("<h1>x</h1>"))
     (site / "generated" / "rpsbook.models.CNN2.html").write_text(
         _page("<div class='sphx-glr-thumbnails'></div>")
     )
-    assert _failures(check_site, site, capsys) == [
+    assert _failures(site, capsys) == [
         "generated/rpsbook.trainer.StepByStep.html: no 'Gallery pages using' section "
         "(backreferences)"
     ]
 
 
-def test_figure_without_2x_image_fails(check_site, site, capsys):
+def test_figure_without_2x_image_fails(site, capsys):
     (site / "_images" / "figure_2_00x.png").write_bytes(_png(8, 6))
     figures = (
         "<img class='sphx-glr-single-img' src='../_images/figure.png' "
@@ -240,32 +238,32 @@ def test_figure_without_2x_image_fails(check_site, site, capsys):
     )
     page = site / "auto_examples" / "plot_x.html"
     page.write_text(page.read_text().replace("<body>", "<body>" + figures))
-    assert _failures(check_site, site, capsys) == []
+    assert _failures(site, capsys) == []
     (site / "_images" / "figure_2_00x.png").unlink()
     page.write_text(
         page.read_text().replace(
             "<body>", "<body><img class='sphx-glr-multi-img' src='../_images/figure.png'>"
         )
     )
-    assert _failures(check_site, site, capsys) == [
+    assert _failures(site, capsys) == [
         "auto_examples/plot_x.html: figure ../_images/figure.png has no 2x image in its srcset",
         "auto_examples/plot_x.html: 2x image ../_images/figure_2_00x.png answered 404",
     ]
 
 
-def test_hidpi_candidate(check_site):
-    assert check_site.hidpi_candidate("a.png, b_2_00x.png 2.00x") == "b_2_00x.png"
-    assert check_site.hidpi_candidate("a.png, b.png 1.5x, c.png 3x") == "c.png"
-    assert check_site.hidpi_candidate("a.png 400w, b.png") is None
-    assert check_site.hidpi_candidate("") is None
+def test_hidpi_candidate():
+    assert hidpi_candidate("a.png, b_2_00x.png 2.00x") == "b_2_00x.png"
+    assert hidpi_candidate("a.png, b.png 1.5x, c.png 3x") == "c.png"
+    assert hidpi_candidate("a.png 400w, b.png") is None
+    assert hidpi_candidate("") is None
 
 
-def test_axe_fails_on_serious_violations_per_theme(check_site, site, axe, capsys):
+def test_axe_fails_on_serious_violations_per_theme(site, axe, capsys):
     # a button without a name in both themes; text too faint only in the dark one
     dark = "<style>@media (prefers-color-scheme: dark) {p {color: #333; background: #222}}</style>"
     body = "<main><p>Some text.</p><button></button></main>"
     (site / "index.html").write_text(_page(body, head=dark))
-    failures = _failures(check_site, site, capsys, "--axe", str(axe))
+    failures = _failures(site, capsys, "--axe", str(axe))
     button = "axe button-name (critical): Buttons must have discernible text: button"
     contrast = "axe color-contrast (serious): Elements must meet minimum color contrast ratio"
     assert failures == [
@@ -275,16 +273,16 @@ def test_axe_fails_on_serious_violations_per_theme(check_site, site, axe, capsys
     ]
 
 
-def test_axe_allow_list(check_site):
-    rules = [check_site.Allowed("button-name", r"\.theme-switch", "upstream issue #1")]
-    assert check_site.allowed("button-name", "button.theme-switch-button", rules)
-    assert not check_site.allowed("button-name", "button.search", rules)
-    assert not check_site.allowed("link-name", "button.theme-switch-button", rules)
-    for entry in check_site.AXE_ALLOWED:
+def test_axe_allow_list():
+    rules = [site_axe.Allowed("button-name", r"\.theme-switch", "upstream issue #1")]
+    assert site_axe.allowed("button-name", "button.theme-switch-button", rules)
+    assert not site_axe.allowed("button-name", "button.search", rules)
+    assert not site_axe.allowed("link-name", "button.theme-switch-button", rules)
+    for entry in site_axe.AXE_ALLOWED:
         assert entry.reason and "pydata-sphinx-theme" in entry.reason
 
 
-def test_every_html_page_the_build_wrote_is_checked_by_axe(check_site, tmp_path):
+def test_every_html_page_the_build_wrote_is_checked_by_axe(tmp_path):
     pages = [
         "index.html",
         "auto_examples/plot_x.html",
@@ -299,7 +297,7 @@ def test_every_html_page_the_build_wrote_is_checked_by_axe(check_site, tmp_path)
     (tmp_path / "_static" / "webpack-macros.html").write_text("{% macro head() %}{% endmacro %}")
     (tmp_path / "_images").mkdir()
     (tmp_path / "_images" / "figure.png").write_bytes(b"")
-    assert check_site.all_pages(tmp_path) == sorted(pages)
+    assert all_pages(tmp_path) == sorted(pages)
 
 
 def _fake_axe(folder: Path, version: str) -> Path:
@@ -312,7 +310,7 @@ def _fake_axe(folder: Path, version: str) -> Path:
     return axe_js
 
 
-def test_ensure_axe_installs_the_pin_over_another_version(check_site, tmp_path, monkeypatch):
+def test_ensure_axe_installs_the_pin_over_another_version(tmp_path, monkeypatch):
     """An install of the previous pin is replaced, not used under the new version's name."""
     axe_js = _fake_axe(tmp_path, "4.11.0")
     commands = []
@@ -322,12 +320,12 @@ def test_ensure_axe_installs_the_pin_over_another_version(check_site, tmp_path, 
         _fake_axe(tmp_path, command[-1].removeprefix("axe-core@"))
         return subprocess.CompletedProcess(command, 0, "", "")
 
-    monkeypatch.setattr(check_site.shutil, "which", lambda name: "/usr/bin/npm")
-    monkeypatch.setattr(check_site.subprocess, "run", npm)
-    assert check_site.ensure_axe(axe_js) == axe_js
-    assert commands[0][-1] == f"axe-core@{check_site.AXE_VERSION}"
-    assert check_site.installed_axe_version(axe_js) == check_site.AXE_VERSION
-    assert check_site.ensure_axe(axe_js) == axe_js and len(commands) == 1  # current: kept
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/npm")
+    monkeypatch.setattr(subprocess, "run", npm)
+    assert site_axe.ensure_axe(axe_js) == axe_js
+    assert commands[0][-1] == f"axe-core@{site_axe.AXE_VERSION}"
+    assert site_axe.installed_axe_version(axe_js) == site_axe.AXE_VERSION
+    assert site_axe.ensure_axe(axe_js) == axe_js and len(commands) == 1  # current: kept
 
 
 def test_the_search_button_s_name_holds_its_visible_text(tmp_path):
@@ -352,22 +350,22 @@ def test_the_search_button_s_name_holds_its_visible_text(tmp_path):
         assert 'class="btn search-button-field search-button__button pst-js-only"' in button
 
 
-def test_ensure_axe_names_the_fix_without_npm(check_site, tmp_path, monkeypatch):
-    monkeypatch.setattr(check_site.shutil, "which", lambda name: None)
+def test_ensure_axe_names_the_fix_without_npm(tmp_path, monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
     missing = tmp_path / "node_modules" / "axe-core" / "axe.min.js"
     with pytest.raises(FileNotFoundError, match=r"no axe-core at .* and no npm"):
-        check_site.ensure_axe(missing)
+        site_axe.ensure_axe(missing)
 
 
-def test_gallery_page_without_provenance_fails(check_site, site, capsys):
+def test_gallery_page_without_provenance_fails(site, capsys):
     page = site / "auto_examples" / "plot_x.html"
     page.write_text(page.read_text().replace(PROVENANCE, ""))
-    assert _failures(check_site, site, capsys) == [
+    assert _failures(site, capsys) == [
         "auto_examples/plot_x.html: no provenance line (.rpsbook-provenance) at the end"
     ]
 
 
-def test_figures_without_book_figure_label_are_reported_or_fail(check_site, site, capsys):
+def test_figures_without_book_figure_label_are_reported_or_fail(site, capsys):
     figures = (
         "<img class='sphx-glr-single-img' src='../_images/figure.png' alt='Adam lr=3e-4' "
         "srcset='../_images/figure.png, ../_images/figure.png 2.00x'>"
@@ -378,17 +376,17 @@ def test_figures_without_book_figure_label_are_reported_or_fail(check_site, site
     page = site / "auto_examples" / "plot_x.html"
     page.write_text(page.read_text().replace("<body>", "<body>" + figures))
     argv = ["--build-dir", str(site), "--no-search", "--no-execute", "--no-axe"]
-    assert check_site.main(argv) == 0
+    assert site_check(argv) == 0
     out = capsys.readouterr().out
     assert "1 gallery figure(s) on 1 page(s) without a book_figure label:" in out
-    assert check_site.main([*argv, "--require-figure-labels"]) == 1
+    assert site_check([*argv, "--require-figure-labels"]) == 1
     assert capsys.readouterr().out.splitlines()[-1].strip() == (
         "auto_examples/plot_x.html: figure without a book_figure label: "
         "../_images/figure.png: alt 'Adam lr=3e-4'"
     )
 
 
-def test_concordance_links_must_resolve(check_site, site, capsys):
+def test_concordance_links_must_resolve(site, capsys):
     page = site / "auto_examples" / "plot_x.html"
     page.write_text(
         page.read_text().replace(
@@ -403,7 +401,7 @@ def test_concordance_links_must_resolve(check_site, site, capsys):
         "<tr><td><a href='auto_examples/plot_y.html'>6.4</a></td></tr></table>"
     )
     (site / "concordance.html").write_text(_page(links))
-    assert _failures(check_site, site, capsys) == [
+    assert _failures(site, capsys) == [
         "concordance.html: link auto_examples/plot_x.html#fig-6-3: no element with id 'fig-6-3'",
         "concordance.html: link auto_examples/plot_y.html: no such page",
     ]

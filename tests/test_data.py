@@ -25,9 +25,12 @@ from rpsbook.data import (
     DatasetLayoutError,
     ImageDecodeWarning,
     UnsafeArchiveError,
+    decoding,
     download_rps,
+    embedded,
     find_data,
     image_folder,
+    layout,
     load_rps,
     load_split,
     make_normalizer,
@@ -401,7 +404,7 @@ def test_decoded_cache_is_reused_and_invalidated(tree, tmp_path, monkeypatch):
     def no_decoding(path):
         raise AssertionError("the cache should have been used")
 
-    monkeypatch.setattr(data.decoding, "_decode", no_decoding)
+    monkeypatch.setattr(decoding, "_decode", no_decoding)
     again = load_split(tree, "val", cache_dir=cache)
     assert torch.equal(first.images, again.images)
     os.utime(touched, ns=(1, 1))  # a new time, same bytes: still the same images
@@ -475,7 +478,7 @@ def test_embedded_copy_is_the_default_and_needs_no_files(monkeypatch):
     def no_decoding(path):
         raise AssertionError("the embedded copy must not decode any file")
 
-    monkeypatch.setattr(data.decoding, "_decode", no_decoding)
+    monkeypatch.setattr(decoding, "_decode", no_decoding)
     rps = load_rps()
     assert len(rps.train_dataset) == 2520 and len(rps.val_dataset) == 372
     assert len(rps.train_loader) == 158 and len(rps.val_loader) == 24
@@ -493,7 +496,7 @@ def test_embedded_copy_is_the_default_and_needs_no_files(monkeypatch):
 @pytest.mark.realdata
 def test_embedded_arrays_equal_the_decoded_pngs(shared_png_dir):
     """Pixel for pixel what the ImageFolder pipeline decodes from the copy (RGBA -> RGB)."""
-    arrays = data._read_embedded()
+    arrays = embedded._read_embedded()
     for code, (split, folder) in enumerate(data.SPLITS.items()):
         from_pngs = load_split(shared_png_dir, split, cache_dir=False)
         shipped = data.load_embedded(split)
@@ -501,7 +504,7 @@ def test_embedded_arrays_equal_the_decoded_pngs(shared_png_dir):
         assert torch.equal(shipped.targets, from_pngs.targets)
         scanned = [
             Path(p).relative_to(shared_png_dir).as_posix()
-            for p, _ in data._scan(shared_png_dir / folder)
+            for p, _ in layout._scan(shared_png_dir / folder)
         ]
         assert arrays["files"][arrays["split"] == code].tolist() == scanned
     assert torch.equal(
@@ -572,7 +575,7 @@ def test_damaged_embedded_copy_is_refused(monkeypatch, tmp_path):
     payload[len(payload) // 2] ^= 0xFF
     copy.write_bytes(bytes(payload))
     (tmp_path / "rps28.sha256").write_text(data.EMBEDDED_FILE.with_suffix(".sha256").read_text())
-    monkeypatch.setattr(data.embedded, "EMBEDDED_FILE", copy)
+    monkeypatch.setattr(embedded, "EMBEDDED_FILE", copy)
     with pytest.raises(ChecksumError, match=r"rps28\.npz has SHA-256 .* records") as info:
         data.load_embedded("train")
     assert "pip install --force-reinstall" in str(info.value)
@@ -617,7 +620,8 @@ def test_pack_dataset_is_reproducible_and_resizes_like_the_copy(tmp_path, tree, 
         expected = np.asarray(image.resize((28, 28), Image.Resampling.LANCZOS).convert("RGB"))
     with np.load(lanczos) as a, np.load(bilinear) as b:
         assert np.array_equal(a["images"][0], expected)
-        assert np.array_equal(b["images"][0], data._decode(str(path)).permute(1, 2, 0).numpy())
+        decoded = decoding._decode(str(path)).permute(1, 2, 0).numpy()
+        assert np.array_equal(b["images"][0], decoded)
         assert not np.array_equal(a["images"], b["images"])
     (tree / "rps" / "paper" / "paper00.png").write_bytes(_png_bytes(np.random.default_rng(7)))
     assert pack.main(["--from-copy", str(tree), "--out", str(out), "--check"]) == 1
@@ -859,6 +863,27 @@ def test_a_decode_cache_hit_needs_no_torchvision(tree, tmp_path):
     assert done.stdout.split() == [str(train), str(val), "False"]
 
 
+def test_importing_rpsbook_data_imports_no_torchvision():
+    # What `python -X importtime -c "import rpsbook.data"` lists: the decoding module, not
+    # the ImageFolder subclass's module, and nothing of torchvision.
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import rpsbook.data"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    imported = [line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()[1:]]
+    assert "rpsbook.data.decoding" in imported
+    assert "rpsbook.data.checked_folder" not in imported
+    assert [name for name in imported if name.split(".")[0] == "torchvision"] == []
+
+
 def test_load_rps_needs_no_torchvision_and_image_folders_pickle(tree):
     import pickle
     import subprocess
@@ -875,6 +900,6 @@ def test_load_rps_needs_no_torchvision_and_image_folders_pickle(tree):
     )
     assert done.returncode == 0, done.stderr.decode()
     assert done.stdout.decode().split("\n")[:2] == [
-        "False rpsbook.data.decoding _CheckedImageFolder 6 (3, 28, 28)",
+        "False rpsbook.data.checked_folder CheckedImageFolder 6 (3, 28, 28)",
         "True True",
     ]

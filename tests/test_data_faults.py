@@ -20,7 +20,7 @@ import torch
 from test_data import N_PER_CLASS, _entries, _make_tree, _sha, _zip_folder
 
 from rpsbook import data
-from rpsbook.data import DataCacheWarning, download_rps, load_split
+from rpsbook.data import DataCacheWarning, decoding, download_rps, files, load_split
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX processes and signals")
 
@@ -120,7 +120,7 @@ def _download_and_die_in_extraction(root: str, urls: dict[str, str], sums: dict[
 
 
 def _leftovers(root: Path) -> list[str]:
-    return sorted(p.name for p in root.iterdir() if p.name.startswith(data._TMP_PREFIX))
+    return sorted(p.name for p in root.iterdir() if p.name.startswith(files._TMP_PREFIX))
 
 
 def _wait_for(predicate, timeout: float = 120.0) -> None:
@@ -234,7 +234,7 @@ def test_complete_folder_is_not_written_to(tmp_path, served):
     """A complete dataset in a read-only place (a shared or mounted copy) still works."""
     server, urls, sums = served
     root = download_rps(tmp_path / "data", urls=urls, sha256=sums)
-    (root / data._LOCK).unlink()
+    (root / files._LOCK).unlink()
     snapshot = sorted((p, p.stat().st_mtime_ns) for p in root.rglob("*"))
     download_rps(root, urls=urls, sha256=sums)
     assert sorted((p, p.stat().st_mtime_ns) for p in root.rglob("*")) == snapshot
@@ -338,7 +338,7 @@ def test_damaged_cache_file_is_detected_and_rebuilt(tree, tmp_path, monkeypatch,
     def no_decoding(path):
         raise AssertionError("the rebuilt cache should have been used")
 
-    monkeypatch.setattr(data, "_decode", no_decoding)
+    monkeypatch.setattr(decoding, "_decode", no_decoding)
     assert torch.equal(load_split(tree, "val", cache_dir=cache).images, good.images)
 
 

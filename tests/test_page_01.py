@@ -89,3 +89,35 @@ def test_checked_rows_say_where_each_book_number_comes_from():
     for text in texts:
         assert "printed in the book" in text or "the book's" in text, text
     assert sum("on this 28x28 copy" in text for text in texts) == 3
+
+
+def test_exercise_the_validation_split_on_the_trainings_scale(page):
+    """The normalized validation split's statistics are the predicted (m' - m) / s and
+    s' / s to float rounding: means about 0.14 to 0.26, stds about 0.63 to 0.83, not 0, 1."""
+    assert torch.allclose(page["ex_predicted"], page["ex_measured"], rtol=0, atol=1e-5)
+    means, stds = page["ex_measured"]
+    assert ((means > 0.13) & (means < 0.27)).all() and ((stds > 0.62) & (stds < 0.84)).all()
+
+
+def test_exercise_statistics_without_a_loader(page):
+    """Sums over batches of 16 or of 300 + 72 equal the statistics by hand to float rounding;
+    the mean of the two batches' averages is off in the third decimal."""
+    ways = page["ex_ways"]
+    by_hand = ways["by hand, 372 at once"]
+    for name in ("sums, batches of 16", "sums, 300 + 72"):
+        assert torch.allclose(ways[name], by_hand, rtol=0, atol=1e-6), name
+    off = (ways["mean of averages, 300 + 72"] - by_hand).abs().max()
+    assert 1e-3 < off < 1e-2
+
+
+def test_exercise_no_normalizer(page):
+    """Unnormalized, the batch lies in [0, 1] with channel means about 0.85; normalized, it
+    is the same pictures through (x - mean) / std, spread on both sides of zero with means
+    within a fraction of one of zero and a spread of about one."""
+    raw, normalized = page["ex_raw"], page["images"]
+    assert page["ex_same"] and torch.equal(page["ex_labels"], page["labels"])
+    assert raw.min() >= 0 and raw.max() <= 1
+    assert ((raw.mean(dim=(0, 2, 3)) > 0.8) & (raw.mean(dim=(0, 2, 3)) < 0.9)).all()
+    assert normalized.min() < -1 and normalized.max() > 0
+    assert (normalized.mean(dim=(0, 2, 3)).abs() < 0.5).all()
+    assert 0.7 < normalized.std() < 1.3

@@ -47,3 +47,33 @@ def test_each_dimension_shrinks_by_two_one_pixel_per_edge(page):
         for window, corner in ((picture[:, :3, :3], (0, 0)), (picture[:, -3:, -3:], (-1, -1))):
             expected = (window * conv.weight[1]).sum() + conv.bias[1]
             assert torch.allclose(expected, maps[1][corner], atol=1e-5)
+
+
+def test_exercise_a_conv2d_layer_by_hand(page):
+    """Nine shifted windows times the weights, summed over channels, plus the bias: both
+    26x26 maps of Conv2d to float32 rounding (of the order of 1e-6)."""
+    assert tuple(page["ex_maps"].shape) == (2, 26, 26)
+    assert page["ex_gap"] < 1e-5
+    assert torch.allclose(page["ex_maps"], page["feature_maps"][0], rtol=0, atol=1e-5)
+
+
+def test_exercise_output_shapes_and_parameter_counts(page):
+    """floor((28 + 2p - k) / s) + 1 per side and 8 * 3 * k * k + 8 parameters, whatever the
+    stride and padding."""
+    assert page["ex_shapes"] == {
+        (3, 1, 0): (8, 26, 26),
+        (5, 1, 0): (8, 24, 24),
+        (3, 1, 1): (8, 28, 28),
+        (3, 2, 0): (8, 13, 13),
+        (3, 2, 1): (8, 14, 14),
+        (7, 3, 2): (8, 9, 9),
+    }
+    assert page["ex_counts"] == {(k, s, p): 8 * 3 * k * k + 8 for k, s, p in page["ex_counts"]}
+    assert set(page["ex_counts"].values()) == {224, 608, 1184}
+
+
+def test_exercise_a_filter_with_three_equal_slices(page):
+    """Equal slices: the channels' sum convolved with one slice, blind to a shuffle of the
+    channels; conv's random first filter is not."""
+    assert page["ex_as_sum"]
+    assert page["ex_unchanged"] == {"equal slices": True, "conv's first": False}

@@ -104,3 +104,28 @@ def test_books_trainer_would_fail_on_a_plateau_scheduler_without_validation():
     scheduler = ReduceLROnPlateau(SGD([nn.Parameter(torch.zeros(1))], lr=0.01))
     with pytest.raises(TypeError, match="NoneType"):
         scheduler.step(None)
+
+
+# Exercises: the property each worked solution demonstrates.
+
+
+def test_exercise_steplr_epoch_7(page):
+    """Epoch 7 uses 0.01 * 0.1 ** (7 // step_size): 1e-05 with step_size=2, 0.0001 with 3."""
+    assert page["ex_epoch_7"] == {2: pytest.approx(1e-5), 3: pytest.approx(1e-4)}
+
+
+def test_exercise_epoch_rules_by_hand(page):
+    """The closed formulas give torch's ExponentialLR and MultiStepLR rates to float64
+    rounding (epoch 3 already at 0.001)."""
+    for name, lrs in page["ex_by_hand"].items():
+        assert lrs == pytest.approx(page["more_epoch_lrs"][name], rel=1e-14, abs=0)
+    assert page["ex_by_hand"]["MultiStepLR([3, 6], 0.1)"][3] == pytest.approx(0.001)
+
+
+def test_exercise_plateau_patience(page):
+    """patience=0 halves the rate after every loss that fails to beat the best (epochs 4, 6,
+    7, 9 to 13, down to 0.01 / 256); patience=4 tolerates the short stalls and cuts once,
+    from epoch 13."""
+    assert page["ex_cut_epochs"] == {0: [4, 6, 7, 9, 10, 11, 12, 13], 4: [13]}
+    assert page["ex_plateau_lrs"][0][-1] == pytest.approx(0.01 / 2**8, rel=1e-12)
+    assert page["ex_plateau_lrs"][4][-2:] == [0.01, 0.005]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 import torch
@@ -84,3 +85,34 @@ def test_one_cycle_peaks_and_refuses_to_run_past_the_end(page):
     assert page["one_cycle_lrs"][-1] < page["one_cycle_lrs"][0] / 1000
     with pytest.raises(ValueError, match="total steps is 20"):
         record_lrs(lambda opt: OneCycleLR(opt, max_lr=0.1, total_steps=20), 21)
+
+
+# Exercises: the property each worked solution demonstrates.
+
+
+def test_exercise_triangular2_third_peak(page):
+    """Peaks at steps 5, 15, 25 (a cycle of 10 from base_lr), at 0.01, 0.0055 and 0.00325:
+    the height above base_lr halves every cycle."""
+    lrs = page["ex_triangular2"]
+    assert page["ex_peaks"] == [5, 15, 25]
+    assert [lrs[t] for t in page["ex_peaks"]] == pytest.approx([0.01, 0.0055, 0.00325])
+    assert lrs[0] == lrs[10] == lrs[20] == pytest.approx(0.001)
+
+
+def test_exercise_cyclic_adam(page):
+    """Adam's beta1 is cycled against the rate, 0.9 at the bottom, 0.8 at the top; Adagrad is
+    refused with cycle_momentum on."""
+    assert page["ex_adam_beta1"] == pytest.approx([0.9, 0.85, 0.8, 0.85, 0.9])
+    assert "momentum or beta1" in page["ex_adagrad_error"]
+
+
+def test_exercise_one_cycle_by_hand(page):
+    """The rates by hand are torch's (float64 rounding); the peak, max_lr, is step 5; the
+    first is max_lr / 25, the last max_lr / 25 / 1e4; the first climbing step covers
+    (1 - cos(pi/5))/2 of the climb, under a tenth."""
+    lrs = page["one_cycle_lrs"]
+    assert page["ex_hand_lrs"] == pytest.approx(lrs, rel=1e-12, abs=0)
+    assert page["ex_peak"] == 5 and lrs[5] == pytest.approx(0.1)
+    assert (lrs[0], lrs[-1]) == pytest.approx((0.004, 4e-7))
+    covered = (lrs[1] - lrs[0]) / (lrs[5] - lrs[0])
+    assert covered == pytest.approx((1 - math.cos(math.pi / 5)) / 2) and covered < 0.1

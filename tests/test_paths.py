@@ -213,6 +213,18 @@ def test_bad_configs(data):
         compare_optimizers([SGD], data=data, model_fn=lambda: nn.Sequential(nn.Linear(1, 1)))
 
 
+def test_the_books_form_checks_layers_to_hook_as_the_captures_do(data):
+    model = nn.Sequential(nn.Linear(1, 1))
+    optimizers = {"SGD": {"class": torch.optim.SGD, "parms": {"lr": 0.1}}}
+    book_form = partial(compare_optimizers, model, nn.MSELoss(), optimizers, data.train_loader)
+    with pytest.raises(ValueError, match=r"unknown layer name\(s\) \['fc'\]; .* '', '0'"):
+        book_form(layers_to_hook=["0", "fc"], n_epochs=1)
+    with pytest.raises(ValueError, match="layers is empty"):
+        book_form(layers_to_hook=[], n_epochs=1)
+    hooked = book_form(layers_to_hook="0", n_epochs=1)["SGD"]
+    assert list(hooked.hooked_gradients) == ["0"]
+
+
 def test_plot_paths_panels_and_shared_axes(data, results):
     surface = loss_surface(data.x_train, data.y_train)
     fig = plot_paths(results, surface)

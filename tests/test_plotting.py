@@ -15,7 +15,7 @@ from rpsbook.plotting import (
     plot_class_examples,
     plot_feature_maps,
     plot_filters,
-    plot_losses,
+    plot_run_losses,
     show_images,
     show_standardized,
 )
@@ -199,11 +199,11 @@ def test_plot_feature_maps_rejects_bad_outputs(outputs, match):
         plot_feature_maps(outputs)
 
 
-# ------------------------------------------------------------------ plot_losses
+# ------------------------------------------------------------------ plot_run_losses
 
 
-def test_plot_losses_training_and_validation_on_a_log_axis():
-    fig = plot_losses([1.0, 0.5, 0.25], [1.2, 0.8, 0.7])
+def test_plot_run_losses_training_and_validation_on_a_log_axis():
+    fig = plot_run_losses([1.0, 0.5, 0.25], [1.2, 0.8, 0.7])
     (ax,) = fig.axes
     training, validation = ax.get_lines()
     assert training.get_xdata().tolist() == [1, 2, 3]
@@ -215,10 +215,10 @@ def test_plot_losses_training_and_validation_on_a_log_axis():
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["training", "validation"]
 
 
-def test_plot_losses_labels_levels_between_powers_of_ten():
+def test_plot_run_losses_labels_levels_between_powers_of_ten():
     """A final loss of 0.12 can be read off: the axis starts at a labelled 0.1, and 0.2,
     0.3 and 0.5 are labelled between 0.1 and 1."""
-    fig = plot_losses([1.1, 0.5, 0.3, 0.2, 0.12], [1.0, 0.6, 0.35, 0.3, 0.26])
+    fig = plot_run_losses([1.1, 0.5, 0.3, 0.2, 0.12], [1.0, 0.6, 0.35, 0.3, 0.26])
     fig.canvas.draw()
     (ax,) = fig.axes
     low, high = ax.get_ylim()
@@ -236,20 +236,20 @@ def test_plot_losses_labels_levels_between_powers_of_ten():
     plt.close(fig)
 
 
-def test_plot_losses_on_shared_axes_starts_below_every_panels_lowest_loss():
+def test_plot_run_losses_on_shared_axes_starts_below_every_panels_lowest_loss():
     """Two panels sharing their y axis: the second call must not cut off the first's curve."""
     fig, axes = plt.subplots(1, 2, sharey=True)
-    plot_losses([0.5, 0.1, 0.035], [0.3, 0.2, 0.29], ax=axes[0])
-    plot_losses([1.0, 0.5, 0.12], [1.0, 0.6, 0.26], ax=axes[1])
+    plot_run_losses([0.5, 0.1, 0.035], [0.3, 0.2, 0.29], ax=axes[0])
+    plot_run_losses([1.0, 0.5, 0.12], [1.0, 0.6, 0.26], ax=axes[1])
     assert axes[0].get_ylim()[0] == axes[1].get_ylim()[0] == pytest.approx(0.03)
     assert axes[0].get_ylim()[1] == axes[1].get_ylim()[1] > 1.0  # nor its tops
     plt.close(fig)
 
 
-def test_plot_losses_compares_runs_on_a_given_axes():
+def test_plot_run_losses_compares_runs_on_a_given_axes():
     fig, ax = plt.subplots()
-    returned = plot_losses([1.0, 0.5], [1.1, 0.9], ax=ax, label="p=0.3")
-    plot_losses([0.9, 0.3], ax=ax, label="p=0")
+    returned = plot_run_losses([1.0, 0.5], [1.1, 0.9], ax=ax, label="p=0.3")
+    plot_run_losses([0.9, 0.3], ax=ax, label="p=0")
     assert returned is fig
     assert len(fig.axes) == 1
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
@@ -259,8 +259,8 @@ def test_plot_losses_compares_runs_on_a_given_axes():
     ]
 
 
-def test_plot_losses_linear_axis_on_request():
-    fig = plot_losses([1.0, 0.5], log=False)
+def test_plot_run_losses_linear_axis_on_request():
+    fig = plot_run_losses([1.0, 0.5], log=False)
     assert fig.axes[0].get_yscale() == "linear"
     assert len(fig.axes[0].get_lines()) == 1  # no validation curve without val_losses
 
@@ -320,8 +320,10 @@ LABELS = torch.tensor([0, 1, 2, 1])
             y=cuda_like(LABELS),
             yhat=cuda_like(LABELS),
         ),
-        lambda: plot_losses([cuda_like(torch.tensor(0.5)), cuda_like(torch.tensor(0.25))]),
-        lambda: plot_losses(cuda_like(torch.tensor([0.5, 0.25])), cuda_like(torch.tensor([1.0]))),
+        lambda: plot_run_losses([cuda_like(torch.tensor(0.5)), cuda_like(torch.tensor(0.25))]),
+        lambda: plot_run_losses(
+            cuda_like(torch.tensor([0.5, 0.25])), cuda_like(torch.tensor([1.0]))
+        ),
     ],
     ids=[
         "show_images",
@@ -330,8 +332,8 @@ LABELS = torch.tensor([0, 1, 2, 1])
         "show_standardized",
         "plot_filters",
         "plot_feature_maps",
-        "plot_losses-list",
-        "plot_losses-tensor",
+        "plot_run_losses-list",
+        "plot_run_losses-tensor",
     ],
 )
 def test_every_helper_accepts_gpu_tensors_that_require_grad(draw):
@@ -340,8 +342,8 @@ def test_every_helper_accepts_gpu_tensors_that_require_grad(draw):
     plt.close(fig)
 
 
-def test_plot_losses_draws_the_values_of_tensor_losses():
-    fig = plot_losses(cuda_like(torch.tensor([0.5, 0.25])), [cuda_like(torch.tensor(1.0))])
+def test_plot_run_losses_draws_the_values_of_tensor_losses():
+    fig = plot_run_losses(cuda_like(torch.tensor([0.5, 0.25])), [cuda_like(torch.tensor(1.0))])
     training, validation = fig.axes[0].get_lines()
     assert training.get_ydata().tolist() == [0.5, 0.25]
     assert validation.get_ydata().tolist() == [1.0]

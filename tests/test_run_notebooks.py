@@ -1,8 +1,10 @@
-"""tools/run_notebooks.py on small fake notebooks, in real kernels of this interpreter."""
+"""tools.notebooks (``python -m tools.notebooks``) on small fake notebooks, in real kernels of
+this interpreter."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,40 +12,36 @@ from pathlib import Path
 import pytest
 from conftest import file_module
 
+from tools.notebooks import __main__ as cli
+from tools.notebooks import network_guard, probe
+from tools.notebooks.compare import compare_records, comparison_cell_problems
+from tools.notebooks.execute import shown_twice
+from tools.notebooks.kernel import install_guard, kernel_environment
+from tools.notebooks.wheel import check_install_cells, check_installed, read_sums
+from tools.serve import serve
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def runner():
-    try:
-        with file_module(ROOT / "tools" / "run_notebooks.py") as module:
-            yield module
-    finally:
-        sys.modules.pop("notebook_links", None)
-        sys.modules.pop("check_site", None)
 
 
 def _record(quantity: str, ours: str, section: str = "Dropout") -> dict[str, str]:
     return {"section": section, "quantity": quantity, "ours": ours, "book": "-"}
 
 
-def test_compare_records(runner):
+def test_compare_records():
     page = [_record("sum", "5.5"), _record("accuracy", "88.7%")]
-    assert runner.compare_records(page, page) == []
-    assert runner.compare_records(page, [_record("sum", "5.5"), _record("accuracy", "88.4%")]) == [
+    assert compare_records(page, page) == []
+    assert compare_records(page, [_record("sum", "5.5"), _record("accuracy", "88.4%")]) == [
         "'accuracy': notebook 88.4%, page 88.7%"
     ]
-    assert runner.compare_records(page, page[:1]) == ["missing value 'accuracy' (page: 88.7%)"]
-    assert runner.compare_records(page[:1], page) == [
-        "extra value 'accuracy': 88.7% (not on the page)"
-    ]
-    assert runner.compare_records(page, page[::-1]) == [
+    assert compare_records(page, page[:1]) == ["missing value 'accuracy' (page: 88.7%)"]
+    assert compare_records(page[:1], page) == ["extra value 'accuracy': 88.7% (not on the page)"]
+    assert compare_records(page, page[::-1]) == [
         "value 1 is 'accuracy', the page's is 'sum'",
         "value 2 is 'sum', the page's is 'accuracy'",
     ]
 
 
-def test_kernel_environment_is_a_readers(runner, tmp_path):
+def test_kernel_environment_is_a_readers(tmp_path):
     base = {
         "PATH": "/bin",
         "PYTHONPATH": "/checkout",
@@ -52,22 +50,21 @@ def test_kernel_environment_is_a_readers(runner, tmp_path):
         "RPSBOOK_DEVICE": "cpu",
         "MPLBACKEND": "Agg",
     }
-    env = runner.kernel_environment(base, guard_dir=tmp_path / "g", cache_dir=tmp_path / "c")
+    env = kernel_environment(base, guard_dir=tmp_path / "g", cache_dir=tmp_path / "c")
     assert env == {
         "PATH": "/bin",
         "RPSBOOK_DEVICE": "cpu",
         "PYTHONPATH": str(tmp_path / "g"),
         "XDG_CACHE_HOME": str(tmp_path / "c"),
     }
-    env = runner.kernel_environment(
-        base, guard_dir=tmp_path, cache_dir=tmp_path, data_dir=Path("/d")
-    )
+    env = kernel_environment(base, guard_dir=tmp_path, cache_dir=tmp_path, data_dir=Path("/d"))
     assert env["RPSBOOK_DATA_DIR"] == "/d"
 
 
-def test_network_guard_refuses_all_but_loopback(runner, tmp_path):
-    (tmp_path / "sitecustomize.py").write_text(runner.NETWORK_GUARD)
-    probe = """
+def test_network_guard_refuses_all_but_loopback(tmp_path):
+    guard = install_guard(tmp_path / "guard")
+    assert (guard / "sitecustomize.py").read_text() == Path(network_guard.__file__).read_text()
+    probe_code = """
 import socket
 server = socket.create_server(("127.0.0.1", 0))
 socket.create_connection(server.getsockname(), timeout=5).close()
@@ -83,18 +80,44 @@ for attempt in attempts:
         print(type(err).__name__, err)
 """
     result = subprocess.run(
-        [sys.executable, "-c", probe],
-        env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        [sys.executable, "-c", probe_code],
+        env={"PYTHONPATH": str(guard), "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
         check=True,
     )
-    message = "network access is disabled while tools/run_notebooks.py runs notebooks"
+    message = "network access is disabled while tools.notebooks runs notebooks"
     assert result.stdout.splitlines() == [
         f"gaierror [Errno -2] {message}: example.org",
         f"OSError {message}: 93.184.215.14",
         f"OSError {message}: ::ffff:93.184.215.14",
     ]
+
+
+def test_network_guard_imported_by_name_changes_nothing():
+    import socket
+
+    assert socket.getaddrinfo.__module__ == "socket"  # the test process keeps its network
+    local = ["", "localhost", "127.0.0.1", "127.8.9.1", "::1", "::1%lo"]
+    assert all(network_guard.is_local(host) for host in local)
+    assert not any(map(network_guard.is_local, ["example.org", "10.0.0.1", "fe80::1%lo"]))
+
+
+def test_probe_describes_the_rpsbook_imported(tmp_path):
+    import rpsbook
+
+    assert probe.describe()["file"] == rpsbook.__file__
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [sys.executable, "-P", probe.__file__],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["file"] == str(ROOT / "rpsbook" / "__init__.py")
 
 
 def _write_notebook(path: Path, *cells: tuple[str, str]) -> Path:
@@ -150,87 +173,85 @@ def _notebook(cells) -> dict:
     }
 
 
-def test_check_install_cells(runner):
+def test_check_install_cells():
     sums = {WHEEL: SHA}
     good = _notebook([("markdown", "# x"), ("code", INSTALL_CELL), ("code", "1")])
-    assert runner.check_install_cells(good, sums) == []
-    assert runner.check_install_cells(good, {WHEEL: "ef" * 32}) == [
+    assert check_install_cells(good, sums) == []
+    assert check_install_cells(good, {WHEEL: "ef" * 32}) == [
         f"the first cell pins dist/{WHEEL} with sha256 abababababab..., which is not the wheel "
         "of this site's dist/SHA256SUMS"
     ]
     bare = _notebook([("code", INSTALL_CELL), ("code", "%pip install -q 'rpsbook[notebooks]'")])
-    assert runner.check_install_cells(bare, sums) == [
+    assert check_install_cells(bare, sums) == [
         "code cell 2 asks an index for a bare rpsbook: pip install -q 'rpsbook[notebooks]'"
     ]
     old = _notebook([("code", '%pip install --quiet "rpsbook[notebooks]"')])
-    assert runner.check_install_cells(old, sums) == [
+    assert check_install_cells(old, sums) == [
         'code cell 1 asks an index for a bare rpsbook: pip install --quiet "rpsbook[notebooks]"',
         "the first code cell does not install the site's wheel by URL and hash",
     ]
 
 
-def test_serve_and_read_sums(runner, tmp_path):
+def test_serve_and_read_sums(tmp_path):
     import urllib.request
 
     site = _site(tmp_path)
-    assert runner.read_sums(site) == {WHEEL: SHA, "x.tar.gz": "cd" * 32}
-    with runner.serve(site) as url:
+    assert read_sums(site) == {WHEEL: SHA, "x.tar.gz": "cd" * 32}
+    with serve(site) as url:
         assert url.startswith("http://127.0.0.1:")
         with urllib.request.urlopen(f"{url}dist/{WHEEL}") as response:
             assert response.read() == b"not really a wheel"
     with pytest.raises(SystemExit, match="SHA256SUMS is missing"):
-        runner.read_sums(tmp_path)
+        read_sums(tmp_path)
 
 
-def test_check_installed(runner):
+def test_check_installed():
     site = "http://127.0.0.1:9/"
     sums = {WHEEL: SHA}
     direct = {"url": f"{site}dist/{WHEEL}", "archive_info": {"hash": f"sha256={SHA}"}}
-    assert runner.check_installed({"direct_url": direct}, site, sums) == []
-    assert runner.check_installed(None, site, sums) == [
-        "after the first cell, rpsbook is not importable"
-    ]
-    assert runner.check_installed({"direct_url": None}, site, sums) == [
+    assert check_installed({"direct_url": direct}, site, sums) == []
+    assert check_installed(None, site, sums) == ["after the first cell, rpsbook is not importable"]
+    assert check_installed({"direct_url": None}, site, sums) == [
         "rpsbook was installed from an index, not the site's wheel"
     ]
     other = {**direct, "archive_info": {"hash": "sha256=" + "00" * 32}}
-    assert runner.check_installed({"direct_url": other}, site, sums)[0].startswith(
+    assert check_installed({"direct_url": other}, site, sums)[0].startswith(
         "the installed wheel's hash is not the site's"
     )
 
 
-def _add_comparison_cell(runner, path: Path, *values: tuple[str, str]) -> None:
+def _add_comparison_cell(path: Path, *values: tuple[str, str]) -> None:
     """The last cell the docs build adds: the page's values next to the notebook's."""
     environment = {"torch": "2", "torchvision": "0", "device": "cpu", "threads": 2}
     page = {
         "environment": {**environment, "cpu_kernels": "AVX2"},
         "values": [{"section": "Dropout", "quantity": q, "ours": v} for q, v in values],
     }
-    notebook_links = sys.modules["notebook_links"]
-    path.write_text(notebook_links.add_comparison_cell(path.read_text(), page))
+    with file_module(ROOT / "docs" / "_ext" / "notebook_links.py") as notebook_links:
+        path.write_text(notebook_links.add_comparison_cell(path.read_text(), page))
 
 
-def test_comparison_cell_problems(runner):
+def test_comparison_cell_problems():
     cell = (True, "Your run vs this page\n  ...\n2 of 2 values equal the page's.\n")
-    assert runner.comparison_cell_problems(cell, 2, True) == []
-    assert runner.comparison_cell_problems(cell, 3, False) == [
+    assert comparison_cell_problems(cell, 2, True) == []
+    assert comparison_cell_problems(cell, 3, False) == [
         'the last cell does not say "of 3 values equal the page\'s;": '
         '"2 of 2 values equal the page\'s."'
     ]
-    assert runner.comparison_cell_problems((False, "x"), 2, True) == [
+    assert comparison_cell_problems((False, "x"), 2, True) == [
         "the last cell is not 'Your run vs this page' (notebook_links did not add it)"
     ]
     empty = (True, "Your run vs this page\nThis page records no values to compare.\n")
-    assert runner.comparison_cell_problems(empty, 0, True) == []
+    assert comparison_cell_problems(empty, 0, True) == []
     checked_first = (True, "sum: 6.6 | book: 6.6\n" + cell[1])
-    assert runner.comparison_cell_problems(checked_first, 2, True) == []
+    assert comparison_cell_problems(checked_first, 2, True) == []
     other = (True, "sum: 6.6 | book: 6.6\n")
-    assert runner.comparison_cell_problems(other, 1, True) == [
+    assert comparison_cell_problems(other, 1, True) == [
         "the last cell printed 'sum: 6.6 | book: 6.6\\n', not 'Your run vs this page'"
     ]
 
 
-def test_main_runs_checks_and_compares(runner, tmp_path, monkeypatch, capsys):
+def test_main_runs_checks_and_compares(tmp_path, monkeypatch, capsys):
     site = _site(tmp_path)
     notebooks = site / "notebooks"
     _write_notebook(
@@ -245,7 +266,7 @@ def test_main_runs_checks_and_compares(runner, tmp_path, monkeypatch, capsys):
         ("code", RECORD_CELL),
         ("code", "raise ValueError('the notebook broke')"),
     )
-    _add_comparison_cell(runner, notebooks / "plot_01_good.ipynb", ("cwd is new", "True"))
+    _add_comparison_cell(notebooks / "plot_01_good.ipynb", ("cwd is new", "True"))
     results = tmp_path / "results"
     for stem in ("plot_01_good", "plot_02_bad"):
         (results / stem).mkdir(parents=True)
@@ -259,8 +280,10 @@ def test_main_runs_checks_and_compares(runner, tmp_path, monkeypatch, capsys):
     )
     monkeypatch.setenv("RPSBOOK_DATA_DIR", "/should/not/reach/the/kernel")
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     argv = [str(site), "--results", str(results), "--allow-checkout", "--timeout", "120"]
-    assert runner.main(argv) == 1
+    assert cli.main(argv) == 1
+    assert os.environ["JUPYTER_PATH"] == str(tmp_path / "jupyter")  # the kernel spec's is gone
     out = capsys.readouterr().out
     assert "ok     plot_01_good.ipynb" not in out  # it misses one of the page's values
     assert "FAILED plot_01_good.ipynb" in out
@@ -280,7 +303,7 @@ def test_main_runs_checks_and_compares(runner, tmp_path, monkeypatch, capsys):
     )
     executed = tmp_path / "executed"
     argv += ["--only", "good", "--output", str(executed)]
-    assert runner.main(argv) == 0
+    assert cli.main(argv) == 0
     out = capsys.readouterr().out
     assert "ok     plot_01_good.ipynb" in out
     assert "1 values checked against 1 on the page" in out
@@ -293,17 +316,17 @@ def test_main_runs_checks_and_compares(runner, tmp_path, monkeypatch, capsys):
     assert printed[-2:] == ["same      cwd is new: True", "1 of 1 values equal the page's."]
 
 
-def test_main_refuses_an_rpsbook_from_the_checkout(runner, tmp_path, monkeypatch):
+def test_main_refuses_an_rpsbook_from_the_checkout(tmp_path, monkeypatch):
     site = _site(tmp_path)
     _write_notebook(site / "notebooks" / "plot_01.ipynb", ("code", INSTALL_CELL))
     (tmp_path / "results").mkdir()
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
-    monkeypatch.setattr(runner, "rpsbook_origin", lambda env, cwd: ROOT / "rpsbook" / "x.py")
+    monkeypatch.setattr(cli, "rpsbook_origin", lambda env, cwd: ROOT / "rpsbook" / "x.py")
     with pytest.raises(SystemExit, match="import rpsbook from this checkout"):
-        runner.main([str(site), "--results", str(tmp_path / "results")])
+        cli.main([str(site), "--results", str(tmp_path / "results")])
 
 
-def test_shown_twice_names_cells_whose_value_is_a_figure(runner):
+def test_shown_twice_names_cells_whose_value_is_a_figure():
     figure = {"image/png": "iVBOR...", "text/plain": "<Figure size 640x480 with 1 Axes>"}
     notebook = _notebook([("code", "fig = plot()\nbook_figure(fig)"), ("code", "fig = plot()")])
     notebook["cells"][0]["outputs"] = [
@@ -311,7 +334,7 @@ def test_shown_twice_names_cells_whose_value_is_a_figure(runner):
         {"output_type": "display_data", "data": figure, "metadata": {}},
     ]
     notebook["cells"][1]["outputs"] = [{"output_type": "display_data", "data": figure}]
-    assert runner.shown_twice(notebook) == [
+    assert shown_twice(notebook) == [
         "cell 0 ends with an expression whose value is a figure ('book_figure(fig)'): Jupyter "
         "shows it twice"
     ]

@@ -156,8 +156,8 @@ def figure11(
     val_losses_nodrop: Sequence[float],
 ) -> Figure:
     """Fig 6.11: the losses with and without dropout, on one log-scale axes."""
-    fig = plotting.plot_losses(losses, val_losses, label="dropout")
-    return plotting.plot_losses(
+    fig = plotting.plot_run_losses(losses, val_losses, label="dropout")
+    return plotting.plot_run_losses(
         losses_nodrop, val_losses_nodrop, ax=fig.axes[0], label="no dropout"
     )
 

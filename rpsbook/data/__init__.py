@@ -21,7 +21,8 @@ The modules of the package, in the order data flows through them:
 * ``layout``: what a dataset folder looks like (splits, classes, scanning);
 * ``sources``: which copy to use (:func:`locate`, :func:`find_data`), from
   ``embedded`` (the shipped copy) or ``download``;
-* ``decoding``: images decoded as ``ImageFolder`` does (torchvision);
+* ``decoding``: images decoded as ``ImageFolder`` does, and ``checked_folder``, the
+  ``ImageFolder`` subclass (both torchvision, imported when called);
 * ``cache``: each split decoded once, cached on disk (:func:`load_split`);
 * ``statistics``: the normalizer, in plain torch;
 * ``datasets`` and ``loaders``: tensors served in
@@ -36,17 +37,12 @@ does without it.
 from __future__ import annotations
 
 from .._exports import rehome
-
-# The private names imported "as" themselves are re-exported for tests and
-# tools/pack_dataset.py, which reached for them here before the package was split.
 from .cache import CACHE_DIR_ENV, load_split
 from .cli import main
 from .datasets import ImageTensorDataset, collate
-from .decoding import _decode as _decode
 from .decoding import image_folder
 from .download import MIRROR_ENV, SHA256, URLS, download_rps
 from .embedded import EMBEDDED_FILE, extract_embedded, load_embedded
-from .embedded import _read_embedded as _read_embedded
 from .errors import (
     ChecksumError,
     DataCacheWarning,
@@ -55,12 +51,8 @@ from .errors import (
     ImageDecodeWarning,
     UnsafeArchiveError,
 )
-from .files import _LOCK as _LOCK
-from .files import _TMP_PREFIX as _TMP_PREFIX
 from .files import default_cache_dir
 from .layout import CLASSES, IMAGE_SIZE, SPLITS
-from .layout import _scan as _scan
-from .layout import _split_dir as _split_dir
 from .loaders import RPSData, load_rps
 from .sources import DATA_DIR_ENV, SOURCE_ENV, SOURCES, DataSource, find_data, locate
 from .statistics import (

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .._utils import installed_version, progress_enabled
+from .._utils import file_sha256, installed_version, progress_enabled
 from . import decoding
 from .datasets import ImageTensorDataset
 from .errors import DataCacheWarning
@@ -47,7 +47,7 @@ def _cache_key(split_dir: Path, samples: list[tuple[str, int]]) -> str:
     header = (
         _CACHE_FORMAT,
         IMAGE_SIZE,
-        hashlib.sha256(Path(decoding.__file__).read_bytes()).hexdigest(),
+        file_sha256(decoding.__file__),
         installed_version("torchvision"),
         installed_version("pillow"),
     )
@@ -56,9 +56,7 @@ def _cache_key(split_dir: Path, samples: list[tuple[str, int]]) -> str:
         # The name as the file system's bytes: a name that is not valid UTF-8 (an undecodable
         # byte kept as a surrogate) cannot be str.encode()d, but is a valid file all the same.
         rel = os.fsencode(os.path.relpath(path, split_dir))
-        with open(path, "rb") as handle:
-            content = hashlib.file_digest(handle, "sha256").hexdigest()
-        digest.update(rel + f"\0{label}\0{content}\n".encode())
+        digest.update(rel + f"\0{label}\0{file_sha256(path)}\n".encode())
     return digest.hexdigest()[:20]
 
 

@@ -1,23 +1,21 @@
 """Decoding images as ``ImageFolder`` does, and the book's ``ImageFolder`` pipeline.
 
 torchvision is imported by the functions that use it, not by this module: pages that only
-serve preloaded tensors never pay for it. ``_CheckedImageFolder`` (an ``ImageFolder``
-subclass) is therefore created on first use, by the module's ``__getattr__``, which is also
-what ``pickle`` calls to find it, so datasets still pickle (e.g. into worker processes).
+serve preloaded tensors never pay for it. The ``ImageFolder`` subclass lives in
+``rpsbook.data.checked_folder``, which :func:`image_folder` imports when called.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import Tensor
 
 from .errors import DatasetLayoutError, ImageDecodeWarning
-from .layout import CLASSES, IMAGE_SIZE, _scan, _split_dir
+from .layout import IMAGE_SIZE, _split_dir
 
 if TYPE_CHECKING:  # pragma: no cover
     import torchvision.datasets
@@ -76,38 +74,6 @@ def _decode(path: str) -> Tensor:
     return image
 
 
-def _make_checked_image_folder() -> type:
-    from torchvision.datasets import ImageFolder
-
-    class _CheckedImageFolder(ImageFolder):
-        """``ImageFolder`` whose file list comes from :func:`_scan` (nothing silently skipped)."""
-
-        def find_classes(self, directory: str) -> tuple[list[str], dict[str, int]]:
-            return list(CLASSES), {name: i for i, name in enumerate(CLASSES)}
-
-        @staticmethod
-        def make_dataset(directory, class_to_idx, extensions=None, is_valid_file=None, **kwargs):
-            return _scan(Path(directory))
-
-    _CheckedImageFolder.__module__ = __name__
-    _CheckedImageFolder.__qualname__ = "_CheckedImageFolder"
-    return _CheckedImageFolder
-
-
-def _checked_image_folder() -> type:
-    """The ``_CheckedImageFolder`` class, created once."""
-    cls = globals().get("_CheckedImageFolder")
-    if cls is None:
-        cls = globals()["_CheckedImageFolder"] = _make_checked_image_folder()
-    return cls
-
-
-def __getattr__(name: str) -> Any:
-    if name == "_CheckedImageFolder":
-        return _checked_image_folder()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def image_folder(
     root: str | os.PathLike[str],
     split: Literal["train", "val"] = "train",
@@ -121,9 +87,11 @@ def image_folder(
     """
     from torchvision.transforms import v2
 
+    from .checked_folder import CheckedImageFolder
+
     steps = [*_base_transforms(), v2.ToDtype(torch.float32, scale=True)]
     if normalizer is not None:
         steps.append(normalizer)
-    return _checked_image_folder()(
+    return CheckedImageFolder(
         str(_split_dir(root, split)), transform=v2.Compose(steps), loader=_load_rgb
     )

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 
 from .._utils import as_lists, cpu_copy, resolve_device
 from ..training import GradientCapture, ParameterCapture, Snapshot, StepByStep
+from ..training.capture import resolve_layers
 from .regression import RegressionData, make_model, make_regression_data
 
 Scheduler = LRScheduler | ReduceLROnPlateau
@@ -279,11 +280,7 @@ def _compare_book(
             f"{len(lines)} ({lines})."
         )
     initial = copy.deepcopy(model)
-    names = dict(model.named_modules())
-    hooked = [layers_to_hook] if isinstance(layers_to_hook, str) else list(layers_to_hook)
-    missing = [name for name in hooked if name not in names]
-    if missing:
-        raise ValueError(f"layers_to_hook {missing} are not layers of the model: {list(names)}.")
+    hooked = list(resolve_layers(model, layers_to_hook))  # names checked as the captures do
     return _compare(
         configs,
         n_epochs,

@@ -88,7 +88,8 @@ def plot_losses(
 ) -> Figure:
     """Figs 6.19/6.23/6.29: training (solid) and validation (dashed) losses per configuration.
 
-    ``ax``: one Axes (the default is a new one) holds every curve; a sequence holds one
+    Each result's curves are drawn by :func:`rpsbook.plotting.plot_run_losses`, labelled with
+    its name. ``ax``: one Axes (the default is a new one) holds every curve; a sequence holds one
     configuration per panel. ``title`` goes on every Axes drawn on (``None``: leave them).
     """
     items = _as_results(results)
@@ -96,7 +97,7 @@ def plot_losses(
         (ax,) = axes_list(None, 1, panel=(7, 4.5))
     axes = axes_list(ax, len(items), per="result", shared=True)
     for result, panel in zip(items, axes, strict=True):
-        plotting.plot_losses(
+        plotting.plot_run_losses(
             result.losses, result.val_losses, ax=panel, label=result.name, log=log
         )
     if title is not None:

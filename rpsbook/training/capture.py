@@ -33,14 +33,16 @@ __all__ = [
     "capture_activations",
     "capture_gradients",
     "capture_parameters",
+    "resolve_layers",
 ]
 
 HookFn = Callable[[str, nn.Module, tuple[Any, ...], Any], Any]
 ForwardHookFn = Callable[[nn.Module, tuple[Any, ...], Any], Any]
 
 
-def _resolve_layers(model: nn.Module, layers: str | Sequence[str]) -> dict[str, nn.Module]:
-    """Map layer names to modules, in the order given, without duplicates."""
+def resolve_layers(model: nn.Module, layers: str | Sequence[str]) -> dict[str, nn.Module]:
+    """Map layer names to modules, in the order given, without duplicates; unknown names raise
+    ``ValueError`` listing the valid ones."""
     names = [layers] if isinstance(layers, str) else list(layers)
     if not names:
         raise ValueError("layers is empty: pass a layer name or a sequence of layer names.")
@@ -75,7 +77,7 @@ class Capture(ABC):
 
     def __init__(self, model: nn.Module, layers: str | Sequence[str]) -> None:
         self.model = model
-        self.modules = _resolve_layers(model, layers)
+        self.modules = resolve_layers(model, layers)
         # keyed as the book's ``handles``: "layer", or "layer.param.grad"
         self._handles: dict[str, RemovableHandle] = {}
 

@@ -250,7 +250,7 @@ class StepByStep:
         """Training and validation losses per epoch (log scale); returns the Figure."""
         from .. import plotting  # matplotlib is imported only when something is drawn
 
-        return plotting.plot_losses(self.losses, self.val_losses, ax=ax, label=label)
+        return plotting.plot_run_losses(self.losses, self.val_losses, ax=ax, label=label)
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume training: the book's checkpoint keys and more (see
