@@ -156,7 +156,7 @@ class StepByStep:
         tensorboard_log.add_graph(self.writer, self.model, self.train_loader, self.device)
 
     def _train_step(self, x: Tensor, y: Tensor, where: str) -> Tensor:
-        """One update (:func:`~rpsbook.training.step.train_step`); its loss."""
+        """One update (``rpsbook.training.step.train_step``); its loss."""
         assert self.optimizer is not None
         batch = [(x.to(self.device), y.to(self.device))]
         loss = train_step(self.model, self.loss_fn, self.optimizer, batch, where)
@@ -223,7 +223,7 @@ class StepByStep:
         return self.scheduler is not None and scheduler_kind(self.scheduler) == "batch"
 
     def predict(self, x: Tensor | np.ndarray) -> Tensor | np.ndarray:
-        """:func:`~rpsbook.training.evaluation.predict`: the outputs for a batch, in eval mode."""
+        """Outputs for a batch in eval mode: NumPy in (as float32), NumPy out; a tensor, a tensor."""
         return predict(self.model, x, self.device)
 
     def correct(self, x: Tensor, y: Tensor, threshold: float = 0.5) -> Tensor:
@@ -298,11 +298,10 @@ class StepByStep:
         history = checkpoint.validate(
             state, self.model, self.optimizer, self.scheduler, self._loaders(), source
         )
-        scheduler_state = state.get("scheduler_state_dict")
         load_states(
             (self.model, state["model_state_dict"]),
             (self.optimizer, state["optimizer_state_dict"]),
-            (self.scheduler, None if self.scheduler is None else scheduler_state),
+            (self.scheduler, state.get("scheduler_state_dict")),
             source=source,
         )
         self.total_epochs = history["epoch"]
