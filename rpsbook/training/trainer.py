@@ -223,7 +223,7 @@ class StepByStep:
         return self.scheduler is not None and scheduler_kind(self.scheduler) == "batch"
 
     def predict(self, x: Tensor | np.ndarray) -> Tensor | np.ndarray:
-        """Outputs for a batch in eval mode: NumPy in (as float32), NumPy out; a tensor, a tensor."""
+        """Outputs for a batch in eval mode; NumPy in (as float32), NumPy out, as in the book."""
         return predict(self.model, x, self.device)
 
     def correct(self, x: Tensor, y: Tensor, threshold: float = 0.5) -> Tensor:
