@@ -19,13 +19,8 @@ from urllib.parse import urlsplit
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS / "_ext"))  # sg_hooks (importable by sphinx-gallery) and the extension
 
-from distribution import (
-    build_distributions,
-    first_cell,
-    notebook_requirements,
-    site_url,
-    wheel_url,
-)
+from distribution import build_distributions, wheel_url
+from first_cell import first_cell, notebook_requirements, site_url
 
 import rpsbook
 
@@ -184,7 +179,7 @@ if offline_projects:
 
 # -- Sphinx-Gallery ------------------------------------------------------------------------
 # The wheel and sdist of this checkout, published with the site; every notebook's first cell
-# installs exactly this wheel when the reader's kernel lacks it (docs/_ext/distribution.py).
+# installs exactly this wheel when the reader's kernel lacks it (docs/_ext/first_cell.py).
 # docs/_ext/notebook_links.py turns the notebooks' cross-references into links under
 # rpsbook_site_url.
 rpsbook_distribution = build_distributions(DOCS.parent, DOCS / "_build" / "dist")

@@ -47,11 +47,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "docs" / "_ext"))
 sys.path.insert(0, str(ROOT / "tools"))  # found as the script's folder, but not when imported
 
 from check_site import serve  # noqa: E402 - the site served as check_site serves it
-from notebook_links import COMPARISON_CELL, find_raw_markup, read_records  # noqa: E402 - found through the line above
+
+from rpsbook.notebook_markup import find_raw_markup  # noqa: E402 - the installed library
+from rpsbook.report import COMPARISON_CELL, read_records  # noqa: E402
 
 DEFAULT_SITE = ROOT / "docs" / "_build" / "html"
 DEFAULT_RESULTS = ROOT / "docs" / "auto_examples" / "_rpsbook_results"
