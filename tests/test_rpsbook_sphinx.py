@@ -62,7 +62,9 @@ def test_dataset_digest_of_a_folder_is_paths_and_bytes(ext, tmp_path):
     assert ext.provenance.dataset_digest(source) == expected
     embedded = tmp_path / "rps28.npz"
     embedded.with_suffix(".sha256").write_text("abc123  rps28.npz\n")
-    assert ext.provenance.dataset_digest(SimpleNamespace(kind="embedded", path=embedded)) == "abc123"
+    assert (
+        ext.provenance.dataset_digest(SimpleNamespace(kind="embedded", path=embedded)) == "abc123"
+    )
 
 
 def test_figure_records_are_read_in_order_and_bad_lines_name_the_file(tmp_path):
@@ -98,7 +100,9 @@ def test_book_sections_headings_are_on_a_gallery_page(ext):
         assert heading is None or any(re.search(underline, t, re.M) for t in texts.values()), (
             heading
         )
-    stem, heading = next((s, h) for b, s, h in ext.book_map.BOOK_SECTIONS if b == "Adaptive vs Cycling")
+    stem, heading = next(
+        (s, h) for b, s, h in ext.book_map.BOOK_SECTIONS if b == "Adaptive vs Cycling"
+    )
     assert stem == "plot_10_cyclical_schedulers"
     assert re.search(rf"^# {re.escape(heading)}\n# ~+$", texts[stem], re.M)
 
@@ -107,7 +111,9 @@ def test_a_merged_layout_cannot_be_called_the_same(ext):
     """Figure 6.19 has a panel per optimizer in the book: one panel needs a 'differs' verdict."""
     merged = {"figure": "6.19", "alt": "Losses.", "verdict": "same", "panels": 1}
     assert "has 1 panel(s), the book's has 2" in ext.book_map.layout_warning("plot_07", merged)
-    assert ext.book_map.layout_warning("plot_07", merged | {"verdict": "differs: one panel"}) is None
+    assert (
+        ext.book_map.layout_warning("plot_07", merged | {"verdict": "differs: one panel"}) is None
+    )
     assert ext.book_map.layout_warning("plot_07", merged | {"panels": 2}) is None
     old = {k: v for k, v in merged.items() if k != "panels"}  # a record from before panels
     assert ext.book_map.layout_warning("plot_07", old) is None
@@ -140,7 +146,8 @@ def test_variation_rows_and_spread(ext):
         ]
     }
     record["configs"].append(_config(2, "auto", "AVX512", 336, 0.3))
-    assert ext.variation.variation_rows(record) == [  # torch's own choice first, then by kernels, threads
+    # torch's own choice first, then by kernels, threads
+    assert ext.variation.variation_rows(record) == [
         ["2", "auto (AVX512)", "324/372, 0.2576", "318/372, 0.5000", "336/372, 0.3000",
          "2.79e-02 / 5.12e-02"],
         ["1", "avx512 (AVX512)", "324/372, 0.2576", "318/372, 0.5000", "347/372, 0.2500",
@@ -175,7 +182,9 @@ def test_toc_toggles_get_the_name_of_their_page(ext):
         'class="current reference internal" href="#">rpsbook.data</a><details open="open">'
         "<summary><span></span></summary></details></li>"
     )
-    assert '<summary aria-label="Pages under rpsbook.data">' in ext.upstream.label_toc_toggles(current)
+    assert '<summary aria-label="Pages under rpsbook.data">' in ext.upstream.label_toc_toggles(
+        current
+    )
 
 
 def test_committed_variation_results_render(ext):

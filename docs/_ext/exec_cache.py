@@ -317,7 +317,7 @@ def invalidate(
         runs[script.name] = (
             ["no key"]
             if stored is None
-            else [part for part in current if stored.get(part) != current[part]] or ["no .md5"]
+            else [part for part in current if stored.get(part) != current[part]] or ["no md5 file"]
         )
         md5.unlink(missing_ok=True)
         _key_file(target).unlink(missing_ok=True)

@@ -65,7 +65,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("builder-inited", provenance.provenance_once, priority=960)
     # after Sphinx-Gallery has executed the scripts and made the thumbnails
     app.connect("builder-inited", thumbnails.trim_thumbnails, priority=900)
-    # after pydata-sphinx-theme has put generate_toctree_html in the context
+    # after pydata-sphinx-theme's own handler (it fills the context upstream.py changes)
     app.connect("html-page-context", upstream.name_toc_toggles, priority=900)
     # the API reference; after intersphinx's own handler has tried the path as written
     app.connect("autodoc-process-bases", api_references.public_bases)
