@@ -271,14 +271,17 @@ def test_converted_downloads_get_the_umasks_mode(links, targets, tmp_path):
 
 
 def test_targets_from_a_real_sphinx_build(tmp_path):
-    """The extension resolves this build's objects, labels and documents after the build."""
+    """The extension resolves this build's objects, labels and documents after the build, and
+    other projects' objects through intersphinx."""
     sphinx_app = pytest.importorskip("sphinx.application")
     src = tmp_path / "src"
     (src / "pages").mkdir(parents=True)
     (src / "conf.py").write_text(
         f"import sys\nsys.path.insert(0, {str(ROOT / 'docs' / '_ext')!r})\n"
-        "extensions = ['notebook_links']\n"
+        "extensions = ['notebook_links', 'sphinx.ext.intersphinx']\n"
         "rpsbook_site_url = 'https://example.org/book'\n"
+        "intersphinx_mapping = {'python': ('https://docs.python.org/3/', "
+        f"{str(ROOT / 'docs' / '_inv' / 'python.inv')!r})}}\n"
     )
     (src / "index.rst").write_text(
         "Home\n====\n\n.. toctree::\n\n   pages/demo\n\n"
@@ -286,6 +289,7 @@ def test_targets_from_a_real_sphinx_build(tmp_path):
     )
     notebook = _notebook(
         ("markdown", "Call :func:`~demo.step`, read `the demo <demo-label>` and :doc:`/index`."),
+        ("markdown", "A :class:`pathlib.Path`, not a :class:`pathlib.Nowhere`."),
     )
     (src / "pages" / "demo.ipynb").write_text(notebook)
     (src / "pages" / "demo.rst").write_text(
@@ -303,6 +307,12 @@ def test_targets_from_a_real_sphinx_build(tmp_path):
         "Call [`step()`](https://example.org/book/index.html#demo.step), read "
         "[the demo](https://example.org/book/pages/demo.html#demo-label) and "
         "[Home](https://example.org/book/index.html)."
+    )
+    # another project's object: what intersphinx answers the missing-reference event with
+    cell = json.loads(download.read_text())["cells"][1]
+    assert "".join(cell["source"]) == (
+        "A [`pathlib.Path`](https://docs.python.org/3/library/pathlib.html#pathlib.Path), "
+        "not a `pathlib.Nowhere`."
     )
 
 
