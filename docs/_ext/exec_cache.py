@@ -34,8 +34,9 @@ The build says which pages it runs and why (``exec cache: 3 of 13 gallery script
     :func:`rpsbook._utils.default_device` (with the GPU's name) and torch's intra-op
     threads as the scripts see them (``parallel`` gallery jobs run with fewer).
 ``hooks``
-    ``sg_hooks.py`` (seeds, scraper) and the settings of ``sphinx_gallery_conf`` that shape
-    what a run writes (its page, notebook and thumbnail); a skipped script writes nothing.
+    ``sg_hooks.py`` (seeds, scraper) with the modules it imports, and the settings of
+    ``sphinx_gallery_conf`` that shape what a run writes (its page, notebook and thumbnail);
+    a skipped script writes nothing.
 ``env``
     ``$RPSBOOK_PROGRESS`` (progress bars are part of the printed output).
 """
@@ -103,7 +104,10 @@ CONF_KEYS = (
 RUNNERS = ("sphinx-gallery",)
 #: Settings read from the environment that change what a page prints.
 ENV_VARIABLES = ("RPSBOOK_PROGRESS", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")
-_HOOKS_FILE = Path(__file__).with_name("sg_hooks.py")
+#: The hooks Sphinx-Gallery calls while a script runs, and the modules they import.
+_HOOK_FILES = [
+    Path(__file__).with_name(name) for name in ("sg_hooks.py", "galleries.py", "upstream.py")
+]
 
 
 def tree_digest(root: Path) -> str:
@@ -253,9 +257,9 @@ def environment_key(gallery_conf: dict[str, Any]) -> dict[str, Any]:
     if device.type == "cuda":
         device_name += f" ({torch.cuda.get_device_name(device)})"
     hooks = {key: _stable(gallery_conf.get(key)) for key in CONF_KEYS}
-    hooks["sg_hooks.py"] = file_sha256(_HOOKS_FILE)
+    hooks.update({path.name: file_sha256(path) for path in _HOOK_FILES})
     package = Path(rpsbook.__file__).resolve().parent
-    imported = imported_modules([*sorted(package.rglob("*.py")), _HOOKS_FILE])
+    imported = imported_modules([*sorted(package.rglob("*.py")), *_HOOK_FILES])
     return {
         "rpsbook": tree_digest(package),
         "versions": {
