@@ -21,6 +21,7 @@ sys.path.insert(0, str(DOCS / "_ext"))  # sg_hooks (importable by sphinx-gallery
 
 from distribution import build_distributions, wheel_url
 from first_cell import first_cell, notebook_requirements, site_url
+from upstream import EXECUTION_TIMES_DOC
 
 import rpsbook
 
@@ -57,13 +58,13 @@ extensions = [
 ]
 
 templates_path = ["_templates"]
-# sg_execution_times.rst (all galleries) is written when a build finishes, so it would show
-# the previous build's times: performance.rst reads the gallery's own table instead.
+# Sphinx-Gallery's page of execution times of all galleries is written when a build finishes,
+# so it would show the previous build's times: performance.rst reads the gallery's own table.
 exclude_patterns = [
     "_build",
     "**.ipynb_checkpoints",
     "auto_examples/*.ipynb",
-    "sg_execution_times.rst",
+    f"{EXECUTION_TIMES_DOC}.rst",
     "_inv",
 ]
 nitpicky = True  # -n on the command line says the same; keep it for IDE builds

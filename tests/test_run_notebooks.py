@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import file_module
+from docs_ext import ext_modules
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -19,7 +20,6 @@ def runner():
         with file_module(ROOT / "tools" / "run_notebooks.py") as module:
             yield module
     finally:
-        sys.modules.pop("notebook_links", None)
         sys.modules.pop("check_site", None)
 
 
@@ -206,8 +206,8 @@ def _add_comparison_cell(runner, path: Path, *values: tuple[str, str]) -> None:
         "environment": {**environment, "cpu_kernels": "AVX2"},
         "values": [{"section": "Dropout", "quantity": q, "ours": v} for q, v in values],
     }
-    notebook_links = sys.modules["notebook_links"]
-    path.write_text(notebook_links.add_comparison_cell(path.read_text(), page))
+    with ext_modules("notebook_cells") as ext:
+        path.write_text(ext.notebook_cells.add_comparison_cell(path.read_text(), page))
 
 
 def test_comparison_cell_problems(runner):

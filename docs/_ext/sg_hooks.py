@@ -115,8 +115,9 @@ def hidpi_scraper(block: Any, block_vars: dict[str, Any], gallery_conf: dict[str
     only render, and the 1x image is that render averaged down by Pillow (``Image.reduce``,
     a box filter): about 60 ms a figure to read, reduce and write it (2.6 s for the 43
     figures of the gallery), where rendering them at 1x took 11.7 s on top of 14.1 s at 2x
-    with the default scraper. File names and ``srcset`` are Sphinx-Gallery's; the alt text is
-    :func:`figure_alt_text`.
+    with the default scraper. The images' names and ``srcset`` are those of Sphinx-Gallery's
+    documented ``figure_rst`` (its ``srcsetpaths`` example: ``image_2_00x.png``), the rows
+    of several figures ``upstream.side_by_side``; the alt text is :func:`figure_alt_text`.
     ``image_srcset`` must hold one whole factor (``["2x"]``).
     """
     import matplotlib.pyplot as plt
