@@ -296,10 +296,19 @@ def test_targets_from_a_real_sphinx_build(tmp_path):
         ".. _demo-label:\n\nDemo page\n=========\n\n:download:`demo.ipynb`\n"
     )
     out = tmp_path / "html"
-    app = sphinx_app.Sphinx(
-        str(src), str(src), str(out), str(tmp_path / "doctrees"), "html", status=None, warning=None
-    )
-    app.build()
+    from sphinx.util.docutils import docutils_namespace
+
+    with docutils_namespace():  # the build's directives and roles end with it
+        app = sphinx_app.Sphinx(
+            str(src),
+            str(src),
+            str(out),
+            str(tmp_path / "doctrees"),
+            "html",
+            status=None,
+            warning=None,
+        )
+        app.build()
     assert app.statuscode == 0
     (download,) = (out / "_downloads").rglob("demo.ipynb")
     cell = json.loads(download.read_text())["cells"][0]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -225,3 +226,68 @@ def test_an_all_hidden_cell_leaves_no_empty_code_block(ext):
     assert out == rst.replace(".. code-block:: Python\n   :dedent: 1\n\n\n", "", 1)
     assert "    print(42)" in out
     assert "sphx-glr-script-out" in out
+
+
+REREAD_CONF = """\
+import sys
+sys.path.insert(0, {ext!r})
+import rereads
+from docutils import nodes
+from sphinx.util.docutils import SphinxDirective
+
+
+class Live(SphinxDirective):
+    def run(self):
+        rereads.note_reread(self.env)
+        return [nodes.paragraph(text="live")]
+
+
+def _read(app, docname, source):
+    with open({log!r}, "a") as log:
+        log.write(docname + "\\n")
+
+
+def setup(app):
+    app.add_domain(rereads.RereadDomain)
+    app.connect("env-get-outdated", rereads.outdated)
+    app.add_directive("live", Live)
+    app.connect("source-read", _read)
+"""
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_pages_that_show_the_gallery_records_are_read_on_every_build(tmp_path, jobs):
+    """The page with the directive is read again by every build, the others once; with -j 2
+    the parallel readers' notes are merged."""
+    from docs_ext import EXT
+    from sphinx.application import Sphinx
+    from sphinx.util.docutils import docutils_namespace
+
+    src, log = tmp_path / "src", tmp_path / "read.log"
+    src.mkdir()
+    (src / "conf.py").write_text(REREAD_CONF.format(ext=str(EXT), log=str(log)))
+    # six pages or more: Sphinx reads them in parallel with -j 2
+    still = [f"still{n}" for n in range(6)]
+    pages = {"index": ".. toctree::\n\n   live\n   " + "\n   ".join(still) + "\n"}
+    pages |= {"live": ".. live::\n"} | dict.fromkeys(still, "Nothing recorded.\n")
+    for name, body in pages.items():
+        (src / f"{name}.rst").write_text(f"{name.title()}\n{'=' * len(name)}\n\n{body}")
+    try:
+        for _ in range(2):
+            with docutils_namespace():
+                app = Sphinx(
+                    src,
+                    src,
+                    tmp_path / "html",
+                    tmp_path / "doctrees",
+                    "html",
+                    status=None,
+                    warning=None,
+                    parallel=jobs,
+                )
+                app.build()
+    finally:
+        sys.modules.pop("rereads", None)
+    reads = log.read_text().splitlines()
+    assert sorted(reads[:8]) == sorted(pages)
+    assert reads[8:] == ["live"]

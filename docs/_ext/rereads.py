@@ -29,6 +29,9 @@ class RereadDomain(Domain):
     def merge_domaindata(self, docnames: set[str], otherdata: dict[str, Any]) -> None:
         self.data["pages"].update({d: True for d in otherdata["pages"] if d in docnames})
 
+    def resolve_any_xref(self, *args: Any) -> list[tuple[str, Any]]:
+        return []  # it holds no objects: an :any: reference finds nothing here
+
 
 def note_reread(env: BuildEnvironment) -> None:
     """Read the page being read now again on every build."""
