@@ -153,9 +153,10 @@ NEWEST_VENV = ROOT / ".nox" / "docs-newest-venv"
 
 @nox.session(venv_backend="none")
 def docs_newest(session: nox.Session) -> None:
-    """Build the docs against the newest releases of Sphinx, Sphinx-Gallery and
-    pydata-sphinx-theme, past the ranges the docs extra pins: the early warning that an
-    upgrade breaks the build (docs/_ext/upstream.py holds what they do not document).
+    """Build the docs with the newest Sphinx, Sphinx-Gallery and pydata-sphinx-theme.
+
+    Past the ranges the docs extra pins: the early warning that an upgrade breaks the build
+    (docs/_ext/upstream.py holds what the build uses of them that they do not document).
 
     An environment of its own, with the three upgraded; a copy of the checkout's files
     (``git ls-files``), built from nothing into ``docs/_build/newest``, so that the gallery
