@@ -145,6 +145,59 @@ def docs(session: nox.Session) -> None:
     complete.write_text(key)
 
 
+#: The projects the docs build leans on; pyproject's docs extra pins the releases it was
+#: tested with, docs_newest tries the newest.
+DOCS_UPSTREAMS = ("sphinx", "sphinx-gallery", "pydata-sphinx-theme")
+NEWEST_VENV = ROOT / ".nox" / "docs-newest-venv"
+
+
+@nox.session(venv_backend="none")
+def docs_newest(session: nox.Session) -> None:
+    """Build the docs with the newest Sphinx, Sphinx-Gallery and pydata-sphinx-theme.
+
+    Past the ranges the docs extra pins: the early warning that an upgrade breaks the build
+    (docs/_ext/upstream.py holds what the build uses of them that they do not document).
+
+    An environment of its own, with the three upgraded; a copy of the checkout's files
+    (``git ls-files``), built from nothing into ``docs/_build/newest``, so that the gallery
+    run of ``nox -s docs`` and its execution cache are left as they are. CI runs it allowed
+    to fail and reports the result.
+    """
+    python = _venv_python(session, NEWEST_VENV, TORCH_SPEC, "docs")
+    pip = [python, "-m", "pip", "install", "--disable-pip-version-check", "-q", "--upgrade"]
+    session.run(*pip, *DOCS_UPSTREAMS, external=True)
+    report = f"import importlib.metadata as m\nfor n in {DOCS_UPSTREAMS!r}: print(n, m.version(n))"
+    session.run(python, "-c", report, external=True)  # which releases this build tried
+    out = BUILD_DIR / "newest"
+    shutil.rmtree(out, ignore_errors=True)
+    files = session.run(
+        "git",
+        "ls-files",
+        "-z",
+        "--cached",
+        "--others",
+        "--exclude-standard",
+        external=True,
+        silent=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="rpsbook-docs-newest-") as tmp:
+        for name in filter(None, files.split("\0")):
+            if (ROOT / name).is_file():
+                (Path(tmp) / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(ROOT / name, Path(tmp) / name)
+        sphinx = ["-b", "html", "-W", "--keep-going", "-n", "docs", str(out)]
+        with session.chdir(tmp):
+            session.run(
+                python,
+                "-m",
+                "sphinx",
+                *sphinx,
+                *session.posargs,
+                env={"RPSBOOK_PROGRESS": "0", "MPLBACKEND": "Agg", "PYTHONPATH": tmp},
+                external=True,
+            )
+
+
 @nox.session(venv_backend="none")
 def site(session: nox.Session) -> None:
     """Check the built site in headless Chromium (run ``nox -s docs`` first)."""

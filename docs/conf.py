@@ -19,13 +19,9 @@ from urllib.parse import urlsplit
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS / "_ext"))  # sg_hooks (importable by sphinx-gallery) and the extension
 
-from distribution import (
-    build_distributions,
-    first_cell,
-    notebook_requirements,
-    site_url,
-    wheel_url,
-)
+from distribution import build_distributions, wheel_url
+from first_cell import first_cell, notebook_requirements, site_url
+from upstream import EXECUTION_TIMES_DOC
 
 import rpsbook
 
@@ -62,13 +58,13 @@ extensions = [
 ]
 
 templates_path = ["_templates"]
-# sg_execution_times.rst (all galleries) is written when a build finishes, so it would show
-# the previous build's times: performance.rst reads the gallery's own table instead.
+# Sphinx-Gallery's page of execution times of all galleries is written when a build finishes,
+# so it would show the previous build's times: performance.rst reads the gallery's own table.
 exclude_patterns = [
     "_build",
     "**.ipynb_checkpoints",
     "auto_examples/*.ipynb",
-    "sg_execution_times.rst",
+    f"{EXECUTION_TIMES_DOC}.rst",
     "_inv",
 ]
 nitpicky = True  # -n on the command line says the same; keep it for IDE builds
@@ -184,7 +180,7 @@ if offline_projects:
 
 # -- Sphinx-Gallery ------------------------------------------------------------------------
 # The wheel and sdist of this checkout, published with the site; every notebook's first cell
-# installs exactly this wheel when the reader's kernel lacks it (docs/_ext/distribution.py).
+# installs exactly this wheel when the reader's kernel lacks it (docs/_ext/first_cell.py).
 # docs/_ext/notebook_links.py turns the notebooks' cross-references into links under
 # rpsbook_site_url.
 rpsbook_distribution = build_distributions(DOCS.parent, DOCS / "_build" / "dist")

@@ -42,7 +42,12 @@ VARIATION_URL = "https://rpsbook.github.io/rpsbook/results.html#numbers-variatio
 _RECORDED: list[dict[str, str]] = []
 _LABEL_RE = re.compile(r"(Figure 6\.([1-9]|[12][0-9]|3[01]) in the book|Not in the book): \S")
 
+#: Metadata key of a downloaded notebook's last cell, which calls :func:`compare_with_page`
+#: (the docs build writes that cell; ``tools/run_notebooks.py`` looks for it).
+COMPARISON_CELL = "rpsbook_your_run_vs_this_page"
+
 __all__ = [
+    "COMPARISON_CELL",
     "FIGURES_FILE",
     "LINE_WIDTH",
     "RESULTS_DIR_ENV",
@@ -56,6 +61,8 @@ __all__ = [
     "environment",
     "format_comparison",
     "format_value",
+    "read_figure_records",
+    "read_records",
     "recorded",
     "section_slug",
 ]
@@ -256,6 +263,58 @@ def recorded() -> list[dict[str, str]]:
     Each is ``{"section", "quantity", "ours", "book"}`` with the values as printed.
     """
     return [dict(record) for record in _RECORDED]
+
+
+def _read_lines(
+    path: Path, keys: tuple[str, ...], what: str, optional: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
+    """The JSON objects of ``path``, one a line, cut down to ``keys`` (required) and
+    ``optional`` (where present); a line that is not such a record raises ValueError."""
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            record = json.loads(line)
+            records.append({key: record[key] for key in (*keys, *optional) if key in record})
+            if not set(keys) <= records[-1].keys():
+                raise KeyError(sorted(set(keys) - records[-1].keys()))
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
+            raise ValueError(
+                f"{path}:{number}: not a {what} record ({err}); delete the file and rebuild "
+                "to re-run its gallery script"
+            ) from err
+    return records
+
+
+def read_records(folder: Path) -> list[dict[str, str]]:
+    """The :func:`compare_with_book` records of one script's run: ``folder/*.jsonl``, file by
+    file in name order, line by line, as ``{"section", "quantity", "ours", "book"}`` strings.
+
+    The docs build reads them for the Results page and the notebooks' last cell,
+    ``tools/run_notebooks.py`` to compare a notebook's run with its page.
+    """
+    keys = ("section", "quantity", "ours", "book")
+    return [
+        {key: str(value) for key, value in record.items()}
+        for path in sorted(folder.glob("*.jsonl"))
+        for record in _read_lines(path, keys, "compare_with_book")
+    ]
+
+
+def read_figure_records(folder: Path) -> list[dict[str, Any]]:
+    """The :func:`book_figure` records in ``folder/FIGURES_FILE``, in order (none when the
+    file is absent): ``{"figure", "alt", "verdict"}``, and ``"panels"`` where recorded."""
+    path = folder / FIGURES_FILE
+    if not path.is_file():
+        return []
+    # records written before the panels were counted have none
+    records = _read_lines(path, ("figure", "alt", "verdict"), "book_figure", ("panels",))
+    for number, record in enumerate(records, 1):
+        if "panels" in record:
+            try:
+                record["panels"] = int(record["panels"])
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"{path}:{number}: not a book_figure record ({err})") from err
+    return records
 
 
 def environment() -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""docs/_ext/distribution.py: the site ships its own build, and the notebooks install it."""
+"""docs/_ext/distribution.py and first_cell.py: the site ships its own build, and the
+notebooks install it."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
-from conftest import file_module
+from docs_ext import ext_modules
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = "https://example.org/book/"
@@ -27,17 +28,17 @@ pytest.importorskip("hatchling", reason="the docs extra (build, hatchling) build
 
 
 @pytest.fixture(scope="module")
-def distribution():
-    with file_module(ROOT / "docs" / "_ext" / "distribution.py") as module:
-        yield module
+def ext():
+    with ext_modules("distribution", "first_cell") as modules:
+        yield modules
 
 
 @pytest.fixture(scope="module")
-def built(distribution, tmp_path_factory):
-    return distribution.build_distributions(ROOT, tmp_path_factory.mktemp("dist"))
+def built(ext, tmp_path_factory):
+    return ext.distribution.build_distributions(ROOT, tmp_path_factory.mktemp("dist"))
 
 
-def test_build_is_reproducible_and_complete(distribution, built, tmp_path):
+def test_build_is_reproducible_and_complete(ext, built, tmp_path):
     import rpsbook
 
     # the checkout's version, with the build's own local part
@@ -46,7 +47,7 @@ def test_build_is_reproducible_and_complete(distribution, built, tmp_path):
     assert re.fullmatch(r"b[0-9a-f]{12}", local)
     assert built.wheel.name == f"rpsbook-{built.version}-py3-none-any.whl"
     assert built.sdist.name == f"rpsbook-{built.version}.tar.gz"
-    again = distribution.build_distributions(ROOT, tmp_path)
+    again = ext.distribution.build_distributions(ROOT, tmp_path)
     assert (again.version, again.wheel_sha256, again.sdist_sha256) == (
         built.version,
         built.wheel_sha256,
@@ -68,7 +69,7 @@ def test_build_is_reproducible_and_complete(distribution, built, tmp_path):
     assert f"\nVersion: {built.version}\n" in pkg_info
 
 
-def test_another_checkout_is_another_build(distribution, built, tmp_path):
+def test_another_checkout_is_another_build(ext, built, tmp_path):
     # a change to what the wheel holds (here its README, the long description) is a new
     # version: a kernel holding the earlier build is told apart
     with tarfile.open(built.sdist) as sdist:
@@ -79,37 +80,43 @@ def test_another_checkout_is_another_build(distribution, built, tmp_path):
     init.write_text(init.read_text().replace(built.version, built.version.split("+")[0]))
     with (source / "README.md").open("a") as readme:
         readme.write("\nOne more line.\n")
-    other = distribution.build_distributions(source, tmp_path / "out")
+    other = ext.distribution.build_distributions(source, tmp_path / "out")
     assert other.version.split("+")[0] == built.version.split("+")[0]
     assert other.version != built.version
 
 
-def test_failed_build_names_the_fix_and_keeps_the_previous_files(distribution, built, tmp_path):
+def test_failed_build_names_the_fix_and_keeps_the_previous_files(ext, built, tmp_path):
     keep = tmp_path / built.wheel.name
     keep.write_bytes(b"previous")
     with pytest.raises(RuntimeError, match=r"build.*hatchling"):
-        distribution.build_distributions(tmp_path / "not-a-project", tmp_path)
+        ext.distribution.build_distributions(tmp_path / "not-a-project", tmp_path)
     assert keep.read_bytes() == b"previous"
     assert [p.name for p in tmp_path.iterdir()] == [keep.name]  # no temporary folder left
 
 
-def test_conf_imports_what_the_extension_defines(distribution):
+def test_conf_imports_what_the_extension_defines(ext):
     # docs/conf.py imports the extension's functions before Sphinx runs: a missing one
     # stops every docs build
     tree = ast.parse((ROOT / "docs" / "conf.py").read_text())
-    (names,) = [
-        [alias.name for alias in node.names]
+    imported = {
+        node.module: [alias.name for alias in node.names]
         for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom) and node.module == "distribution"
+        if isinstance(node, ast.ImportFrom) and node.module in ("distribution", "first_cell")
+    }
+    assert "first_cell" in imported["first_cell"]
+    missing = [
+        f"{module}.{name}"
+        for module, names in imported.items()
+        for name in names
+        if not callable(getattr(getattr(ext, module), name, None))
     ]
-    assert "first_cell" in names
-    assert [name for name in names if not callable(getattr(distribution, name, None))] == []
+    assert missing == []
 
 
-def test_wheel_url_is_the_first_cells_address(distribution, built):
-    url = distribution.wheel_url(SITE, built)
+def test_wheel_url_is_the_first_cells_address(ext, built):
+    url = ext.distribution.wheel_url(SITE, built)
     assert url == f"{SITE}dist/{built.wheel.name}#sha256={built.wheel_sha256}"
-    assert f"RPSBOOK_WHEEL = {url.removeprefix(SITE)!r}" in distribution.first_cell(
+    assert f"RPSBOOK_WHEEL = {url.removeprefix(SITE)!r}" in ext.first_cell.first_cell(
         built, SITE, "a/b", {}
     )
 
@@ -135,8 +142,8 @@ def test_version_is_single_sourced():
         ("http://127.0.0.1:8123/$(id)/", "http://127.0.0.1:8123/$(id)/"),
     ],
 )
-def test_site_url_adds_the_slash(distribution, value, address):
-    assert distribution.site_url(value) == address
+def test_site_url_adds_the_slash(ext, value, address):
+    assert ext.first_cell.site_url(value) == address
 
 
 @pytest.mark.parametrize(
@@ -153,11 +160,11 @@ def test_site_url_adds_the_slash(distribution, value, address):
         ("http://x/a#b", "holds '#'"),
     ],
 )
-def test_site_url_refuses_what_is_not_an_address(distribution, value, why):
+def test_site_url_refuses_what_is_not_an_address(ext, value, why):
     with pytest.raises(
         ValueError, match=re.escape(f"RPSBOOK_SITE_URL={value!r}") + ".*" + re.escape(why)
     ):
-        distribution.site_url(value)
+        ext.first_cell.site_url(value)
 
 
 def _run_cell(
@@ -204,14 +211,14 @@ def _run_cell(
     return out.getvalue(), calls
 
 
-def _cell(distribution, dist, site=SITE, stem="plot_05_model_training"):
-    requirements = distribution.notebook_requirements(ROOT / "pyproject.toml")
-    cell = distribution.first_cell(dist, site, "someone/rps", requirements)
-    return cell.replace(distribution.PAGE_MARK, stem)
+def _cell(ext, dist, site=SITE, stem="plot_05_model_training"):
+    requirements = ext.first_cell.notebook_requirements(ROOT / "pyproject.toml")
+    cell = ext.first_cell.first_cell(dist, site, "someone/rps", requirements)
+    return cell.replace(ext.first_cell.PAGE_MARK, stem)
 
 
 @pytest.fixture
-def kernel_without_build(distribution, built, monkeypatch):
+def kernel_without_build(ext, built, monkeypatch):
     """The kernel's rpsbook is the checkout (0.1.0), the page's another build; every module
     of the notebooks extra is there."""
     present = importlib.machinery.ModuleSpec("present", loader=None)
@@ -238,11 +245,9 @@ def _has():
         return "no rpsbook"
 
 
-def test_first_cell_installs_the_pinned_wheel_by_url(
-    distribution, kernel_without_build, site, monkeypatch
-):
+def test_first_cell_installs_the_pinned_wheel_by_url(ext, kernel_without_build, site, monkeypatch):
     built = kernel_without_build
-    cell = _cell(distribution, built)
+    cell = _cell(ext, built)
     printed, calls = _run_cell(
         cell, {"RPSBOOK_SITE_URL": site}, monkeypatch, installs=built.version
     )
@@ -259,10 +264,10 @@ def test_first_cell_installs_the_pinned_wheel_by_url(
     )
 
 
-def test_first_cell_does_nothing_when_the_kernel_has_this_build(distribution, built, monkeypatch):
+def test_first_cell_does_nothing_when_the_kernel_has_this_build(ext, built, monkeypatch):
     import rpsbook
 
-    for module in distribution.NOTEBOOK_MODULES:
+    for module in ext.first_cell.NOTEBOOK_MODULES:
         if importlib.util.find_spec(module) is None:
             pytest.skip(f"{module} is not installed: the cell would install it")
     real_version = importlib.metadata.version
@@ -272,13 +277,13 @@ def test_first_cell_does_nothing_when_the_kernel_has_this_build(distribution, bu
         lambda name: built.version if name == "rpsbook" else real_version(name),
     )
     monkeypatch.setattr(rpsbook, "__version__", built.version)
-    printed, calls = _run_cell(_cell(distribution, built), {}, monkeypatch)
+    printed, calls = _run_cell(_cell(ext, built), {}, monkeypatch)
     assert (printed, calls) == ("", [])
 
 
 @pytest.mark.parametrize("imported", [True, False])
 def test_first_cell_refuses_another_build_that_stays_imported(
-    distribution, kernel_without_build, site, monkeypatch, imported
+    ext, kernel_without_build, site, monkeypatch, imported
 ):
     # pip "succeeds", but the kernel imports the checkout's rpsbook: it had imported it
     # before the cell (restart), or the checkout comes first on sys.path (it hides the wheel)
@@ -288,7 +293,7 @@ def test_first_cell_refuses_another_build_that_stays_imported(
         monkeypatch.delitem(sys.modules, "rpsbook")
     built = kernel_without_build
     with pytest.raises(RuntimeError) as info:
-        _run_cell(_cell(distribution, built), {"RPSBOOK_SITE_URL": site}, monkeypatch)
+        _run_cell(_cell(ext, built), {"RPSBOOK_SITE_URL": site}, monkeypatch)
     message = str(info.value)
     assert message.startswith(f"this notebook needs rpsbook {built.version}, the build its page")
     where = f"rpsbook {rpsbook.__version__} from {Path(rpsbook.__file__).parent}"
@@ -298,13 +303,11 @@ def test_first_cell_refuses_another_build_that_stays_imported(
         assert f"this kernel imports {where}, which hides the installed build" in message
 
 
-def test_first_cell_unreachable_site_says_what_to_do(
-    distribution, kernel_without_build, monkeypatch
-):
+def test_first_cell_unreachable_site_says_what_to_do(ext, kernel_without_build, monkeypatch):
     built = kernel_without_build
     env = {"RPSBOOK_SITE_URL": "http://127.0.0.1:9"}  # the discard port: nothing listens
     with pytest.raises(RuntimeError) as info:
-        _run_cell(_cell(distribution, built), env, monkeypatch)
+        _run_cell(_cell(ext, built), env, monkeypatch)
     message = str(info.value)
     url = f"http://127.0.0.1:9/dist/{built.wheel.name}#sha256={built.wheel_sha256}"
     assert f"cannot get it from {url}: the site cannot be reached (" in message
@@ -323,30 +326,28 @@ def test_first_cell_unreachable_site_says_what_to_do(
 
 
 def test_first_cell_of_an_earlier_build_says_the_site_moved_on(
-    distribution, kernel_without_build, tmp_path, monkeypatch
+    ext, kernel_without_build, tmp_path, monkeypatch
 ):
     built = kernel_without_build
     (tmp_path / "dist").mkdir()
     env = {"RPSBOOK_SITE_URL": tmp_path.as_uri()}
     with pytest.raises(RuntimeError, match="is not a copy of the site: it has no dist/SHA256SUMS"):
-        _run_cell(_cell(distribution, built), env, monkeypatch)
+        _run_cell(_cell(ext, built), env, monkeypatch)
     # the site now holds another build's wheel
     (tmp_path / "dist" / "rpsbook-0.1.0+b000000000000-py3-none-any.whl").write_bytes(b"x")
     (tmp_path / "dist" / "SHA256SUMS").write_text("00  rpsbook-0.1.0+b000000000000...")
     with pytest.raises(
         RuntimeError, match="comes from an earlier build of the site, which has moved on"
     ) as info:
-        _run_cell(_cell(distribution, built), env, monkeypatch)
+        _run_cell(_cell(ext, built), env, monkeypatch)
     assert f"{tmp_path.as_uri()}/notebooks/plot_05_model_training.ipynb" in str(info.value)
 
 
-def test_first_cell_names_pips_failure(distribution, kernel_without_build, site, monkeypatch):
+def test_first_cell_names_pips_failure(ext, kernel_without_build, site, monkeypatch):
     built = kernel_without_build
     failed = ("1:ERROR: THESE PACKAGES DO NOT MATCH THE HASHES",)
     with pytest.raises(RuntimeError) as info:
-        _run_cell(
-            _cell(distribution, built), {"RPSBOOK_SITE_URL": site}, monkeypatch, pip_results=failed
-        )
+        _run_cell(_cell(ext, built), {"RPSBOOK_SITE_URL": site}, monkeypatch, pip_results=failed)
     assert "pip failed:\n  ERROR: THESE PACKAGES DO NOT MATCH THE HASHES\nWhat to do" in str(
         info.value
     )
@@ -363,13 +364,11 @@ def test_first_cell_names_pips_failure(distribution, kernel_without_build, site,
     ],
 )
 def test_first_cell_refuses_a_hostile_site_url(
-    distribution, kernel_without_build, monkeypatch, tmp_path, value
+    ext, kernel_without_build, monkeypatch, tmp_path, value
 ):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(RuntimeError) as info:
-        _run_cell(
-            _cell(distribution, kernel_without_build), {"RPSBOOK_SITE_URL": value}, monkeypatch
-        )
+        _run_cell(_cell(ext, kernel_without_build), {"RPSBOOK_SITE_URL": value}, monkeypatch)
     assert f"cannot get it from RPSBOOK_SITE_URL={value!r}: that is not a site address" in str(
         info.value
     )
@@ -377,7 +376,7 @@ def test_first_cell_refuses_a_hostile_site_url(
 
 
 def test_first_cell_passes_shell_characters_to_pip_as_one_argument(
-    distribution, kernel_without_build, tmp_path, monkeypatch
+    ext, kernel_without_build, tmp_path, monkeypatch
 ):
     # $, (, ) and ' may be part of a URL's path: they reach pip untouched, and nothing runs
     built = kernel_without_build
@@ -387,16 +386,12 @@ def test_first_cell_passes_shell_characters_to_pip_as_one_argument(
     site = "file://" + str(folder)
     monkeypatch.chdir(tmp_path)
     env = {"RPSBOOK_SITE_URL": site}
-    _printed, calls = _run_cell(
-        _cell(distribution, built), env, monkeypatch, installs=built.version
-    )
+    _printed, calls = _run_cell(_cell(ext, built), env, monkeypatch, installs=built.version)
     assert calls[0][-2] == f"rpsbook @ {site}/dist/{built.wheel.name}#sha256={built.wheel_sha256}"
     assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name]
 
 
-def test_first_cell_installs_the_cosmetic_module_or_goes_on(
-    distribution, built, site, monkeypatch
-):
+def test_first_cell_installs_the_cosmetic_module_or_goes_on(ext, built, site, monkeypatch):
     # the kernel lacks ipywidgets and the build; installing ipywidgets fails
     real_find_spec = importlib.util.find_spec
     present = importlib.machinery.ModuleSpec("present", loader=None)
@@ -406,7 +401,7 @@ def test_first_cell_installs_the_cosmetic_module_or_goes_on(
         lambda name, *a: None if name == "ipywidgets" else (real_find_spec(name) or present),
     )
     printed, calls = _run_cell(
-        _cell(distribution, built),
+        _cell(ext, built),
         {"RPSBOOK_SITE_URL": site},
         monkeypatch,
         pip_results=("0", "1:no network"),
@@ -419,9 +414,7 @@ def test_first_cell_installs_the_cosmetic_module_or_goes_on(
 
 
 @pytest.mark.parametrize("missing", ["torch_lr_finder", "ipywidgets"])
-def test_first_cell_with_this_build_and_a_module_missing(
-    distribution, built, site, monkeypatch, missing
-):
+def test_first_cell_with_this_build_and_a_module_missing(ext, built, site, monkeypatch, missing):
     import rpsbook
 
     real_version, real_find_spec = importlib.metadata.version, importlib.util.find_spec
@@ -437,7 +430,7 @@ def test_first_cell_with_this_build_and_a_module_missing(
         "find_spec",
         lambda name, *args: None if name == missing else (real_find_spec(name) or present),
     )
-    printed, calls = _run_cell(_cell(distribution, built), {"RPSBOOK_SITE_URL": site}, monkeypatch)
+    printed, calls = _run_cell(_cell(ext, built), {"RPSBOOK_SITE_URL": site}, monkeypatch)
     if missing == "ipywidgets":  # cosmetic: said in one line, pip is not run for it
         assert (printed, calls) == (
             "Progress bars will be plain text: this kernel lacks ipywidgets.\n",
@@ -449,12 +442,12 @@ def test_first_cell_with_this_build_and_a_module_missing(
 
 
 def test_first_cell_keeps_the_readers_own_rpsbook_when_asked(
-    distribution, kernel_without_build, monkeypatch
+    ext, kernel_without_build, monkeypatch
 ):
     # a reader (or the benchmark) running the pages on a clone: no install, one line
     built = kernel_without_build
     env = {"RPSBOOK_KEEP_INSTALLED": "1", "RPSBOOK_SITE_URL": "http://127.0.0.1:9/"}
-    printed, calls = _run_cell(_cell(distribution, built), env, monkeypatch)
+    printed, calls = _run_cell(_cell(ext, built), env, monkeypatch)
     assert calls == []
     assert printed == (
         "Keeping rpsbook 0.1.0 (RPSBOOK_KEEP_INSTALLED=1); this page ran "
@@ -462,22 +455,19 @@ def test_first_cell_keeps_the_readers_own_rpsbook_when_asked(
     )
     monkeypatch.setitem(sys.modules, "rpsbook", None)  # a kernel that cannot import it
     with pytest.raises(RuntimeError, match="RPSBOOK_KEEP_INSTALLED=1, and it cannot import"):
-        _run_cell(_cell(distribution, built), env, monkeypatch)
+        _run_cell(_cell(ext, built), env, monkeypatch)
 
 
-def test_first_cell_checks_every_module_of_the_notebooks_extra(distribution):
-    requirements = distribution.notebook_requirements(ROOT / "pyproject.toml")
-    assert set(requirements) == set(distribution.NOTEBOOK_MODULES)
-    assert set(distribution.COSMETIC_MODULES) < set(requirements)
+def test_first_cell_checks_every_module_of_the_notebooks_extra(ext):
+    requirements = ext.first_cell.notebook_requirements(ROOT / "pyproject.toml")
+    assert set(requirements) == set(ext.first_cell.NOTEBOOK_MODULES)
+    assert set(ext.first_cell.COSMETIC_MODULES) < set(requirements)
 
 
-def test_first_cell_runs_nothing_through_a_shell(distribution, built):
-    cell = distribution.first_cell(built, SITE, "someone/rps", {"ipywidgets": "ipywidgets>=8"})
-    # notebook_links finds the cell by its start to refresh it in cached pages' notebooks,
-    # and names each notebook's page where the cell has PAGE_MARK
-    links = (ROOT / "docs" / "_ext" / "notebook_links.py").read_text()
-    assert f'FIRST_CELL_MARK = "{cell[: cell.index(built.version)]}"' in links
-    assert f'PAGE_MARK = "{distribution.PAGE_MARK}"' in links
+def test_first_cell_runs_nothing_through_a_shell(ext, built):
+    cell = ext.first_cell.first_cell(built, SITE, "someone/rps", {"ipywidgets": "ipywidgets>=8"})
+    # notebook_cells finds the cell by its start to refresh it in cached pages' notebooks
+    assert cell.startswith(ext.first_cell.FIRST_CELL_MARK + built.version)
     assert f"RPSBOOK_WHEEL = 'dist/{built.wheel.name}#sha256={built.wheel_sha256}'" in cell
     magics = [line for line in cell.splitlines() if line.lstrip().startswith(("%", "!"))]
     assert magics == ["%matplotlib inline"]  # no %pip, no shell: pip gets a list of arguments
@@ -501,8 +491,8 @@ Text.
 """
 
 
-def test_run_this_page_box(distribution):
-    rst = distribution.run_this_page(SG_RST, "someone/rps", "plot_05_model_training")
+def test_run_this_page_box(ext):
+    rst = ext.distribution.run_this_page(SG_RST, "someone/rps", "plot_05_model_training")
     _title, box = rst.split("Model training\n==============\n")
     colab = (
         "https://colab.research.google.com/github/someone/rps/blob/gh-pages/notebooks/"
@@ -514,10 +504,10 @@ def test_run_this_page_box(distribution):
     )
     assert "ran in" not in box  # timings belong to the Performance page
     with pytest.raises(ValueError, match="plot_x: no page title"):
-        distribution.run_this_page("no title", "a/b", "plot_x")
+        ext.distribution.run_this_page("no title", "a/b", "plot_x")
 
 
-def test_publish_puts_files_at_fixed_paths(distribution, built, tmp_path):
+def test_publish_puts_files_at_fixed_paths(ext, built, tmp_path):
     notebook = tmp_path / "_downloads" / "0123abcd" / "plot_05_model_training.ipynb"
     notebook.parent.mkdir(parents=True)
     notebook.write_text("{}", encoding="utf-8")
@@ -527,7 +517,7 @@ def test_publish_puts_files_at_fixed_paths(distribution, built, tmp_path):
     (tmp_path / "dist" / "rpsbook-0.1.0+b000000000000.tar.gz").write_bytes(b"old")
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "notebooks" / "plot_99_removed_page.ipynb").write_text("{}")
-    assert distribution.publish(tmp_path, built) == 1
+    assert ext.distribution.publish(tmp_path, built) == 1
     assert (tmp_path / "notebooks" / "plot_05_model_training.ipynb").read_text() == "{}"
     assert (tmp_path / ".nojekyll").is_file()
     sums = (tmp_path / "dist" / "SHA256SUMS").read_text().splitlines()

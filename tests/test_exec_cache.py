@@ -15,18 +15,17 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import file_module
+from docs_ext import EXT, ext_modules
 
 pytest.importorskip("sphinx_gallery")
 
 ROOT = Path(__file__).resolve().parents[1]
-EXT = ROOT / "docs" / "_ext"
 
 
 @pytest.fixture(scope="module")
 def exec_cache():
-    with file_module(EXT / "exec_cache.py") as module:
-        yield module
+    with ext_modules("exec_cache") as modules:
+        yield modules.exec_cache
 
 
 ENVIRONMENT = {

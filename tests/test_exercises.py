@@ -97,7 +97,8 @@ def build(tmp_path: Path, page: str, builder: str = "html") -> tuple[Path, str]:
             )
             app.build()
     finally:
-        sys.modules.pop("exercises", None)
+        for name in ("exercises", "upstream"):  # the extension and the adapter it imports
+            sys.modules.pop(name, None)
     return out, warnings.getvalue()
 
 

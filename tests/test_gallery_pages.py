@@ -12,7 +12,7 @@ import symtable
 from pathlib import Path
 
 import pytest
-from conftest import file_module
+from docs_ext import ext_modules
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted((ROOT / "gallery").glob("plot_*.py"))
@@ -26,8 +26,8 @@ MACHINERY = re.compile(r"\b(book_figure|compare_with_book|checked_against_book|p
 
 @pytest.fixture(scope="module")
 def links():
-    with file_module(ROOT / "docs" / "_ext" / "notebook_links.py") as module:
-        yield module
+    with ext_modules("notebook_cells") as ext:
+        yield ext.notebook_cells
 
 
 def visible(script: str) -> str:

@@ -1,4 +1,5 @@
-"""docs/_ext/notebook_links.py: Sphinx references in the downloads become links."""
+"""docs/_ext/notebook_links.py, link_markup.py, notebook_cells.py: Sphinx references in the
+downloads become links, and the notebooks get their first, answer and last cells."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import file_module
+from docs_ext import ext_modules
+
+from rpsbook.notebook_markup import find_raw_markup
+from rpsbook.report import COMPARISON_CELL
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = "https://example.org/book/"
@@ -20,15 +24,15 @@ P05 = f"{SITE}auto_examples/plot_05.html#sphx-glr-auto-examples-plot-05"
 
 @pytest.fixture(scope="module")
 def links():
-    with file_module(ROOT / "docs" / "_ext" / "notebook_links.py") as module:
-        yield module
+    with ext_modules("first_cell", "link_markup", "notebook_cells", "notebook_links") as modules:
+        yield modules
 
 
 @pytest.fixture
 def targets(links):
-    target = links.Target
+    target = links.link_markup.Target
     api = SITE + "generated/"
-    return links.Targets(
+    return links.link_markup.Targets(
         py={
             "rpsbook.lr_finder.lr_range_test": {
                 "function": target(api + "lr.html#rpsbook.lr_finder.lr_range_test")
@@ -115,9 +119,12 @@ def targets(links):
     ],
 )
 def test_convert_markdown(links, targets, text, expected):
-    converted = links.convert_markdown(text, targets, "auto_examples/plot_01")
+    converted = links.link_markup.convert_markdown(text, targets, "auto_examples/plot_01")
     assert converted == expected
-    assert links.convert_markdown(converted, targets, "auto_examples/plot_01") == converted
+    assert (
+        links.link_markup.convert_markdown(converted, targets, "auto_examples/plot_01")
+        == converted
+    )
 
 
 def test_code_blocks_are_untouched(links, targets):
@@ -128,7 +135,7 @@ def test_code_blocks_are_untouched(links, targets):
         "```python\n:class:`rpsbook.trainer.StepByStep`\n```\n"
         "Then :class:`~torch.nn.Dropout`.\n"
     )
-    assert links.convert_markdown(text, targets) == (
+    assert links.link_markup.convert_markdown(text, targets) == (
         f"Call [`rpsbook.data`]({SITE}generated/data.html#module-rpsbook.data) like this::\n\n"
         "    :func:`rpsbook.lr_finder.lr_range_test`\n"
         "    `sphx_glr_auto_examples_plot_05_model_training.py`\n\n"
@@ -143,7 +150,7 @@ def test_convert_rest_gives_plain_names(links, targets):
         ":ref:`sphx_glr_auto_examples_plot_05_model_training.py` and :doc:`/install`),"
         " :func:`unknown.thing` and :math:`x^2`."
     )
-    assert links.convert_rest(text, targets) == (
+    assert links.link_markup.convert_rest(text, targets) == (
         "``lr_range_test()`` (see\nModel training and Install), ``unknown.thing()`` and "
         ":math:`x^2`."
     )
@@ -173,7 +180,7 @@ print(note)
 
 
 def test_convert_script_changes_docstring_and_comments_only(links, targets):
-    converted = links.convert_script(SCRIPT, targets, "auto_examples/plot_01")
+    converted = links.link_markup.convert_script(SCRIPT, targets, "auto_examples/plot_01")
     assert converted == (
         '"""\nTitle\n=====\n\nUses ``StepByStep``.\n"""\n\nimport torch\n\n'
         'note = ":func:`rpsbook.lr_finder.lr_range_test` stays in code"  # :mod:`rpsbook.data`\n\n'
@@ -181,7 +188,7 @@ def test_convert_script_changes_docstring_and_comments_only(links, targets):
         "print(note)\n"
     )
     compile(converted, "converted.py", "exec")
-    assert links.convert_script(converted, targets) == converted
+    assert links.link_markup.convert_script(converted, targets) == converted
 
 
 def _notebook(*cells):
@@ -208,18 +215,18 @@ def test_convert_notebook_and_find_raw_markup(links, targets):
         ),
         ("markdown", "$\\alpha$ and\n```\n:func:`kept`\n```"),
     )
-    assert links.find_raw_markup(raw) == [
+    assert find_raw_markup(raw) == [
         ":mod:`",
         "sphx_glr_auto_examples_plot_05_model_training",
     ]
-    converted = json.loads(links.convert_notebook(raw, targets))
+    converted = json.loads(links.notebook_cells.convert_notebook(raw, targets))
     assert converted["cells"][0]["source"] == ["x = ':func:`rpsbook.data`'"]
     assert "".join(converted["cells"][1]["source"]) == (
         f"Read [`rpsbook.data`]({SITE}generated/data.html#module-rpsbook.data) and\n"
         f"[Model training]({P05})"
     )
     assert converted["cells"][2] == json.loads(raw)["cells"][2]
-    assert links.find_raw_markup(json.dumps(converted)) == []
+    assert find_raw_markup(json.dumps(converted)) == []
 
 
 def test_convert_downloads_rewrites_files_and_zips(links, targets, tmp_path):
@@ -234,7 +241,7 @@ def test_convert_downloads_rewrites_files_and_zips(links, targets, tmp_path):
         archive.writestr("README.txt", ":mod:`rpsbook.data`")
     docs = {"plot_05": "auto_examples/plot_05"}
 
-    assert links.convert_downloads(tmp_path, targets, docs.get) == 4
+    assert links.notebook_links.convert_downloads(tmp_path, targets, docs.get) == 4
     linked = f"[`rpsbook.data`]({SITE}generated/data.html#module-rpsbook.data)"
     converted = json.loads((tmp_path / "a" / "plot_05.ipynb").read_text())
     assert converted["cells"][0]["source"] == [f"See {linked}."]
@@ -245,7 +252,9 @@ def test_convert_downloads_rewrites_files_and_zips(links, targets, tmp_path):
             f"See {linked}."
         ]
         assert archive.read("README.txt").decode() == ":mod:`rpsbook.data`"
-    assert links.convert_downloads(tmp_path, targets, docs.get) == 0  # already converted
+    assert (
+        links.notebook_links.convert_downloads(tmp_path, targets, docs.get) == 0
+    )  # already converted
 
 
 def test_converted_downloads_get_the_umasks_mode(links, targets, tmp_path):
@@ -254,7 +263,7 @@ def test_converted_downloads_get_the_umasks_mode(links, targets, tmp_path):
     path.write_text(_notebook(("markdown", "See :mod:`rpsbook.data`.")))
     umask = os.umask(0o022)
     try:
-        assert links.convert_downloads(tmp_path, targets, {}.get) == 1
+        assert links.notebook_links.convert_downloads(tmp_path, targets, {}.get) == 1
     finally:
         os.umask(umask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644  # readable by the web server, not 0600
@@ -262,14 +271,17 @@ def test_converted_downloads_get_the_umasks_mode(links, targets, tmp_path):
 
 
 def test_targets_from_a_real_sphinx_build(tmp_path):
-    """The extension resolves this build's objects, labels and documents after the build."""
+    """The extension resolves this build's objects, labels and documents after the build, and
+    other projects' objects through intersphinx."""
     sphinx_app = pytest.importorskip("sphinx.application")
     src = tmp_path / "src"
     (src / "pages").mkdir(parents=True)
     (src / "conf.py").write_text(
         f"import sys\nsys.path.insert(0, {str(ROOT / 'docs' / '_ext')!r})\n"
-        "extensions = ['notebook_links']\n"
+        "extensions = ['notebook_links', 'sphinx.ext.intersphinx']\n"
         "rpsbook_site_url = 'https://example.org/book'\n"
+        "intersphinx_mapping = {'python': ('https://docs.python.org/3/', "
+        f"{str(ROOT / 'docs' / '_inv' / 'python.inv')!r})}}\n"
     )
     (src / "index.rst").write_text(
         "Home\n====\n\n.. toctree::\n\n   pages/demo\n\n"
@@ -277,16 +289,26 @@ def test_targets_from_a_real_sphinx_build(tmp_path):
     )
     notebook = _notebook(
         ("markdown", "Call :func:`~demo.step`, read `the demo <demo-label>` and :doc:`/index`."),
+        ("markdown", "A :class:`pathlib.Path`, not a :class:`pathlib.Nowhere`."),
     )
     (src / "pages" / "demo.ipynb").write_text(notebook)
     (src / "pages" / "demo.rst").write_text(
         ".. _demo-label:\n\nDemo page\n=========\n\n:download:`demo.ipynb`\n"
     )
     out = tmp_path / "html"
-    app = sphinx_app.Sphinx(
-        str(src), str(src), str(out), str(tmp_path / "doctrees"), "html", status=None, warning=None
-    )
-    app.build()
+    from sphinx.util.docutils import docutils_namespace
+
+    with docutils_namespace():  # the build's directives and roles end with it
+        app = sphinx_app.Sphinx(
+            str(src),
+            str(src),
+            str(out),
+            str(tmp_path / "doctrees"),
+            "html",
+            status=None,
+            warning=None,
+        )
+        app.build()
     assert app.statuscode == 0
     (download,) = (out / "_downloads").rglob("demo.ipynb")
     cell = json.loads(download.read_text())["cells"][0]
@@ -294,6 +316,12 @@ def test_targets_from_a_real_sphinx_build(tmp_path):
         "Call [`step()`](https://example.org/book/index.html#demo.step), read "
         "[the demo](https://example.org/book/pages/demo.html#demo-label) and "
         "[Home](https://example.org/book/index.html)."
+    )
+    # another project's object: what intersphinx answers the missing-reference event with
+    cell = json.loads(download.read_text())["cells"][1]
+    assert "".join(cell["source"]) == (
+        "A [`pathlib.Path`](https://docs.python.org/3/library/pathlib.html#pathlib.Path), "
+        "not a `pathlib.Nowhere`."
     )
 
 
@@ -308,13 +336,13 @@ def test_comparison_cell_is_last_once_and_embeds_the_page(links):
         "nbformat": 4,
         "nbformat_minor": 5,
     }
-    once = links.add_comparison_cell(json.dumps(notebook), page)
-    twice = links.add_comparison_cell(once, page)
+    once = links.notebook_cells.add_comparison_cell(json.dumps(notebook), page)
+    twice = links.notebook_cells.add_comparison_cell(once, page)
     assert once == twice  # an earlier build's cell is replaced, not repeated
     cells = json.loads(twice)["cells"]
     assert [c["source"] for c in cells[:-1]] == ["x = 1"]
     last = cells[-1]
-    assert last["metadata"] == {links.COMPARISON_CELL: True}
+    assert last["metadata"] == {COMPARISON_CELL: True}
     tree = ast.parse(last["source"])
     (assign,) = [node for node in tree.body if isinstance(node, ast.Assign)]
     assert ast.literal_eval(assign.value) == page
@@ -322,7 +350,7 @@ def test_comparison_cell_is_last_once_and_embeds_the_page(links):
 
 
 def test_first_cell_of_an_earlier_build_is_replaced(links):
-    old = links.FIRST_CELL_MARK + "0.0.1.\nRPSBOOK_WHEEL = 'dist/old.whl#sha256=00'\n"
+    old = links.first_cell.FIRST_CELL_MARK + "0.0.1.\nRPSBOOK_WHEEL = 'dist/old.whl#sha256=00'\n"
     notebook = {
         "cells": [
             {"cell_type": "markdown", "metadata": {}, "source": "# Title"},
@@ -333,17 +361,21 @@ def test_first_cell_of_an_earlier_build_is_replaced(links):
         "nbformat": 4,
         "nbformat_minor": 5,
     }
-    new = links.FIRST_CELL_MARK + "0.2.0.\nRPSBOOK_WHEEL = 'dist/new.whl#sha256=ff'\n"
-    new += f"RPSBOOK_NOTEBOOK = 'notebooks/{links.PAGE_MARK}.ipynb'\n"
-    targets = links.Targets(first_cell=new)
-    converted = links.convert_notebook(json.dumps(notebook), targets, stem="plot_05_x")
+    new = links.first_cell.FIRST_CELL_MARK + "0.2.0.\nRPSBOOK_WHEEL = 'dist/new.whl#sha256=ff'\n"
+    new += f"RPSBOOK_NOTEBOOK = 'notebooks/{links.first_cell.PAGE_MARK}.ipynb'\n"
+    targets = links.link_markup.Targets(first_cell=new)
+    converted = links.notebook_cells.convert_notebook(
+        json.dumps(notebook), targets, stem="plot_05_x"
+    )
     cells = json.loads(converted)["cells"]
-    named = new.replace(links.PAGE_MARK, "plot_05_x")  # the cell names its own notebook
+    named = new.replace(links.first_cell.PAGE_MARK, "plot_05_x")  # the cell names its own notebook
     assert named.endswith("RPSBOOK_NOTEBOOK = 'notebooks/plot_05_x.ipynb'\n")
     assert ["".join(c["source"]) for c in cells] == ["# Title", named, "x = 1"]
     # a first cell that is not rpsbook's (a reader's own notebook) stays as it is
     notebook["cells"][1]["source"] = "import torch"
-    cells = json.loads(links.convert_notebook(json.dumps(notebook), targets))["cells"]
+    cells = json.loads(links.notebook_cells.convert_notebook(json.dumps(notebook), targets))[
+        "cells"
+    ]
     assert "".join(cells[1]["source"]) == "import torch"
 
 
@@ -367,11 +399,11 @@ checked_against_book(
 
 
 def test_the_hidden_checked_block_travels_into_the_last_cell(links):
-    checks = links.checked_block(CHECKED_SCRIPT)
+    checks = links.notebook_cells.checked_block(CHECKED_SCRIPT)
     assert checks == 'checked_against_book(\n    SECTION,\n    [("x", x, "1")],\n)\n'
-    assert links.checked_block("x = 1\n") is None
+    assert links.notebook_cells.checked_block("x = 1\n") is None
     page = {"environment": {"torch": "2.14.1"}, "values": [], "checks": checks}
-    source = links.comparison_cell_source(page)
+    source = links.notebook_cells.comparison_cell_source(page)
     ast.parse(source)
     assert source.index(checks) < source.index("compare_with_page(PAGE)")
 
@@ -387,7 +419,9 @@ def test_empty_code_cells_are_dropped_from_notebooks(links):
         "nbformat": 4,
         "nbformat_minor": 5,
     }
-    out = json.loads(links.convert_notebook(json.dumps(notebook), links.Targets()))
+    out = json.loads(
+        links.notebook_cells.convert_notebook(json.dumps(notebook), links.link_markup.Targets())
+    )
     assert [c["source"] for c in out["cells"]] == ["# Checked", "print(1)"]
 
 
@@ -402,7 +436,7 @@ def test_each_solution_follows_an_answer_cell_and_a_spoiler_warning(links, targe
         ("markdown", ".. rpsbook-solution::\n\n"),
         ("code", "print(x**3)"),
     )
-    cells = json.loads(links.convert_notebook(text, targets))["cells"]
+    cells = json.loads(links.notebook_cells.convert_notebook(text, targets))["cells"]
     kinds = [cell["cell_type"] for cell in cells]
     assert kinds == ["markdown", "code", "markdown", "code"] + ["markdown", "code"] * 2
     sources = ["".join(cell["source"]) for cell in cells]
@@ -412,14 +446,16 @@ def test_each_solution_follows_an_answer_cell_and_a_spoiler_warning(links, targe
     assert sources[2] == (
         "**Solution (spoiler)**: try the exercise in the cell above first.\n\nSquaring:\n\n"
     )
-    assert sources[6] == links.SOLUTION_HEADING
+    assert sources[6] == links.notebook_cells.SOLUTION_HEADING
     assert not any("rpsbook-solution" in source for source in sources)
     # converting a converted notebook changes nothing (a build may meet it again)
-    again = links.convert_notebook(links.convert_notebook(text, targets), targets)
+    again = links.notebook_cells.convert_notebook(
+        links.notebook_cells.convert_notebook(text, targets), targets
+    )
     assert json.loads(again)["cells"] == cells
 
 
 def test_a_notebook_without_exercises_keeps_its_cells(links, targets):
     text = _notebook(("markdown", "Text mentioning rpsbook-solution.\n"), ("code", "x = 1"))
-    cells = json.loads(links.convert_notebook(text, targets))["cells"]
+    cells = json.loads(links.notebook_cells.convert_notebook(text, targets))["cells"]
     assert [cell["cell_type"] for cell in cells] == ["markdown", "code"]

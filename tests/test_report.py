@@ -23,6 +23,7 @@ from rpsbook.report import (
     environment,
     format_comparison,
     format_value,
+    read_records,
     recorded,
     section_slug,
 )
@@ -307,3 +308,21 @@ def test_checked_against_book_prints_and_records_every_row(capsys):
         checked_against_book("Dropout", [])
     with pytest.raises(ValueError, match="triple"):
         checked_against_book("Dropout", [("sum", 6.6)])
+
+
+def test_records_read_back_as_written_file_by_file_and_bad_lines_name_the_file(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv(RESULTS_DIR_ENV, str(tmp_path))
+    compare_with_book("loss", 0.25, "0.2", section="B section")
+    compare_with_book("accuracy", "336/372", "339/372", section="A section")
+    compare_with_book("epochs", 10, "10", section="B section")
+    assert read_records(tmp_path) == [  # a-section.jsonl before b-section.jsonl
+        {"section": "A section", "quantity": "accuracy", "ours": "336/372", "book": "339/372"},
+        {"section": "B section", "quantity": "loss", "ours": "0.25", "book": "0.2"},
+        {"section": "B section", "quantity": "epochs", "ours": "10", "book": "10"},
+    ]
+    assert read_records(tmp_path / "absent") == []
+    (tmp_path / "c.jsonl").write_text('{"section": "C"}\n')
+    with pytest.raises(ValueError, match=r"c.jsonl:1: not a compare_with_book record"):
+        read_records(tmp_path)

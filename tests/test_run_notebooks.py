@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import file_module
+from docs_ext import ext_modules
 
 from tools.notebooks import __main__ as cli
 from tools.notebooks import network_guard, probe
@@ -227,8 +227,8 @@ def _add_comparison_cell(path: Path, *values: tuple[str, str]) -> None:
         "environment": {**environment, "cpu_kernels": "AVX2"},
         "values": [{"section": "Dropout", "quantity": q, "ours": v} for q, v in values],
     }
-    with file_module(ROOT / "docs" / "_ext" / "notebook_links.py") as notebook_links:
-        path.write_text(notebook_links.add_comparison_cell(path.read_text(), page))
+    with ext_modules("notebook_cells") as ext:
+        path.write_text(ext.notebook_cells.add_comparison_cell(path.read_text(), page))
 
 
 def test_comparison_cell_problems():

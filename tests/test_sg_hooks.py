@@ -9,7 +9,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import pytest
-from conftest import file_module
+from docs_ext import ext_modules
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -19,13 +19,11 @@ from PIL import Image
 from sphinx.errors import ConfigError
 from sphinx_gallery.scrapers import matplotlib_scraper
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope="module")
 def sg_hooks():
-    with file_module(ROOT / "docs" / "_ext" / "sg_hooks.py") as module:
-        yield module
+    with ext_modules("sg_hooks") as modules:
+        yield modules.sg_hooks
 
 
 def _figure(title: str, size: tuple[float, float] = (3.0, 2.0)) -> None:
@@ -81,7 +79,7 @@ def test_several_figures_of_one_block_sit_side_by_side(sg_hooks, tmp_path):
         assert high.size == (400, 400)
 
 
-def test_alt_text_is_the_book_figure_label_and_the_first_image_gets_a_target(sg_hooks, tmp_path):
+def test_alt_text_is_the_book_figure_label_and_the_first_image_gets_an_anchor(sg_hooks, tmp_path):
     from rpsbook.report import book_figure
 
     plt.close("all")
@@ -97,20 +95,22 @@ def test_alt_text_is_the_book_figure_label_and_the_first_image_gets_a_target(sg_
     assert ":alt: Figure 6.10 in the book: Training and validation losses per epoch." in rst
     assert ":alt: untitled by book_figure" in rst  # no label: the titles, as before
     target = sg_hooks.figure_target("plot_05_model_training", "6.10")
-    assert target == "plot_05_model_training-figure-6-10"
-    assert rst.count(f".. _{target}:") == 1
+    assert target == "plot-05-model-training-figure-6-10"
+    anchor = f'<span id="{target}"></span>'  # raw HTML: the image-sg node writes no id
+    assert rst.count(anchor) == 1
+    assert rst.index(anchor) < rst.index("Figure 6.10 in the book")  # before its image
     # the same figure drawn again on the page: alt text, but no second target
     _figure("again")
     book_figure(plt.gcf(), "6.10", "The same losses.")
     again = sg_hooks.hidpi_scraper(None, {**conf_block, "image_path_iterator": iter(paths)}, conf)
     assert ":alt: Figure 6.10 in the book: The same losses." in again
-    assert ".. _" not in again
+    assert "<span" not in again
     # a new run of the page (reset_state) targets its first image again
     sg_hooks._TARGETED.pop(conf_block["src_file"])
     _figure("third")
     book_figure(plt.gcf(), "6.10", "The same losses.")
     third = sg_hooks.hidpi_scraper(None, {**conf_block, "image_path_iterator": iter(paths)}, conf)
-    assert f".. _{target}:" in third
+    assert anchor in third
     plt.close("all")
 
 

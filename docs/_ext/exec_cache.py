@@ -13,7 +13,8 @@ Sphinx-Gallery looks at the ``.md5`` files, every script whose recorded key diff
 the current one (or has none) loses its ``.md5``, so Sphinx-Gallery runs it; after the
 gallery ran, every script with a ``.md5`` (skipped or just run, both successfully) gets the
 current key. A skipped script keeps its page, figures and the comparisons it recorded
-(``sg_hooks.results_root``), which are exactly what that key produced.
+(``galleries.results_root``), which are exactly what that key produced. The ``.md5`` file
+is no documented interface of Sphinx-Gallery: ``upstream.md5_file`` names it.
 
 The build says which pages it runs and why (``exec cache: 3 of 13 gallery scripts run
 (plot_05...: rpsbook)``). The key covers:
@@ -33,8 +34,9 @@ The build says which pages it runs and why (``exec cache: 3 of 13 gallery script
     :func:`rpsbook._utils.default_device` (with the GPU's name) and torch's intra-op
     threads as the scripts see them (``parallel`` gallery jobs run with fewer).
 ``hooks``
-    ``sg_hooks.py`` (seeds, scraper) and the settings of ``sphinx_gallery_conf`` that shape
-    what a run writes (its page, notebook and thumbnail); a skipped script writes nothing.
+    ``sg_hooks.py`` (seeds, scraper) with the modules it imports, and the settings of
+    ``sphinx_gallery_conf`` that shape what a run writes (its page, notebook and thumbnail);
+    a skipped script writes nothing.
 ``env``
     ``$RPSBOOK_PROGRESS`` (progress bars are part of the printed output).
 """
@@ -55,12 +57,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from galleries import galleries
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from sphinx.application import Sphinx
 from sphinx.util import logging
+from upstream import md5_file
 
-from rpsbook._utils import write_atomically
+from rpsbook._utils import file_sha256, write_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +104,10 @@ CONF_KEYS = (
 RUNNERS = ("sphinx-gallery",)
 #: Settings read from the environment that change what a page prints.
 ENV_VARIABLES = ("RPSBOOK_PROGRESS", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")
-_HOOKS_FILE = Path(__file__).with_name("sg_hooks.py")
+#: The hooks Sphinx-Gallery calls while a script runs, and the modules they import.
+_HOOK_FILES = [
+    Path(__file__).with_name(name) for name in ("sg_hooks.py", "galleries.py", "upstream.py")
+]
 
 
 def tree_digest(root: Path) -> str:
@@ -114,7 +121,7 @@ def tree_digest(root: Path) -> str:
     digest = hashlib.sha256()
     for relative, path in _files(root):
         digest.update(relative.encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+        digest.update(bytes.fromhex(file_sha256(path)))
     return digest.hexdigest()
 
 
@@ -139,10 +146,6 @@ def _files(root: Path) -> list[tuple[str, Path]]:
     return sorted(found)
 
 
-def file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def data_digest() -> str:
     """The dataset the scripts will read, as :func:`rpsbook.data.locate` chooses it.
 
@@ -153,7 +156,7 @@ def data_digest() -> str:
 
     source = locate()  # raises DataNotFoundError naming the folder and the fix
     if source.kind == "embedded":
-        return f"embedded:{file_digest(source.path)}"
+        return f"embedded:{file_sha256(source.path)}"
     if not source.path.is_dir():
         return f"{source.kind}:absent"
     return f"{source.kind}:{tree_digest(source.path)}"
@@ -254,9 +257,9 @@ def environment_key(gallery_conf: dict[str, Any]) -> dict[str, Any]:
     if device.type == "cuda":
         device_name += f" ({torch.cuda.get_device_name(device)})"
     hooks = {key: _stable(gallery_conf.get(key)) for key in CONF_KEYS}
-    hooks["sg_hooks.py"] = file_digest(_HOOKS_FILE)
+    hooks.update({path.name: file_sha256(path) for path in _HOOK_FILES})
     package = Path(rpsbook.__file__).resolve().parent
-    imported = imported_modules([*sorted(package.rglob("*.py")), _HOOKS_FILE])
+    imported = imported_modules([*sorted(package.rglob("*.py")), *_HOOK_FILES])
     return {
         "rpsbook": tree_digest(package),
         "versions": {
@@ -277,7 +280,7 @@ def script_key(script: Path, environment: dict[str, Any]) -> dict[str, Any]:
     """The key of one script: its source's SHA-256, the environment's key and the versions
     of the distributions it imports itself."""
     versions = {**environment["versions"], **distribution_versions(imported_modules([script]))}
-    return {"script": file_digest(script), **environment, "versions": versions}
+    return {"script": file_sha256(script), **environment, "versions": versions}
 
 
 def _key_file(target: Path) -> Path:
@@ -312,13 +315,13 @@ def invalidate(
     for script, target in _pairs(examples_dir, gallery_dir):
         current = script_key(script, environment)
         stored = _stored(_key_file(target))
-        md5 = Path(f"{target}.md5")
+        md5 = md5_file(target)
         if stored == current and md5.is_file():
             continue
         runs[script.name] = (
             ["no key"]
             if stored is None
-            else [part for part in current if stored.get(part) != current[part]] or ["no .md5"]
+            else [part for part in current if stored.get(part) != current[part]] or ["no md5 file"]
         )
         md5.unlink(missing_ok=True)
         _key_file(target).unlink(missing_ok=True)
@@ -333,7 +336,7 @@ def record(examples_dir: Path, gallery_dir: Path, environment: dict[str, Any]) -
     """
     written = 0
     for script, target in _pairs(examples_dir, gallery_dir):
-        if not Path(f"{target}.md5").is_file():
+        if not md5_file(target).is_file():
             continue
         key_file = _key_file(target)
         text = json.dumps(script_key(script, environment), indent=1, sort_keys=True)
@@ -344,18 +347,6 @@ def record(examples_dir: Path, gallery_dir: Path, environment: dict[str, Any]) -
         write_atomically(key_file, lambda file, data=data: file.write(data), "execution key")
         written += 1
     return written
-
-
-def _galleries(app: Sphinx) -> list[tuple[Path, Path]]:
-    conf = app.config.sphinx_gallery_conf
-    examples, galleries = conf["examples_dirs"], conf["gallery_dirs"]
-    examples = [examples] if isinstance(examples, str) else examples
-    galleries = [galleries] if isinstance(galleries, str) else galleries
-    src = Path(app.srcdir)
-    return [(src / e, src / g) for e, g in zip(examples, galleries, strict=True)]
-
-
-_ENVIRONMENT = "_rpsbook_exec_environment"
 
 
 def _check_data(app: Sphinx, config: Any) -> None:
@@ -370,25 +361,30 @@ def _check_data(app: Sphinx, config: Any) -> None:
         raise ConfigError(f"the gallery cannot run: {err}") from err
 
 
-def _before_gallery(app: Sphinx) -> None:
-    environment = environment_key(app.config.sphinx_gallery_conf)
-    setattr(app, _ENVIRONMENT, environment)
-    for examples_dir, gallery_dir in _galleries(app):
-        runs = invalidate(examples_dir, gallery_dir, environment)
-        total = len(_pairs(examples_dir, gallery_dir))
-        why = "; ".join(f"{name}: {', '.join(parts)}" for name, parts in runs.items())
-        logger.info(f"exec cache: {len(runs)} of {total} gallery scripts run ({why or 'none'})")
+class _GalleryRun:
+    """The environment's key of one build: computed before the gallery runs, recorded after."""
 
+    environment: dict[str, Any] | None = None
 
-def _after_gallery(app: Sphinx) -> None:
-    environment = getattr(app, _ENVIRONMENT)
-    for examples_dir, gallery_dir in _galleries(app):
-        record(examples_dir, gallery_dir, environment)
+    def before(self, app: Sphinx) -> None:
+        self.environment = environment_key(app.config.sphinx_gallery_conf)
+        for examples_dir, gallery_dir in galleries(app.srcdir, app.config.sphinx_gallery_conf):
+            runs = invalidate(examples_dir, gallery_dir, self.environment)
+            total = len(_pairs(examples_dir, gallery_dir))
+            why = "; ".join(f"{name}: {', '.join(parts)}" for name, parts in runs.items())
+            logger.info(
+                f"exec cache: {len(runs)} of {total} gallery scripts run ({why or 'none'})"
+            )
+
+    def after(self, app: Sphinx) -> None:
+        for examples_dir, gallery_dir in galleries(app.srcdir, app.config.sphinx_gallery_conf):
+            record(examples_dir, gallery_dir, self.environment)
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
+    run = _GalleryRun()
     app.connect("config-inited", _check_data)
     # Sphinx-Gallery runs the scripts in a builder-inited handler of priority 500.
-    app.connect("builder-inited", _before_gallery, priority=400)
-    app.connect("builder-inited", _after_gallery, priority=600)
+    app.connect("builder-inited", run.before, priority=400)
+    app.connect("builder-inited", run.after, priority=600)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -17,7 +17,7 @@ directive::
 On the HTML page everything from the marker to the end of the subsection (prose, the code
 blocks Sphinx-Gallery writes, their printed output and figures) is collapsed in an HTML
 ``<details>`` element; other builders show it as it is. The downloaded notebook gets an
-empty cell to answer in before each solution (``notebook_links.mark_solutions``).
+empty cell to answer in before each solution (``notebook_cells.mark_solutions``).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
+from upstream import FOOTER_CLASSES
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def _ends_solution(node: nodes.Node) -> bool:
     # Sphinx-Gallery's footer (running time, downloads) follows the page's last block.
     classes = node.get("classes", []) if isinstance(node, nodes.Element) else []
     return isinstance(node, (nodes.section, solution_marker)) or any(
-        c.startswith(("sphx-glr-timing", "sphx-glr-footer")) for c in classes
+        c.startswith(FOOTER_CLASSES) for c in classes
     )
 
 

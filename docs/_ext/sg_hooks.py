@@ -16,14 +16,15 @@ import random
 import re
 import shutil
 from pathlib import Path
-from textwrap import indent
 from typing import Any
+
+from galleries import results_root
+from upstream import side_by_side
 
 from rpsbook.report import RESULTS_DIR_ENV, book_figure_label
 
-RESULTS_FOLDER = "_rpsbook_results"
 SEED = 0
-# The book's figure numbers that already have a target on each script's page (by path):
+# The book's figure numbers that already have an anchor on each script's page (by path):
 # the first image of a figure gets it, and the concordance page links there.
 _TARGETED: dict[str, set[str]] = {}
 _FIGURE_NUMBER_RE = re.compile(r"^Figure (6\.\d+) in the book: ")
@@ -45,25 +46,13 @@ def freeze_survivors() -> None:
     gc.freeze()
 
 
-def results_root(src_dir: str | Path, gallery_dirs: str | list[str]) -> Path:
-    """Folder holding one sub-folder of ``*.jsonl`` records per gallery script.
-
-    It lives inside the gallery's output folder on purpose: Sphinx-Gallery skips a script
-    whose source is unchanged only while that folder (with its ``.md5`` files) survives,
-    and exactly then the records written by the script's last run must survive too.
-    """
-    first = gallery_dirs if isinstance(gallery_dirs, str) else gallery_dirs[0]
-    return Path(src_dir) / first / RESULTS_FOLDER
-
-
 def figure_target(page: str, number: str) -> str:
-    """The reST target of book figure ``number`` on gallery page ``page`` (a script's stem).
+    """The HTML id of book figure ``number`` on gallery page ``page`` (a script's stem).
 
     ``figure_target("plot_12_putting_it_all_together", "6.31")`` is
-    ``"plot_12_putting_it_all_together-figure-6-31"``; the HTML id is the same with
-    underscores as hyphens.
+    ``"plot-12-putting-it-all-together-figure-6-31"``.
     """
-    return f"{page}-figure-{number.replace('.', '-')}"
+    return f"{page}-figure-{number}".replace("_", "-").replace(".", "-").lower()
 
 
 def reset_state(gallery_conf: dict, fname: str | None, when: str) -> None:
@@ -95,7 +84,7 @@ def reset_state(gallery_conf: dict, fname: str | None, when: str) -> None:
     np.random.seed(SEED)  # noqa: NPY002 - the legacy global RNG is what scripts may draw from
     torch.manual_seed(SEED)  # seeds every CUDA device too
     _TARGETED.pop(str(fname), None)
-    folder = results_root(gallery_conf["src_dir"], gallery_conf["gallery_dirs"]) / Path(fname).stem
+    folder = results_root(gallery_conf["src_dir"], gallery_conf) / Path(fname).stem
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     os.environ[RESULTS_DIR_ENV] = str(folder)
@@ -126,14 +115,15 @@ def hidpi_scraper(block: Any, block_vars: dict[str, Any], gallery_conf: dict[str
     only render, and the 1x image is that render averaged down by Pillow (``Image.reduce``,
     a box filter): about 60 ms a figure to read, reduce and write it (2.6 s for the 43
     figures of the gallery), where rendering them at 1x took 11.7 s on top of 14.1 s at 2x
-    with the default scraper. File names and ``srcset`` are Sphinx-Gallery's; the alt text is
-    :func:`figure_alt_text`.
+    with the default scraper. The images' names and ``srcset`` are those of Sphinx-Gallery's
+    documented ``figure_rst`` (its ``srcsetpaths`` example: ``image_2_00x.png``), the rows
+    of several figures ``upstream.side_by_side``; the alt text is :func:`figure_alt_text`.
     ``image_srcset`` must hold one whole factor (``["2x"]``).
     """
     import matplotlib.pyplot as plt
     from PIL import Image
     from sphinx.errors import ConfigError
-    from sphinx_gallery.scrapers import HLIST_HEADER, HLIST_IMAGE_MATPLOTLIB, figure_rst
+    from sphinx_gallery.scrapers import figure_rst
 
     factors = gallery_conf["image_srcset"]
     if len(factors) != 1 or factors[0] != int(factors[0]) or factors[0] < 2:
@@ -167,13 +157,12 @@ def hidpi_scraper(block: Any, block_vars: dict[str, Any], gallery_conf: dict[str
                 if match[1] not in targeted:  # the first image of that figure on the page
                     targeted.add(match[1])
                     target = figure_target(Path(source).stem, match[1])
-                    rst = f"\n.. _{target}:\n{rst}"
+                    # an empty element with the id before the image: the image-sg node
+                    # Sphinx-Gallery writes has no id of its own
+                    span = f'<span id="{target}"></span>'
+                    rst = f"\n.. raw:: html\n\n   {span}\n{rst}"
             images.append(rst)
     finally:
         plt.close("all")
-    if len(images) <= 1:
-        return "".join(images)
-    # several figures from one block: side by side, as Sphinx-Gallery's scraper lays them out
-    single, multi_class = ":class: sphx-glr-single-img", ":class: sphx-glr-multi-img"
-    multi = [re.sub(single, multi_class, image) for image in images]
-    return HLIST_HEADER + "".join(HLIST_IMAGE_MATPLOTLIB + indent(i, " " * 6) for i in multi)
+    # several figures from one block: side by side, as Sphinx-Gallery lays them out
+    return side_by_side(images)

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from rpsbook.report import COMPARISON_CELL, find_raw_markup, read_records
+from rpsbook.notebook_markup import find_raw_markup
+from rpsbook.report import COMPARISON_CELL, read_records
 
 
 def recorded(folder: Path) -> list[dict[str, str]]:
