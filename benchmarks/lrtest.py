@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from rpsbook.lr_finder import lr_range_test
+from rpsbook.training import lr_range_test
 
 from .pipelines import make_model
 

@@ -32,7 +32,7 @@ from torchvision.transforms import v2
 
 from rpsbook.data import ImageTensorDataset, image_folder
 from rpsbook.models import CNN2
-from rpsbook.trainer import StepByStep
+from rpsbook.training import StepByStep
 
 __all__ = [
     "BATCH_SIZE",

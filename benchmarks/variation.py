@@ -69,7 +69,7 @@ def measure_here() -> dict[str, Any]:
 
     from rpsbook.data import load_rps
     from rpsbook.models import CNN2
-    from rpsbook.trainer import StepByStep
+    from rpsbook.training import StepByStep
 
     rps = load_rps(progress=False)
 

@@ -29,7 +29,7 @@ from torchvision.transforms.v2 import Compose, Normalize, Resize, ToDtype, ToIma
 
 import rpsbook.data
 from rpsbook.plotting import plot_class_examples, show_standardized
-from rpsbook.trainer import StepByStep
+from rpsbook.training import StepByStep
 
 root = rpsbook.data.find_data()
 print("data folder holds:", sorted(p.name for p in root.iterdir() if not p.name.startswith(".")))

@@ -29,7 +29,7 @@ from rpsbook.data import load_rps
 from rpsbook.listing import show_source
 from rpsbook.models import CNN2
 from rpsbook.plotting import plot_feature_maps, show_images
-from rpsbook.trainer import StepByStep, eval_mode
+from rpsbook.training import StepByStep, eval_mode
 
 torch.manual_seed(13)
 model = CNN2(n_filters=5, p=0.3)

@@ -24,7 +24,7 @@ from torch import nn, optim
 
 from rpsbook.data import load_rps
 from rpsbook.models import CNN2
-from rpsbook.trainer import StepByStep
+from rpsbook.training import StepByStep
 
 rps = load_rps()  # normalized images, mini-batches of 16, the training set shuffled
 train_loader, val_loader = rps.train_loader, rps.val_loader

@@ -27,10 +27,9 @@ from torch import nn, optim
 from torch.optim.lr_scheduler import LambdaLR
 from torch_lr_finder import LRFinder
 
-from rpsbook import lr_finder
 from rpsbook.data import load_rps
 from rpsbook.models import CNN2
-from rpsbook.trainer import StepByStep
+from rpsbook.training import StepByStep, lr_finder
 
 rps = load_rps()
 train_loader, val_loader = rps.train_loader, rps.val_loader

@@ -39,8 +39,7 @@ from torch.optim.lr_scheduler import (
 )
 
 from rpsbook.paths import make_model, make_regression_data
-from rpsbook.schedulers import plot_lr_sequences, record_lrs
-from rpsbook.trainer import StepByStep
+from rpsbook.training import StepByStep, plot_lr_sequences, record_lrs
 
 dummy_optimizer = SGD([nn.Parameter(torch.randn(1))], lr=0.01)
 dummy_scheduler = StepLR(dummy_optimizer, step_size=2, gamma=0.1)

@@ -35,8 +35,7 @@ from torch.optim import SGD
 from torch.optim.lr_scheduler import CosineAnnealingWarmRestarts, CyclicLR, OneCycleLR
 
 from rpsbook.paths import make_model, make_regression_data
-from rpsbook.schedulers import plot_lr_sequences, record_lrs
-from rpsbook.trainer import StepByStep
+from rpsbook.training import StepByStep, plot_lr_sequences, record_lrs
 
 modes = ("triangular", "triangular2", "exp_range")
 cyclic_lrs = {}

@@ -31,7 +31,6 @@ from torch import nn
 from torch.optim import SGD
 from torch.optim.lr_scheduler import CyclicLR, StepLR
 
-from rpsbook.lr_finder import lr_range_test
 from rpsbook.paths import (
     OptimizerConfig,
     compare_optimizers,
@@ -41,6 +40,7 @@ from rpsbook.paths import (
     plot_losses,
     plot_paths,
 )
+from rpsbook.training import lr_range_test
 
 data = make_regression_data()
 fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True, layout="constrained")

@@ -31,8 +31,7 @@ from torch.optim.lr_scheduler import CyclicLR
 
 from rpsbook.data import load_rps
 from rpsbook.models import CNN2
-from rpsbook.schedulers import plot_lr_sequences
-from rpsbook.trainer import StepByStep
+from rpsbook.training import StepByStep, plot_lr_sequences
 
 rps = load_rps()
 train_loader, val_loader = rps.train_loader, rps.val_loader

@@ -17,11 +17,9 @@ import torch
 from torch import nn, optim
 from torch.optim.lr_scheduler import CosineAnnealingWarmRestarts, CyclicLR, LambdaLR
 
-from rpsbook.lr_finder import make_lr_fn
 from rpsbook.models import CNN2
 from rpsbook.paths import make_model, make_regression_data
-from rpsbook.schedulers import record_lrs
-from rpsbook.trainer import StepByStep
+from rpsbook.training import StepByStep, make_lr_fn, record_lrs
 
 # %%
 # Dropout: "four out of ten"

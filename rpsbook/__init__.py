@@ -1,6 +1,6 @@
 """rpsbook: Chapter 6 ("Rock, Paper, Scissors") of *Deep Learning with PyTorch Step-by-Step*.
 
-A small library (data, model, trainer, learning-rate tools) and the gallery built on it.
+A small library (data, model, training with its learning-rate tools) and the gallery built on it.
 Submodules are imported on first use so that ``import rpsbook`` stays cheap.
 """
 
@@ -12,27 +12,23 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "capture",
-    "checkpoint",
     "data",
     "diagrams",
     "ewma",
-    "lr_finder",
     "models",
     "paths",
     "plotting",
     "report",
-    "schedulers",
-    "trainer",
+    "training",
 )
 _EXPORTS = {
     "CNN2": "models",
-    "StepByStep": "trainer",
+    "StepByStep": "training",
     "load_rps": "data",
     "find_data": "data",
     "download_rps": "data",
-    "lr_range_test": "lr_finder",
-    "make_lr_fn": "lr_finder",
+    "lr_range_test": "training",
+    "make_lr_fn": "training",
     # the functions the book's chapter defines or imports from plots.chapter6
     "EWMA": "ewma",
     "calc_ewma": "ewma",
@@ -57,10 +53,9 @@ if TYPE_CHECKING:  # pragma: no cover
         correction,
         momentum,
     )
-    from .lr_finder import lr_range_test, make_lr_fn  # noqa: F401
     from .models import CNN2  # noqa: F401
     from .paths import compare_optimizers  # noqa: F401
-    from .trainer import StepByStep  # noqa: F401
+    from .training import StepByStep, lr_range_test, make_lr_fn  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

@@ -177,3 +177,49 @@ def book_column(script: str) -> list[str]:
         for row in call.args[1].elts
         if isinstance(row.elts[2], ast.Constant) and isinstance(row.elts[2].value, str)
     ]
+
+
+def small_data(n: int = 40, seed: int = 0) -> torch.utils.data.TensorDataset:
+    """``n`` samples of 4 features, labelled by the sign of their sum."""
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 4, generator=generator)
+    return torch.utils.data.TensorDataset(x, (x.sum(1) > 0).long())
+
+
+def small_model() -> torch.nn.Module:
+    """A seeded MLP with BatchNorm: its running statistics change in the forward pass, before
+    any backward."""
+    from torch import nn
+
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+
+
+def small_trainer(loss_fn: Any = None, scheduler: bool = True) -> Any:
+    """A StepByStep of :func:`small_model` with Adam, shuffled loaders of :func:`small_data` and
+    (``scheduler``) a StepLR: the trainer the checkpoint and fault tests save and break."""
+    from torch.utils.data import DataLoader
+
+    from rpsbook.training import StepByStep
+
+    model = small_model()
+    sbs = StepByStep(
+        model,
+        loss_fn or torch.nn.CrossEntropyLoss(),
+        torch.optim.Adam(model.parameters(), lr=0.01),
+    )
+    train, val = DataLoader(small_data(), 8, shuffle=True), DataLoader(small_data(16, 1), 8)
+    sbs.set_loaders(train, val)
+    if scheduler:
+        sbs.set_lr_scheduler(torch.optim.lr_scheduler.StepLR(sbs.optimizer, 1, gamma=0.5))
+    return sbs
+
+
+@pytest.fixture
+def saved(tmp_path: Path) -> Path:
+    """The checkpoint of a :func:`small_trainer` after one epoch."""
+    sbs = small_trainer()
+    sbs.train(1)
+    path = tmp_path / "ckpt.pth"
+    sbs.save_checkpoint(path)
+    return path

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import throwaway_sgd
 from matplotlib.figure import Figure
 from torch import nn, optim
 from torch.optim.lr_scheduler import CyclicLR, LambdaLR, ReduceLROnPlateau, StepLR
@@ -67,7 +68,7 @@ def test_plot_dist_draws_the_given_sums():
 
 
 def test_plot_scheduler_steps_the_given_scheduler_as_the_book():
-    optimizer = optim.SGD([nn.Parameter(torch.randn(1))], lr=0.01)
+    optimizer = throwaway_sgd(0.01)
     scheduler = LambdaLR(optimizer, lr_lambda=lambda epoch: 0.1 ** (epoch // 2))
     fig = chapter6.plot_scheduler(optimizer, scheduler)
     assert scheduler.last_epoch == 12  # stepped 12 times, as the book's does
@@ -78,7 +79,7 @@ def test_plot_scheduler_steps_the_given_scheduler_as_the_book():
 
 
 def test_plot_scheduler_feeds_a_plateau_the_books_constant_loss():
-    optimizer = optim.SGD([nn.Parameter(torch.randn(1))], lr=0.01)
+    optimizer = throwaway_sgd(0.01)
     scheduler = ReduceLROnPlateau(optimizer, patience=4, factor=0.1)
     line = chapter6.plot_scheduler(optimizer, scheduler).axes[0].lines[0]
     # the first reduced lr is used in the seventh step (errata: not the sixth), the second
@@ -88,7 +89,7 @@ def test_plot_scheduler_feeds_a_plateau_the_books_constant_loss():
 
 
 def test_figure26_one_panel_per_cyclic_mode():
-    optimizer = optim.SGD([nn.Parameter(torch.randn(1))], lr=0.01)
+    optimizer = throwaway_sgd(0.01)
     modes = ("triangular", "triangular2")
     cyclic = [
         CyclicLR(optimizer, base_lr=1e-4, max_lr=1e-3, step_size_up=2, mode=m) for m in modes

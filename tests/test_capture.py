@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from rpsbook.capture import (
+from rpsbook.training import (
     ActivationCapture,
     GradientCapture,
     ParameterCapture,
@@ -283,7 +283,7 @@ def test_a_failed_attach_removes_the_hooks_it_added(monkeypatch):
 def _trainer_with_hooks():
     from torch.utils.data import DataLoader, TensorDataset
 
-    from rpsbook.trainer import StepByStep
+    from rpsbook.training import StepByStep
 
     model = _model()
     sbs = StepByStep(model, nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.01))
@@ -309,7 +309,7 @@ def test_freezing_a_captured_parameter_before_a_range_test_keeps_every_hook_remo
 
 
 def test_a_capture_that_cannot_attach_again_does_not_keep_the_others_detached(monkeypatch):
-    from rpsbook.capture import HookRegistry
+    from rpsbook.training import HookRegistry
 
     model = _model()
     registry = HookRegistry(model)

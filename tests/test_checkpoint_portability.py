@@ -9,16 +9,16 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import torch
-from conftest import assert_nested_equal
-from test_faults_trainer import _assert_refused, _fresh, _trainer
+from conftest import assert_nested_equal, small_trainer
+from test_faults_trainer import _assert_refused, _fresh
 from torch.optim.lr_scheduler import StepLR
 
-from rpsbook.trainer import StepByStep
+from rpsbook.training import StepByStep
 
 
 def _numpy_trainer() -> StepByStep:
     """SGD with an lr from ``np.logspace`` and NumPy momentum and gamma."""
-    sbs = _trainer(scheduler=False)
+    sbs = small_trainer(scheduler=False)
     lr = np.logspace(-3, -1, 3)[1]  # np.float64(0.01)
     sbs.set_optimizer(torch.optim.SGD(sbs.model.parameters(), lr=lr, momentum=np.float64(0.9)))
     sbs.set_lr_scheduler(StepLR(sbs.optimizer, step_size=1, gamma=np.float64(0.5)))
@@ -46,7 +46,7 @@ def test_numpy_hyper_parameters_are_saved_as_python_numbers_and_round_trip(tmp_p
 
 
 def test_a_state_weights_only_would_refuse_fails_the_save_and_keeps_the_old_file(tmp_path):
-    sbs = _trainer()
+    sbs = small_trainer()
     path = tmp_path / "ckpt.pth"
     sbs.save_checkpoint(path)
     before = path.read_bytes()
@@ -85,15 +85,6 @@ def _with_device_rng(saved, tmp_path, device_type: str):
     path = tmp_path / f"{device_type}.pth"
     torch.save(checkpoint, path)
     return path, why
-
-
-@pytest.fixture
-def saved(tmp_path):
-    sbs = _trainer()
-    sbs.train(1)
-    path = tmp_path / "ckpt.pth"
-    sbs.save_checkpoint(path)
-    return path
 
 
 @pytest.mark.parametrize("device_type", ["mps", "cuda"])

@@ -40,7 +40,7 @@ def rps_cuda(real_data_dir: Path):
 
 def _trainer(rps, seed: int = 13, p: float = 0.3):
     from rpsbook.models import CNN2
-    from rpsbook.trainer import StepByStep
+    from rpsbook.training import StepByStep
 
     torch.manual_seed(seed)
     model = CNN2(n_feature=5, p=p)
@@ -139,8 +139,8 @@ def test_captures_and_trainer_plots_with_cuda_tensors(rps_cuda) -> None:
 
 def test_plotting_helpers_accept_cuda_tensors() -> None:
     from rpsbook import diagrams, plotting
-    from rpsbook.capture import capture_activations
     from rpsbook.data import CLASSES
+    from rpsbook.training import capture_activations
 
     images = torch.rand(12, 3, 28, 28, device="cuda")
     labels = torch.arange(12, device="cuda") % 3

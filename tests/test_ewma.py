@@ -8,7 +8,6 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from rpsbook.capture import capture_gradients, capture_parameters
 from rpsbook.ewma import (
     EWMA,
     RunningEWMA,
@@ -34,6 +33,7 @@ from rpsbook.ewma import (
     plot_ewma_weights,
     plot_sgd_terms,
 )
+from rpsbook.training import capture_gradients, capture_parameters
 
 # The 30 daily temperatures of the book notebook's Figure 6.16.
 TEMPERATURES = torch.tensor(

@@ -7,35 +7,12 @@ import os
 import numpy as np
 import pytest
 import torch
-from conftest import assert_nested_equal, clone_nested
+from conftest import assert_nested_equal, clone_nested, small_data, small_trainer
 from torch import nn
 from torch.optim.lr_scheduler import ExponentialLR, StepLR
 from torch.utils.data import DataLoader, TensorDataset
 
-from rpsbook.trainer import StepByStep
-
-
-def _data(n: int = 40, seed: int = 0) -> TensorDataset:
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, 4, generator=g)
-    return TensorDataset(x, (x.sum(1) > 0).long())
-
-
-def _model() -> nn.Module:
-    torch.manual_seed(0)
-    # BatchNorm: its running statistics change in the forward pass, before any backward.
-    return nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
-
-
-def _trainer(loss_fn=None, scheduler: bool = True) -> StepByStep:
-    model = _model()
-    sbs = StepByStep(
-        model, loss_fn or nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=0.01)
-    )
-    sbs.set_loaders(DataLoader(_data(), batch_size=8, shuffle=True), DataLoader(_data(16, 1), 8))
-    if scheduler:
-        sbs.set_lr_scheduler(StepLR(sbs.optimizer, step_size=1, gamma=0.5))
-    return sbs
+from rpsbook.training import StepByStep
 
 
 def _state(sbs: StepByStep) -> dict:
@@ -72,7 +49,7 @@ class _FaultyLoss:
 def test_non_finite_loss_stops_with_the_epoch_and_batch_and_keeps_the_pre_step_state(bad):
     # 5 training + 2 validation mini-batches per epoch: call 10 is epoch 1, mini-batch 2.
     loss_fn = _FaultyLoss(at=10, value=bad)
-    sbs = _trainer(loss_fn)
+    sbs = small_trainer(loss_fn)
     snapshots = []
     sbs.model.register_forward_pre_hook(lambda module, args: snapshots.append(_state(sbs)))
     with pytest.raises(FloatingPointError, match=r"at epoch 1, mini-batch 2 of 5"):
@@ -86,8 +63,8 @@ def test_non_finite_loss_stops_with_the_epoch_and_batch_and_keeps_the_pre_step_s
 
 
 def test_nan_inputs_do_not_poison_batch_norm_statistics():
-    sbs = _trainer(scheduler=False)
-    x, y = _data().tensors
+    sbs = small_trainer(scheduler=False)
+    x, y = small_data().tensors
     x = x.clone()
     x[17, 0] = float("nan")  # mini-batch 2 of an unshuffled loader
     sbs.set_loaders(DataLoader(TensorDataset(x, y), batch_size=8))
@@ -102,7 +79,7 @@ def test_nan_inputs_do_not_poison_batch_norm_statistics():
 
 def test_an_exception_mid_epoch_leaves_hooks_and_the_last_finished_step(tmp_path):
     loss_fn = _FaultyLoss(at=3)
-    sbs = _trainer(loss_fn)
+    sbs = small_trainer(loss_fn)
     gradients = sbs.capture_gradients("3")
     snapshots = []
     sbs.model.register_forward_pre_hook(lambda module, args: snapshots.append(_state(sbs)))
@@ -118,7 +95,7 @@ def test_an_exception_mid_epoch_leaves_hooks_and_the_last_finished_step(tmp_path
 
 
 def test_an_interrupted_save_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):
-    sbs = _trainer()
+    sbs = small_trainer()
     path = tmp_path / "ckpt.pth"
     sbs.save_checkpoint(path)
     before = path.read_bytes()
@@ -138,7 +115,7 @@ def test_an_interrupted_save_leaves_the_previous_checkpoint_intact(tmp_path, mon
 
 
 def test_a_read_only_folder_gives_a_clear_error(tmp_path, monkeypatch):
-    sbs = _trainer()
+    sbs = small_trainer()
     folder = tmp_path / "ro"
     folder.mkdir()
 
@@ -154,7 +131,7 @@ def test_a_read_only_folder_gives_a_clear_error(tmp_path, monkeypatch):
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root ignores permissions")
 def test_a_really_read_only_folder(tmp_path):
-    sbs = _trainer()
+    sbs = small_trainer()
     folder = tmp_path / "ro"
     folder.mkdir()
     folder.chmod(0o555)
@@ -169,17 +146,8 @@ def test_a_really_read_only_folder(tmp_path):
 # --------------------------------------------------------------------------- bad checkpoints
 
 
-@pytest.fixture
-def saved(tmp_path):
-    sbs = _trainer()
-    sbs.train(1)
-    path = tmp_path / "ckpt.pth"
-    sbs.save_checkpoint(path)
-    return path
-
-
 def _fresh() -> StepByStep:
-    sbs = _trainer()
+    sbs = small_trainer()
     torch.manual_seed(5)
     for p in sbs.model.parameters():  # different weights than the checkpoint's
         nn.init.normal_(p)
@@ -261,7 +229,7 @@ def test_a_failure_while_applying_rolls_everything_back(saved, monkeypatch):
 
 
 def test_a_book_checkpoint_with_numpy_losses_needs_allow_listing(tmp_path):
-    sbs = _trainer(scheduler=False)
+    sbs = small_trainer(scheduler=False)
     book = {
         "epoch": 1,
         "model_state_dict": sbs.model.state_dict(),
@@ -343,7 +311,7 @@ def test_an_interrupt_while_applying_rolls_back_and_propagates(saved, monkeypatc
 @pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
 @pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
 def test_checkpoints_get_the_umasks_mode(tmp_path, umask, mode):
-    sbs = _trainer()
+    sbs = small_trainer()
     old = os.umask(umask)
     try:
         sbs.save_checkpoint(tmp_path / "c.pth")
@@ -353,7 +321,7 @@ def test_checkpoints_get_the_umasks_mode(tmp_path, umask, mode):
 
 
 def test_an_interrupt_between_backward_and_step_leaves_no_stale_gradients(tmp_path):
-    sbs = _trainer()
+    sbs = small_trainer()
     calls = []
 
     def interrupt_third_step(optimizer, args, kwargs):
@@ -381,7 +349,7 @@ def test_an_interrupt_between_backward_and_step_leaves_no_stale_gradients(tmp_pa
 
 
 def test_numpy_integers_are_integers_and_booleans_are_not():
-    plain, numpy_args = _trainer(), _trainer()
+    plain, numpy_args = small_trainer(), small_trainer()
     plain.train(2, seed=13)
     numpy_args.train(np.int64(2), seed=np.int64(13))
     assert numpy_args.losses == plain.losses and numpy_args.total_epochs == 2
@@ -394,8 +362,8 @@ def test_numpy_integers_are_integers_and_booleans_are_not():
 
 
 def test_correct_names_bad_labels():
-    sbs = _trainer(scheduler=False)
-    x, y = _data(8).tensors
+    sbs = small_trainer(scheduler=False)
+    x, y = small_data(8).tensors
     assert sbs.correct(x, y)[:, 1].tolist() == torch.bincount(y, minlength=2).tolist()
     with pytest.raises(ValueError, match=r"y holds 7 labels for a batch of 8 samples"):
         sbs.correct(x, y[:7])

@@ -11,8 +11,8 @@ from torch import nn
 from torch.optim import SGD
 
 from rpsbook.ewma import calc_momentum, calc_nesterov, plot_sgd_terms
-from rpsbook.lr_finder import lr_range_test
 from rpsbook.paths import OptimizerConfig, compare_optimizers, make_model, make_regression_data
+from rpsbook.training import lr_range_test
 
 FLAVOURS = [
     OptimizerConfig("SGD", partial(SGD, lr=0.1)),

@@ -5,18 +5,22 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import assert_nested_equal, clone_nested
+from conftest import assert_nested_equal, clone_nested, throwaway_sgd
 from matplotlib.figure import Figure
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR, StepLR
 from torch.utils.data import DataLoader, TensorDataset
 
-from rpsbook.lr_finder import (
+from rpsbook.training import (
     SUGGESTION_METHODS,
     LRRangeTestResult,
     lr_range_test,
     make_lr_fn,
+    minimum,
+    slide,
+    steepest,
     suggest_lr,
+    valley,
 )
 
 
@@ -80,7 +84,7 @@ def _used_adam(model: nn.Module, loader: DataLoader, lr: float = 1e-3) -> torch.
 
 
 def test_make_lr_fn_with_lambda_lr_matches_the_book_after_one_step():
-    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.01)
+    optimizer = throwaway_sgd(0.01)
     scheduler = LambdaLR(optimizer, make_lr_fn(0.01, 0.1, 10))
     optimizer.step()
     scheduler.step()
@@ -395,6 +399,20 @@ def test_suggestion_uses_log_lr_not_the_index_on_a_linear_grid():
     # which favours smaller learning rates on a linear grid: about 0.078 here.
     by_index = int(np.argmin(np.gradient(losses)))
     assert lrs[by_index] == pytest.approx(0.078, abs=0.006)
+
+
+def test_the_rules_are_plain_functions_and_a_rule_of_ones_own_can_be_passed():
+    lrs = np.logspace(-4, 0, 41)  # lr 10 ** -2, the minimum, is point 20
+    losses = 1 + (np.log10(lrs) + 2) ** 2
+    for name, rule in (
+        ("steepest", steepest),
+        ("valley", valley),
+        ("slide", slide),
+        ("minimum", minimum),
+    ):
+        assert suggest_lr(lrs, losses, method=name) == rule(lrs[10:-5], losses[10:-5])
+    assert suggest_lr(lrs, losses, method=minimum) == pytest.approx(0.01 / 10)
+    assert suggest_lr(lrs, losses, method=lambda lr, loss: float(lr[0])) == lrs[10]
 
 
 def test_suggestion_skips_the_ends_and_needs_two_points():

@@ -16,8 +16,8 @@ import pytest
 import torch
 from conftest import run_page
 
-from rpsbook.lr_finder import make_lr_fn
 from rpsbook.models import CNN2
+from rpsbook.training import make_lr_fn
 
 ROOT = Path(__file__).resolve().parents[1]
 

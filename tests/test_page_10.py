@@ -12,7 +12,7 @@ from torch import nn
 from torch.optim import SGD
 from torch.optim.lr_scheduler import CyclicLR, OneCycleLR
 
-from rpsbook.schedulers import record_lrs
+from rpsbook.training import record_lrs
 
 pytestmark = pytest.mark.slow
 

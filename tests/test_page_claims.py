@@ -69,7 +69,7 @@ def test_torch_lr_finder_grid_is_relabelled_not_moved():
     (end/start) ** (i/99 - i/100), 1 at the start and about 1.06 at the end."""
     from torch_lr_finder.lr_finder import ExponentialLR as FinderExponentialLR
 
-    from rpsbook.lr_finder import make_lr_fn
+    from rpsbook.training import make_lr_fn
 
     start, end = 3e-4, 0.1
     optimizer = throwaway_sgd(lr=start)

@@ -6,6 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
+from conftest import throwaway_sgd
 from matplotlib.figure import Figure
 from torch.optim.lr_scheduler import (
     ChainedScheduler,
@@ -21,18 +22,13 @@ from torch.optim.lr_scheduler import (
     StepLR,
 )
 
-from rpsbook.schedulers import (
+from rpsbook.training import (
     SchedulerStepper,
     cosine_warm_restarts_epoch,
     plot_lr_sequences,
     record_lrs,
     scheduler_kind,
 )
-
-
-def _sgd(lr: float = 0.01, **kwargs) -> torch.optim.SGD:
-    return torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr, **kwargs)
-
 
 # scheduler_kind ------------------------------------------------------------------------------
 
@@ -58,11 +54,11 @@ def _sgd(lr: float = 0.01, **kwargs) -> torch.optim.SGD:
     ],
 )
 def test_scheduler_kind(factory, kind):
-    assert scheduler_kind(factory(_sgd())) == kind
+    assert scheduler_kind(factory(throwaway_sgd())) == kind
 
 
 def test_scheduler_kind_rejects_mixed_chains_and_non_schedulers():
-    optimizer = _sgd()
+    optimizer = throwaway_sgd()
     chain = ChainedScheduler([StepLR(optimizer, 2), CyclicLR(optimizer, 1e-4, 1e-3)])
     with pytest.raises(ValueError, match=r"\['batch', 'epoch'\]"):
         scheduler_kind(chain)
@@ -113,7 +109,7 @@ def test_record_lrs_argument_errors():
     with pytest.raises(ValueError, match="metrics is only used by ReduceLROnPlateau"):
         record_lrs(lambda opt: StepLR(opt, 2), 3, metrics=1.0)
     with pytest.raises(ValueError, match="optimizer it is given"):
-        record_lrs(lambda opt: StepLR(_sgd(), 2), 3)
+        record_lrs(lambda opt: StepLR(throwaway_sgd(), 2), 3)
     with pytest.raises(ValueError, match="n_steps"):
         record_lrs(lambda opt: StepLR(opt, 2), -1)
 
@@ -151,11 +147,11 @@ def test_cyclic_lr_modes_match_the_closed_form_fig_6_26(mode):
 
 
 def test_cyclic_lr_cycles_momentum_of_plain_sgd_unless_told_not_to():
-    optimizer = _sgd()
+    optimizer = throwaway_sgd()
     assert optimizer.param_groups[0]["momentum"] == 0
     CyclicLR(optimizer, 1e-4, 1e-3)
     assert optimizer.param_groups[0]["momentum"] == 0.9  # plain SGD became SGD with momentum
-    optimizer = _sgd()
+    optimizer = throwaway_sgd()
     CyclicLR(optimizer, 1e-4, 1e-3, cycle_momentum=False)
     assert optimizer.param_groups[0]["momentum"] == 0
 
@@ -219,7 +215,7 @@ def test_cosine_warm_restarts_epoch_values_and_errors():
 
 def test_cosine_warm_restarts_stepped_with_the_fractional_epoch():
     n_batches, t_0, lr = 3, 2, 0.01
-    optimizer = _sgd(lr)
+    optimizer = throwaway_sgd(lr)
     scheduler = CosineAnnealingWarmRestarts(optimizer, T_0=t_0)
     used = {}
     for epoch in range(5):
@@ -308,14 +304,16 @@ def test_record_lrs_takes_numpy_integers_and_refuses_booleans():
 
 def test_the_stepper_steps_each_kind_at_its_moment():
     history: list[list[float]] = []
-    plateau = SchedulerStepper(ReduceLROnPlateau(_sgd(0.1), patience=0, factor=0.5), history)
+    plateau = SchedulerStepper(
+        ReduceLROnPlateau(throwaway_sgd(0.1), patience=0, factor=0.5), history
+    )
     plateau.after_batch(0, 0, 4)  # not its moment
     plateau.after_epoch(1.0)
     plateau.after_epoch(1.0)  # no improvement: halved
     assert history == [[0.1], [0.05]]
     with pytest.raises(ValueError, match="ReduceLROnPlateau steps with a metric"):
         plateau.after_epoch(None)
-    optimizer = _sgd(0.1)
+    optimizer = throwaway_sgd(0.1)
     warm = SchedulerStepper(CosineAnnealingWarmRestarts(optimizer, T_0=1))
     warm.after_epoch(None)  # not its moment
     warm.after_batch(0, 0, 4)  # the lr of epoch 0.25

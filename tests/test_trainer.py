@@ -1,4 +1,4 @@
-"""rpsbook.trainer.StepByStep (CNN2 itself: test_models.py)."""
+"""rpsbook.training.StepByStep (CNN2 itself: test_models.py)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from torch.optim.lr_scheduler import (
 from torch.utils.data import DataLoader, TensorDataset
 
 from rpsbook.models import CNN2
-from rpsbook.trainer import StepByStep, eval_mode
+from rpsbook.training import StepByStep, eval_mode
 
 
 def _blobs(n: int = 96, seed: int = 0) -> TensorDataset:
@@ -177,6 +177,37 @@ def test_resumed_run_equals_the_uninterrupted_run_bit_for_bit(tmp_path):
         resumed.model.state_dict().items(), straight.model.state_dict().values(), strict=True
     ):
         assert torch.equal(a, b), name
+
+
+def test_state_dict_round_trip_resumes_like_a_checkpoint_file(tmp_path):
+    straight = _resumable(tmp_path)
+    straight.train(4, seed=3)
+    first = _resumable(tmp_path)
+    first.train(2, seed=3)
+    state = first.state_dict()
+    assert set(state) >= {"epoch", "model_state_dict", "optimizer_state_dict", "loss", "val_loss"}
+    torch.manual_seed(1234)  # drawn between the halves: the state's streams are resumed
+    resumed = _resumable(tmp_path)
+    resumed.load_state_dict(state)
+    resumed.train(2, seed=None)
+    assert resumed.losses == straight.losses
+    assert resumed.step_lrs == straight.step_lrs
+    with pytest.raises(ValueError, match=r"the state_dict holds weights of another model"):
+        _trainer().load_state_dict(state)
+
+
+def test_checkpoint_validates_a_state_against_plain_torch_objects_without_a_trainer():
+    from rpsbook.training import checkpoint
+
+    sbs = _resumable(None)
+    state = sbs.state_dict()
+    history = checkpoint.validate(
+        state, sbs.model, sbs.optimizer, sbs.scheduler, ["train_loader", "val_loader"], "s"
+    )
+    assert (history["epoch"], history["loss"]) == (0, [])
+    sgd = torch.optim.SGD(sbs.model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match=r"s holds the state of a Adam.*SGD"):
+        checkpoint.validate(state, sbs.model, sgd, None, ["train_loader", "val_loader"], "s")
 
 
 def test_an_explicit_seed_after_loading_wins_over_the_saved_streams(tmp_path):

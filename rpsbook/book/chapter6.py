@@ -3,7 +3,7 @@
 ``from rpsbook.book.chapter6 import *`` replaces ``from plots.chapter6 import *``. Each
 figure function is an adapter: it turns the book's arguments into a call of rpsbook's own
 plot (:mod:`rpsbook.plotting`, :mod:`rpsbook.diagrams`, :mod:`rpsbook.ewma`,
-:mod:`rpsbook.paths`, :mod:`rpsbook.schedulers`) and returns the Figure, so the pictures are
+:mod:`rpsbook.paths`, :mod:`rpsbook.training`) and returns the Figure, so the pictures are
 rpsbook's, not copies of the book's. The computing helpers (``EWMA``, ``calc_ewma``...,
 ``compare_optimizers``) are rpsbook's own functions, and the star import also brings the
 modules the book's file imports and re-exports (``plt``, ``np``, ``torch``, ``F``,
@@ -40,7 +40,7 @@ from torch.optim.lr_scheduler import (
 )
 from torchvision.transforms import ToPILImage
 
-from .. import diagrams, ewma, paths, plotting, schedulers
+from .. import diagrams, ewma, paths, plotting
 from ..data.decoding import _load_rgb
 from ..data.layout import CLASSES
 from ..ewma import (
@@ -53,7 +53,7 @@ from ..ewma import (
     momentum,
 )
 from ..paths import PathResult, compare_optimizers
-from ..trainer import StepByStep
+from ..training import StepByStep, schedulers
 
 __all__ = [
     "EWMA",
@@ -156,8 +156,8 @@ def figure11(
     val_losses_nodrop: Sequence[float],
 ) -> Figure:
     """Fig 6.11: the losses with and without dropout, on one log-scale axes."""
-    fig = plotting.plot_losses(losses, val_losses, label="dropout")
-    return plotting.plot_losses(
+    fig = plotting.plot_run_losses(losses, val_losses, label="dropout")
+    return plotting.plot_run_losses(
         losses_nodrop, val_losses_nodrop, ax=fig.axes[0], label="no dropout"
     )
 

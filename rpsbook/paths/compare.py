@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import copy
-import random
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, overload
@@ -17,9 +16,9 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 from torch.utils.data import DataLoader
 
-from .._utils import as_lists, cpu_copy, forked_rng, resolve_device
-from ..capture import GradientCapture, ParameterCapture, _resolve_layers
-from ..trainer import StepByStep
+from .._utils import as_lists, cpu_copy, resolve_device
+from ..training import GradientCapture, ParameterCapture, Snapshot, StepByStep
+from ..training.capture import resolve_layers
 from .regression import RegressionData, make_model, make_regression_data
 
 Scheduler = LRScheduler | ReduceLROnPlateau
@@ -106,21 +105,6 @@ class PathResult:
             lrs = [group["lr"] for group in self.optimizer_state["param_groups"]]
             return [lrs] * len(self.losses)
         raise KeyError(f"{key!r}: the book's keys are {list(self._BOOK_KEYS)}")
-
-
-@contextmanager
-def _preserved_global_state(device: torch.device) -> Iterator[None]:
-    """Restore the random generators and cuDNN flags that ``StepByStep.train`` reseeds/sets."""
-    # The trainer seeds NumPy's legacy global generator, so that is the state to restore.
-    python_state, numpy_state = random.getstate(), np.random.get_state()  # noqa: NPY002
-    cudnn = torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark
-    try:
-        with forked_rng(device):
-            yield
-    finally:
-        random.setstate(python_state)
-        np.random.set_state(numpy_state)  # noqa: NPY002
-        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cudnn
 
 
 def _point(params: Mapping[str, Tensor]) -> Tensor:
@@ -236,7 +220,8 @@ def _compare(
     loss_fn = loss_fn if loss_fn is not None else nn.MSELoss()
     device = resolve_device(device)
     results: dict[str, PathResult] = {}
-    with _preserved_global_state(device):
+    # StepByStep.train reseeds the global generators and sets the cuDNN flags: put them back.
+    with Snapshot(rng=device):
         for config in configs:
             results[config.name] = _run(
                 config,
@@ -295,7 +280,7 @@ def _compare_book(
             f"{len(lines)} ({lines})."
         )
     initial = copy.deepcopy(model)
-    hooked = list(_resolve_layers(model, layers_to_hook))  # names checked as the captures do
+    hooked = list(resolve_layers(model, layers_to_hook))  # names checked as the captures do
     return _compare(
         configs,
         n_epochs,

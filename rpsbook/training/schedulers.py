@@ -48,7 +48,7 @@ from torch.optim.lr_scheduler import (
     SequentialLR,
 )
 
-from ._utils import check_int
+from .._utils import check_int
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SchedulerKind",
     "SchedulerStepper",
+    "check_scheduler",
     "cosine_warm_restarts_epoch",
     "plot_lr_sequences",
     "record_lrs",
@@ -134,6 +135,18 @@ def cosine_warm_restarts_epoch(epoch: int, batch_index: int, n_batches: int) -> 
     if not 0 <= batch_index <= n_batches:
         raise ValueError(f"batch_index must be in [0, n_batches={n_batches}], got {batch_index}")
     return epoch + batch_index / n_batches
+
+
+def check_scheduler(
+    scheduler: LRScheduler | ReduceLROnPlateau, optimizer: Optimizer | None
+) -> None:
+    """Raise unless ``scheduler`` is one :func:`scheduler_kind` knows, built on ``optimizer``."""
+    scheduler_kind(scheduler)  # validates the type
+    if scheduler.optimizer is not optimizer:
+        raise ValueError(
+            "the scheduler wraps a different optimizer than the trainer's: build it "
+            "from trainer.optimizer (after set_optimizer)."
+        )
 
 
 class SchedulerStepper:
@@ -344,7 +357,7 @@ def plot_lr_sequences(
 
     if not sequences:
         raise ValueError("sequences is empty; pass at least one {label: lrs} entry")
-    from ._figures import SITE_WIDTH, axes_list
+    from .._figures import SITE_WIDTH, axes_list
 
     n = len(sequences)
     # Wide enough for the longest title: a constructor call with its arguments is the natural

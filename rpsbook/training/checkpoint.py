@@ -1,24 +1,25 @@
-"""Checkpoints of a :class:`~rpsbook.trainer.StepByStep`: atomic writes, all-or-nothing loads.
+"""Checkpoint files of a :class:`~rpsbook.training.StepByStep`: read, validate, write.
 
-A checkpoint is a dict of tensors and plain Python values, so ``torch.load(weights_only=True)``
-reads it back: the book's keys (``epoch``, ``model_state_dict``, ``optimizer_state_dict``,
-``loss``, ``val_loss``) plus ``optimizer_class``, ``scheduler_class``, ``scheduler_state_dict``,
-``learning_rates``, ``step_lrs`` and ``rng_state`` (torch's CPU and accelerator generators,
-NumPy's, Python's ``random``, the loaders' generators). :func:`save` writes NumPy scalars (an lr
-from ``np.logspace``) as Python numbers, reads the file back as :func:`load` will before it
-replaces anything, and writes it atomically: the file is either the old one or the complete new
-one, with the mode the umask gives.
+The trainer owns its state (``state_dict()`` / ``load_state_dict()``); this module only moves
+it to and from files and checks it. A checkpoint is a dict of tensors and plain Python values,
+so ``torch.load(weights_only=True)`` reads it back: the book's keys (``epoch``,
+``model_state_dict``, ``optimizer_state_dict``, ``loss``, ``val_loss``) plus
+``optimizer_class``, ``scheduler_class``, ``scheduler_state_dict``, ``learning_rates``,
+``step_lrs`` and ``rng_state`` (torch's CPU and accelerator generators, NumPy's, Python's
+``random``, the loaders' generators). :func:`write` stores NumPy scalars (an lr from
+``np.logspace``) as Python numbers, reads the file back as :func:`read` will before it
+replaces anything, and writes it atomically: the file is either the old one or the complete
+new one, with the mode the umask gives.
 
-:func:`load` reads the whole file and checks every entry against the trainer before it changes
-anything: the model's keys and shapes, the optimizer's class and param-group sizes, the
-scheduler's class, the history (losses as lists of numbers, as :func:`save` writes them; the
-PyTorch tutorials' single ``loss`` value is refused) and every random state. A checkpoint saved
-on another kind of machine loads: the accelerator random states this one cannot use (a Mac's
-``mps``, ``cuda`` on a CPU-only machine) are set aside with a warning that names them. A
-checkpoint without ``optimizer_class`` (the book's, or rpsbook's before 0.2) is refused when its
-param groups belong to another family than the trainer's optimizer: ``momentum`` (SGD,
-RMSprop) against ``betas`` (Adam and its relatives). If loading the states still fails,
-everything is put back.
+:func:`validate` checks every entry against the trainer's model, optimizer, scheduler and
+loaders before anything changes: the model's keys and shapes, the optimizer's class and
+param-group sizes, the scheduler's class, the history (losses as lists of numbers, as
+:func:`write` stores them; the PyTorch tutorials' single ``loss`` value is refused) and every
+random state. A checkpoint saved on another kind of machine loads: the accelerator random
+states this one cannot use (a Mac's ``mps``, ``cuda`` on a CPU-only machine) are set aside
+with a warning that names them. A checkpoint without ``optimizer_class`` (the book's, or
+rpsbook's before 0.2) is refused when its param groups belong to another family than the
+trainer's optimizer: ``momentum`` (SGD, RMSprop) against ``betas`` (Adam and its relatives).
 
 The file is read with ``torch.load(weights_only=True)``, which unpickles tensors and plain
 Python values only. A checkpoint written by the book's trainer holds NumPy floats as losses:
@@ -28,76 +29,30 @@ and only if you trust the file.
 
 from __future__ import annotations
 
-import copy
 import os
 import pickle
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from torch.optim import Optimizer
 
-from ._utils import (
-    check_int,
-    global_rng_states,
-    is_real,
-    loader_generators,
-    map_tensors,
-    set_global_rng_states,
-    snapshot_optimizer,
-    usable_rng_states,
-    write_atomically,
-)
+from .._utils import check_int, is_real, map_tensors, usable_rng_states, write_atomically
 
-if TYPE_CHECKING:
-    from .trainer import StepByStep
-
-__all__ = ["BOOK_KEYS", "load", "read", "restore_rng", "resume_rng", "rng_state", "save"]
+__all__ = ["BOOK_KEYS", "read", "validate", "write"]
 
 BOOK_KEYS = ("epoch", "model_state_dict", "optimizer_state_dict", "loss", "val_loss")
 # Hyper-parameters that tell optimizer families apart in a checkpoint that names no class.
 _FAMILY_KEYS = ("momentum", "betas")
 
 
-def rng_state(device: torch.device, loaders: Mapping[str, Any]) -> dict[str, Any]:
-    """The random streams a resumed run needs: the global generators and the loaders'."""
-    return {
-        "global": global_rng_states(device),
-        "loaders": {
-            name: [g.get_state() for g in loader_generators(loader)]
-            for name, loader in loaders.items()
-        },
-    }
-
-
-def restore_rng(state: Mapping[str, Any], loaders: Mapping[str, Any]) -> None:
-    """Put back what :func:`rng_state` returned; warn for a loader built differently."""
-    set_global_rng_states(state["global"])
-    for name, saved in state["loaders"].items():
-        generators = loader_generators(loaders.get(name))
-        if len(generators) != len(saved):
-            warnings.warn(
-                f"the checkpoint holds {len(saved)} generator state(s) for {name}, which "
-                f"now has {len(generators)} generator(s): its shuffling is not resumed "
-                "exactly (use a loader built like the saved run's).",
-                stacklevel=4,
-            )
-            continue
-        for generator, generator_state in zip(generators, saved, strict=True):
-            generator.set_state(generator_state.cpu())
-
-
-def resume_rng(trainer: StepByStep, state: Mapping[str, Any]) -> None:
-    """Put back a saved random state (from :func:`load`) for ``trainer``'s next epoch."""
-    restore_rng(state, _loaders(trainer))
-
-
-def save(trainer: StepByStep, path: str | os.PathLike[str]) -> None:
-    """Write ``trainer``'s checkpoint to ``path`` atomically.
+def write(state: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """Write a trainer's ``state_dict()`` to ``path`` atomically.
 
     The checkpoint goes to a temporary file beside ``path`` that is renamed over it: ``path``
     holds either its old content or the whole new checkpoint, and the file's mode follows the
@@ -105,24 +60,8 @@ def save(trainer: StepByStep, path: str | os.PathLike[str]) -> None:
     are saved as Python numbers; anything else that ``torch.load(weights_only=True)`` would
     refuse raises ``ValueError`` here, and ``path`` keeps its old content.
     """
-    if trainer.optimizer is None:
-        raise RuntimeError("nothing to resume without an optimizer: call set_optimizer first.")
-    scheduler = trainer.scheduler
-    checkpoint = {
-        "epoch": trainer.total_epochs,
-        "model_state_dict": trainer.model.state_dict(),
-        "optimizer_state_dict": trainer.optimizer.state_dict(),
-        "loss": list(trainer.losses),
-        "val_loss": list(trainer.val_losses),
-        "optimizer_class": type(trainer.optimizer).__name__,
-        "scheduler_class": type(scheduler).__name__ if scheduler else None,
-        "scheduler_state_dict": scheduler.state_dict() if scheduler else None,
-        "learning_rates": [list(lrs) for lrs in trainer.learning_rates],
-        "step_lrs": list(trainer.step_lrs),
-        "rng_state": rng_state(trainer.device, _loaders(trainer)),
-    }
     # weights_only=True unpickles no NumPy scalar: an lr from np.logspace would be unloadable
-    checkpoint = map_tensors(checkpoint, lambda number: number.item(), np.generic)
+    checkpoint = map_tensors(state, lambda number: number.item(), np.generic)
 
     def write_and_check(file: Any) -> None:
         torch.save(checkpoint, file)
@@ -141,56 +80,37 @@ def save(trainer: StepByStep, path: str | os.PathLike[str]) -> None:
     write_atomically(path, write_and_check, "checkpoint")
 
 
-def load(trainer: StepByStep, path: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """Restore a checkpoint into ``trainer``, all or nothing; return its saved random state.
+def validate(
+    checkpoint: Any,
+    model: nn.Module,
+    optimizer: Optimizer,
+    scheduler: Any,
+    loader_names: Iterable[str],
+    source: str,
+) -> dict[str, Any]:
+    """Raise, naming ``source``, if ``checkpoint`` does not fit a trainer with ``model``,
+    ``optimizer``, ``scheduler`` and loaders ``loader_names``; else its history.
 
-    See :meth:`~rpsbook.trainer.StepByStep.load_checkpoint`.
+    The history (``epoch``, ``loss``, ``val_loss``, ``learning_rates``, ``step_lrs``,
+    ``rng_state``) comes back as the values the trainer will hold, so that nothing can fail
+    once the first state is loaded. Accelerator random states this machine cannot use are
+    left out, with a warning that names them.
     """
-    path = Path(path)
-    optimizer, scheduler = trainer.optimizer, trainer.scheduler
-    if optimizer is None:
-        raise RuntimeError(f"{path}: call set_optimizer(...) before load_checkpoint().")
-    checkpoint = read(path)
-    history = _check(checkpoint, trainer, path)
-    model_values = [(t, t.detach().clone()) for t in trainer.model.state_dict().values()]
-    restore_optimizer = snapshot_optimizer(optimizer)
-    scheduler_state = copy.deepcopy(scheduler.state_dict()) if scheduler else None
-    try:
-        trainer.model.load_state_dict(checkpoint["model_state_dict"])
-        optimizer.load_state_dict(checkpoint["optimizer_state_dict"])
-        if scheduler is not None and checkpoint.get("scheduler_state_dict") is not None:
-            scheduler.load_state_dict(checkpoint["scheduler_state_dict"])
-    except BaseException as error:  # a KeyboardInterrupt too: nothing half-loaded stays
-        with torch.no_grad():
-            for tensor, value in model_values:
-                tensor.copy_(value)
-        restore_optimizer()
-        if scheduler is not None:
-            scheduler.load_state_dict(scheduler_state)
-        if not isinstance(error, Exception):
-            raise
-        raise RuntimeError(
-            f"{path} could not be applied ({error}); the trainer is unchanged."
-        ) from error
-    trainer.total_epochs = history["epoch"]
-    trainer.losses = history["loss"]
-    trainer.val_losses = history["val_loss"]
-    trainer.learning_rates = history["learning_rates"]
-    trainer.step_lrs = history["step_lrs"]
-    trainer.model.train()
+    history = _check(checkpoint, model, optimizer, scheduler, set(loader_names), source)
     if history["set_aside"]:
         reasons = "; ".join(f"{kind}: {why}" for kind, why in history["set_aside"].items())
         warnings.warn(
-            f"{path} holds random states this machine cannot use, set aside ({reasons}): "
+            f"{source} holds random states this machine cannot use, set aside ({reasons}): "
             "everything else is loaded, but a resumed run does not draw the same random "
             f"numbers on {' and '.join(history['set_aside'])} as the saved run would have.",
-            stacklevel=3,
+            stacklevel=4,
         )
-    return history["rng_state"]
+    return history
 
 
-def read(path: Path) -> Any:
+def read(path: str | os.PathLike[str]) -> Any:
     """``torch.load(path, weights_only=True)`` on the CPU, with errors that name the file."""
+    path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
@@ -211,16 +131,14 @@ def read(path: Path) -> Any:
         ) from error
 
 
-def _loaders(trainer: StepByStep) -> dict[str, Any]:
-    return {"train_loader": trainer.train_loader, "val_loader": trainer.val_loader}
-
-
-def _check(checkpoint: Any, trainer: StepByStep, path: Path) -> dict[str, Any]:
-    """Raise, naming ``path``, if ``checkpoint`` does not fit ``trainer``; else its history.
-
-    The history (epoch count, losses, learning rates, random state) comes back as the values
-    the trainer will hold, so that nothing can fail once the first state is loaded.
-    """
+def _check(
+    checkpoint: Any,
+    model: nn.Module,
+    optimizer: Optimizer,
+    scheduler: Any,
+    loader_names: set[str],
+    path: str,
+) -> dict[str, Any]:
     if not isinstance(checkpoint, dict):
         checkpoint = {}
     missing = [key for key in BOOK_KEYS if key not in checkpoint]
@@ -229,10 +147,9 @@ def _check(checkpoint: Any, trainer: StepByStep, path: Path) -> dict[str, Any]:
             f"{path} is not a StepByStep checkpoint: it lacks {missing} (written by "
             "save_checkpoint?)."
         )
-    _check_model(checkpoint["model_state_dict"], trainer.model.state_dict(), path)
-    assert trainer.optimizer is not None
-    _check_optimizer(checkpoint, trainer.optimizer, path)
-    _check_scheduler(checkpoint, trainer.scheduler, path)
+    _check_model(checkpoint["model_state_dict"], model.state_dict(), path)
+    _check_optimizer(checkpoint, optimizer, path)
+    _check_scheduler(checkpoint, scheduler, path)
     history = {
         "epoch": _entry(path, "epoch", lambda: check_int(checkpoint["epoch"], "epoch", 0)),
         "loss": _numbers(checkpoint, "loss", path),
@@ -245,13 +162,13 @@ def _check(checkpoint: Any, trainer: StepByStep, path: Path) -> dict[str, Any]:
         ),
     }
     history["rng_state"], history["set_aside"] = _check_rng(
-        checkpoint.get("rng_state"), trainer, path
+        checkpoint.get("rng_state"), loader_names, path
     )
     return history
 
 
-def _check_rng(state: Any, trainer: StepByStep, path: Path) -> tuple[Any, dict[str, str]]:
-    """The saved random state as :func:`restore_rng` will use it, and the accelerator states
+def _check_rng(state: Any, loader_names: set[str], path: str) -> tuple[Any, dict[str, str]]:
+    """The saved random state as ``set_rng_state`` will use it, and the accelerator states
     set aside (``{device type: why}``); raise, naming ``path``, if anything cannot be set."""
     if state is None:
         return None, {}
@@ -259,7 +176,7 @@ def _check_rng(state: Any, trainer: StepByStep, path: Path) -> tuple[Any, dict[s
         isinstance(state, dict)
         and isinstance(state.get("global"), dict)
         and isinstance(state.get("loaders"), dict)
-        and set(state["loaders"]) <= set(_loaders(trainer))
+        and set(state["loaders"]) <= loader_names
         and all(isinstance(saved, list | tuple) for saved in state["loaders"].values())
     )
     if not valid:
@@ -276,7 +193,7 @@ def _check_rng(state: Any, trainer: StepByStep, path: Path) -> tuple[Any, dict[s
     return {**state, "global": usable}, set_aside
 
 
-def _entry(path: Path, key: str, convert: Any) -> Any:
+def _entry(path: Any, key: str, convert: Any) -> Any:
     try:
         return convert()
     except (TypeError, ValueError) as error:
@@ -292,7 +209,7 @@ def _floats(values: Any) -> list[float]:
     return [float(v) for v in values]
 
 
-def _numbers(checkpoint: dict[str, Any], key: str, path: Path) -> list[float]:
+def _numbers(checkpoint: dict[str, Any], key: str, path: Any) -> list[float]:
     value = checkpoint.get(key, [])
     if not isinstance(value, list | tuple):
         # The PyTorch tutorials save the last loss alone; a trainer needs the whole history.
@@ -303,7 +220,7 @@ def _numbers(checkpoint: dict[str, Any], key: str, path: Path) -> list[float]:
     return _entry(path, key, lambda: _floats(value))
 
 
-def _check_model(saved: Any, own: dict[str, torch.Tensor], path: Path) -> None:
+def _check_model(saved: Any, own: dict[str, torch.Tensor], path: Any) -> None:
     if not isinstance(saved, dict):
         raise ValueError(
             f"{path}: its 'model_state_dict' is a {type(saved).__name__}, not a dict."
@@ -319,7 +236,7 @@ def _check_model(saved: Any, own: dict[str, torch.Tensor], path: Path) -> None:
         raise ValueError(f"{path} holds weights of another model: {'; '.join(problems)}.")
 
 
-def _check_optimizer(checkpoint: dict[str, Any], optimizer: Optimizer, path: Path) -> None:
+def _check_optimizer(checkpoint: dict[str, Any], optimizer: Optimizer, path: Any) -> None:
     saved = checkpoint["optimizer_state_dict"]
     groups = saved.get("param_groups") if isinstance(saved, dict) else None
     if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
@@ -349,7 +266,7 @@ def _check_optimizer(checkpoint: dict[str, Any], optimizer: Optimizer, path: Pat
         )
 
 
-def _check_scheduler(checkpoint: dict[str, Any], scheduler: Any, path: Path) -> None:
+def _check_scheduler(checkpoint: dict[str, Any], scheduler: Any, path: Any) -> None:
     saved_class = checkpoint.get("scheduler_class")
     if checkpoint.get("scheduler_state_dict") is None:
         return

@@ -32,25 +32,21 @@ from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 from tqdm import tqdm
 
-from ._range_test import BatchFn, OptimizerStep, batch_device, cycle, preserved, validation_loss
-from ._utils import (
+from .._utils import (
     check_int,
     is_real,
     progress_enabled,
 )
+from .range_search import BatchFn, batch_device, cycle, prepare, validation_loss
+from .snapshot import Snapshot
+from .step import train_step
+from .suggestions import METHOD_LABELS, SUGGESTION_METHODS, suggest_lr, suggest_lrs
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = [
-    "SUGGESTION_METHODS",
-    "LRRangeTestResult",
-    "lr_range_test",
-    "make_lr_fn",
-    "suggest_lr",
-    "suggest_lrs",
-]
+__all__ = ["LRRangeTestResult", "book_loader", "lr_range_test", "make_lr_fn"]
 
 StepMode = Literal["exp", "linear"]
 _STEP_MODES = ("exp", "linear")
@@ -106,136 +102,6 @@ def make_lr_fn(
             return 1 + iteration * (ratio - 1) / num_iter
 
     return lr_fn
-
-
-SuggestionMethod = Literal["steepest", "valley", "slide", "minimum"]
-SUGGESTION_METHODS: tuple[SuggestionMethod, ...] = ("steepest", "valley", "slide", "minimum")
-_METHOD_LABELS = {
-    "steepest": "steepest descent",
-    "valley": "valley",
-    "slide": "slide",
-    "minimum": "minimum / 10",
-}
-
-
-def suggest_lr(
-    lrs: Iterable[float],
-    losses: Iterable[float],
-    skip_start: int = 10,
-    skip_end: int = 5,
-    method: SuggestionMethod = "steepest",
-) -> float | None:
-    """A learning rate read off a range-test curve, by one of four rules.
-
-    The first ``skip_start`` and last ``skip_end`` points are dropped first (the flat start
-    and the divergent end are noisy; fastai drops ``num_iter // 10`` and 5, the same for 100
-    iterations). Then, for ``method``:
-
-    ``"steepest"`` (default)
-        The lr where the loss falls fastest on a log-lr axis: the most negative
-        ``numpy.gradient(loss, log10(lr))`` (central differences, one-sided at the ends).
-        torch-lr-finder differentiates with respect to the *index* of the point, which picks
-        the same point on an exponential grid (evenly spaced in log lr) but favours small
-        learning rates on a linear one; fastai's ``steep`` uses forward differences and
-        returns the left end of the steepest segment.
-    ``"valley"`` (fastai's default)
-        Find the longest strictly decreasing subsequence of the losses (not necessarily
-        contiguous); with ``L`` its length and ``end`` the first index where one of that
-        length ends, take ``start = end - L`` and return the lr at
-        ``start + int(L / 3) + int(L / 3 / 2)`` (clamped to 0): about halfway along the
-        valley, well before its bottom.
-    ``"slide"`` (fastai's interval slide rule; ``lr_diff=15``, ``thresh=0.005``)
-        With ``g = numpy.gradient(loss)`` (per index), compare ``g`` at the last point and 15
-        points before it, and slide both towards the start while they differ by more than
-        0.005; return the lr of the left point at the last such position (the point 15 before
-        the end when they never differ). The threshold is in loss units per step, so the rule
-        depends on the scale of the loss.
-    ``"minimum"``
-        One tenth of the lr with the lowest loss.
-
-    Parameters
-    ----------
-    lrs, losses : sequence of float, shape (n,)
-        Strictly increasing positive learning rates and their (smoothed) losses.
-    skip_start, skip_end : int
-        Points dropped at each end before applying the rule.
-    method : {"steepest", "valley", "slide", "minimum"}
-
-    Returns
-    -------
-    float or None
-        The suggested lr, or ``None`` when too few points remain after skipping (fewer than
-        two; for ``"slide"``, no more than 15).
-    """
-    if method not in SUGGESTION_METHODS:
-        raise ValueError(f"method must be one of {SUGGESTION_METHODS}, got {method!r}")
-    lr_array = np.asarray(list(lrs), dtype=float)
-    loss_array = np.asarray(list(losses), dtype=float)
-    if lr_array.ndim != 1 or lr_array.shape != loss_array.shape:
-        raise ValueError(
-            f"lrs and losses must be 1-D and of the same length, got shapes "
-            f"{lr_array.shape} and {loss_array.shape}"
-        )
-    skip_start = check_int(skip_start, "skip_start", 0)
-    skip_end = check_int(skip_end, "skip_end", 0)
-    stop = len(lr_array) - skip_end
-    lr_array, loss_array = lr_array[skip_start:stop], loss_array[skip_start:stop]
-    if len(lr_array) < 2:
-        return None
-    if np.any(lr_array <= 0) or np.any(np.diff(lr_array) <= 0):
-        raise ValueError("lrs must be positive and strictly increasing")
-    if not np.all(np.isfinite(loss_array)):
-        raise ValueError("losses must be finite (a range test stops before a non-finite loss)")
-    if method == "steepest":
-        slopes = np.gradient(loss_array, np.log10(lr_array))
-        return float(lr_array[int(np.argmin(slopes))])
-    if method == "valley":
-        return float(lr_array[_valley_index(loss_array)])
-    if method == "slide":
-        index = _slide_index(loss_array, lr_diff=15, thresh=0.005)
-        return None if index is None else float(lr_array[index])
-    return float(lr_array[int(np.argmin(loss_array))]) / 10
-
-
-def _valley_index(losses: np.ndarray) -> int:
-    """fastai's ``valley`` index (see :func:`suggest_lr`)."""
-    n = len(losses)
-    # lengths[i]: the longest strictly decreasing subsequence that ends at point i.
-    lengths = np.ones(n, dtype=int)
-    for i in range(1, n):
-        higher = losses[:i] > losses[i]
-        if higher.any():
-            lengths[i] = lengths[:i][higher].max() + 1
-    end = int(np.argmax(lengths))  # the first index of the longest
-    length = int(lengths[end])
-    start = end - length
-    return max(start + int(length / 3) + int(length / 3 / 2), 0)
-
-
-def _slide_index(losses: np.ndarray, lr_diff: int, thresh: float) -> int | None:
-    """fastai's ``slide`` index (see :func:`suggest_lr`), counted from the start."""
-    n = len(losses)
-    if n <= lr_diff:
-        return None
-    grads = np.gradient(losses)
-    right, left = n - 1, n - 1 - lr_diff
-    chosen = left
-    while left >= 0 and abs(grads[right] - grads[left]) > thresh:
-        chosen = left
-        right, left = right - 1, left - 1
-    return chosen
-
-
-def suggest_lrs(
-    lrs: Iterable[float],
-    losses: Iterable[float],
-    skip_start: int = 10,
-    skip_end: int = 5,
-    methods: Iterable[SuggestionMethod] = SUGGESTION_METHODS,
-) -> dict[str, float | None]:
-    """``{method: suggest_lr(lrs, losses, skip_start, skip_end, method)}`` for ``methods``."""
-    lrs, losses = list(lrs), list(losses)
-    return {m: suggest_lr(lrs, losses, skip_start, skip_end, method=m) for m in methods}
 
 
 @dataclass
@@ -363,7 +229,7 @@ class LRRangeTestResult:
             for index, (method, suggestion) in enumerate(found.items()):
                 if suggestion is None:
                     continue
-                name = _METHOD_LABELS[method]
+                name = METHOD_LABELS[method]
                 ax.scatter(
                     [suggestion],
                     [np.interp(np.log10(suggestion), np.log10(lrs), losses)],
@@ -495,7 +361,7 @@ def lr_range_test(
     raw_losses: list[float] = []
     losses: list[float] = []
     diverged = False
-    with preserved(model, optimizer, (train_loader, val_loader), target):
+    with Snapshot(model, optimizer, rng=target, loaders=(train_loader, val_loader)):
         model.zero_grad(set_to_none=True)
         optimizer.zero_grad(set_to_none=True)
         for group in optimizer.param_groups:
@@ -508,14 +374,23 @@ def lr_range_test(
         batches = cycle(train_loader, "train_loader")
         bar = tqdm(total=num_iter, desc="LR range test", disable=not progress_enabled(progress))
         best = math.inf
-        step = OptimizerStep(
-            model, optimizer, loss_fn, target, accumulation_steps, mixed_precision
-        )
+        precision = _mixed_precision(target) if mixed_precision else {}
         try:
-            for _ in range(num_iter):
+            for i in range(num_iter):
                 lr = float(optimizer.param_groups[0]["lr"])
-                value = step(batches, batch_fn)
-                if value is None:  # a non-finite loss: the step was not taken
+                model.train()
+                try:
+                    value = train_step(
+                        model,
+                        loss_fn,
+                        optimizer,
+                        batches,
+                        f"step {i} of the range test",
+                        prepare=lambda batch: prepare(batch, target, "train_loader", batch_fn),
+                        n_batches=accumulation_steps,
+                        **precision,
+                    ).item()
+                except FloatingPointError:  # a non-finite loss: the step was not taken
                     diverged = True
                     break
                 with warnings.catch_warnings():
@@ -549,3 +424,37 @@ def lr_range_test(
         step_mode=step_mode,
         suggestions=suggest_lrs(lrs, losses),
     )
+
+
+def _mixed_precision(device: torch.device) -> dict[str, Any]:
+    """``train_step``'s autocast (and scaler): float16 needs loss scaling against underflowing
+    gradients; bfloat16, used off CUDA, does not."""
+    if device.type == "cuda":
+        return {
+            "autocast": torch.autocast("cuda", dtype=torch.float16),
+            "scaler": torch.amp.GradScaler("cuda"),
+        }
+    return {"autocast": torch.autocast(device.type, dtype=torch.bfloat16)}
+
+
+def book_loader(
+    data_loader: Any,
+    train_loader: Any,
+    end_lr: float | None,
+    optimizer: torch.optim.Optimizer | None,
+) -> Any:
+    """The loader of the book's ``sbs.lr_range_test(data_loader, end_lr)``, checked."""
+    if data_loader is not None and not isinstance(data_loader, Iterable):
+        raise TypeError(
+            f"lr_range_test's first argument is the data loader (as in the book), got "
+            f"{data_loader!r}; pass the learning rate as end_lr={data_loader!r}."
+        )
+    loader = data_loader if data_loader is not None else train_loader
+    if end_lr is None:
+        raise TypeError("lr_range_test needs end_lr, the learning rate the range ends at.")
+    if optimizer is None or loader is None:
+        raise RuntimeError(
+            "lr_range_test needs set_optimizer(...) and a loader: pass data_loader or "
+            "call set_loaders(...) first."
+        )
+    return loader
