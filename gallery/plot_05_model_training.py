@@ -420,12 +420,12 @@ print(f"validation loss {ex_sbs.val_losses[-1]:.4f}; ln 3 = {torch.log(torch.ten
 
 # %%
 # The model predicts the same class for every validation image: 124 of 372 right, a third.
-# Its first steps moved every weight by about 0.1, the size of the weights themselves, and
-# drove the convolutions' ReLUs below zero for every image: all features are zero, so the
-# logits come from the classifier's biases alone, the same for every image. No gradient
-# flows back through a ReLU that outputs zero, so the convolutions cannot recover, and the
-# loss sits near :math:`\ln 3`, that of a uniform guess. Steps of 3e-4 are a few hundred
-# times smaller than the weights.
+# Adam moves each parameter by up to about the learning rate per step, here 0.1, the size
+# of the weights themselves, and within the epoch the ReLUs after the convolutions came to
+# output zero for every image: all features are zero, so the logits come from the
+# classifier's biases alone, the same for every image. No gradient flows back through a
+# ReLU that outputs zero, so the convolutions cannot recover, and the loss sits near
+# :math:`\ln 3`, that of a uniform guess. Steps of 3e-4 are a few hundred times smaller.
 
 # %%
 # Notes
