@@ -174,7 +174,8 @@ def test_exercise_confusion_matrix(page):
 def test_exercise_adam_lr_0_1(page):
     """One epoch of Adam at 0.1: every featurizer output is zero on the validation set, the
     logits are the same for every image, one class is predicted for all (124 of 372), and
-    the validation loss is within 0.01 of ln 3."""
+    the validation loss is near ln 3 (other seeds and thread counts, measured: all features
+    zero too, losses 1.0988 to 1.1135)."""
     assert int(page["ex_features"].count_nonzero()) == 0
     counts = page["ex_counts"]
     assert counts.sum(dim=0).tolist() == [124, 372]
@@ -182,4 +183,4 @@ def test_exercise_adam_lr_0_1(page):
     x = torch.cat([x for x, _ in page["val_loader"]])
     logits = page["ex_sbs"].predict(x)
     assert torch.equal(logits, logits[:1].expand_as(logits))
-    assert abs(page["ex_sbs"].val_losses[-1] - torch.log(torch.tensor(3.0)).item()) < 0.01
+    assert abs(page["ex_sbs"].val_losses[-1] - torch.log(torch.tensor(3.0)).item()) < 0.05
