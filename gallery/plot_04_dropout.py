@@ -334,6 +334,107 @@ checked_against_book(
 # sphinx_gallery_end_ignore
 
 # %%
+# Exercises
+# ---------
+#
+# .. _ex-dropout-ones:
+#
+# Dropout on a vector of ones
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~
+#
+# *Predict, then measure.* Feed 100,000 ones to ``nn.Dropout`` with ``p=0.5`` and ``p=0.2`` in
+# training mode (seed 0), then in evaluation mode: which values, what mean and variance?
+
+# %%
+# .. rpsbook-solution::
+
+ex_stats = {}
+for ex_p in (0.5, 0.2):
+    torch.manual_seed(0)
+    ex_dropout = nn.Dropout(p=ex_p)
+    for ex_mode in ("train", "eval"):
+        ex_out = ex_dropout.train(ex_mode == "train")(torch.ones(100_000))
+        ex_stats[ex_p, ex_mode] = ex_out.unique(), ex_out.mean().item(), ex_out.var().item()
+        print(f"p={ex_p} {ex_mode:>5}: values {ex_out.unique().tolist()}, ", end="")
+        print(f"mean {ex_out.mean().item():.4f}, variance {ex_out.var().item():.4f}")
+
+# %%
+# In training mode an output is :math:`1/(1-p)` with probability :math:`1-p`, else 0 (2 or
+# 0 for ``p=0.5``, 1.25 or 0 for ``p=0.2``), so the mean is 1 and the variance, the mean
+# square minus 1, is :math:`1/(1-p) - 1 = p/(1-p)`: 1 and 0.25, give or take the few
+# thousandths of noise of 100,000 draws. In evaluation mode every output is 1, variance 0.
+# :func:`~rpsbook.diagrams.dropout_sum_variance` adds this variance up, times each input
+# squared.
+#
+# .. _ex-dropout-by-hand:
+#
+# Dropout by hand
+# ~~~~~~~~~~~~~~~
+#
+# *Implement, then compare with torch.* Write dropout yourself: a mask that keeps each
+# element with probability ``1 - p`` (``Tensor.bernoulli_``), times the input, scaled by
+# ``1 / (1 - p)``. After ``torch.manual_seed(44)``, does it give the page's ``output_train``
+# (``p=0.5``) and its ``nn.Dropout(p=0.33)`` image ``pixels`` exactly? And a mask drawn as
+# ``torch.rand(...) < 1 - p``?
+
+# %%
+# .. rpsbook-solution::
+
+
+def my_dropout(x: torch.Tensor, p: float) -> torch.Tensor:
+    """Zero each element with probability p and scale the kept ones by 1 / (1 - p)."""
+    keep = torch.empty_like(x).bernoulli_(1 - p)  # 1 with probability 1 - p, else 0
+    return x * (keep / (1 - p))
+
+
+torch.manual_seed(44)
+ex_same_inputs = torch.equal(my_dropout(inputs, 0.5), output_train)
+torch.manual_seed(44)
+ex_same_image = torch.equal(my_dropout(image, 0.33), pixels)
+torch.manual_seed(44)
+ex_rand_mask = torch.rand(inputs.shape) < 1 - 0.5
+print("same as output_train:", ex_same_inputs, "| same as pixels:", ex_same_image)
+print("rand mask keeps:", ex_rand_mask.int().numpy(), "| page's:", kept.int().numpy())
+
+# %%
+# Both are equal bit for bit: on a CPU tensor :class:`~torch.nn.Dropout` draws its mask
+# with ``bernoulli_(1 - p)``, divides it by ``1 - p`` and multiplies (scaling the mask
+# first matters when ``1 / (1 - p)`` is not a power of two, as for 0.33). A mask from
+# ``torch.rand`` follows the same rule but turns the seed into other numbers, so it keeps
+# other elements: the rule, not the draw, is what dropout is.
+#
+# .. _ex-dropout-model-mode:
+#
+# Dropout inside a model
+# ~~~~~~~~~~~~~~~~~~~~~~
+#
+# *Change one thing and explain.* Classify the first 16 validation images 20 times with
+# ``CNN2(n_filters=5, p=0.5)`` (built after ``torch.manual_seed(13)``) in training mode: how
+# many get more than one predicted class? Then change only the mode, to evaluation.
+
+# %%
+# .. rpsbook-solution::
+
+from rpsbook.models import CNN2
+
+torch.manual_seed(13)
+ex_model, (ex_x, _) = CNN2(n_filters=5, p=0.5), next(iter(rps.val_loader))
+ex_flips = {}
+for ex_mode in ("train", "eval"):
+    ex_model.train(ex_mode == "train")
+    with torch.no_grad():
+        ex_classes = torch.stack([ex_model(ex_x).argmax(dim=1) for _ in range(20)])  # (20, 16)
+    ex_flips[ex_mode] = int((ex_classes != ex_classes[0]).any(dim=0).sum())
+    print(f"{ex_mode:>5} mode: {ex_flips[ex_mode]} of 16 images change class in 20 calls")
+
+# %%
+# In training mode every call draws new masks for the inputs of ``fc1`` and ``fc2``, so the
+# logits change from call to call, and so does the class of an image whose logits are
+# close (in this untrained model, most). In evaluation mode both dropout layers pass their
+# inputs through: the same logits every call, no image changes class. That is why a trainer
+# evaluates and predicts in evaluation mode (``StepByStep.predict`` switches and restores).
+
+# %%
 # Notes
 # -----
 #

@@ -335,6 +335,99 @@ checked_against_book(
 # sphinx_gallery_end_ignore
 
 # %%
+# Exercises
+# ---------
+#
+# .. _ex-batches-per-epoch:
+#
+# Mini-batches per epoch
+# ~~~~~~~~~~~~~~~~~~~~~~
+#
+# *Predict, then measure.* The training set holds 2,520 images, the validation set 372,
+# in mini-batches of 16. How many mini-batches make an epoch of each, how large is the last
+# one, and how many steps did Adam take in the ten epochs of ``sbs_cnn2``? Measure with the
+# loaders and with the ``step`` in ``optimizer_cnn2``'s state.
+
+# %%
+# .. rpsbook-solution::
+
+ex_batch_sizes = {}
+with torch.random.fork_rng():  # the shuffling draws from the global generator
+    for ex_name, ex_loader in (("training", train_loader), ("validation", val_loader)):
+        ex_batch_sizes[ex_name] = [len(ex_y) for _, ex_y in ex_loader]
+        ex_last = ex_batch_sizes[ex_name][-1]
+        print(f"{ex_name}: {len(ex_loader)} mini-batches, the last of {ex_last} images")
+ex_adam_steps = int(optimizer_cnn2.state[model_cnn2.conv1.weight]["step"])
+print("Adam steps in 10 epochs:", ex_adam_steps)
+
+# %%
+# 2,520 = 157 x 16 + 8, so an epoch takes 158 mini-batches, the last of 8 images; 372 =
+# 23 x 16 + 4 gives 24 validation mini-batches, the last of 4 (the one that weighs four
+# times as much in the mean of the Notes). One Adam step per training mini-batch: 1,580.
+#
+# .. _ex-confusion-matrix:
+#
+# Where do the errors go?
+# ~~~~~~~~~~~~~~~~~~~~~~~
+#
+# *Implement, then compare with torch.* With ``sbs_cnn2.predict`` on each validation
+# mini-batch, count a 3x3 confusion matrix: row = true class, column = predicted class.
+# Its diagonal and its row sums must give ``val_counts``, the table of
+# ``StepByStep.correct``. What are the misclassified pictures of paper taken for?
+
+# %%
+# .. rpsbook-solution::
+
+ex_confusion = torch.zeros(3, 3, dtype=torch.long)
+for ex_x, ex_y in val_loader:
+    ex_predicted = sbs_cnn2.predict(ex_x).argmax(dim=1)
+    ex_confusion += torch.bincount(3 * ex_y + ex_predicted, minlength=9).reshape(3, 3)
+print("true \\ predicted:", rps.classes)
+for ex_name, ex_row in zip(rps.classes, ex_confusion.tolist(), strict=True):
+    print(f"{ex_name:>16}: {ex_row}")
+ex_table = torch.stack([ex_confusion.diag(), ex_confusion.sum(dim=1)], dim=1)
+ex_same_counts = torch.equal(ex_table, val_counts)
+print("diagonal and row sums equal val_counts:", ex_same_counts)
+
+# %%
+# The diagonal is the ``correct`` column of ``val_counts`` and the rows add up to the 124
+# images of each class: ``correct`` is the confusion matrix with the off-diagonal cells
+# added up. Those cells (printed above) say what the 32 misread pictures of paper were
+# taken for; ``predict`` switched the model to evaluation mode and back, so dropout was off.
+#
+# .. _ex-adam-lr-0-1:
+#
+# Adam at 0.1
+# ~~~~~~~~~~~
+#
+# *Change one thing and explain.* Train the page's model (``torch.manual_seed(13)``,
+# ``CNN2(n_filters=5, p=0.3)``) for one epoch with Adam at ``lr=0.1`` instead of 3e-4.
+# Count the correct validation predictions, and look at what the featurizer outputs.
+
+# %%
+# .. rpsbook-solution::
+
+torch.manual_seed(13)
+ex_model = CNN2(n_filters=5, p=0.3)
+ex_sbs = StepByStep(ex_model, multi_loss_fn, optim.Adam(ex_model.parameters(), lr=0.1))
+ex_sbs.set_loaders(train_loader, val_loader)
+ex_sbs.train(1)
+ex_counts = StepByStep.loader_apply(val_loader, ex_sbs.correct)
+print_counts("validation set, Adam lr=0.1, one epoch", ex_counts)
+ex_features = torch.cat([ex_model.featurizer(ex_x).detach() for ex_x, _ in val_loader])
+print("featurizer outputs that are not zero:", int(ex_features.count_nonzero()))
+print(f"validation loss {ex_sbs.val_losses[-1]:.4f}; ln 3 = {torch.log(torch.tensor(3.0)):.4f}")
+
+# %%
+# The model predicts the same class for every validation image: 124 of 372 right, a third.
+# Adam moves each parameter by up to about the learning rate per step, here 0.1, the size
+# of the weights themselves, and within the epoch the ReLUs after the convolutions came to
+# output zero for every image: all features are zero, so the logits come from the
+# classifier's biases alone, the same for every image. No gradient flows back through a
+# ReLU that outputs zero, so the convolutions cannot recover, and the loss sits near
+# :math:`\ln 3`, that of a uniform guess. Steps of 3e-4 are a few hundred times smaller.
+
+# %%
 # Notes
 # -----
 #

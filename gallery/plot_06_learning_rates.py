@@ -334,6 +334,106 @@ checked_against_book(
 # sphinx_gallery_end_ignore
 
 # %%
+# Exercises
+# ---------
+#
+# .. _ex-lr-at-iteration:
+#
+# The learning rate at iteration 50
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+#
+# *Predict, then measure.* On the range test's grid, 3e-4 to 0.1 in 100 iterations, what
+# is the learning rate at iteration 50, exponentially and linearly? How many of the 100
+# iterations are below 0.01 in each mode? Measure with a ``LambdaLR`` stepped 50 times.
+
+# %%
+# .. rpsbook-solution::
+
+ex_lr_50, ex_below = {}, {}
+for ex_mode in ("exp", "linear"):
+    ex_lr_fn = lr_finder.make_lr_fn(3e-4, 0.1, 100, ex_mode)
+    ex_scheduler = LambdaLR(optim.SGD([torch.zeros(1, requires_grad=True)], lr=3e-4), ex_lr_fn)
+    for _ in range(50):
+        ex_scheduler.optimizer.step()
+        ex_scheduler.step()
+    ex_lr_50[ex_mode] = ex_scheduler.get_last_lr()[0]
+    ex_below[ex_mode] = sum(3e-4 * ex_lr_fn(i) < 0.01 for i in range(100))
+    print(f"{ex_mode:>6}: lr at 50 {ex_lr_50[ex_mode]:.6g}, {ex_below[ex_mode]} of 100 below 0.01")
+
+# %%
+# Halfway, the exponential grid is at the *geometric* mean of its ends,
+# :math:`\sqrt{3 \times 10^{-4} \cdot 0.1} \approx 5.48 \times 10^{-3}`, the linear one at
+# their arithmetic mean, 0.05015. The exponential grid spends 61 iterations below 0.01 (its
+# exponent there, :math:`\ln(0.01/0.0003) / \ln(0.1/0.0003)`, is 0.604), the linear one 10:
+# a linear sweep hardly samples the small rates, which is why range tests sweep exponentially.
+#
+# .. _ex-steepest-by-hand:
+#
+# The steepest point by hand
+# ~~~~~~~~~~~~~~~~~~~~~~~~~~
+#
+# *Implement, then compare with torch.* Write the "steepest" rule: without the first 10 and
+# last 5 points, the lr where ``numpy.gradient`` of the losses is lowest. Applied to the
+# page's ``result`` and to torch-lr-finder's ``finder.history``, does it give ``steepest``
+# and ``finder_suggestion``?
+
+# %%
+# .. rpsbook-solution::
+
+
+def steepest_lr(lrs: list[float], losses: list[float]) -> float:
+    """The lr where the loss falls fastest per step, without the first 10 and last 5."""
+    lrs, losses = lrs[10 : len(lrs) - 5], losses[10 : len(losses) - 5]
+    return lrs[int(np.gradient(np.array(losses)).argmin())]
+
+
+ex_steepest = steepest_lr(result.lr, result.loss)
+ex_finder_steepest = steepest_lr(finder.history["lr"], finder.history["loss"])
+print(f"ours: {ex_steepest:.3e}, the page's: {steepest:.3e}")
+print(f"torch-lr-finder's: {ex_finder_steepest:.3e}, its suggestion: {finder_suggestion:.3e}")
+
+# %%
+# The same learning rates, both. :func:`~rpsbook.lr_finder.suggest_lr` takes the slope per
+# decade of learning rate (``numpy.gradient(loss, log10(lr))``), torch-lr-finder per step;
+# on an exponential grid each step spans the same fraction of a decade, so the two slopes
+# differ by a constant factor and pick the same point. On a linear grid they would not.
+#
+# .. _ex-range-test-alpha:
+#
+# Less smoothing
+# ~~~~~~~~~~~~~~
+#
+# *Change one thing and explain.* Rerun the range test on a fresh seed-13 model (Adam at
+# 3e-4, seed 42 before the test) with ``alpha=0.2`` instead of 0.05; draw both curves on
+# one axes. Which change: the raw losses, how far the curve goes up and down, its steepest point?
+
+# %%
+# .. rpsbook-solution::
+
+torch.manual_seed(13)
+ex_model = CNN2(n_filters=5, p=0.3)
+ex_optimizer = optim.Adam(ex_model.parameters(), lr=3e-4)
+torch.manual_seed(42)
+ex_result = lr_finder.lr_range_test(
+    ex_model, ex_optimizer, nn.CrossEntropyLoss(), train_loader, end_lr=0.1, alpha=0.2
+)
+print("same raw losses:", ex_result.raw_loss == result.raw_loss)
+ex_roughness = {}
+for ex_alpha, ex_run in ((0.05, result), (0.2, ex_result)):
+    ex_roughness[ex_alpha] = np.abs(np.diff(ex_run.loss)).sum()  # all ups and downs
+    print(f"alpha {ex_alpha}: {ex_roughness[ex_alpha]:.2f}, steepest at {ex_run.suggestion:.2e}")
+ex_fig, ex_ax = plt.subplots(figsize=(7, 4), layout="constrained")
+result.plot(ex_ax, label="alpha=0.05")
+ex_result.plot(ex_ax, label="alpha=0.2", color="C1")
+
+# %%
+# The raw losses are the same: ``alpha`` changes how the test is read, not its steps. With
+# 0.2 the curve travels several times as far up and down (the printed totals) and its
+# steepest point moves. An EWMA moves by ``alpha`` times the gap between the newest raw loss
+# and the average so far, so it falls fastest where a loss lies far below the average, e.g.
+# just after a bad mini-batch pushed it up: with less smoothing, single mini-batches decide.
+
+# %%
 # Notes
 # -----
 #
@@ -341,8 +441,7 @@ checked_against_book(
 #   optimizer's states; rpsbook's :func:`~rpsbook.lr_finder.lr_range_test` also restores
 #   gradients, modes and random state, even after an error, and honours ``step_mode`` (the
 #   book's keeps the last gradients: :ref:`sphx_glr_auto_examples_plot_20_errata.py`).
-# * **Linear sweeps** (``step_mode="linear"``) spend most steps near ``end_lr``: from 3e-4
-#   to 0.1 in 100 steps, only the first 10 are below 1e-2.
+# * **Linear sweeps** spend most of their steps near ``end_lr`` (:ref:`ex-lr-at-iteration`).
 # * **torch-lr-finder's grid** divides by ``num_iter - 1`` where we divide by ``num_iter``: its
 #   rates exceed ours after the first step (by about 6% at the last) unless it gets 101.
 

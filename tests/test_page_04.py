@@ -115,3 +115,34 @@ def test_dropout2d_wants_a_batch_and_scales_the_kept_channels(page):
     assert (channels[image > 0] > image[image > 0]).all()
     assert (channels[image < 0] < image[image < 0]).all()
     assert round(1 / (1 - 0.33), 1) == 1.5
+
+
+def test_exercise_dropout_ones(page):
+    """Ones through dropout: 1 / (1 - p) or 0 in training mode, mean 1 and variance
+    p / (1 - p) within a hundredth (100,000 draws); ones with variance 0 in evaluation mode."""
+    for p, kept_value in ((0.5, 2.0), (0.2, 1.25)):
+        values, mean, variance = page["ex_stats"][p, "train"]
+        assert values.tolist() == [0.0, kept_value]
+        assert abs(mean - 1) < 0.01 and abs(variance - p / (1 - p)) < 0.01
+        values, mean, variance = page["ex_stats"][p, "eval"]
+        assert values.tolist() == [1.0] and mean == 1 and variance == 0
+
+
+def test_exercise_dropout_by_hand(page):
+    """The hand-written dropout equals nn.Dropout's outputs bit for bit under the same seed
+    (the page's two, and F.dropout at p=0.3); a torch.rand mask keeps other elements."""
+    assert page["ex_same_inputs"] and page["ex_same_image"]
+    inputs = page["inputs"]
+    with torch.random.fork_rng():
+        torch.manual_seed(7)
+        by_hand = page["my_dropout"](inputs, 0.3)
+        torch.manual_seed(7)
+        assert torch.equal(by_hand, torch.nn.functional.dropout(inputs, 0.3))
+    assert not torch.equal(page["ex_rand_mask"], page["kept"])
+
+
+def test_exercise_dropout_model_mode(page):
+    """20 calls of an untrained CNN2(5, p=0.5) on 16 validation images: in training mode
+    most images change class, in evaluation mode none does."""
+    assert page["ex_flips"]["eval"] == 0
+    assert page["ex_flips"]["train"] > 8

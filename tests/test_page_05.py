@@ -147,3 +147,40 @@ def test_checked_rows_say_where_each_book_number_comes_from():
     for text in texts:
         assert "by the book's notebook on this 28x28 copy" in text, text
         assert "(notebook" not in text and "(book" not in text, text
+
+
+def test_exercise_batches_per_epoch(page):
+    """158 training mini-batches (the last of 8), 24 validation ones (the last of 4); Adam
+    took one step per training mini-batch, 1,580 in ten epochs."""
+    sizes = page["ex_batch_sizes"]
+    assert sizes["training"] == [16] * 157 + [8]
+    assert sizes["validation"] == [16] * 23 + [4]
+    assert page["ex_adam_steps"] == 10 * len(sizes["training"]) == 1580
+    for state in page["optimizer_cnn2"].state.values():
+        assert int(state["step"]) == 1580
+
+
+def test_exercise_confusion_matrix(page):
+    """The hand-counted confusion matrix's diagonal and row sums are StepByStep.correct's
+    table; 32 pictures of paper are misread; the model is left in the mode it was in."""
+    confusion, val_counts = page["ex_confusion"], page["val_counts"]
+    assert page["ex_same_counts"]
+    assert confusion.diag().tolist() == val_counts[:, 0].tolist()
+    assert confusion.sum(dim=1).tolist() == [124, 124, 124]
+    assert int(confusion[0].sum() - confusion[0, 0]) == 32
+    assert page["model_cnn2"].training  # predict() switched to eval mode and back
+
+
+def test_exercise_adam_lr_0_1(page):
+    """One epoch of Adam at 0.1: every featurizer output is zero on the validation set, the
+    logits are the same for every image, one class is predicted for all (124 of 372), and
+    the validation loss is near ln 3 (other seeds and thread counts, measured: all features
+    zero too, losses 1.0988 to 1.1135)."""
+    assert int(page["ex_features"].count_nonzero()) == 0
+    counts = page["ex_counts"]
+    assert counts.sum(dim=0).tolist() == [124, 372]
+    assert sorted(counts[:, 0].tolist()) == [0, 0, 124]
+    x = torch.cat([x for x, _ in page["val_loader"]])
+    logits = page["ex_sbs"].predict(x)
+    assert torch.equal(logits, logits[:1].expand_as(logits))
+    assert abs(page["ex_sbs"].val_losses[-1] - torch.log(torch.tensor(3.0)).item()) < 0.05

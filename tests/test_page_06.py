@@ -28,7 +28,8 @@ def page(real_data_dir: Path) -> dict[str, Any]:
 
 
 def test_linear_sweep_has_ten_steps_below_1e_2():
-    """Notes: 'from 3e-4 to 0.1 in 100 steps, only the first 10 are below 1e-2'."""
+    """Notes: linear sweeps spend most of their steps near end_lr (the exercise's 10 of 100
+    from 3e-4 to 0.1 below 1e-2)."""
     lr_fn = make_lr_fn(3e-4, 0.1, 100, "linear")
     below = [i for i in range(100) if 3e-4 * lr_fn(i) < 1e-2]
     assert below == list(range(10))
@@ -132,3 +133,38 @@ def test_torch_lr_finder_suggestion_and_reset(page):
     fresh = CNN2(n_filters=5, p=0.3)
     for key, value in fresh.state_dict().items():
         assert torch.equal(page["finder_model"].state_dict()[key].cpu(), value)
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_exercise_lr_at_iteration(page):
+    """LambdaLR after 50 steps: the geometric mean of the ends (exp), the arithmetic mean
+    (linear); 61 of 100 iterations below 0.01 exponentially, 10 linearly."""
+    assert page["ex_lr_50"]["exp"] == pytest.approx((3e-4 * 0.1) ** 0.5, rel=1e-12)
+    assert page["ex_lr_50"]["linear"] == pytest.approx((3e-4 + 0.1) / 2, rel=1e-12)
+    assert f"{page['ex_lr_50']['exp']:.2e}" == "5.48e-03"
+    assert page["ex_below"] == {"exp": 61, "linear": 10}
+    assert round(np.log(0.01 / 3e-4) / np.log(0.1 / 3e-4), 3) == 0.604
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_exercise_steepest_by_hand(page):
+    """The per-step steepest rule gives the page's steepest point (rpsbook differentiates
+    per decade) and torch-lr-finder's suggestion, exactly."""
+    assert page["ex_steepest"] == page["steepest"]
+    assert page["ex_finder_steepest"] == page["finder_suggestion"]
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_exercise_range_test_alpha(page):
+    """alpha=0.2: the same raw losses as the page's test; the smoothed curve goes up and
+    down several times as far (over twice); each step of an EWMA is alpha times the gap
+    between the newest raw loss and the previous average."""
+    result, ex_result = page["result"], page["ex_result"]
+    assert ex_result.raw_loss == result.raw_loss and ex_result.lr == result.lr
+    assert page["ex_roughness"][0.2] > 2 * page["ex_roughness"][0.05]
+    for alpha, run in ((0.05, result), (0.2, ex_result)):
+        loss, raw = np.array(run.loss), np.array(run.raw_loss)
+        assert np.allclose(np.diff(loss), alpha * (raw[1:] - loss[:-1]), rtol=0, atol=1e-12)
