@@ -101,7 +101,7 @@ napoleon_preprocess_types = False
 
 
 def _public_aliases() -> dict[str, list[str]]:
-    """``{"rpsbook.trainer.StepByStep": ["rpsbook.StepByStep"], ...}``.
+    """``{"rpsbook.training.StepByStep": ["rpsbook.StepByStep"], ...}``.
 
     Gallery scripts write the names users import (``from rpsbook import StepByStep``) and
     Sphinx-Gallery records its backreferences under those names, while the API pages

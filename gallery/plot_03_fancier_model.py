@@ -168,9 +168,9 @@ print("fc1.weight:", model.fc1.weight.numel(), "| ratio to 213:", round(n_parame
 # Feature maps of an untrained model
 # ----------------------------------
 #
-# The trainer's hooks (:meth:`~rpsbook.trainer.StepByStep.attach_hooks`) store the outputs of
-# chosen layers during :meth:`~rpsbook.trainer.StepByStep.predict`; then
-# :meth:`~rpsbook.trainer.StepByStep.visualize_outputs` draws them. Nothing is trained on
+# The trainer's hooks (:meth:`~rpsbook.training.StepByStep.attach_hooks`) store the outputs of
+# chosen layers during :meth:`~rpsbook.training.StepByStep.predict`; then
+# :meth:`~rpsbook.training.StepByStep.visualize_outputs` draws them. Nothing is trained on
 # this page: the filters are still the random values they were initialized with. First the
 # six pictures (shown denormalized), then what the two convolutions make of them.
 
@@ -196,7 +196,7 @@ print("predictions:", [rps.classes[i] for i in predictions.tolist()])
 # %%
 # The stored outputs of ``conv1`` first, drawn with
 # :func:`rpsbook.plotting.plot_feature_maps` (the helper behind
-# :meth:`~rpsbook.trainer.StepByStep.visualize_outputs`) at a size where each 26x26 map
+# :meth:`~rpsbook.training.StepByStep.visualize_outputs`) at a size where each 26x26 map
 # can be read. Each column is one picture, each row one channel of the layer (taken
 # before the ReLU, with one grey scale per row); the titles give label and prediction.
 

@@ -86,7 +86,7 @@ print(
 # Training with dropout
 # ---------------------
 #
-# :class:`~rpsbook.trainer.StepByStep` runs the loop; before it starts, it seeds every
+# :class:`~rpsbook.training.StepByStep` runs the loop; before it starts, it seeds every
 # generator with 42, like the book, which fixes the order of the mini-batches and the
 # dropout masks. Ten epochs:
 
@@ -123,7 +123,7 @@ print("validation:", " ".join(f"{loss:.3f}" for loss in sbs_cnn2.val_losses))
 # Accuracy, class by class
 # ------------------------
 #
-# :meth:`~rpsbook.trainer.StepByStep.correct` returns, for one mini-batch, a ``(3, 2)``
+# :meth:`~rpsbook.training.StepByStep.correct` returns, for one mini-batch, a ``(3, 2)``
 # table: one row per class (paper, rock, scissors) with the number of images the model
 # classified correctly (largest logit, evaluation mode) and the number of images of that
 # class. ``StepByStep.loader_apply`` sums these tables over a loader:
@@ -229,7 +229,7 @@ for name, (train, val) in {
 print(model_cnn2.conv1.weight.shape)
 
 # %%
-# :meth:`~rpsbook.trainer.StepByStep.visualize_filters` draws them, one row per filter and
+# :meth:`~rpsbook.training.StepByStep.visualize_filters` draws them, one row per filter and
 # one column per input channel, on one grey scale; the colour bar marks zero in red: cells
 # brighter than that are positive weights, darker ones negative (Figure 6.12 in the book):
 

@@ -196,7 +196,7 @@ print(f"steepest descent at lr {steepest:.2e}; lowest smoothed loss at lr {lowes
 # *before* its own step, shows what the previous step's learning rate did. So the descent
 # seen at step ``i`` comes, on average, from the learning rate about 20 steps earlier: a
 # fixed factor on an exponential grid. The rule: take the steepest point of the smoothed curve
-# (:func:`~rpsbook.lr_finder.suggest_lr`, skipping the first 10 and last 5 points), divide
+# (:func:`~rpsbook.training.suggest_lr`, skipping the first 10 and last 5 points), divide
 # it by that factor, and, a second choice, round *down* to the 1-2-5 series (one mini-batch
 # per learning rate is a rough measurement; erring low is safer).
 
@@ -393,7 +393,7 @@ print(f"ours: {ex_steepest:.3e}, the page's: {steepest:.3e}")
 print(f"torch-lr-finder's: {ex_finder_steepest:.3e}, its suggestion: {finder_suggestion:.3e}")
 
 # %%
-# The same learning rates, both. :func:`~rpsbook.lr_finder.suggest_lr` takes the slope per
+# The same learning rates, both. :func:`~rpsbook.training.suggest_lr` takes the slope per
 # decade of learning rate (``numpy.gradient(loss, log10(lr))``), torch-lr-finder per step;
 # on an exponential grid each step spans the same fraction of a decade, so the two slopes
 # differ by a constant factor and pick the same point. On a linear grid they would not.
@@ -438,7 +438,7 @@ ex_result.plot(ex_ax, label="alpha=0.2", color="C1")
 # -----
 #
 # * **What is restored.** Like the book's, the function above restores the model's and the
-#   optimizer's states; rpsbook's :func:`~rpsbook.lr_finder.lr_range_test` also restores
+#   optimizer's states; rpsbook's :func:`~rpsbook.training.lr_range_test` also restores
 #   gradients, modes and random state, even after an error, and honours ``step_mode`` (the
 #   book's keeps the last gradients: :ref:`sphx_glr_auto_examples_plot_20_errata.py`).
 # * **Linear sweeps** spend most of their steps near ``end_lr`` (:ref:`ex-lr-at-iteration`).

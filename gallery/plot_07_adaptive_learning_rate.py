@@ -129,7 +129,7 @@ print(f"gradient of w without it:                     {plain.item():+.4f}")
 
 # %%
 # (``list.append`` returns ``None``: the logging hook leaves the gradient alone.)
-# :mod:`rpsbook.capture` packages the same two hooks, and
+# :mod:`rpsbook.training` packages the same two hooks, and
 # :func:`rpsbook.paths.compare_optimizers` trains the model for 10 epochs, 50 updates, with
 # each optimizer it is given, capturing every gradient and ``(b, w)`` visited (on the CPU:
 # the model is tiny). Adam with ``lr=0.1``:

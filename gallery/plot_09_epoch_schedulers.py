@@ -52,7 +52,7 @@ for _ in range(4):
 # %%
 # Two epochs at 0.01, two at 0.001. Stepping the scheduler *before* the optimizer would
 # skip the schedule's first value (the rate drops one epoch early), and PyTorch warns when
-# it sees it. :func:`rpsbook.schedulers.record_lrs` runs this loop, in the right order, on a
+# it sees it. :func:`rpsbook.training.record_lrs` runs this loop, in the right order, on a
 # throwaway optimizer and returns the rate used at every step; the rest of the page uses it.
 #
 # Does every scheduler shrink the rate? No: shrinking it as training goes on used to be the
@@ -243,8 +243,8 @@ for epoch in range(4):
 
 # %%
 # Every mini-batch of an epoch uses the same rate; the rate changes between epochs only.
-# :meth:`StepByStep.set_lr_scheduler <rpsbook.trainer.StepByStep.set_lr_scheduler>` takes
-# any scheduler and :meth:`~rpsbook.trainer.StepByStep.train` steps it at its moment,
+# :meth:`StepByStep.set_lr_scheduler <rpsbook.training.StepByStep.set_lr_scheduler>` takes
+# any scheduler and :meth:`~rpsbook.training.StepByStep.train` steps it at its moment,
 # recording the rate of every update in ``step_lrs``:
 
 model = make_model()
@@ -382,8 +382,8 @@ for patience in (0, 4):
 # -----
 #
 # The trainer does not test the class of a scheduler at every step:
-# :func:`rpsbook.schedulers.scheduler_kind` sorts it once into ``"epoch"``, ``"plateau"``
-# or ``"batch"``, and :class:`~rpsbook.schedulers.SchedulerStepper` steps it accordingly.
+# :func:`rpsbook.training.scheduler_kind` sorts it once into ``"epoch"``, ``"plateau"``
+# or ``"batch"``, and :class:`~rpsbook.training.SchedulerStepper` steps it accordingly.
 # It raises a clear error when a ``ReduceLROnPlateau`` has no validation loader to watch (the
 # book's trainer passes it the missing validation loss, ``None``, and torch fails at the end
 # of the first epoch with a ``TypeError`` from ``float(None)``), and when the scheduler was

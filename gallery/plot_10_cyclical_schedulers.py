@@ -196,7 +196,7 @@ print("warm restarts, first epoch:", [f"{lr:.4f}" for lr in hand_lrs["warm_resta
 # fractional epoch ``epoch + (i + 1) / n_batches``. The book passes its epoch counter plus
 # ``i / n_batches``, and its counter already counts the epoch being trained, so its
 # schedule runs almost one epoch ahead (:ref:`sphx_glr_auto_examples_plot_20_errata.py`).
-# :class:`~rpsbook.trainer.StepByStep` steps a mini-batch scheduler at the same moment, and
+# :class:`~rpsbook.training.StepByStep` steps a mini-batch scheduler at the same moment, and
 # records the rate of every update in ``step_lrs``. The figure draws the rates of the
 # loop above, and for contrast ``CosineAnnealingWarmRestarts`` stepped without an
 # argument, which restarts every ``T_0 = 2`` mini-batches instead of every two epochs:
@@ -280,7 +280,7 @@ print(f"first {one_cycle_lrs[0]:.3g}, peak {max(one_cycle_lrs):.3g}, last {one_c
 #
 # * Mini-batch schedulers (``CyclicLR``, ``OneCycleLR``, ``CosineAnnealingWarmRestarts``)
 #   are stepped after every update, ``CosineAnnealingWarmRestarts`` with the fractional
-#   epoch; :class:`~rpsbook.trainer.StepByStep` does so.
+#   epoch; :class:`~rpsbook.training.StepByStep` does so.
 # * ``max_lr`` is typically the range test's value. Smith's rule: the climb of a cycle
 #   (``step_size_up``) spans 2 to 10 epochs; with 158 mini-batches per epoch, a 5-epoch
 #   cycle has ``step_size_up=395``.

@@ -136,7 +136,7 @@ configs = [
 
 # %%
 # :func:`rpsbook.paths.compare_optimizers` trains the six runs for ten epochs each with
-# :class:`~rpsbook.trainer.StepByStep`, from the same initial model and on the same
+# :class:`~rpsbook.training.StepByStep`, from the same initial model and on the same
 # mini-batches, and records the ``(b, w)`` of every update;
 # :func:`rpsbook.paths.plot_paths` draws them over the loss contours (Figure 6.28 in the
 # book: momentum in the first row, each schedule's learning rate per update in the second,

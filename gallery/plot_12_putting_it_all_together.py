@@ -169,7 +169,7 @@ print(f"{len(train_loader)} mini-batches per epoch; lr now {optimizer_cnn3.param
 # Model training
 # --------------
 #
-# Ten epochs. :meth:`~rpsbook.trainer.StepByStep.train` first reseeds every random number
+# Ten epochs. :meth:`~rpsbook.training.StepByStep.train` first reseeds every random number
 # generator, as the book's trainer does, so the run depends only on the initial weights.
 
 sbs_cnn3.set_loaders(train_loader, val_loader)
@@ -212,9 +212,9 @@ book_figure(
 # Evaluation
 # ----------
 #
-# :meth:`~rpsbook.trainer.StepByStep.correct` counts, for one mini-batch, the correct
+# :meth:`~rpsbook.training.StepByStep.correct` counts, for one mini-batch, the correct
 # predictions and the samples of each class;
-# :meth:`~rpsbook.trainer.StepByStep.loader_apply` adds them up over a whole loader:
+# :meth:`~rpsbook.training.StepByStep.loader_apply` adds them up over a whole loader:
 
 train_counts = StepByStep.loader_apply(train_loader, sbs_cnn3.correct)
 val_counts = StepByStep.loader_apply(val_loader, sbs_cnn3.correct)

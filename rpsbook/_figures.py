@@ -1,7 +1,7 @@
 """What every plotting module shares: the site's width and where a plot draws.
 
 matplotlib is imported by the functions, not by this module, so that modules which only
-plot on demand (:mod:`rpsbook.schedulers`) can use it without importing matplotlib.
+plot on demand (:mod:`rpsbook.training`) can use it without importing matplotlib.
 """
 
 from __future__ import annotations

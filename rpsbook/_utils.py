@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import numbers
 import os
 import random
 import secrets
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
@@ -77,15 +76,6 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
         return torch.device(device)
     return default_device()
 
-
-def forked_rng(device: torch.device) -> AbstractContextManager[None]:
-    """Restore torch's CPU generator, and every generator of ``device``'s type, on exit."""
-    if device.type == "cpu":
-        return torch.random.fork_rng(devices=[])
-    # All devices of the type, listed so fork_rng does not warn on multi-GPU machines:
-    # torch.manual_seed, which the trainer calls, reseeds every one of them.
-    count = getattr(torch, device.type).device_count()
-    return torch.random.fork_rng(devices=list(range(count)), device_type=device.type)
 
 
 @contextmanager
@@ -207,29 +197,6 @@ def loader_generators(loader: Any) -> list[torch.Generator]:
             found[id(generator)] = generator
     return list(found.values())
 
-
-def snapshot_optimizer(optimizer: torch.optim.Optimizer) -> Callable[[], None]:
-    """Copy an optimizer's param groups and state; the returned function puts them back.
-
-    The param-group dicts and the state are restored in place, so that schedulers and other
-    holders of the optimizer (or of its groups) see the restored values.
-    """
-    groups = list(optimizer.param_groups)
-    group_items = [
-        {key: value if key == "params" else copy.deepcopy(value) for key, value in g.items()}
-        for g in groups
-    ]
-    state = {param: copy.deepcopy(s) for param, s in optimizer.state.items()}
-
-    def restore() -> None:
-        optimizer.param_groups[:] = groups
-        for group, items in zip(groups, group_items, strict=True):
-            group.clear()
-            group.update(items)
-        optimizer.state.clear()
-        optimizer.state.update(state)
-
-    return restore
 
 
 def move_optimizer_state(optimizer: torch.optim.Optimizer, device: torch.device) -> None:

@@ -2,7 +2,7 @@
 
 The docs build turns the Sphinx roles and labels of the gallery's text into links before it
 publishes the notebooks (``docs/_ext/notebook_links.py``), leaving code alone;
-``tools/run_notebooks.py`` checks the published notebooks with :func:`find_raw_markup`. Both
+``python -m tools.notebooks`` checks the published notebooks with :func:`find_raw_markup`. Both
 need the same rules, and the checker runs where the site's wheel is installed but the docs
 build's extensions are not: the rules live in the library, beside :mod:`rpsbook.report`,
 whose records the notebooks' last cell compares. Standard library only.

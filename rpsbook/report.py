@@ -43,7 +43,7 @@ _RECORDED: list[dict[str, str]] = []
 _LABEL_RE = re.compile(r"(Figure 6\.([1-9]|[12][0-9]|3[01]) in the book|Not in the book): \S")
 
 #: Metadata key of a downloaded notebook's last cell, which calls :func:`compare_with_page`
-#: (the docs build writes that cell; ``tools/run_notebooks.py`` looks for it).
+#: (the docs build writes that cell; ``python -m tools.notebooks`` looks for it).
 COMPARISON_CELL = "rpsbook_your_run_vs_this_page"
 
 __all__ = [
@@ -290,7 +290,7 @@ def read_records(folder: Path) -> list[dict[str, str]]:
     file in name order, line by line, as ``{"section", "quantity", "ours", "book"}`` strings.
 
     The docs build reads them for the Results page and the notebooks' last cell,
-    ``tools/run_notebooks.py`` to compare a notebook's run with its page.
+    ``python -m tools.notebooks`` to compare a notebook's run with its page.
     """
     keys = ("section", "quantity", "ours", "book")
     return [

@@ -579,7 +579,7 @@ def test_damaged_embedded_copy_is_refused(monkeypatch, tmp_path):
     with pytest.raises(ChecksumError, match=r"rps28\.npz has SHA-256 .* records") as info:
         data.load_embedded("train")
     assert "pip install --force-reinstall" in str(info.value)
-    assert "tools/pack_dataset.py" in str(info.value)
+    assert "python -m tools.pack_dataset" in str(info.value)
     copy.unlink()
     with pytest.raises(DataNotFoundError, match=r"rps28\.npz .* missing or unreadable"):
         load_rps(source="embedded")

@@ -25,7 +25,7 @@ package index (a name anyone could register), never an unpinned one. So the docs
 Where the site lives is one setting, ``$RPSBOOK_SITE_URL`` (read by ``docs/conf.py``; the
 GitHub Pages address of ``$RPSBOOK_REPOSITORY`` by default). A notebook reads
 ``RPSBOOK_SITE_URL`` from its kernel's environment too, so a copy of the site served
-elsewhere (``tools/run_notebooks.py`` serves one on 127.0.0.1) installs from that copy; the
+elsewhere (``python -m tools.notebooks`` serves one on 127.0.0.1) installs from that copy; the
 hash in the cell guarantees it is the same file. The address must be an http, https or
 file URL without query or fragment, of the characters a URL may hold (a trailing ``/`` is
 added); anything else is refused with an error.

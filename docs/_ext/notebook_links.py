@@ -2,7 +2,7 @@
 
 Sphinx-Gallery copies the reST text of a gallery script into its ``.ipynb`` and ``.py``
 downloads almost verbatim, so a reader who runs a page elsewhere would see
-``:func:`~rpsbook.lr_finder.lr_range_test``` and internal labels such as
+``:func:`~rpsbook.training.lr_range_test``` and internal labels such as
 ``sphx_glr_auto_examples_plot_05_model_training.py`` as text. After the HTML build this
 extension rewrites the files under ``_downloads/`` (the notebooks, the scripts and the zip
 archives holding them): references become links to the published site (setting

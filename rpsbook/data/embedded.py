@@ -25,7 +25,7 @@ from .layout import SPLITS, _split_folder
 EMBEDDED_FILE = Path(__file__).parents[1] / "_data" / "rps28.npz"
 _REBUILD_HINT = (
     "Reinstall rpsbook (pip install --force-reinstall --no-deps rpsbook) or, in a clone, "
-    "rebuild it with `python tools/pack_dataset.py` (see rpsbook/_data/README.md)."
+    "rebuild it with `python -m tools.pack_dataset` (see rpsbook/_data/README.md)."
 )
 
 

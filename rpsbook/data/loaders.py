@@ -101,7 +101,7 @@ def load_rps(
     The normalizer is computed on the training set only (:func:`make_normalizer` over the
     un-normalized images, batches of 16, no shuffling). The training loader shuffles; with
     ``generator=None`` it draws from torch's global RNG, which
-    :meth:`rpsbook.trainer.StepByStep.train` seeds, reproducing the book's runs; pass a
+    :meth:`rpsbook.training.StepByStep.train` seeds, reproducing the book's runs; pass a
     ``torch.Generator`` for an independent stream (the trainer seeds it too).
 
     Parameters

@@ -1,7 +1,7 @@
 """Moving averages, bias correction, and the update terms of Adam and SGD recomputed by hand.
 
 Series are tensors of shape ``(n_steps, *shape)``, the format of
-:class:`rpsbook.capture.GradientCapture`; one-dimensional sequences and NumPy arrays work too
+:class:`rpsbook.training.GradientCapture`; one-dimensional sequences and NumPy arrays work too
 (they come back as NumPy arrays). The recurrences use the same tensor operations as
 ``torch.optim``, so the uncorrected EWMAs of captured gradients reproduce Adam's ``exp_avg``
 and the momentum terms reproduce SGD's ``momentum_buffer``.

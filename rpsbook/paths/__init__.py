@@ -2,7 +2,7 @@
 
 A one-feature regression (``y = 1 + 2x + noise``) small enough to draw: the loss surface over
 ``(b, w)``, the least-squares optimum, and the path each optimizer takes across it, trained by
-:class:`rpsbook.trainer.StepByStep` with the parameters and gradients captured by hooks.
+:class:`rpsbook.training.StepByStep` with the parameters and gradients captured by hooks.
 
 >>> from functools import partial
 >>> data = make_regression_data()

@@ -172,7 +172,7 @@ def compare_optimizers(*args: Any, **kwargs: Any) -> dict[str, PathResult]:
     loss_fn : callable, optional
         Defaults to ``nn.MSELoss()``.
     seed : int
-        Passed to :meth:`~rpsbook.trainer.StepByStep.train`, so every run sees the same batches.
+        Passed to :meth:`~rpsbook.training.StepByStep.train`, so every run sees the same batches.
 
     Returns
     -------

@@ -15,12 +15,12 @@ SEARCH_TERM = "dropout"
 # The API pages of names re-exported by rpsbook/__init__.py that the gallery uses; each must
 # carry its "Gallery pages using ..." section (Sphinx-Gallery records the name as written).
 PUBLIC_API_PAGES = {
-    "rpsbook.StepByStep": "generated/rpsbook.trainer.StepByStep.html",
+    "rpsbook.StepByStep": "generated/rpsbook.training.StepByStep.html",
     "rpsbook.CNN2": "generated/rpsbook.models.CNN2.html",
     "rpsbook.load_rps": "generated/rpsbook.data.load_rps.html",
     "rpsbook.find_data": "generated/rpsbook.data.find_data.html",
-    "rpsbook.lr_range_test": "generated/rpsbook.lr_finder.lr_range_test.html",
-    "rpsbook.make_lr_fn": "generated/rpsbook.lr_finder.make_lr_fn.html",
+    "rpsbook.lr_range_test": "generated/rpsbook.training.lr_range_test.html",
+    "rpsbook.make_lr_fn": "generated/rpsbook.training.make_lr_fn.html",
 }
 
 
