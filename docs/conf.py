@@ -86,6 +86,7 @@ rpsbook_type_aliases = {
     "Tensor": "torch.Tensor",
     "DataLoader": "torch.utils.data.DataLoader",
     "nn.Module": "torch.nn.Module",
+    "Literal": "typing.Literal",
 }
 # numpy-style docstrings state shapes in their types, e.g. "Tensor (N, 3, 28, 28)";
 # rendered as plain text they read well, turned into cross-references they would be

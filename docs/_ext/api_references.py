@@ -33,8 +33,11 @@ def resolve_alias(
     are asked about the full alias, then about the path shortened one module at a time."""
     if node.get("refdomain") != "py" or node.get(_CANDIDATE):
         return None
-    # rpsbook_type_aliases: annotations autodoc could not evaluate, e.g. "Axes"
-    target = app.config.rpsbook_type_aliases.get(node.get("reftarget", ""), node["reftarget"])
+    # rpsbook_type_aliases: annotations autodoc could not evaluate, e.g. "Axes", written as
+    # is or qualified by the module a re-exported object now names ("rpsbook.training.Literal")
+    aliases, written = app.config.rpsbook_type_aliases, node.get("reftarget", "")
+    short = written.rpartition(".")[2] if written.startswith("rpsbook.") else written
+    target = aliases.get(written) or aliases.get(short) or written
     *modules, name = target.split(".")
     for keep in range(len(modules), 0, -1):
         candidate = node.deepcopy()

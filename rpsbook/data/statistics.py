@@ -85,7 +85,7 @@ def normalizer_statistics(loader: DataLoader) -> tuple[list[float], list[float]]
 def make_normalizer(loader: DataLoader) -> torchvision.transforms.v2.Normalize:
     """``v2.Normalize`` with the mean of per-image means and the mean of per-image stds.
 
-    Always compute it on the training set (see :func:`normalizer_statistics`).
+    Always compute it on the training set (see :func:`~rpsbook.data.normalizer_statistics`).
     """
     from torchvision.transforms import v2
 

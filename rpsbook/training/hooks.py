@@ -91,7 +91,7 @@ class HookRegistry:
         """Register a forward hook on each of ``layers_to_hook`` (``layers`` is an alias).
 
         Without ``hook_fn``, each forward pass appends the layers' outputs, as NumPy arrays, to
-        :attr:`visualization` ``[name]`` (emptied first; ``None`` until the layer runs). With
+        ``visualization[name]`` (emptied first; ``None`` until the layer runs). With
         it, the book's ``hook_fn(layer, inputs, outputs)`` is the hook. Until :meth:`remove`.
         """
         layers = _one_of(layers_to_hook, layers)

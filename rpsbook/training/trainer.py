@@ -321,7 +321,7 @@ class StepByStep:
         layers: Layers = None,
     ) -> Capture:
         """The book's forward hooks (:meth:`HookRegistry.attach_hooks
-        <rpsbook.training.HookRegistry.attach_hooks>`), storing into :attr:`visualization`."""
+        <rpsbook.training.HookRegistry.attach_hooks>`), storing into ``visualization``."""
         return self._hooks.attach_hooks(layers_to_hook, hook_fn, layers=layers)
 
     def capture_gradients(
