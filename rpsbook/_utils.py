@@ -77,7 +77,6 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     return default_device()
 
 
-
 @contextmanager
 def seeded_cpu_rng(seed: int) -> Iterator[None]:
     """Seed torch's CPU generator inside the block; restore the caller's state on exit.
@@ -196,7 +195,6 @@ def loader_generators(loader: Any) -> list[torch.Generator]:
         if isinstance(generator, torch.Generator):
             found[id(generator)] = generator
     return list(found.values())
-
 
 
 def move_optimizer_state(optimizer: torch.optim.Optimizer, device: torch.device) -> None:

@@ -62,7 +62,8 @@ def make_regression_data(
     The draws equal the book's ``np.random.seed(seed)`` followed by ``rand`` then ``randn``,
     and its ``torch.manual_seed(split_seed)`` before ``random_split``, without touching
     the global random state. The training loader shuffles with ``generator``; ``None`` draws
-    from torch's global RNG, which :meth:`~rpsbook.training.StepByStep.train` seeds, as in the book.
+    from torch's global RNG, which :meth:`~rpsbook.training.StepByStep.train` seeds, as in
+    the book.
     """
     if not 0 < train_ratio < 1:
         raise ValueError(f"train_ratio must be strictly between 0 and 1, got {train_ratio}.")

@@ -35,7 +35,8 @@ _OPTIMIZER_ATTRIBUTES = ("step", "_opt_called")
 class Snapshot:
     """The state of ``model``, ``optimizer``, ``scheduler``, ``tensors`` and, with ``rng``, the
     random generators of the CPU and of ``rng``'s device type (NumPy's, Python's, the cuDNN
-    flags and the generators of ``loaders`` too), taken now; :meth:`~rpsbook.training.Snapshot.restore` puts it back.
+    flags and the generators of ``loaders`` too), taken now;
+    :meth:`~rpsbook.training.Snapshot.restore` puts it back.
 
     Used as a context manager it restores on exit, whatever happens;
     :meth:`restored_on_error` restores only when the block raises.
