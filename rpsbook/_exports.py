@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable
 from typing import Any
 
@@ -17,3 +18,5 @@ def rehome(package: str, namespace: dict[str, Any], names: Iterable[str]) -> Non
         obj = namespace[name]
         if isinstance(obj, type) or callable(obj):
             obj.__module__ = package
+            # a decorated function's source and docs are read from the function it wraps
+            inspect.unwrap(obj).__module__ = package

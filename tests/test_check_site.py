@@ -220,12 +220,12 @@ def test_default_repr_in_output_fails(site, capsys):
 
 def test_public_api_page_without_backreferences_fails(site, capsys):
     (site / "generated").mkdir()
-    (site / "generated" / "rpsbook.trainer.StepByStep.html").write_text(_page("<h1>x</h1>"))
+    (site / "generated" / "rpsbook.training.StepByStep.html").write_text(_page("<h1>x</h1>"))
     (site / "generated" / "rpsbook.models.CNN2.html").write_text(
         _page("<div class='sphx-glr-thumbnails'></div>")
     )
     assert _failures(site, capsys) == [
-        "generated/rpsbook.trainer.StepByStep.html: no 'Gallery pages using' section "
+        "generated/rpsbook.training.StepByStep.html: no 'Gallery pages using' section "
         "(backreferences)"
     ]
 
