@@ -393,9 +393,9 @@ for ex_name, (ex_means, ex_stds) in ex_ways.items():
 # ~~~~~~~~~~~~~
 #
 # *Change one thing and explain.* Build the training loader without the normalizer
-# (``temp_transform``, shuffled, batches of 16) and draw its first batch after
-# ``torch.manual_seed(88)``, as for Figure 6.2. Compare its range and per-channel means with
-# the normalized ``images``. What is lost by normalizing?
+# (``temp_transform``, shuffled, batches of 16) and take its first batch after
+# ``torch.manual_seed(88)``, as the page did for Figure 6.2. Compare its range and
+# per-channel means with the normalized ``images``. What is lost by normalizing?
 
 # %%
 # .. rpsbook-solution::

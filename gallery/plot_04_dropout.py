@@ -372,9 +372,10 @@ for ex_p in (0.5, 0.2):
 # ~~~~~~~~~~~~~~~
 #
 # *Implement, then compare with torch.* Write dropout yourself: a mask that keeps each
-# element with probability ``1 - p`` (``Tensor.bernoulli_``), times the input, scaled by
-# ``1 / (1 - p)``. After ``torch.manual_seed(44)``, does it give the page's ``output_train``
-# (``p=0.5``) and its ``nn.Dropout(p=0.33)`` image ``pixels`` exactly? And a mask drawn as
+# element with probability ``1 - p`` (``Tensor.bernoulli_``), scaled by ``1 / (1 - p)``,
+# times the input (in that order: the rounding differs otherwise). After
+# ``torch.manual_seed(44)``, does it give the page's ``output_train`` (``p=0.5``) and its
+# ``nn.Dropout(p=0.33)`` image ``pixels`` exactly? And a mask drawn as
 # ``torch.rand(...) < 1 - p``?
 
 # %%
@@ -398,8 +399,7 @@ print("rand mask keeps:", ex_rand_mask.int().numpy(), "| page's:", kept.int().nu
 
 # %%
 # Both are equal bit for bit: on a CPU tensor :class:`~torch.nn.Dropout` draws its mask
-# with ``bernoulli_(1 - p)``, divides it by ``1 - p`` and multiplies (scaling the mask
-# first matters when ``1 / (1 - p)`` is not a power of two, as for 0.33). A mask from
+# with ``bernoulli_(1 - p)``, divides it by ``1 - p`` and multiplies. A mask from
 # ``torch.rand`` follows the same rule but turns the seed into other numbers, so it keeps
 # other elements: the rule, not the draw, is what dropout is.
 #

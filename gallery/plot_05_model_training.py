@@ -346,7 +346,8 @@ checked_against_book(
 # *Predict, then measure.* The training set holds 2,520 images, the validation set 372,
 # in mini-batches of 16. How many mini-batches make an epoch of each, how large is the last
 # one, and how many steps did Adam take in the ten epochs of ``sbs_cnn2``? Measure with the
-# loaders and with the ``step`` in ``optimizer_cnn2``'s state.
+# loaders and with the ``step`` in ``optimizer_cnn2``'s state (the page's trained optimizer:
+# no training needed).
 
 # %%
 # .. rpsbook-solution::
@@ -370,10 +371,11 @@ print("Adam steps in 10 epochs:", ex_adam_steps)
 # Where do the errors go?
 # ~~~~~~~~~~~~~~~~~~~~~~~
 #
-# *Implement, then compare with torch.* With ``sbs_cnn2.predict`` on each validation
-# mini-batch, count a 3x3 confusion matrix: row = true class, column = predicted class.
-# Its diagonal and its row sums must give ``val_counts``, the table of
-# ``StepByStep.correct``. What are the misclassified pictures of paper taken for?
+# *Implement, then compare with torch.* With the page's trained ``sbs_cnn2`` (its
+# ``predict`` on each validation mini-batch), count a 3x3 confusion matrix: row = true
+# class, column = predicted class. Its diagonal and its row sums must give ``val_counts``,
+# the table of ``StepByStep.correct``. What are the misclassified pictures of paper taken
+# for?
 
 # %%
 # .. rpsbook-solution::

@@ -386,8 +386,8 @@ for name, path in (("SGD(nesterov=True)", torch_path), ("by hand", hand_path)):
 # ~~~~~~~~~~~~~
 #
 # *Change one thing and explain.* Train the playground with ``momentum=0.5`` instead of 0.9.
-# Predict: does it still swing across the valley and overshoot the optimum's ``w``? Does it
-# end closer to the optimum after 50 steps?
+# Predict: does ``b`` swing as far (its largest value), does ``w`` overshoot the optimum's
+# ``w``? Does it end closer to the optimum after 50 steps?
 
 # %%
 # .. rpsbook-solution::

@@ -344,8 +344,9 @@ fig = plot_paths(
 #
 # *Predict, then measure.* A training loop that steps the page's ``CyclicLR`` (momentum
 # run) once per *epoch* instead of after every mini-batch: which rate does each epoch use?
-# Predict, then train it and the per-mini-batch loop alike, and compare how far each
-# moves ``(b, w)`` over its last two epochs (10 updates).
+# Predict, then train both loops alike (seed 42, ``make_model()``, ``data.train_loader``
+# only, no validation pass) and compare the length of each one's path in ``(b, w)`` over
+# its last two epochs (the sum of its last 10 steps' lengths).
 
 # %%
 # .. rpsbook-solution::
@@ -383,10 +384,10 @@ for per_epoch, (ex_lrs, ex_path) in ex_runs.items():
 # %%
 # Stepped per epoch, the scheduler takes every epoch for a step: ``step_size_up=10`` then
 # makes the climb last all ten epochs, 0.0075 higher each, from 0.025 to 0.0925. The run
-# is half a cycle, a warm-up that never comes down, and it ends on its longest steps: over
-# its last two epochs it moves ``(b, w)`` roughly twice as far as the per-mini-batch loop,
-# whose third, lower cycle only climbs from 0.025 to 0.042. ``step_size_up`` counts the
-# steps the scheduler is given; the book's values assume one after every mini-batch.
+# is half a warm-up that never comes down, ending on its longest steps: over its last two
+# epochs its path is roughly twice as long as the per-mini-batch loop's, whose third, lower
+# cycle only climbs from 0.025 to 0.042. ``step_size_up`` counts the scheduler's steps; the
+# book's values assume one after every mini-batch.
 
 # %%
 # Notes

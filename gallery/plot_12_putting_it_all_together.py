@@ -300,7 +300,7 @@ checked_against_book(
 #
 # *Predict, then measure.* How many times was the final model's ``CyclicLR`` stepped in its
 # 10 epochs? At which update (counting from 0) does its fifth and last cycle peak, and at
-# what rate? Check with ``sbs_cnn3.step_lrs`` and ``scheduler.last_epoch``.
+# what rate? Check with the page's trained ``sbs_cnn3.step_lrs`` and ``scheduler.last_epoch``.
 
 # %%
 # .. rpsbook-solution::
@@ -324,9 +324,9 @@ print(f"the fifth cycle peaks at update {ex_peak_update}, at lr {max(ex_last_cyc
 #
 # *Change one thing and explain.* Train the final model (``CNN2(5, p=0.5)`` from seed 13,
 # SGD with Nesterov) for 3 epochs with ``OneCycleLR(max_lr=0.01)`` instead of the
-# ``CyclicLR``, and compare its losses with the page's run after the same 3 epochs (a
-# ``CyclicLR`` run of 3 epochs would be exactly the page's first three). Draw both
-# schedules.
+# ``CyclicLR``, and compare its losses with the page's run after the same 3 epochs
+# (``sbs_cnn3.losses[:3]`` and ``val_losses[:3]``: a 3-epoch ``CyclicLR`` run gives exactly
+# these). Draw both schedules.
 
 # %%
 # .. rpsbook-solution::

@@ -47,6 +47,10 @@ class OptimizerConfig:
 class PathResult:
     """What one configuration did.
 
+    The book's keys work too: ``"parms"`` and ``"grads"`` give the hooked values as
+    ``{layer: {param_name: list}}`` (one entry per step), ``"losses"`` and ``"val_losses"``
+    NumPy arrays, ``"state"`` the optimizer state and ``"lrs"`` the learning rates.
+
     Attributes
     ----------
     name : str
@@ -65,10 +69,6 @@ class PathResult:
     hooked_parameters, hooked_gradients : dict
         ``{layer: {param_name: Tensor (n_steps, *shape)}}`` for the hooked layers (the
         book's ``layers_to_hook``, else the path's layer).
-
-    The book's keys work too: ``"parms"`` and ``"grads"`` give the hooked values as
-    ``{layer: {param_name: list}}`` (one entry per step), ``"losses"`` and ``"val_losses"``
-    NumPy arrays, ``"state"`` the optimizer state and ``"lrs"`` the learning rates.
     """
 
     name: str
