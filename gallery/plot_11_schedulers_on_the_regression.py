@@ -310,14 +310,15 @@ def ex_cyclic_fixed(opt):
     return CyclicLR(opt, 0.025, 0.1, step_size_up=10, mode="triangular2", cycle_momentum=False)
 
 
-ex_configs = [c for c in configs if c.name.endswith("CyclicLR")]  # the page's two CyclicLR runs
-ex_fixed = compare_optimizers(
-    [OptimizerConfig(f"{c.name}, momentum 0.9", c.optimizer, ex_cyclic_fixed) for c in ex_configs],
-    data=data,
-)
+ex_configs = [  # the page's two CyclicLR runs, their momentum fixed
+    OptimizerConfig(f"{c.name}, momentum fixed", c.optimizer, ex_cyclic_fixed)
+    for c in configs
+    if c.name.endswith("CyclicLR")
+]
+ex_fixed = compare_optimizers(ex_configs, data=data)
 ex_fixed_distances = {}
 for flavour in ("Momentum", "Nesterov"):
-    ex_path = ex_fixed[f"{flavour} + CyclicLR, momentum 0.9"].path
+    ex_path = ex_fixed[f"{flavour} + CyclicLR, momentum fixed"].path
     ex_fixed_distances[flavour] = math.dist(ex_path[-1].tolist(), surface.optimum)
     print(
         f"{flavour}: distance {ex_fixed_distances[flavour]:.4f} with the momentum fixed, "
@@ -325,17 +326,16 @@ for flavour in ("Momentum", "Nesterov"):
         f"{distances[f'{flavour} + no scheduler']:.4f} without a scheduler"
     )
 fig = plot_paths(
-    [results["Momentum + CyclicLR"], ex_fixed["Momentum + CyclicLR, momentum 0.9"]], surface
+    [results["Momentum + CyclicLR"], ex_fixed["Momentum + CyclicLR, momentum fixed"]], surface
 )
 
 # %%
 # Both now end *farther* from the optimum than with a constant rate, and the momentum run
 # several times farther than with the momentum cycled. With the cycle (left) the path
-# spirals in towards the optimum; with the momentum fixed at 0.9 (right) its first loop is
-# wider and it shoots past the optimum, ending beyond it. Momentum's top speed is
-# :math:`\eta / (1 - \beta)`: at the top of the first cycle :math:`0.1 / 0.2 = 0.5` with
-# the momentum cycled down to 0.8, twice that with 0.9. The page's gain from ``CyclicLR``
-# came from the momentum it cycled as much as from the rate.
+# spirals in; with the momentum fixed at 0.9 (right) its first loop is wider and it shoots
+# past the optimum. Momentum's top speed is :math:`\eta / (1 - \beta)`: at the first
+# cycle's top :math:`0.1 / 0.2 = 0.5` with the momentum cycled down to 0.8, twice that with
+# 0.9. The page's gain from ``CyclicLR`` came from the cycled momentum as much as the rate.
 #
 # .. _ex-cyclic-per-epoch:
 #

@@ -123,13 +123,13 @@ def test_exercise_cyclic_momentum_fixed(page):
     for flavour in ("Momentum", "Nesterov"):
         assert fixed[flavour] > 1.5 * distances[f"{flavour} + no scheduler"]
         assert fixed[flavour] > distances[f"{flavour} + CyclicLR"]
-        state = page["ex_fixed"][f"{flavour} + CyclicLR, momentum 0.9"].optimizer_state
+        state = page["ex_fixed"][f"{flavour} + CyclicLR, momentum fixed"].optimizer_state
         assert state["param_groups"][0]["momentum"] == 0.9
     assert fixed["Momentum"] > 3 * distances["Momentum + CyclicLR"]
     # the figure: with the momentum fixed the first loop is wider (b) and the path shoots
     # past the optimum's w; with it cycled it stays below
     cycled = page["results"]["Momentum + CyclicLR"].path
-    fixed_path = page["ex_fixed"]["Momentum + CyclicLR, momentum 0.9"].path
+    fixed_path = page["ex_fixed"]["Momentum + CyclicLR, momentum fixed"].path
     w_best = page["surface"].optimum[1]
     assert fixed_path[:, 0].max() > cycled[:, 0].max() + 0.05
     assert fixed_path[:, 1].max() > w_best + 0.05 > w_best > cycled[:, 1].max()

@@ -235,7 +235,9 @@ class LRRangeTestResult:
                     [np.interp(np.log10(suggestion), np.log10(lrs), losses)],
                     s=60,
                     marker="os^D"[SUGGESTION_METHODS.index(method)],
-                    color=f"C{3 + index}",
+                    # on an axes shared by several results, a marker takes its curve's colour
+                    color=line.get_color() if prefix else f"C{3 + index}",
+                    edgecolor="black" if prefix else "face",
                     zorder=3,
                     label=f"{prefix}{name}: {suggestion:.2e}",
                 )
