@@ -17,6 +17,7 @@ import tomllib
 from pathlib import Path
 
 from distribution import DIST_DIR, NOTEBOOKS_DIR, Distribution, colab_url
+from first_cell_code import _rpsbook_site_address
 
 #: What the notebooks import beyond rpsbook's own dependencies (its ``notebooks`` extra).
 NOTEBOOK_MODULES = ("torch_lr_finder", "ipywidgets")
@@ -42,162 +43,21 @@ def notebook_requirements(pyproject: Path) -> dict[str, str]:
     }
 
 
-#: How the first cell reads ``$RPSBOOK_SITE_URL``, and how the build checks the address it
-#: writes: one function, as the text the notebooks carry. Only RFC 3986's characters, less
-#: ``?`` and ``#``: no quote, space, backtick or brace ever reaches pip, and ``$()`` can only
-#: be part of the path pip is asked for (as one argument: no shell, no IPython expansion).
-SITE_ADDRESS = """\
-
-
-def _rpsbook_site_address(value):
-    \"\"\"value as a site address, ending with a slash; ValueError says why it is not one.\"\"\"
-    import string
-    import urllib.parse
-
-    allowed = string.ascii_letters + string.digits + "-._~:/[]@!$&'()*+,;=%"
-    bad = sorted(set(value) - set(allowed))
-    parts = urllib.parse.urlsplit(value)
-    if bad:
-        raise ValueError(f"it holds {' '.join(repr(c) for c in bad)}")
-    if parts.scheme not in ("http", "https", "file"):
-        raise ValueError("it is not an http, https or file URL")
-    if parts.scheme != "file" and not parts.netloc:
-        raise ValueError("it names no host")
-    return value if value.endswith("/") else value + "/"
-"""
-_site_namespace: dict[str, object] = {}
-exec(SITE_ADDRESS, _site_namespace)  # the function above: one text, for the build and the cell
+#: The code the first cell runs after the values :func:`first_cell` writes: a module of its
+#: own, copied from its first ``def`` on; its address check is also the build's.
+CODE_FILE = Path(__file__).with_name("first_cell_code.py")
 
 
 def site_url(value: str) -> str:
     """``value`` as a site address: http, https or file, ending with ``/`` (the first cell
-    checks ``$RPSBOOK_SITE_URL`` with the same function, :data:`SITE_ADDRESS`)."""
+    checks ``$RPSBOOK_SITE_URL`` with the same function, in ``first_cell_code.py``)."""
     try:
-        return _site_namespace["_rpsbook_site_address"](value)
+        return _rpsbook_site_address(value)
     except ValueError as error:
         raise ValueError(
             f"RPSBOOK_SITE_URL={value!r} is not a site address: {error}. Set it to the "
             "site's address, e.g. https://rpsbook.github.io/rpsbook/"
         ) from None
-
-
-#: The body of every notebook's first cell, after the values :func:`first_cell` writes. Only
-#: the standard library: it runs in a kernel that may have nothing else.
-FIRST_CELL = """\
-
-
-def _rpsbook_setup():
-    import importlib.metadata
-    import importlib.util
-    import os
-    import subprocess
-    import sys
-    import urllib.error
-    import urllib.parse
-    import urllib.request
-
-    site = RPSBOOK_SITE
-
-    def fail(url, what):
-        raise RuntimeError(
-            f"this notebook needs rpsbook {RPSBOOK_VERSION}, the build its page was executed "
-            f"with, and cannot get it from {url}: {what}\\nWhat to do, one of:\\n"
-            "- set RPSBOOK_SITE_URL to a copy of the site that answers (os.environ["
-            "'RPSBOOK_SITE_URL'] = 'https://...' in a cell above) and run this cell again;\\n"
-            f"- open this page's current notebook: {site}{RPSBOOK_NOTEBOOK} (in Colab: "
-            f"{RPSBOOK_COLAB});\\n"
-            f"- install rpsbook from a clone of {RPSBOOK_REPOSITORY} (pip install "
-            "'<the clone>[notebooks]'), set RPSBOOK_KEEP_INSTALLED=1 and run this cell "
-            "again: the last cell compares your numbers with the page's."
-        ) from None
-
-    def found_at(url):  # whether the site has this file; OSError when it cannot tell
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme == "file":
-            return os.path.isfile(urllib.request.url2pathname(parts.path))
-        try:
-            with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=20):
-                return True
-        except urllib.error.HTTPError as error:
-            if error.code in (404, 410):
-                return False
-            raise OSError(f"it answered {error}") from None
-
-    def pip(requirements):
-        command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-input"]
-        command += ["--no-color", "--disable-pip-version-check", "--progress-bar", "off"]
-        command += ["--retries", "1", "--timeout", "30", *requirements]
-        return subprocess.run(command, capture_output=True, text=True, check=False)
-
-    if os.environ.get("RPSBOOK_KEEP_INSTALLED") == "1":  # the reader's own rpsbook, by choice
-        try:
-            import rpsbook
-        except ImportError as error:
-            fail("this kernel", f"RPSBOOK_KEEP_INSTALLED=1, and it cannot import rpsbook: {error}")
-        if rpsbook.__version__ != RPSBOOK_VERSION:
-            print(
-                f"Keeping rpsbook {rpsbook.__version__} (RPSBOOK_KEEP_INSTALLED=1); this page "
-                f"ran {RPSBOOK_VERSION}, so its numbers may differ."
-            )
-        return
-    try:
-        found = importlib.metadata.version("rpsbook")
-    except importlib.metadata.PackageNotFoundError:
-        found = None
-    loaded = "rpsbook" in sys.modules
-    missing = [m for m in RPSBOOK_NEEDS if importlib.util.find_spec(m) is None]
-    cosmetic = [m for m in RPSBOOK_COSMETIC if importlib.util.find_spec(m) is None]
-    if found != RPSBOOK_VERSION or missing:
-        value = os.environ.get("RPSBOOK_SITE_URL") or RPSBOOK_SITE
-        try:
-            site = _rpsbook_site_address(value)
-        except ValueError as error:
-            fail(f"RPSBOOK_SITE_URL={value!r}", f"that is not a site address: {error}")
-        url = site + RPSBOOK_WHEEL
-        has = f"rpsbook {found}" if found else "no rpsbook"
-        has += f", lacks {', '.join(missing)}" if missing else ""
-        print(f"Installing rpsbook {RPSBOOK_VERSION} from {site} (this kernel has {has}).")
-        try:
-            if not found_at(url.partition("#")[0]):
-                if found_at(site + "dist/SHA256SUMS"):
-                    fail(
-                        url,
-                        "the site no longer has it: this notebook comes from an earlier "
-                        "build of the site, which has moved on",
-                    )
-                fail(url, f"{site} is not a copy of the site: it has no dist/SHA256SUMS")
-        except OSError as error:
-            fail(url, f"the site cannot be reached ({getattr(error, 'reason', error)})")
-        done = pip([f"rpsbook @ {url}", *RPSBOOK_NEEDS.values()])
-        if done.returncode != 0:
-            output = (done.stdout + done.stderr).strip().splitlines()
-            fail(url, "pip failed:\\n  " + "\\n  ".join(output[-12:]))
-        if cosmetic and pip([RPSBOOK_COSMETIC[m] for m in cosmetic]).returncode != 0:
-            print(f"Progress bars will be plain text: installing {', '.join(cosmetic)} failed.")
-        importlib.invalidate_caches()
-    elif cosmetic:
-        print(f"Progress bars will be plain text: this kernel lacks {', '.join(cosmetic)}.")
-    import rpsbook
-
-    if rpsbook.__version__ != RPSBOOK_VERSION:
-        where = f"rpsbook {rpsbook.__version__} from {os.path.dirname(rpsbook.__file__)}"
-        if loaded:
-            fail(
-                site,
-                f"this kernel had already imported {where}: restart the kernel (Colab: "
-                "Runtime > Restart session) and run this cell again",
-            )
-        fail(
-            site,
-            f"this kernel imports {where}, which hides the installed build: run the "
-            "notebook from another folder, without that one on sys.path",
-        )
-
-
-_rpsbook_setup()
-del _rpsbook_setup, _rpsbook_site_address
-%matplotlib inline\
-"""
 
 
 def first_cell(
@@ -228,4 +88,7 @@ def first_cell(
         "# RPSBOOK_KEEP_INSTALLED=1 keeps the rpsbook the kernel has, whatever its build.\n"
     )
     assignments = "".join(f"{name} = {value!r}\n" for name, value in values.items())
-    return header + assignments + SITE_ADDRESS + FIRST_CELL
+    code = CODE_FILE.read_text(encoding="utf-8")
+    code = code[code.index("\ndef ") :]  # from the first function on: no docstring, no noqa
+    run = "\n\n_rpsbook_setup()\ndel _rpsbook_setup, _rpsbook_site_address\n%matplotlib inline"
+    return header + assignments + "\n" + code + run
