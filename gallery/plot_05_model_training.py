@@ -347,7 +347,7 @@ checked_against_book(
 # in mini-batches of 16. How many mini-batches make an epoch of each, how large is the last
 # one, and how many steps did Adam take in the ten epochs of ``sbs_cnn2``? Measure with the
 # loaders and with the ``step`` in ``optimizer_cnn2``'s state (the page's trained optimizer:
-# no training needed).
+# in the page's notebook, no new training).
 
 # %%
 # .. rpsbook-solution::

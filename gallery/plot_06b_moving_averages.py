@@ -318,9 +318,9 @@ print("within 0.1 degree from day:", close_from)
 # ~~~~~~~~~~~~~~~~~~
 #
 # *Implement, then compare with torch.* Feed ``torch.optim.Adam(lr=0)`` the temperatures as
-# a parameter's gradients (set ``.grad``, call ``step()``). Which of this page's averages is
-# its ``exp_avg`` after each step, bit for bit? (``rpsbook.ewma.calc_ewma`` takes ``beta=``
-# as well as a number of periods.) Where is the bias correction?
+# a parameter's gradients (set ``.grad``, call ``step()``). Which average is its
+# ``exp_avg`` after each step, bit for bit? (``rpsbook.ewma.calc_ewma`` takes ``beta=`` as
+# well as a number of periods.) Where is the bias correction?
 
 # %%
 # .. rpsbook-solution::

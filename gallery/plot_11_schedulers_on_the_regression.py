@@ -345,8 +345,8 @@ fig = plot_paths(
 # *Predict, then measure.* A training loop that steps the page's ``CyclicLR`` (momentum
 # run) once per *epoch* instead of after every mini-batch: which rate does each epoch use?
 # Predict, then train both loops alike (seed 42, ``make_model()``, ``data.train_loader``
-# only, no validation pass) and compare the length of each one's path in ``(b, w)`` over
-# its last two epochs (the sum of its last 10 steps' lengths).
+# only: without the page's validation pass the shuffles differ from its run) and compare
+# the length of each path in ``(b, w)`` over its last two epochs (its last 10 steps).
 
 # %%
 # .. rpsbook-solution::

@@ -323,10 +323,11 @@ print(f"the fifth cycle peaks at update {ex_peak_update}, at lr {max(ex_last_cyc
 # ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
 #
 # *Change one thing and explain.* Train the final model (``CNN2(5, p=0.5)`` from seed 13,
-# SGD with Nesterov) for 3 epochs with ``OneCycleLR(max_lr=0.01)`` instead of the
-# ``CyclicLR``, and compare its losses with the page's run after the same 3 epochs
-# (``sbs_cnn3.losses[:3]`` and ``val_losses[:3]``: a 3-epoch ``CyclicLR`` run gives exactly
-# these). Draw both schedules.
+# ``SGD(lr=0.01, momentum=0.9, nesterov=True)``) for 3 epochs with
+# ``OneCycleLR(max_lr=0.01, epochs=3, steps_per_epoch=len(train_loader))`` instead of the
+# ``CyclicLR`` (no range test needed: ``train`` reseeds), and compare its losses with the
+# page's run after the same 3 epochs (``sbs_cnn3.losses[:3]`` and ``val_losses[:3]``: a
+# 3-epoch ``CyclicLR`` run gives exactly these). Draw both schedules.
 
 # %%
 # .. rpsbook-solution::
@@ -358,7 +359,7 @@ fig = plot_lr_sequences(ex_schedules, log=False, xlabel="mini-batch")
 
 # %%
 # After the same 3 epochs both losses of the ``OneCycleLR`` run are lower than the page's
-# run's, by about a quarter. Both schedules average nearly the same rate over these 474
+# run's (printed above). Both schedules average nearly the same rate over these 474
 # updates, but spend it differently: ``OneCycleLR`` stays near ``max_lr`` through much of
 # the middle, then anneals to 4e-08, ending its last epoch on short, settling steps,
 # while the page's third epoch climbs again, exploring, towards the second cycle's peak of
