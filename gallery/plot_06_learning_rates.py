@@ -424,7 +424,7 @@ for ex_alpha, ex_run in ((0.05, result), (0.2, ex_result)):
     print(f"alpha {ex_alpha}: {ex_roughness[ex_alpha]:.2f}, steepest at {ex_run.suggestion:.2e}")
 ex_fig, ex_ax = plt.subplots(figsize=(7, 4), layout="constrained")
 result.plot(ex_ax, label="alpha=0.05")
-ex_result.plot(ex_ax, label="alpha=0.2", color="C1")
+ex_fig = ex_result.plot(ex_ax, label="alpha=0.2", color="C1")  # the same figure
 
 # %%
 # The raw losses are the same: ``alpha`` changes how the test is read, not its steps. With
