@@ -425,6 +425,14 @@ for ex_alpha, ex_run in ((0.05, result), (0.2, ex_result)):
 ex_fig, ex_ax = plt.subplots(figsize=(7, 4), layout="constrained")
 result.plot(ex_ax, label="alpha=0.05")
 ex_fig = ex_result.plot(ex_ax, label="alpha=0.2", color="C1")  # the same figure
+# sphinx_gallery_start_ignore
+book_figure(
+    ex_fig,
+    None,
+    "Two range tests of the same model on one axes, their losses smoothed with alpha 0.05"
+    " and 0.2, each with its steepest point marked in its curve's colour.",
+)
+# sphinx_gallery_end_ignore
 
 # %%
 # The raw losses are the same: ``alpha`` changes how the test is read, not its steps. With

@@ -328,6 +328,15 @@ for flavour in ("Momentum", "Nesterov"):
 fig = plot_paths(
     [results["Momentum + CyclicLR"], ex_fixed["Momentum + CyclicLR, momentum fixed"]], surface
 )
+# sphinx_gallery_start_ignore
+book_figure(
+    fig,
+    None,
+    "Paths of (b, w) on the loss surface for SGD with momentum and CyclicLR: the page's "
+    "run, its momentum cycled (left), and the same run with the momentum fixed at 0.9 "
+    "(right).",
+)
+# sphinx_gallery_end_ignore
 
 # %%
 # Both now end *farther* from the optimum than with a constant rate, and the momentum run

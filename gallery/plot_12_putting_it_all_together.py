@@ -356,6 +356,14 @@ ex_schedules = {
 }
 print("mean rates:", {name: f"{sum(lrs) / len(lrs):.2g}" for name, lrs in ex_schedules.items()})
 fig = plot_lr_sequences(ex_schedules, log=False, xlabel="mini-batch")
+# sphinx_gallery_start_ignore
+book_figure(
+    fig,
+    None,
+    "The learning rate of every mini-batch over 3 epochs: CyclicLR as in the page's run "
+    "(left) and OneCycleLR with max_lr 0.01 (right).",
+)
+# sphinx_gallery_end_ignore
 
 # %%
 # After the same 3 epochs both losses of the ``OneCycleLR`` run are lower than the page's
