@@ -45,7 +45,7 @@ EXERCISES = re.compile(r"^# Exercises\n# -+\n.*?(?=^# %%\n# \S[^\n]*\n# -+\n|\Z)
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
 def test_a_page_has_one_argument(page):
-    script = page.read_text(encoding="utf-8")
+    script = visible(page.read_text(encoding="utf-8"))  # what the reader meets
     exercises = "".join(m[0] for m in EXERCISES.finditer(script))
     lines = script.count("\n") - exercises.count("\n")
     assert lines <= 350, f"{page.name} has {lines} lines; move its detours to Notes or the errata"
